@@ -1,0 +1,74 @@
+package dev.mod.cli;
+
+import dev.mod.io.ModelFile;
+import dev.mod.io.SafetensorsWriter;
+import dev.mod.model.Model;
+import dev.mod.model.Tensor;
+import dev.mod.plan.ForwardPlan;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "forward", mixinStandardHelpOptions = true,
+        description = {"Run a batch of token sequences through a model and write the logits, and for each routed "
+                + "layer the selected positions and the router logits, as a safetensors file:",
+                "  logits F32 [B,T,V], layers.{i}.selected I32 [B,k], layers.{i}.router F32 [B,T]"})
+final class ForwardCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, paramLabel = "MODEL", description = "A model file (.safetensors).")
+    Path modelPath;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Tokens tokens;
+
+    static final class Tokens {
+        @Option(names = "--tokens", required = true, paramLabel = "\"1,2,3;4,5,6\"",
+                description = "Token ids; rows (sequences, all of one length) separated by ';'.")
+        String inline;
+
+        @Option(names = "--tokens-file", required = true, paramLabel = "FILE",
+                description = "A file of token ids: one row per line (or ';'), ids separated by ',' or spaces.")
+        Path file;
+
+        int[][] read() {
+            return inline != null ? TokenBatch.parse(inline) : TokenBatch.read(file);
+        }
+    }
+
+    @Option(names = "--out", required = true, paramLabel = "OUT.safetensors", description = "The output file.")
+    Path out;
+
+    @Option(names = "--backend", defaultValue = "reference", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    Backend backend;
+
+    @Override
+    public Integer call() {
+        int[][] batch = tokens.read();
+        try (Model model = ModelFile.load(modelPath)) {
+            int b = batch.length;
+            int t = batch[0].length;
+            ForwardPlan plan = new ForwardPlan(model, backend.kernels(), b, t);
+            plan.run(batch);
+            List<Tensor> outputs = new ArrayList<>();
+            outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));
+            for (int layer : plan.routedLayers()) {
+                outputs.add(Tensor.ofInts("layers." + layer + ".selected", plan.selected(layer), b, plan.capacity()));
+                outputs.add(Tensor.of("layers." + layer + ".router", plan.routerLogits(layer), b, t));
+            }
+            Map<String, String> metadata = new LinkedHashMap<>();
+            metadata.put("format", "mod-forward");
+            metadata.put("backend", plan.backend());
+            metadata.put("config", model.config().toJson());
+            SafetensorsWriter.write(out, metadata, outputs);
+            System.out.printf("wrote %s: logits [%d, %d, %d], %d routed layers (k = %d), backend %s%n",
+                    out, b, t, model.config().vocabSize(), plan.routedLayers().size(), plan.capacity(), plan.backend());
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,64 @@
+package dev.mod.cli;
+
+import dev.mod.ModException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The `mod` command line: one subcommand per job. */
+@Command(name = "mod",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = "Mixture-of-Depths transformers: static forward plans on CPU and accelerator backends.",
+        subcommands = {
+                InitCommand.class,
+                InfoCommand.class,
+                ForwardCommand.class,
+                DemoCommand.class,
+                CommandLine.HelpCommand.class
+        })
+public final class Main implements Runnable {
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns its exit code: 0 ok, 1 an error in the input, 2 a usage error, 3 a bug. */
+    public static int run(String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setParameterExceptionHandler((e, a) -> {
+            System.err.println("mod: error: " + e.getMessage() + " (see: mod "
+                    + String.join(" ", e.getCommandLine().getCommandSpec().qualifiedName(" ").replaceFirst("^mod ?", ""))
+                    + " --help)");
+            return 2;
+        });
+        cli.setExecutionExceptionHandler((e, c, parsed) -> {
+            if (e instanceof ModException) {
+                System.err.println("mod: error: " + e.getMessage());
+                if (System.getenv("MOD_DEBUG") != null) {
+                    e.printStackTrace();
+                }
+                return 1;
+            }
+            System.err.println("mod: internal error: " + e);
+            if (System.getenv("MOD_DEBUG") != null) {
+                e.printStackTrace();
+            } else {
+                System.err.println("(set MOD_DEBUG=1 for the stack trace)");
+            }
+            return 3;
+        });
+        return cli.execute(args);
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"mod " + (v == null ? "(development build)" : v)};
+        }
+    }
+}

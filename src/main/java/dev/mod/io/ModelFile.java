@@ -1,0 +1,60 @@
+package dev.mod.io;
+
+import dev.mod.ModException;
+import dev.mod.model.DType;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.Tensor;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The model file: safetensors with the config as JSON under the metadata key "config" and
+ * "format": "mod". Tensors are read in place from the mapping (F32, F16 or BF16); writing stores F32.
+ */
+public final class ModelFile {
+    public static final String FORMAT = "mod";
+
+    private ModelFile() {
+    }
+
+    public static Model load(Path path) {
+        SafetensorsFile file = SafetensorsFile.open(path);
+        try {
+            Map<String, String> meta = file.metadata();
+            String format = meta.get("format");
+            if (format != null && !format.equals(FORMAT)) {
+                throw new ModException(path + ": not a mod model file (format \"" + format + "\")");
+            }
+            String json = meta.get("config");
+            if (json == null) {
+                throw new ModException(path + ": no model config in the file's metadata (key \"config\")");
+            }
+            ModelConfig config;
+            try {
+                config = ModelConfig.fromJson(json);
+            } catch (ModException e) {
+                throw new ModException(path + ": " + e.getMessage(), e);
+            }
+            try {
+                return new Model(config, file.tensors(), file);
+            } catch (ModException e) {
+                throw new ModException(path + ": " + e.getMessage(), e);
+            }
+        } catch (RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    public static void save(Model model, Path path) {
+        List<Tensor> tensors = new ArrayList<>();
+        for (Tensor t : model.tensors().values()) {
+            tensors.add(t.dtype() == DType.F32 ? t : Tensor.of(t.name(), t.toFloatArray(), t.shape()));
+        }
+        SafetensorsWriter.write(path, Map.of("format", FORMAT, "config", model.config().toJson()), tensors);
+    }
+}

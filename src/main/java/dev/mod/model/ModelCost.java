@@ -1,0 +1,45 @@
+package dev.mod.model;
+
+/**
+ * Analytic cost of a forward pass. FLOPs count the matrix products only (a multiply-add is 2 FLOPs);
+ * attention counts the causal pairs actually computed, n(n+1)/2 per head for n processed tokens.
+ * Norms, RoPE, softmax, top-k, gather and scatter are left out: they are O(n * d), not O(n * d^2).
+ */
+public final class ModelCost {
+    private ModelCost() {
+    }
+
+    /** FLOPs of one forward pass over one sequence of T tokens. */
+    public static double forwardFlops(ModelConfig c, int seqLen) {
+        double flops = 0;
+        for (int layer = 0; layer < c.nLayers(); layer++) {
+            flops += layerFlops(c, layer, seqLen);
+        }
+        return flops + 2.0 * seqLen * c.dim() * c.vocabSize();
+    }
+
+    /** FLOPs of one block over one sequence of T tokens (its router included when routed). */
+    public static double layerFlops(ModelConfig c, int layer, int seqLen) {
+        double n = c.tokensProcessed(layer, seqLen);
+        double d = c.dim();
+        double qDim = (double) c.nHeads() * c.headDim();
+        double projections = 2 * n * d * (qDim + 2.0 * c.kvDim()) + 2 * n * qDim * d;
+        double attention = 2.0 * 2 * c.headDim() * c.nHeads() * n * (n + 1) / 2;
+        double mlp = 3 * 2 * n * d * c.hiddenDim();
+        double router = c.isRouted(layer) ? 2 * seqLen * d : 0;
+        return projections + attention + mlp + router;
+    }
+
+    /**
+     * KV-cache bytes per token of context, F32 keys and values: a dense block caches every token,
+     * a routed block only the routed fraction (its capacity) of them.
+     */
+    public static double kvCacheBytesPerToken(ModelConfig c) {
+        double perBlock = 2.0 * c.kvDim() * Float.BYTES;
+        double bytes = 0;
+        for (int layer = 0; layer < c.nLayers(); layer++) {
+            bytes += c.isRouted(layer) ? perBlock * c.capacity() : perBlock;
+        }
+        return bytes;
+    }
+}

@@ -1,0 +1,50 @@
+package dev.mod.plan;
+
+import dev.mod.model.ModelConfig;
+
+/**
+ * Every buffer of a forward pass for (config, B, T), allocated once. Rows are sized for T tokens per
+ * sequence; a routed layer uses the first B * k of them.
+ */
+public record Activations(
+        float[] x,          // [B, T, d] the residual stream
+        float[] selectedX,  // [B, k, d] rows gathered for a routed layer
+        float[] normed,     // [B, n, d] RMSNorm output
+        float[] q,          // [B, n, H * dh]
+        float[] k,          // [B, n, Hkv * dh]
+        float[] v,          // [B, n, Hkv * dh]
+        float[] attention,  // [B, n, H * dh] attention output before wo
+        float[] attnOut,    // [B, n, d] a = wo(attention)
+        float[] h,          // [B, n, d] h = x + a
+        float[] gate,       // [B, n, F] w1(h_n), then silu(w1(h_n)) * w3(h_n)
+        float[] up,         // [B, n, F] w3(h_n)
+        float[] mlpOut,     // [B, n, d] m
+        float[] delta,      // [B, n, d] f = a + m
+        int[] positions,    // [B, T] 0..T-1 in every row: positions of a dense layer
+        float[] logits) {   // [B, T, V]
+
+    public static Activations allocate(ModelConfig c, int batch, int seqLen) {
+        int rows = batch * seqLen;
+        int qDim = c.nHeads() * c.headDim();
+        int[] positions = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            positions[r] = r % seqLen;
+        }
+        return new Activations(
+                new float[rows * c.dim()],
+                new float[rows * c.dim()],
+                new float[rows * c.dim()],
+                new float[rows * qDim],
+                new float[rows * c.kvDim()],
+                new float[rows * c.kvDim()],
+                new float[rows * qDim],
+                new float[rows * c.dim()],
+                new float[rows * c.dim()],
+                new float[rows * c.hiddenDim()],
+                new float[rows * c.hiddenDim()],
+                new float[rows * c.dim()],
+                new float[rows * c.dim()],
+                positions,
+                new float[Math.multiplyExact(rows, c.vocabSize())]);
+    }
+}

@@ -1,0 +1,38 @@
+package dev.mod.plan;
+
+import dev.mod.model.LayerWeights;
+import dev.mod.model.ModelConfig;
+
+/**
+ * The attention half of a block over n rows per sequence: a = wo(attention(RoPE(q), RoPE(k), v)) with
+ * q, k, v from RMSNorm(in); then h = in + a. Positions are the rows' original positions.
+ */
+record AttentionStage(int layer, ModelConfig c, LayerWeights w, Activations a, float[] in, int[] positions,
+                      int batch, int n) implements Stage {
+    @Override
+    public String name() {
+        return "layer" + layer + ".attention";
+    }
+
+    @Override
+    public String shapes() {
+        return "in[" + batch + ", " + n + ", " + c.dim() + "] -> a, h[" + batch + ", " + n + ", " + c.dim() + "]";
+    }
+
+    @Override
+    public void run(Kernels k) {
+        int rows = batch * n;
+        int d = c.dim();
+        int dh = c.headDim();
+        int qDim = c.nHeads() * dh;
+        k.rmsnorm(a.normed(), in, w.attentionNorm(), rows, d, c.normEps());
+        k.matmul(a.q(), a.normed(), w.wq(), rows, d, qDim);
+        k.matmul(a.k(), a.normed(), w.wk(), rows, d, c.kvDim());
+        k.matmul(a.v(), a.normed(), w.wv(), rows, d, c.kvDim());
+        k.rope(a.q(), positions, rows, c.nHeads(), dh, c.ropeTheta());
+        k.rope(a.k(), positions, rows, c.nKvHeads(), dh, c.ropeTheta());
+        k.attention(a.attention(), a.q(), a.k(), a.v(), positions, batch, n, c.nHeads(), c.nKvHeads(), dh);
+        k.matmul(a.attnOut(), a.attention(), w.wo(), rows, qDim, d);
+        k.add(a.h(), in, a.attnOut(), rows * d);
+    }
+}

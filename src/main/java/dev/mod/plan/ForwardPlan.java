@@ -1,0 +1,164 @@
+package dev.mod.plan;
+
+import dev.mod.ModException;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The static forward pass of a model for batches of B sequences of T tokens. Built once: the stages,
+ * their shapes and every buffer are fixed by (model, B, T) and the capacity k, and reused by every batch
+ * of that shape. A backend supplies the kernels; the plan's structure is the same for all of them.
+ */
+public final class ForwardPlan {
+    private final Model model;
+    private final Kernels kernels;
+    private final int batch;
+    private final int seqLen;
+    private final int capacity;
+    private final Activations activations;
+    private final int[] tokens;
+    private final Map<Integer, float[]> routerLogits = new TreeMap<>();
+    private final Map<Integer, int[]> selected = new TreeMap<>();
+    private final List<Stage> stages;
+
+    public ForwardPlan(Model model, Kernels kernels, int batch, int seqLen) {
+        ModelConfig c = model.config();
+        if (batch < 1) {
+            throw new ModException("batch must hold at least one sequence");
+        }
+        if (seqLen < 1) {
+            throw new ModException("sequences must hold at least one token");
+        }
+        if (seqLen > c.maxSeqLen()) {
+            throw new ModException("sequence length " + seqLen + " is above the model's max_seq_len " + c.maxSeqLen());
+        }
+        this.model = model;
+        this.kernels = kernels;
+        this.batch = batch;
+        this.seqLen = seqLen;
+        this.capacity = c.capacityTokens(seqLen);
+        this.activations = Activations.allocate(c, batch, seqLen);
+        this.tokens = new int[batch * seqLen];
+        this.stages = Collections.unmodifiableList(buildStages(c));
+    }
+
+    private List<Stage> buildStages(ModelConfig c) {
+        int rows = batch * seqLen;
+        int d = c.dim();
+        Activations a = activations;
+        List<Stage> list = new ArrayList<>();
+        list.add(new EmbeddingStage(a, tokens, model.embeddings(), rows, d));
+        for (int layer = 0; layer < c.nLayers(); layer++) {
+            if (c.isRouted(layer)) {
+                float[] r = new float[rows];
+                int[] sel = new int[batch * capacity];
+                routerLogits.put(layer, r);
+                selected.put(layer, sel);
+                list.add(new RouterStage(layer, a, model.layer(layer).router(), r, rows, d));
+                list.add(new TopKStage(layer, r, sel, batch, seqLen, capacity));
+                list.add(new GatherStage(layer, a, sel, batch, seqLen, capacity, d));
+                list.add(new AttentionStage(layer, c, model.layer(layer), a, a.selectedX(), sel, batch, capacity));
+                list.add(new MlpStage(layer, c, model.layer(layer), a, batch, capacity));
+                list.add(new ScatterStage(layer, a, sel, r, c.routerWeighting(), batch, seqLen, capacity, d));
+            } else {
+                list.add(new AttentionStage(layer, c, model.layer(layer), a, a.x(), a.positions(), batch, seqLen));
+                list.add(new MlpStage(layer, c, model.layer(layer), a, batch, seqLen));
+                list.add(new ResidualStage(layer, a, rows, d));
+            }
+        }
+        list.add(new HeadStage(c, model.finalNorm(), model.output(), a, rows));
+        return list;
+    }
+
+    /**
+     * Runs one batch: tokens[b][t] for B rows of T tokens each. The outputs (logits, selections, router
+     * logits, hidden state) are the plan's own buffers, overwritten by the next run.
+     */
+    public void run(int[][] batchTokens) {
+        if (batchTokens.length != batch) {
+            throw new ModException("plan is for " + batch + " sequences, got " + batchTokens.length);
+        }
+        int vocab = model.config().vocabSize();
+        for (int b = 0; b < batch; b++) {
+            if (batchTokens[b].length != seqLen) {
+                throw new ModException("plan is for sequences of " + seqLen + " tokens, row " + b + " has "
+                        + batchTokens[b].length);
+            }
+            for (int t = 0; t < seqLen; t++) {
+                int id = batchTokens[b][t];
+                if (id < 0 || id >= vocab) {
+                    throw new ModException("token id " + id + " at row " + b + ", position " + t
+                            + " is outside the vocabulary [0, " + vocab + ")");
+                }
+                tokens[b * seqLen + t] = id;
+            }
+        }
+        for (Stage stage : stages) {
+            stage.run(kernels);
+        }
+    }
+
+    public ModelConfig config() {
+        return model.config();
+    }
+
+    public int batch() {
+        return batch;
+    }
+
+    public int seqLen() {
+        return seqLen;
+    }
+
+    /** k: tokens per sequence processed by each routed layer. */
+    public int capacity() {
+        return capacity;
+    }
+
+    public String backend() {
+        return kernels.name();
+    }
+
+    public List<Stage> stages() {
+        return stages;
+    }
+
+    /** logits[B, T, V] of the last run. */
+    public float[] logits() {
+        return activations.logits();
+    }
+
+    /** The residual stream [B, T, d] after the last block (before the final norm) of the last run. */
+    public float[] hidden() {
+        return activations.x();
+    }
+
+    /** Routed layer indices, ascending. */
+    public List<Integer> routedLayers() {
+        return List.copyOf(selected.keySet());
+    }
+
+    /** selected[B, k] positions of a routed layer in the last run, ascending per sequence. */
+    public int[] selected(int layer) {
+        return lookup(selected, layer);
+    }
+
+    /** r[B, T] router logits of a routed layer in the last run. */
+    public float[] routerLogits(int layer) {
+        return lookup(routerLogits, layer);
+    }
+
+    private static <T> T lookup(Map<Integer, T> map, int layer) {
+        T value = map.get(layer);
+        if (value == null) {
+            throw new ModException("layer " + layer + " is not routed");
+        }
+        return value;
+    }
+}

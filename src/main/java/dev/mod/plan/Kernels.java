@@ -1,0 +1,48 @@
+package dev.mod.plan;
+
+import dev.mod.model.RouterWeighting;
+import dev.mod.model.Tensor;
+
+/**
+ * The operations a backend implements; the forward plan strings them into stages. Buffers are
+ * row-major float arrays; weights are [out, in] tensors. Shapes are given above each method.
+ * A routed layer works on B sequences of k selected rows, a dense layer on B sequences of T rows.
+ */
+public interface Kernels {
+    String name();
+
+    // x[rows, d] = emb[tokens[r], :]
+    void embed(float[] x, int[] tokens, Tensor emb, int rows, int d);
+
+    // out[rows, d] = x[rows, d] / sqrt(mean(x[r]^2) + eps) * w[d]
+    void rmsnorm(float[] out, float[] x, Tensor w, int rows, int d, double eps);
+
+    // out[rows, outDim] = x[rows, in] . w[outDim, in]^T
+    void matmul(float[] out, float[] x, Tensor w, int rows, int in, int outDim);
+
+    // x[rows, heads * dh] in place: pair (2j, 2j+1) of each head rotated by angle pos[r] * theta^(-2j / dh)
+    void rope(float[] x, int[] pos, int rows, int heads, int dh, double theta);
+
+    // out[B, n, nHeads * dh] = softmax(q k^T / sqrt(dh), masked to pos[j] <= pos[i] within a sequence) v;
+    // q[B, n, nHeads * dh], k and v [B, n, nKvHeads * dh], pos[B, n]; query head h reads kv head h / (nHeads / nKvHeads)
+    void attention(float[] out, float[] q, float[] k, float[] v, int[] pos,
+                   int batch, int n, int nHeads, int nKvHeads, int dh);
+
+    // out[len] = silu(gate[len]) * up[len]
+    void swiglu(float[] out, float[] gate, float[] up, int len);
+
+    // out[len] = a[len] + b[len]
+    void add(float[] out, float[] a, float[] b, int len);
+
+    // r[rows] = x[rows, d] . w[d]
+    void routerLogits(float[] r, float[] x, Tensor w, int rows, int d);
+
+    // sel[B, k] = positions of the k largest r[b, :] in each sequence (ties: lower position first), ascending
+    void topK(int[] sel, float[] r, int batch, int seqLen, int k);
+
+    // xs[B, k, d] = x[b, sel[b, j], :]
+    void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int k, int d);
+
+    // x[b, sel[b, j], :] += g(r[b, sel[b, j]]) * f[b, j, :]
+    void scatter(float[] x, float[] f, int[] sel, float[] r, RouterWeighting g, int batch, int seqLen, int k, int d);
+}
