@@ -1,0 +1,44 @@
+package dev.mod;
+
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.model.RouterWeighting;
+import dev.mod.plan.ForwardPlan;
+import dev.mod.reference.ReferenceKernels;
+
+import java.util.List;
+import java.util.SplittableRandom;
+
+/** Small configs and helpers shared by the tests. */
+public final class TestModels {
+    private TestModels() {
+    }
+
+    /** vocab 50, dim 16, 4 heads of 4, max_seq_len 64; layers, kv heads and routing as given. */
+    public static ModelConfig config(int layers, int kvHeads, double capacity, List<Integer> routed, RouterWeighting g) {
+        return new ModelConfig(50, 16, layers, 4, kvHeads, 24, 1e-5, 10000, 64, capacity, routed, g);
+    }
+
+    public static Model model(ModelConfig config, long seed) {
+        return ModelInit.random(config, seed);
+    }
+
+    public static int[][] tokens(int batch, int seqLen, int vocab, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        int[][] t = new int[batch][seqLen];
+        for (int[] row : t) {
+            for (int i = 0; i < seqLen; i++) {
+                row[i] = random.nextInt(vocab);
+            }
+        }
+        return t;
+    }
+
+    /** A reference plan, run once on the tokens. */
+    public static ForwardPlan run(Model model, int[][] tokens) {
+        ForwardPlan plan = new ForwardPlan(model, new ReferenceKernels(), tokens.length, tokens[0].length);
+        plan.run(tokens);
+        return plan;
+    }
+}
