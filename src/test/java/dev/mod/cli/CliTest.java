@@ -1,0 +1,190 @@
+package dev.mod.cli;
+
+import dev.mod.TestModels;
+import dev.mod.io.ModelFile;
+import dev.mod.io.SafetensorsFile;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.RouterWeighting;
+import dev.mod.plan.ForwardPlan;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class CliTest {
+    @TempDir
+    Path dir;
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+    private PrintStream savedOut;
+    private PrintStream savedErr;
+
+    @BeforeEach
+    void capture() {
+        savedOut = System.out;
+        savedErr = System.err;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void restore() {
+        System.setOut(savedOut);
+        System.setErr(savedErr);
+    }
+
+    private int mod(String... args) {
+        out.reset();
+        err.reset();
+        return Main.run(args);
+    }
+
+    private String stderr() {
+        return err.toString(StandardCharsets.UTF_8);
+    }
+
+    private Path tinyModel() {
+        Path model = dir.resolve("tiny.safetensors");
+        assertEquals(0, mod("init", "--preset", "tiny", "--seed", "3", "--out", model.toString()), stderr());
+        return model;
+    }
+
+    @Test
+    void initIsReproducibleFromTheSeed() throws IOException {
+        Path a = tinyModel();
+        Path b = dir.resolve("again.safetensors");
+        assertEquals(0, mod("init", "--preset", "tiny", "--seed", "3", "--out", b.toString()));
+        assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b));
+        Path c = dir.resolve("other.safetensors");
+        assertEquals(0, mod("init", "--preset", "tiny", "--seed", "4", "--out", c.toString()));
+        assertFalse(Arrays.equals(Files.readAllBytes(a), Files.readAllBytes(c)));
+    }
+
+    @Test
+    void initFromAConfigFile() throws IOException {
+        ModelConfig config = TestModels.config(3, 2, 0.5, List.of(0, 2), RouterWeighting.SIGMOID);
+        Path json = Files.writeString(dir.resolve("c.json"), config.toJson());
+        Path model = dir.resolve("c.safetensors");
+        assertEquals(0, mod("init", "--config", json.toString(), "--out", model.toString()), stderr());
+        try (Model m = ModelFile.load(model)) {
+            assertEquals(config, m.config());
+        }
+    }
+
+    @Test
+    void infoReportsFlopsAndKvCacheForTheModelAndItsDenseCounterpart() {
+        Path model = tinyModel();
+        assertEquals(0, mod("info", model.toString(), "--seq", "64", "--stages"), stderr());
+        String text = out.toString(StandardCharsets.UTF_8);
+        assertTrue(text.contains("k = 16 of T = 64"), text);
+        assertTrue(text.contains("FLOPs per forward (T=64)"), text);
+        assertTrue(text.contains("layer1.topk"), text);
+        assertTrue(text.contains("layer1.scatter"), text);
+        assertFalse(text.contains("layer0.topk"), text);
+    }
+
+    @Test
+    void forwardWritesLogitsSelectionsAndRouterLogits() {
+        Path model = tinyModel();
+        Path result = dir.resolve("out.safetensors");
+        String tokens = "1,2,3,4,5,6,7,8;9,10,11,12,13,14,15,16";
+        assertEquals(0, mod("forward", "--model", model.toString(), "--tokens", tokens, "--out", result.toString()), stderr());
+        try (Model m = ModelFile.load(model); SafetensorsFile f = SafetensorsFile.open(result)) {
+            int[][] batch = {{1, 2, 3, 4, 5, 6, 7, 8}, {9, 10, 11, 12, 13, 14, 15, 16}};
+            ForwardPlan plan = TestModels.run(m, batch);
+            assertArrayEquals(new long[] {2, 8, 64}, f.tensor("logits").shape());
+            assertArrayEquals(plan.logits(), f.tensor("logits").toFloatArray());
+            assertArrayEquals(new long[] {2, 2}, f.tensor("layers.1.selected").shape());
+            assertArrayEquals(plan.selected(1), f.tensor("layers.1.selected").toIntArray());
+            assertArrayEquals(plan.routerLogits(1), f.tensor("layers.1.router").toFloatArray());
+            assertFalse(f.tensors().containsKey("layers.0.selected"));
+        }
+    }
+
+    @Test
+    void forwardReadsATokensFile() throws IOException {
+        Path model = tinyModel();
+        Path tokens = Files.writeString(dir.resolve("t.txt"), "1 2 3 4\n5 6 7 8\n");
+        Path result = dir.resolve("out.safetensors");
+        assertEquals(0, mod("forward", "--model", model.toString(), "--tokens-file", tokens.toString(), "--out", result.toString()), stderr());
+        try (SafetensorsFile f = SafetensorsFile.open(result)) {
+            assertArrayEquals(new long[] {2, 4, 64}, f.tensor("logits").shape());
+        }
+    }
+
+    /** A bad run: exit 1, one line on stderr naming the problem, and the output file untouched. */
+    private void failsCleanly(String expected, Path output, String... args) throws IOException {
+        byte[] before = Files.exists(output) ? Files.readAllBytes(output) : null;
+        assertEquals(1, mod(args), stderr());
+        String message = stderr().strip();
+        assertFalse(message.contains("\n"), "one line: " + message);
+        assertTrue(message.startsWith("mod: error: "), message);
+        assertTrue(message.contains(expected), message);
+        if (before == null) {
+            assertFalse(Files.exists(output), "no output written");
+        } else {
+            assertArrayEquals(before, Files.readAllBytes(output), "the earlier good output is kept");
+        }
+        try (var files = Files.list(output.toAbsolutePath().getParent())) {
+            assertTrue(files.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary file left");
+        }
+    }
+
+    @Test
+    void badForwardInputs() throws IOException {
+        String model = tinyModel().toString();
+        Path result = dir.resolve("out.safetensors");
+        failsCleanly("outside the vocabulary", result, "forward", "--model", model, "--tokens", "1,2,64", "--out", result.toString());
+        failsCleanly("rows must all have the same length", result, "forward", "--model", model, "--tokens", "1,2,3;4,5", "--out", result.toString());
+        failsCleanly("not an integer token id", result, "forward", "--model", model, "--tokens", "1,x", "--out", result.toString());
+        failsCleanly("no tokens given", result, "forward", "--model", model, "--tokens", " ; ", "--out", result.toString());
+        String tooLong = String.join(",", java.util.Collections.nCopies(65, "1"));
+        failsCleanly("above the model's max_seq_len 64", result, "forward", "--model", model, "--tokens", tooLong, "--out", result.toString());
+        failsCleanly("no such file", result, "forward", "--model", dir.resolve("absent").toString(), "--tokens", "1", "--out", result.toString());
+
+        assertEquals(0, mod("forward", "--model", model, "--tokens", "1,2,3", "--out", result.toString()), stderr());
+        failsCleanly("outside the vocabulary", result, "forward", "--model", model, "--tokens", "-1", "--out", result.toString());
+    }
+
+    @Test
+    void corruptModelFile() throws IOException {
+        Path model = tinyModel();
+        byte[] bytes = Files.readAllBytes(model);
+        Files.write(model, Arrays.copyOf(bytes, bytes.length / 2));
+        Path result = dir.resolve("out.safetensors");
+        failsCleanly("point outside the file", result, "forward", "--model", model.toString(), "--tokens", "1", "--out", result.toString());
+        failsCleanly("point outside the file", result, "info", model.toString());
+    }
+
+    @Test
+    void badConfigForInit() throws IOException {
+        Path json = Files.writeString(dir.resolve("c.json"), TestModels.config(2, 2, 0.5, List.of(1), RouterWeighting.RAW).toJson()
+                .replace("\"routed_layers\" : [ 1 ]", "\"routed_layers\" : [ 7 ]"));
+        Path model = dir.resolve("m.safetensors");
+        failsCleanly("routed layer index 7 is out of range", model, "init", "--config", json.toString(), "--out", model.toString());
+        failsCleanly("unknown preset \"huge\"", model, "init", "--preset", "huge", "--out", model.toString());
+    }
+
+    @Test
+    void usageErrorsExitWithTwo() {
+        assertEquals(2, mod("forward", "--model", "x"));
+        assertTrue(stderr().startsWith("mod: error: "), stderr());
+        assertEquals(2, mod("init", "--preset", "tiny", "--config", "c.json", "--out", "m"));
+    }
+}

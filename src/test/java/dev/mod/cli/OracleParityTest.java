@@ -1,0 +1,126 @@
+package dev.mod.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.mod.io.SafetensorsFile;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * `mod forward` against an independent NumPy transcription of the spec (src/test/python/spec_oracle.py),
+ * on model files written by that script's own safetensors writer: the selections must be identical and
+ * the logits within 1e-4 of the largest logit. Runs where a Python 3 with NumPy is found ($MOD_PYTHON,
+ * else python3); skipped with the reason printed elsewhere.
+ */
+class OracleParityTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static String python;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void findPython() throws InterruptedException {
+        String candidate = System.getenv().getOrDefault("MOD_PYTHON", "python3");
+        try {
+            Process p = new ProcessBuilder(candidate, "-c", "import numpy").redirectErrorStream(true).start();
+            if (p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) {
+                python = candidate;
+            }
+        } catch (IOException e) {
+            python = null;
+        }
+        if (python == null) {
+            System.out.println("OracleParityTest skipped: no Python 3 with NumPy (" + candidate
+                    + "); set MOD_PYTHON or install python3-numpy");
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            // name | config | dtype | batch | seq
+            "GQA, raw, two routed layers | {\"vocab_size\": 40, \"dim\": 24, \"n_layers\": 3, \"n_heads\": 6, \"n_kv_heads\": 2, \"hidden_dim\": 40, \"max_seq_len\": 32, \"capacity\": 0.3, \"routed_layers\": [1, 2], \"router_weighting\": \"raw\"} | F32 | 2 | 10",
+            "sigmoid, 12.5%, other eps and theta | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 2, \"n_heads\": 2, \"hidden_dim\": 24, \"max_seq_len\": 64, \"capacity\": 0.125, \"routed_layers\": [0], \"router_weighting\": \"sigmoid\", \"norm_eps\": 1e-6, \"rope_theta\": 500.0} | F32 | 3 | 17",
+            "dense only | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 2, \"n_heads\": 4, \"n_kv_heads\": 1, \"hidden_dim\": 24, \"max_seq_len\": 16, \"capacity\": 1.0, \"routed_layers\": []} | F32 | 1 | 9",
+            "F16 storage, default routing | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 4, \"n_heads\": 4, \"n_kv_heads\": 2, \"hidden_dim\": 24, \"max_seq_len\": 32, \"capacity\": 0.25} | F16 | 2 | 12",
+            "BF16 storage, capacity 1 | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 2, \"n_heads\": 4, \"hidden_dim\": 24, \"max_seq_len\": 32, \"capacity\": 1.0, \"router_weighting\": \"sigmoid\"} | BF16 | 2 | 7"})
+    void forwardMatchesTheNumpySpec(String name, String config, String dtype, int batch, int seqLen)
+            throws IOException, InterruptedException {
+        assumeTrue(python != null, "no Python 3 with NumPy");
+        JsonNode cfg = JSON.readTree(config);
+        Random random = new Random(name.hashCode());
+        int[][] tokens = new int[batch][seqLen];
+        StringBuilder tokenText = new StringBuilder();
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < seqLen; t++) {
+                tokens[b][t] = random.nextInt(cfg.get("vocab_size").intValue());
+                tokenText.append(t == 0 ? (b == 0 ? "" : ";") : ",").append(tokens[b][t]);
+            }
+        }
+        var c = JSON.createObjectNode();
+        c.setAll((com.fasterxml.jackson.databind.node.ObjectNode) cfg);
+        c.putIfAbsent("n_kv_heads", cfg.get("n_heads"));
+        c.putIfAbsent("norm_eps", JSON.getNodeFactory().numberNode(1e-5));
+        c.putIfAbsent("rope_theta", JSON.getNodeFactory().numberNode(10000.0));
+        c.putIfAbsent("router_weighting", JSON.getNodeFactory().textNode("raw"));
+        if (!c.has("routed_layers")) {
+            var odd = c.putArray("routed_layers");
+            for (int i = 1; i < cfg.get("n_layers").intValue(); i += 2) {
+                odd.add(i);
+            }
+        }
+        var testCase = JSON.createObjectNode();
+        testCase.set("config", c);
+        testCase.put("seed", Math.abs(name.hashCode()));
+        testCase.put("dtype", dtype);
+        testCase.set("tokens", JSON.valueToTree(tokens));
+        Path casePath = dir.resolve("case.json");
+        JSON.writeValue(casePath.toFile(), testCase);
+        Path model = dir.resolve("model.safetensors");
+        Path expectedPath = dir.resolve("expected.json");
+        Process p = new ProcessBuilder(python, Path.of("src/test/python/spec_oracle.py").toString(),
+                casePath.toString(), model.toString(), expectedPath.toString()).redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes());
+        assumeTrue(p.waitFor(120, TimeUnit.SECONDS), "oracle timed out");
+        assertEquals(0, p.exitValue(), "oracle failed: " + log);
+
+        Path out = dir.resolve("out.safetensors");
+        assertEquals(0, Main.run("forward", "--model", model.toString(), "--tokens", tokenText.toString(),
+                "--out", out.toString()));
+        JsonNode expected = JSON.readTree(expectedPath.toFile());
+        try (SafetensorsFile result = SafetensorsFile.open(out)) {
+            float[] logits = result.tensor("logits").toFloatArray();
+            JsonNode wantLogits = expected.get("logits");
+            assertEquals(wantLogits.size(), logits.length);
+            double largest = 0;
+            double worst = 0;
+            for (int i = 0; i < logits.length; i++) {
+                largest = Math.max(largest, Math.abs(wantLogits.get(i).doubleValue()));
+                worst = Math.max(worst, Math.abs(logits[i] - wantLogits.get(i).doubleValue()));
+            }
+            assertEquals(0, worst / largest, 1e-4, "relative error of the logits");
+            var layers = expected.get("selected").fields();
+            while (layers.hasNext()) {
+                var layer = layers.next();
+                int[] want = Arrays.stream(JSON.treeToValue(layer.getValue(), int[][].class))
+                        .flatMapToInt(Arrays::stream).toArray();
+                assertArrayEquals(want, result.tensor("layers." + layer.getKey() + ".selected").toIntArray(),
+                        "layer " + layer.getKey() + " selection");
+            }
+            assertEquals(c.get("routed_layers").size(), expected.get("selected").size());
+        }
+    }
+}
