@@ -5,6 +5,7 @@ import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.plan.ForwardPlan;
+import dev.mod.plan.Kernels;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -32,7 +33,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--repeats", defaultValue = "3", description = "Timed runs of each model after one warm-up run; the median is shown (default: ${DEFAULT-VALUE}).")
     int repeats;
 
-    @Option(names = "--backend", defaultValue = "reference", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
     Backend backend;
 
     private static ModelSource defaultSource() {
@@ -46,15 +47,15 @@ final class DemoCommand implements Callable<Integer> {
         if (repeats < 1) {
             throw new ModException("--repeats must be at least 1");
         }
-        try (Model mod = source.open(seed)) {
+        try (Model mod = source.open(seed); Kernels kernels = backend.kernels()) {
             ModelConfig c = mod.config();
             if (c.routedLayers().isEmpty()) {
                 throw new ModException("the model has no routed layers: nothing to compare with its dense counterpart");
             }
             Model dense = mod.asDense();
             int[][] tokens = randomTokens(c.vocabSize());
-            ForwardPlan modPlan = new ForwardPlan(mod, backend.kernels(), batch, seqLen);
-            ForwardPlan densePlan = new ForwardPlan(dense, backend.kernels(), batch, seqLen);
+            ForwardPlan modPlan = new ForwardPlan(mod, kernels, batch, seqLen);
+            ForwardPlan densePlan = new ForwardPlan(dense, kernels, batch, seqLen);
             System.out.printf("model    %s: %s%n", source.describe(seed), Describe.config(c));
             System.out.printf("batch    B = %d, T = %d; routed layers process k = %d tokens per sequence; backend %s%n%n",
                     batch, seqLen, modPlan.capacity(), backend);

@@ -5,6 +5,7 @@ import dev.mod.io.SafetensorsWriter;
 import dev.mod.model.Model;
 import dev.mod.model.Tensor;
 import dev.mod.plan.ForwardPlan;
+import dev.mod.plan.Kernels;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -44,16 +45,16 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "OUT.safetensors", description = "The output file.")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "reference", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
     Backend backend;
 
     @Override
     public Integer call() {
         int[][] batch = tokens.read();
-        try (Model model = ModelFile.load(modelPath)) {
+        try (Model model = ModelFile.load(modelPath); Kernels kernels = backend.kernels()) {
             int b = batch.length;
             int t = batch[0].length;
-            ForwardPlan plan = new ForwardPlan(model, backend.kernels(), b, t);
+            ForwardPlan plan = new ForwardPlan(model, kernels, b, t);
             plan.run(batch);
             List<Tensor> outputs = new ArrayList<>();
             outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));

@@ -8,8 +8,13 @@ import dev.mod.model.Tensor;
  * row-major float arrays; weights are [out, in] tensors. Shapes are given above each method.
  * A routed layer works on B sequences of k selected rows, a dense layer on B sequences of T rows.
  */
-public interface Kernels {
+public interface Kernels extends AutoCloseable {
     String name();
+
+    /** Releases what the backend holds (threads, devices); the kernels are not used afterwards. */
+    @Override
+    default void close() {
+    }
 
     // x[rows, d] = emb[tokens[r], :]
     void embed(float[] x, int[] tokens, Tensor emb, int rows, int d);

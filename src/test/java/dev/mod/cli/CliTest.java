@@ -104,7 +104,8 @@ class CliTest {
         Path model = tinyModel();
         Path result = dir.resolve("out.safetensors");
         String tokens = "1,2,3,4,5,6,7,8;9,10,11,12,13,14,15,16";
-        assertEquals(0, mod("forward", "--model", model.toString(), "--tokens", tokens, "--out", result.toString()), stderr());
+        assertEquals(0, mod("forward", "--model", model.toString(), "--tokens", tokens, "--out", result.toString(),
+                "--backend", "reference"), stderr());
         try (Model m = ModelFile.load(model); SafetensorsFile f = SafetensorsFile.open(result)) {
             int[][] batch = {{1, 2, 3, 4, 5, 6, 7, 8}, {9, 10, 11, 12, 13, 14, 15, 16}};
             ForwardPlan plan = TestModels.run(m, batch);

@@ -21,8 +21,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * `mod forward` against an independent NumPy transcription of the spec (src/test/python/spec_oracle.py),
- * on model files written by that script's own safetensors writer: the selections must be identical and
- * the logits within 1e-4 of the largest logit. Runs where a Python 3 with NumPy is found ($MOD_PYTHON,
+ * on model files written by that script's own safetensors writer, for every backend: the selections must
+ * be identical and the logits within 1e-4 of the largest logit. Runs where a Python 3 with NumPy is found ($MOD_PYTHON,
  * else python3); skipped with the reason printed elsewhere.
  */
 class OracleParityTest {
@@ -97,10 +97,16 @@ class OracleParityTest {
         assumeTrue(p.waitFor(120, TimeUnit.SECONDS), "oracle timed out");
         assertEquals(0, p.exitValue(), "oracle failed: " + log);
 
-        Path out = dir.resolve("out.safetensors");
-        assertEquals(0, Main.run("forward", "--model", model.toString(), "--tokens", tokenText.toString(),
-                "--out", out.toString()));
         JsonNode expected = JSON.readTree(expectedPath.toFile());
+        for (String backend : new String[] {"reference", "cpu"}) {
+            Path out = dir.resolve(backend + ".safetensors");
+            assertEquals(0, Main.run("forward", "--model", model.toString(), "--tokens", tokenText.toString(),
+                    "--out", out.toString(), "--backend", backend));
+            compare(backend, expected, out, c.get("routed_layers").size());
+        }
+    }
+
+    private static void compare(String backend, JsonNode expected, Path out, int routedLayers) throws IOException {
         try (SafetensorsFile result = SafetensorsFile.open(out)) {
             float[] logits = result.tensor("logits").toFloatArray();
             JsonNode wantLogits = expected.get("logits");
@@ -111,16 +117,16 @@ class OracleParityTest {
                 largest = Math.max(largest, Math.abs(wantLogits.get(i).doubleValue()));
                 worst = Math.max(worst, Math.abs(logits[i] - wantLogits.get(i).doubleValue()));
             }
-            assertEquals(0, worst / largest, 1e-4, "relative error of the logits");
+            assertEquals(0, worst / largest, 1e-4, backend + ": relative error of the logits");
             var layers = expected.get("selected").fields();
             while (layers.hasNext()) {
                 var layer = layers.next();
                 int[] want = Arrays.stream(JSON.treeToValue(layer.getValue(), int[][].class))
                         .flatMapToInt(Arrays::stream).toArray();
                 assertArrayEquals(want, result.tensor("layers." + layer.getKey() + ".selected").toIntArray(),
-                        "layer " + layer.getKey() + " selection");
+                        backend + ": layer " + layer.getKey() + " selection");
             }
-            assertEquals(c.get("routed_layers").size(), expected.get("selected").size());
+            assertEquals(routedLayers, expected.get("selected").size());
         }
     }
 }

@@ -1,0 +1,184 @@
+package dev.mod.cpu;
+
+import dev.mod.model.DType;
+import dev.mod.model.RouterWeighting;
+import dev.mod.model.Tensor;
+import dev.mod.plan.Kernels;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+/**
+ * The fast CPU backend: Java Vector API kernels (the species the CPU prefers, so AVX2, AVX-512 and NEON
+ * all work) on one fixed pool of threads. Weights are prepared on first use and kept: matrices packed
+ * into GEMM panels, vectors as float arrays, RoPE angles tabulated. After the first forward pass of a
+ * plan, a pass allocates nothing. Results do not depend on the number of threads.
+ */
+public final class CpuKernels implements Kernels, AutoCloseable {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final WorkerPool pool;
+    private final Gemm gemm = new Gemm();
+    private final RowKernels rows;
+    private final CausalAttention attention;
+    private final TopKSelector topK;
+    private final Map<Tensor, PackedMatrix> packed = new IdentityHashMap<>();
+    private final Map<Tensor, float[]> vectors = new IdentityHashMap<>();
+    private RopeTable rope = new RopeTable(0, 0, 0, new float[0], new float[0]);
+
+    /** cos/sin[pos, dh / 2] of angle pos * theta^(-2j / dh), for positions below `positions`. */
+    private record RopeTable(double theta, int dh, int positions, float[] cos, float[] sin) {
+    }
+
+    public CpuKernels(int threads) {
+        pool = new WorkerPool(threads);
+        rows = new RowKernels(pool);
+        attention = new CausalAttention(threads);
+        topK = new TopKSelector(threads);
+    }
+
+    /** One thread per available processor. */
+    public CpuKernels() {
+        this(Runtime.getRuntime().availableProcessors());
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    public int threads() {
+        return pool.threads();
+    }
+
+    // x[rows, d] = emb[tokens[r], :]
+    @Override
+    public void embed(float[] x, int[] tokens, Tensor emb, int rowCount, int d) {
+        for (int r = 0; r < rowCount; r++) {
+            long base = (long) tokens[r] * d;
+            if (emb.dtype() == DType.F32) {
+                MemorySegment.copy(emb.data(), F32, base * Float.BYTES, x, r * d, d);
+            } else {
+                for (int i = 0; i < d; i++) {
+                    x[r * d + i] = emb.get(base + i);
+                }
+            }
+        }
+    }
+
+    // out[rows, d] = x[rows, d] / sqrt(mean(x[r]^2) + eps) * w[d]
+    @Override
+    public void rmsnorm(float[] out, float[] x, Tensor w, int rowCount, int d, double eps) {
+        rows.rmsnorm(out, x, vector(w), rowCount, d, eps);
+    }
+
+    // out[rows, outDim] = x[rows, in] . w[outDim, in]^T
+    @Override
+    public void matmul(float[] out, float[] x, Tensor w, int rowCount, int in, int outDim) {
+        gemm.multiply(pool, out, x, packed(w), rowCount);
+    }
+
+    // x[rows, heads * dh] in place: pair (2j, 2j+1) of each head rotated by angle pos[r] * theta^(-2j / dh)
+    @Override
+    public void rope(float[] x, int[] pos, int rowCount, int heads, int dh, double theta) {
+        int maxPosition = 0;
+        for (int r = 0; r < rowCount; r++) {
+            maxPosition = Math.max(maxPosition, pos[r]);
+        }
+        RopeTable table = ropeTable(theta, dh, maxPosition + 1);
+        rows.rope(x, pos, table.cos(), table.sin(), rowCount, heads, dh);
+    }
+
+    // out[B, n, nHeads * dh] = softmax(q k^T / sqrt(dh), causal) v; positions ascending within each sequence
+    @Override
+    public void attention(float[] out, float[] q, float[] k, float[] v, int[] pos,
+                          int batch, int n, int nHeads, int nKvHeads, int dh) {
+        attention.attend(pool, out, q, k, v, batch, n, nHeads, nKvHeads, dh);
+    }
+
+    // out[len] = silu(gate[len]) * up[len]
+    @Override
+    public void swiglu(float[] out, float[] gate, float[] up, int len) {
+        rows.swiglu(out, gate, up, len);
+    }
+
+    // out[len] = a[len] + b[len]
+    @Override
+    public void add(float[] out, float[] a, float[] b, int len) {
+        rows.add(out, a, b, len);
+    }
+
+    // r[rows] = x[rows, d] . w[d]
+    @Override
+    public void routerLogits(float[] r, float[] x, Tensor w, int rowCount, int d) {
+        rows.routerLogits(r, x, vector(w), rowCount, d);
+    }
+
+    // sel[B, k] = positions of the k largest r[b, :] (ties: lower position first), ascending
+    @Override
+    public void topK(int[] sel, float[] r, int batch, int seqLen, int k) {
+        topK.select(pool, sel, r, batch, seqLen, k);
+    }
+
+    // xs[B, k, d] = x[b, sel[b, j], :]
+    @Override
+    public void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int k, int d) {
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < k; j++) {
+                System.arraycopy(x, (b * seqLen + sel[b * k + j]) * d, xs, (b * k + j) * d, d);
+            }
+        }
+    }
+
+    // x[b, sel[b, j], :] += g(r[b, sel[b, j]]) * f[b, j, :]
+    @Override
+    public void scatter(float[] x, float[] f, int[] sel, float[] r, RouterWeighting g,
+                        int batch, int seqLen, int k, int d) {
+        rows.scatter(x, f, sel, r, g, batch, seqLen, k, d);
+    }
+
+    private PackedMatrix packed(Tensor w) {
+        PackedMatrix p = packed.get(w);
+        if (p == null) {
+            p = PackedMatrix.pack(w, Gemm.NR);
+            packed.put(w, p);
+        }
+        return p;
+    }
+
+    private float[] vector(Tensor w) {
+        float[] v = vectors.get(w);
+        if (v == null) {
+            v = w.toFloatArray();
+            vectors.put(w, v);
+        }
+        return v;
+    }
+
+    private RopeTable ropeTable(double theta, int dh, int positions) {
+        RopeTable t = rope;
+        if (t.theta() == theta && t.dh() == dh && t.positions() >= positions) {
+            return t;
+        }
+        int half = dh / 2;
+        float[] cos = new float[positions * half];
+        float[] sin = new float[positions * half];
+        for (int p = 0; p < positions; p++) {
+            for (int j = 0; j < half; j++) {
+                double angle = p * Math.pow(theta, -2.0 * j / dh);
+                cos[p * half + j] = (float) Math.cos(angle);
+                sin[p * half + j] = (float) Math.sin(angle);
+            }
+        }
+        rope = new RopeTable(theta, dh, positions, cos, sin);
+        return rope;
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+}

@@ -1,0 +1,142 @@
+package dev.mod.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * out[rows, W.out] = x[rows, W.in] . W^T, with W packed into panels of three vectors' width.
+ * The micro-kernel holds a 4-row x 3-vector tile of accumulators in registers and streams the panel;
+ * the reduction dimension is split into fixed blocks that stay in L1. Work is split into chunks of
+ * (64-row block, panel): each output element is summed by one thread in a fixed order, so results do
+ * not depend on the number of threads.
+ */
+public final class Gemm implements WorkerPool.Task {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+    /** Panel width: three vectors. */
+    public static final int NR = 3 * L;
+    private static final int MR = 4;
+    private static final int MC = 64;
+    private static final int KC = 256;
+
+    // The call in progress (set by multiply, read by the pool's threads).
+    private float[] out;
+    private float[] x;
+    private PackedMatrix w;
+    private int rows;
+    private int rowBlocks;
+
+    // out[rows, w.out] = x[rows, w.in] . w^T
+    public void multiply(WorkerPool pool, float[] out, float[] x, PackedMatrix w, int rows) {
+        this.out = out;
+        this.x = x;
+        this.w = w;
+        this.rows = rows;
+        this.rowBlocks = (rows + MC - 1) / MC;
+        pool.run(this, rowBlocks * w.panels());
+        this.out = null;
+        this.x = null;
+        this.w = null;
+    }
+
+    @Override
+    public void run(int chunk, int worker) {
+        int panel = chunk / rowBlocks;
+        int r0 = (chunk % rowBlocks) * MC;
+        int r1 = Math.min(rows, r0 + MC);
+        int in = w.in();
+        for (int k0 = 0; k0 < in; k0 += KC) {
+            int k1 = Math.min(in, k0 + KC);
+            boolean first = k0 == 0;
+            int r = r0;
+            for (; r + MR <= r1; r += MR) {
+                tile4(r, panel, k0, k1, first);
+            }
+            for (; r < r1; r++) {
+                tile1(r, panel, k0, k1, first);
+            }
+        }
+    }
+
+    // out[r..r+3, panel cols] (+)= x[r..r+3, k0..k1] . panel[k0..k1]
+    private void tile4(int r, int panel, int k0, int k1, boolean first) {
+        float[] a = x;
+        float[] p = w.data();
+        int in = w.in();
+        int x0 = r * in;
+        int x1 = x0 + in;
+        int x2 = x1 + in;
+        int x3 = x2 + in;
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00;
+        int pi = (panel * in + k0) * NR;
+        for (int i = k0; i < k1; i++, pi += NR) {
+            FloatVector w0 = FloatVector.fromArray(S, p, pi);
+            FloatVector w1 = FloatVector.fromArray(S, p, pi + L);
+            FloatVector w2 = FloatVector.fromArray(S, p, pi + 2 * L);
+            FloatVector b = FloatVector.broadcast(S, a[x0 + i]);
+            c00 = w0.fma(b, c00);
+            c01 = w1.fma(b, c01);
+            c02 = w2.fma(b, c02);
+            b = FloatVector.broadcast(S, a[x1 + i]);
+            c10 = w0.fma(b, c10);
+            c11 = w1.fma(b, c11);
+            c12 = w2.fma(b, c12);
+            b = FloatVector.broadcast(S, a[x2 + i]);
+            c20 = w0.fma(b, c20);
+            c21 = w1.fma(b, c21);
+            c22 = w2.fma(b, c22);
+            b = FloatVector.broadcast(S, a[x3 + i]);
+            c30 = w0.fma(b, c30);
+            c31 = w1.fma(b, c31);
+            c32 = w2.fma(b, c32);
+        }
+        int col = panel * NR;
+        storeRow(r, col, c00, c01, c02, first);
+        storeRow(r + 1, col, c10, c11, c12, first);
+        storeRow(r + 2, col, c20, c21, c22, first);
+        storeRow(r + 3, col, c30, c31, c32, first);
+    }
+
+    // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1]
+    private void tile1(int r, int panel, int k0, int k1, boolean first) {
+        float[] p = w.data();
+        int in = w.in();
+        int xr = r * in;
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0;
+        int pi = (panel * in + k0) * NR;
+        for (int i = k0; i < k1; i++, pi += NR) {
+            FloatVector b = FloatVector.broadcast(S, x[xr + i]);
+            c0 = FloatVector.fromArray(S, p, pi).fma(b, c0);
+            c1 = FloatVector.fromArray(S, p, pi + L).fma(b, c1);
+            c2 = FloatVector.fromArray(S, p, pi + 2 * L).fma(b, c2);
+        }
+        storeRow(r, panel * NR, c0, c1, c2, first);
+    }
+
+    private void storeRow(int r, int col, FloatVector v0, FloatVector v1, FloatVector v2, boolean first) {
+        int base = r * w.out();
+        store(v0, base, col, first);
+        store(v1, base, col + L, first);
+        store(v2, base, col + 2 * L, first);
+    }
+
+    private void store(FloatVector v, int base, int col, boolean first) {
+        int n = w.out();
+        if (col + L <= n) {
+            if (!first) {
+                v = v.add(FloatVector.fromArray(S, out, base + col));
+            }
+            v.intoArray(out, base + col);
+        } else if (col < n) {
+            VectorMask<Float> m = S.indexInRange(col, n);
+            if (!first) {
+                v = v.add(FloatVector.fromArray(S, out, base + col, m));
+            }
+            v.intoArray(out, base + col, m);
+        }
+    }
+}

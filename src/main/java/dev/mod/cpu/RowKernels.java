@@ -1,0 +1,225 @@
+package dev.mod.cpu;
+
+import dev.mod.model.RouterWeighting;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The row-wise and element-wise kernels (RMSNorm, RoPE, SwiGLU, add, router logits, scatter), each a
+ * plain vector loop over one chunk of rows or elements. One object per backend holds the arguments of
+ * the call in progress so that dispatching to the pool allocates nothing.
+ */
+final class RowKernels implements WorkerPool.Task {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    private static final int ROWS_PER_CHUNK = 16;
+    private static final int ELEMENTS_PER_CHUNK = 1 << 14;
+
+    private enum Op { RMSNORM, ROPE, SWIGLU, ADD, ROUTER, SCATTER }
+
+    private Op op;
+    private float[] out;
+    private float[] a;
+    private float[] b;
+    private float[] w;
+    private int[] index;
+    private int rows;
+    private int width;
+    private int len;
+    private int heads;
+    private int headDim;
+    private double eps;
+    private float[] cos;
+    private float[] sin;
+    private RouterWeighting weighting;
+    private int seqLen;
+    private int k;
+
+    private final WorkerPool pool;
+
+    RowKernels(WorkerPool pool) {
+        this.pool = pool;
+    }
+
+    private void runRows(Op kind, int rowCount) {
+        op = kind;
+        rows = rowCount;
+        pool.run(this, (rowCount + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
+        out = a = b = w = cos = sin = null;
+        index = null;
+    }
+
+    private void runElements(Op kind, int length) {
+        op = kind;
+        len = length;
+        pool.run(this, (length + ELEMENTS_PER_CHUNK - 1) / ELEMENTS_PER_CHUNK);
+        out = a = b = null;
+    }
+
+    void rmsnorm(float[] out, float[] x, float[] weight, int rows, int d, double eps) {
+        this.out = out;
+        this.a = x;
+        this.w = weight;
+        this.width = d;
+        this.eps = eps;
+        runRows(Op.RMSNORM, rows);
+    }
+
+    void rope(float[] x, int[] pos, float[] cos, float[] sin, int rows, int heads, int dh) {
+        this.a = x;
+        this.index = pos;
+        this.cos = cos;
+        this.sin = sin;
+        this.heads = heads;
+        this.headDim = dh;
+        runRows(Op.ROPE, rows);
+    }
+
+    void swiglu(float[] out, float[] gate, float[] up, int len) {
+        this.out = out;
+        this.a = gate;
+        this.b = up;
+        runElements(Op.SWIGLU, len);
+    }
+
+    void add(float[] out, float[] x, float[] y, int len) {
+        this.out = out;
+        this.a = x;
+        this.b = y;
+        runElements(Op.ADD, len);
+    }
+
+    void routerLogits(float[] r, float[] x, float[] weight, int rows, int d) {
+        this.out = r;
+        this.a = x;
+        this.w = weight;
+        this.width = d;
+        runRows(Op.ROUTER, rows);
+    }
+
+    void scatter(float[] x, float[] f, int[] sel, float[] r, RouterWeighting g, int batch, int seqLen, int k, int d) {
+        this.out = x;
+        this.a = f;
+        this.b = r;
+        this.index = sel;
+        this.weighting = g;
+        this.seqLen = seqLen;
+        this.k = k;
+        this.width = d;
+        runRows(Op.SCATTER, batch * k);
+    }
+
+    @Override
+    public void run(int chunk, int worker) {
+        if (op == Op.SWIGLU || op == Op.ADD) {
+            int start = chunk * ELEMENTS_PER_CHUNK;
+            int end = Math.min(len, start + ELEMENTS_PER_CHUNK);
+            if (op == Op.SWIGLU) {
+                swigluRange(start, end);
+            } else {
+                addRange(start, end);
+            }
+            return;
+        }
+        int end = Math.min(rows, (chunk + 1) * ROWS_PER_CHUNK);
+        for (int r = chunk * ROWS_PER_CHUNK; r < end; r++) {
+            switch (op) {
+                case RMSNORM -> rmsnormRow(r);
+                case ROPE -> ropeRow(r);
+                case ROUTER -> out[r] = dot(a, r * width, w, width);
+                case SCATTER -> scatterRow(r);
+                default -> throw new IllegalStateException(op.name());
+            }
+        }
+    }
+
+    // out[r, :] = a[r, :] / sqrt(mean(a[r]^2) + eps) * w
+    private void rmsnormRow(int r) {
+        int base = r * width;
+        float sumSquares = dot(a, base, a, base, width);
+        float scale = (float) (1.0 / Math.sqrt(sumSquares / width + eps));
+        int i = 0;
+        for (; i + L <= width; i += L) {
+            FloatVector.fromArray(S, a, base + i).mul(scale).mul(FloatVector.fromArray(S, w, i)).intoArray(out, base + i);
+        }
+        for (; i < width; i++) {
+            out[base + i] = a[base + i] * scale * w[i];
+        }
+    }
+
+    // a[r, heads * dh] rotated in place; cos/sin[pos, dh / 2] tabulated
+    private void ropeRow(int r) {
+        int half = headDim / 2;
+        int table = index[r] * half;
+        for (int h = 0; h < heads; h++) {
+            int base = (r * heads + h) * headDim;
+            for (int j = 0; j < half; j++) {
+                float c = cos[table + j];
+                float s = sin[table + j];
+                float x0 = a[base + 2 * j];
+                float x1 = a[base + 2 * j + 1];
+                a[base + 2 * j] = x0 * c - x1 * s;
+                a[base + 2 * j + 1] = x0 * s + x1 * c;
+            }
+        }
+    }
+
+    // out[i] = silu(a[i]) * b[i]
+    private void swigluRange(int start, int end) {
+        int i = start;
+        for (; i + L <= end; i += L) {
+            FloatVector g = FloatVector.fromArray(S, a, i);
+            FloatVector sig = VectorMath.exp(g.neg()).add(1f);
+            g.div(sig).mul(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+        }
+        for (; i < end; i++) {
+            float g = a[i];
+            out[i] = g / (VectorMath.exp(-g) + 1f) * b[i];
+        }
+    }
+
+    // out[i] = a[i] + b[i]
+    private void addRange(int start, int end) {
+        int i = start;
+        for (; i + L <= end; i += L) {
+            FloatVector.fromArray(S, a, i).add(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+        }
+        for (; i < end; i++) {
+            out[i] = a[i] + b[i];
+        }
+    }
+
+    // out[b, sel[b, j], :] += g(r) * a[b, j, :], for row = b * k + j
+    private void scatterRow(int row) {
+        int seq = row / k;
+        int target = (seq * seqLen + index[row]) * width;
+        float gain = (float) weighting.apply(b[seq * seqLen + index[row]]);
+        int src = row * width;
+        int i = 0;
+        for (; i + L <= width; i += L) {
+            FloatVector.fromArray(S, a, src + i).fma(FloatVector.broadcast(S, gain), FloatVector.fromArray(S, out, target + i)).intoArray(out, target + i);
+        }
+        for (; i < width; i++) {
+            out[target + i] = Math.fma(a[src + i], gain, out[target + i]);
+        }
+    }
+
+    private static float dot(float[] x, int base, float[] y, int n) {
+        return dot(x, base, y, 0, n);
+    }
+
+    // x[xBase .. xBase+n) . y[yBase .. yBase+n)
+    private static float dot(float[] x, int xBase, float[] y, int yBase, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            acc = FloatVector.fromArray(S, x, xBase + i).fma(FloatVector.fromArray(S, y, yBase + i), acc);
+        }
+        if (i < n) {
+            VectorMask<Float> m = S.indexInRange(i, n);
+            acc = FloatVector.fromArray(S, x, xBase + i, m).fma(FloatVector.fromArray(S, y, yBase + i, m), acc);
+        }
+        return VectorMath.sum(acc);
+    }
+}

@@ -1,0 +1,124 @@
+package dev.mod.cpu;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * One fixed set of threads that run the chunks of a task in parallel, the calling thread among them.
+ * A chunk is the unit of work and of determinism: each chunk writes its own outputs in a fixed order,
+ * so results are the same bits whichever thread runs it and however many threads there are.
+ * Running a task allocates nothing, which keeps a forward pass free of garbage.
+ */
+public final class WorkerPool implements AutoCloseable {
+    /** Work split into numbered chunks; worker is the index of the running thread, for its scratch space. */
+    public interface Task {
+        void run(int chunk, int worker);
+    }
+
+    private static final long SPIN_NANOS = 50_000;
+
+    private final Thread[] workers;
+    /** Generation in the high 32 bits, next unclaimed chunk in the low 32: a claim can never cross generations. */
+    private final AtomicLong claims = new AtomicLong();
+    private final AtomicInteger finished = new AtomicInteger();
+    private volatile Task task;
+    private volatile int chunks;
+    private volatile boolean closed;
+    private volatile Throwable failure;
+    private int generation;
+
+    public WorkerPool(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+        }
+        workers = new Thread[threads - 1];
+        for (int w = 0; w < workers.length; w++) {
+            int index = w + 1;
+            workers[w] = Thread.ofPlatform().daemon().name("mod-cpu-" + index).unstarted(() -> workLoop(index));
+            workers[w].start();
+        }
+    }
+
+    public int threads() {
+        return workers.length + 1;
+    }
+
+    /** Runs chunks 0 .. n-1 of the task and returns when all are done. */
+    public void run(Task t, int n) {
+        if (n <= 0) {
+            return;
+        }
+        if (workers.length == 0 || n == 1) {
+            for (int c = 0; c < n; c++) {
+                t.run(c, 0);
+            }
+            return;
+        }
+        task = t;
+        chunks = n;
+        failure = null;
+        finished.set(0);
+        generation++;
+        claims.set((long) generation << 32);
+        for (Thread w : workers) {
+            LockSupport.unpark(w);
+        }
+        claimAndRun(generation, 0);
+        while (finished.get() < n) {
+            Thread.onSpinWait();
+        }
+        Throwable failed = failure;
+        if (failed != null) {
+            throw new IllegalStateException("a parallel task failed: " + failed, failed);
+        }
+    }
+
+    private void claimAndRun(int gen, int worker) {
+        while (true) {
+            long claim = claims.get();
+            int chunk = (int) claim;
+            if ((int) (claim >>> 32) != gen || chunk >= chunks) {
+                return;
+            }
+            if (claims.compareAndSet(claim, claim + 1)) {
+                try {
+                    task.run(chunk, worker);
+                } catch (Throwable e) {
+                    failure = e;
+                } finally {
+                    finished.incrementAndGet();
+                }
+            }
+        }
+    }
+
+    private void workLoop(int worker) {
+        int seen = 0;
+        while (!closed) {
+            long claim = claims.get();
+            int gen = (int) (claim >>> 32);
+            if (gen != seen) {
+                seen = gen;
+                claimAndRun(gen, worker);
+                continue;
+            }
+            long idleSince = System.nanoTime();
+            while (!closed && (int) (claims.get() >>> 32) == seen) {
+                if (System.nanoTime() - idleSince < SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(this, 1_000_000);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        for (Thread w : workers) {
+            LockSupport.unpark(w);
+        }
+    }
+}

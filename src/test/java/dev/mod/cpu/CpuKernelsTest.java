@@ -1,0 +1,126 @@
+package dev.mod.cpu;
+
+import dev.mod.model.Tensor;
+import dev.mod.reference.ReferenceKernels;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Kernels of the cpu backend one by one against the reference kernels, on shapes that hit every edge. */
+class CpuKernelsTest {
+    private static final CpuKernels CPU = new CpuKernels(2);
+    private final ReferenceKernels reference = new ReferenceKernels();
+
+    @AfterAll
+    static void closePool() {
+        CPU.close();
+    }
+
+    private static float[] random(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) r.nextGaussian();
+        }
+        return a;
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1, 1, 1", "3, 5, 7", "4, 16, 48", "65, 300, 97", "130, 513, 200", "7, 1024, 49"})
+    void gemmMatchesReference(int rows, int in, int out) {
+        float[] x = random(rows * in, 1);
+        Tensor w = Tensor.of("w", random(out * in, 2), out, in);
+        float[] expected = new float[rows * out];
+        float[] actual = new float[rows * out];
+        reference.matmul(expected, x, w, rows, in, out);
+        CPU.matmul(actual, x, w, rows, in, out);
+        assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-5, "" + CpuParityTest.relativeError(actual, expected));
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1, 1, 1, 4", "2, 9, 4, 2", "1, 33, 2, 64", "2, 20, 3, 40", "1, 5, 1, 6"})
+    void attentionMatchesReference(int batch, int n, int kvHeads, int dh) {
+        int heads = kvHeads * 2;
+        float[] q = random(batch * n * heads * dh, 3);
+        float[] k = random(batch * n * kvHeads * dh, 4);
+        float[] v = random(batch * n * kvHeads * dh, 5);
+        int[] pos = new int[batch * n];
+        Arrays.setAll(pos, i -> 3 * (i % n) + 1); // ascending with gaps, as a routed layer's
+        float[] expected = new float[q.length];
+        float[] actual = new float[q.length];
+        reference.attention(expected, q, k, v, pos, batch, n, heads, kvHeads, dh);
+        CPU.attention(actual, q, k, v, pos, batch, n, heads, kvHeads, dh);
+        assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-5, "" + CpuParityTest.relativeError(actual, expected));
+    }
+
+    @Test
+    void topKBreaksTiesByPositionAndOrdersSpecialValuesLikeFloatCompare() {
+        float[] r = {1, 5, 0, 5, 5, 2, Float.NaN, -0.0f, 0.0f, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 5};
+        for (int k = 1; k <= r.length; k++) {
+            int[] expected = new int[k];
+            int[] actual = new int[k];
+            reference.topK(expected, r, 1, r.length, k);
+            CPU.topK(actual, r, 1, r.length, k);
+            assertArrayEquals(expected, actual, "k = " + k);
+        }
+    }
+
+    @Test
+    void topKOnManyRandomSequencesWithTies() {
+        SplittableRandom random = new SplittableRandom(9);
+        for (int trial = 0; trial < 200; trial++) {
+            int batch = 1 + random.nextInt(3);
+            int seqLen = 1 + random.nextInt(300);
+            int k = 1 + random.nextInt(seqLen);
+            float[] r = new float[batch * seqLen];
+            for (int i = 0; i < r.length; i++) {
+                r[i] = random.nextInt(8); // many ties
+            }
+            int[] expected = new int[batch * k];
+            int[] actual = new int[batch * k];
+            reference.topK(expected, r, batch, seqLen, k);
+            CPU.topK(actual, r, batch, seqLen, k);
+            assertArrayEquals(expected, actual, "trial " + trial);
+        }
+    }
+
+    @Test
+    void elementwiseKernelsMatchReference() {
+        int rows = 37;
+        int d = 40;
+        float[] x = random(rows * d, 6);
+        Tensor w = Tensor.of("w", random(d, 7), d);
+        float[] expected = new float[rows * d];
+        float[] actual = new float[rows * d];
+        reference.rmsnorm(expected, x, w, rows, d, 1e-5);
+        CPU.rmsnorm(actual, x, w, rows, d, 1e-5);
+        assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-6);
+
+        float[] up = random(rows * d, 8);
+        reference.swiglu(expected, x, up, rows * d);
+        CPU.swiglu(actual, x, up, rows * d);
+        assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-6);
+
+        int[] pos = new int[rows];
+        Arrays.setAll(pos, i -> 5 * i);
+        float[] a = x.clone();
+        float[] b = x.clone();
+        reference.rope(a, pos, rows, 4, 10, 10000);
+        CPU.rope(b, pos, rows, 4, 10, 10000);
+        assertTrue(CpuParityTest.relativeError(b, a) < 1e-6);
+
+        float[] rExpected = new float[rows];
+        float[] rActual = new float[rows];
+        Tensor router = Tensor.of("r", random(d, 10), 1, d);
+        reference.routerLogits(rExpected, x, router, rows, d);
+        CPU.routerLogits(rActual, x, router, rows, d);
+        assertTrue(CpuParityTest.relativeError(rActual, rExpected) < 1e-6);
+    }
+}
