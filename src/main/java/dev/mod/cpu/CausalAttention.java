@@ -1,7 +1,6 @@
 package dev.mod.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -32,6 +31,8 @@ final class CausalAttention implements WorkerPool.Task {
     private int nKvHeads;
     private int dh;
     private int queryBlocks;
+    /** n rounded up to whole vectors: the row stride of the transposed keys and of the scores. */
+    private int nPad;
 
     CausalAttention(int workers) {
         probs = new float[workers][];
@@ -40,7 +41,10 @@ final class CausalAttention implements WorkerPool.Task {
     // out[B, n, H * dh] = softmax(q k^T / sqrt(dh), causal) v; q[B, n, H * dh], k and v [B, n, Hkv * dh]
     void attend(WorkerPool pool, float[] out, float[] q, float[] k, float[] v,
                 int batch, int n, int nHeads, int nKvHeads, int dh) {
-        int needed = batch * n * nKvHeads * dh;
+        // rows a whole number of vectors long, plus one vector so that rows do not sit a multiple of
+        // 4 KB apart (which would map them all to the same L1 sets)
+        int padded = (n + L - 1) / L * L + L;
+        int needed = batch * padded * nKvHeads * dh;
         if (keysT.length < needed) {
             keysT = new float[needed];
         }
@@ -53,6 +57,7 @@ final class CausalAttention implements WorkerPool.Task {
         this.nKvHeads = nKvHeads;
         this.dh = dh;
         this.queryBlocks = (n + QB - 1) / QB;
+        this.nPad = padded;
         transposing = true;
         pool.run(this, batch * nKvHeads);
         transposing = false;
@@ -74,99 +79,136 @@ final class CausalAttention implements WorkerPool.Task {
         }
     }
 
-    // keysT[b, g, e, j] = k[b, j, g * dh + e]
+    // keysT[b, g, e, j] = k[b, j, g * dh + e], rows padded with zeros to a whole number of vectors
     private void transposeKeys(int b, int g) {
         int kvDim = nKvHeads * dh;
-        int dst = (b * nKvHeads + g) * dh * n;
+        int dst = (b * nKvHeads + g) * dh * nPad;
         for (int j = 0; j < n; j++) {
             int src = (b * n + j) * kvDim + g * dh;
             for (int e = 0; e < dh; e++) {
-                keysT[dst + e * n + j] = k[src + e];
+                keysT[dst + e * nPad + j] = k[src + e];
             }
+        }
+        for (int e = 0; e < dh; e++) {
+            java.util.Arrays.fill(keysT, dst + e * nPad + n, dst + (e + 1) * nPad, 0f);
         }
     }
 
     // out rows i0 .. i0+3 of head h in sequence b
     private void attendBlock(int b, int h, int i0, int worker) {
-        if (probs[worker] == null || probs[worker].length < QB * n) {
-            probs[worker] = new float[QB * n];
+        if (probs[worker] == null || probs[worker].length < QB * nPad) {
+            probs[worker] = new float[QB * nPad];
         }
         float[] p = probs[worker];
         int rowsHere = Math.min(QB, n - i0);
-        int keys = i0 + rowsHere; // keys 0 .. i0+rowsHere-1 are visible to some row of the block
+        int keys = i0 + rowsHere; // keys 0 .. keys-1 are visible to some row of the block
+        int keysPad = (keys + 2 * L - 1) / (2 * L) * (2 * L);
         int g = h / (nHeads / nKvHeads);
         int qDim = nHeads * dh;
-        int kt = (b * nKvHeads + g) * dh * n;
+        int kt = (b * nKvHeads + g) * dh * nPad;
         int q0 = (b * n + i0) * qDim + h * dh;
-        // rows past the sequence end reuse the last row's query; their results are not stored
+        // rows past the sequence end reuse the first row's query; their results are not stored
         int q1 = rowsHere > 1 ? q0 + qDim : q0;
         int q2 = rowsHere > 2 ? q0 + 2 * qDim : q0;
         int q3 = rowsHere > 3 ? q0 + 3 * qDim : q0;
         float scale = (float) (1.0 / Math.sqrt(dh));
 
-        // scores: p[m, j] = (q_m . k_j) * scale for j < keys
-        for (int j = 0; j < keys; j += L) {
-            VectorMask<Float> m = S.indexInRange(j, keys);
+        // scores: p[m, j] = (q_m . k_j) * scale for j < keysPad (zero keys in the padding), two vectors of keys at a time
+        for (int j = 0; j < keysPad; j += 2 * L) {
             FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            FloatVector t0 = s0, t1 = s0, t2 = s0, t3 = s0;
             for (int e = 0; e < dh; e++) {
-                FloatVector kv = FloatVector.fromArray(S, keysT, kt + e * n + j, m);
-                s0 = kv.fma(FloatVector.broadcast(S, q[q0 + e]), s0);
-                s1 = kv.fma(FloatVector.broadcast(S, q[q1 + e]), s1);
-                s2 = kv.fma(FloatVector.broadcast(S, q[q2 + e]), s2);
-                s3 = kv.fma(FloatVector.broadcast(S, q[q3 + e]), s3);
+                int row = kt + e * nPad + j;
+                FloatVector ka = FloatVector.fromArray(S, keysT, row);
+                FloatVector kb = FloatVector.fromArray(S, keysT, row + L);
+                FloatVector b0 = FloatVector.broadcast(S, q[q0 + e]);
+                FloatVector b1 = FloatVector.broadcast(S, q[q1 + e]);
+                FloatVector b2 = FloatVector.broadcast(S, q[q2 + e]);
+                FloatVector b3 = FloatVector.broadcast(S, q[q3 + e]);
+                s0 = ka.fma(b0, s0);
+                s1 = ka.fma(b1, s1);
+                s2 = ka.fma(b2, s2);
+                s3 = ka.fma(b3, s3);
+                t0 = kb.fma(b0, t0);
+                t1 = kb.fma(b1, t1);
+                t2 = kb.fma(b2, t2);
+                t3 = kb.fma(b3, t3);
             }
-            s0.mul(scale).intoArray(p, j, m);
-            s1.mul(scale).intoArray(p, n + j, m);
-            s2.mul(scale).intoArray(p, 2 * n + j, m);
-            s3.mul(scale).intoArray(p, 3 * n + j, m);
+            s0.mul(scale).intoArray(p, j);
+            s1.mul(scale).intoArray(p, nPad + j);
+            s2.mul(scale).intoArray(p, 2 * nPad + j);
+            s3.mul(scale).intoArray(p, 3 * nPad + j);
+            t0.mul(scale).intoArray(p, j + L);
+            t1.mul(scale).intoArray(p, nPad + j + L);
+            t2.mul(scale).intoArray(p, 2 * nPad + j + L);
+            t3.mul(scale).intoArray(p, 3 * nPad + j + L);
         }
-        // softmax of row m over keys 0 .. i0+m; the masked keys get weight 0
+        // softmax of row m over keys 0 .. i0+m; later keys get weight 0
         float inv0 = softmaxRow(p, 0, i0 + 1, keys);
-        float inv1 = softmaxRow(p, n, Math.min(i0 + 2, keys), keys);
-        float inv2 = softmaxRow(p, 2 * n, Math.min(i0 + 3, keys), keys);
-        float inv3 = softmaxRow(p, 3 * n, Math.min(i0 + 4, keys), keys);
+        float inv1 = softmaxRow(p, nPad, Math.min(i0 + 2, keys), keys);
+        float inv2 = softmaxRow(p, 2 * nPad, Math.min(i0 + 3, keys), keys);
+        float inv3 = softmaxRow(p, 3 * nPad, Math.min(i0 + 4, keys), keys);
 
         // out_m = sum_j p[m, j] v_j / sum_m
         int kvDim = nKvHeads * dh;
         int vBase = b * n * kvDim + g * dh;
         int o0 = (b * n + i0) * qDim + h * dh;
-        for (int e = 0; e < dh; e += L) {
-            VectorMask<Float> m = S.indexInRange(e, dh);
+        int e = 0;
+        for (; e + 2 * L <= dh; e += 2 * L) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
             for (int j = 0; j < keys; j++) {
-                FloatVector vj = FloatVector.fromArray(S, v, vBase + j * kvDim + e, m);
-                a0 = vj.fma(FloatVector.broadcast(S, p[j]), a0);
-                a1 = vj.fma(FloatVector.broadcast(S, p[n + j]), a1);
-                a2 = vj.fma(FloatVector.broadcast(S, p[2 * n + j]), a2);
-                a3 = vj.fma(FloatVector.broadcast(S, p[3 * n + j]), a3);
+                int row = vBase + j * kvDim + e;
+                FloatVector va = FloatVector.fromArray(S, v, row);
+                FloatVector vb = FloatVector.fromArray(S, v, row + L);
+                FloatVector b0 = FloatVector.broadcast(S, p[j]);
+                FloatVector b1 = FloatVector.broadcast(S, p[nPad + j]);
+                FloatVector b2 = FloatVector.broadcast(S, p[2 * nPad + j]);
+                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + j]);
+                a0 = va.fma(b0, a0);
+                a1 = va.fma(b1, a1);
+                a2 = va.fma(b2, a2);
+                a3 = va.fma(b3, a3);
+                c0 = vb.fma(b0, c0);
+                c1 = vb.fma(b1, c1);
+                c2 = vb.fma(b2, c2);
+                c3 = vb.fma(b3, c3);
             }
-            a0.mul(inv0).intoArray(out, o0 + e, m);
+            a0.mul(inv0).intoArray(out, o0 + e);
+            c0.mul(inv0).intoArray(out, o0 + e + L);
             if (rowsHere > 1) {
-                a1.mul(inv1).intoArray(out, o0 + qDim + e, m);
+                a1.mul(inv1).intoArray(out, o0 + qDim + e);
+                c1.mul(inv1).intoArray(out, o0 + qDim + e + L);
             }
             if (rowsHere > 2) {
-                a2.mul(inv2).intoArray(out, o0 + 2 * qDim + e, m);
+                a2.mul(inv2).intoArray(out, o0 + 2 * qDim + e);
+                c2.mul(inv2).intoArray(out, o0 + 2 * qDim + e + L);
             }
             if (rowsHere > 3) {
-                a3.mul(inv3).intoArray(out, o0 + 3 * qDim + e, m);
+                a3.mul(inv3).intoArray(out, o0 + 3 * qDim + e);
+                c3.mul(inv3).intoArray(out, o0 + 3 * qDim + e + L);
+            }
+        }
+        // a head dim that is not a whole number of vector pairs ends with scalar columns
+        for (; e < dh; e++) {
+            for (int m = 0; m < rowsHere; m++) {
+                float acc = 0;
+                for (int j = 0; j < keys; j++) {
+                    acc = Math.fma(p[m * nPad + j], v[vBase + j * kvDim + e], acc);
+                }
+                out[o0 + m * qDim + e] = acc * (m == 0 ? inv0 : m == 1 ? inv1 : m == 2 ? inv2 : inv3);
             }
         }
     }
 
-    /** Row p[base .. base+keys): exp(s - max) over the first `visible`, 0 after; returns 1 / sum. */
+    /** Row p[base ..]: exp(s - max) over the first `visible` keys, 0 for the rest up to `keys`; returns 1 / sum. */
     private static float softmaxRow(float[] p, int base, int visible, int keys) {
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < visible; j++) {
             max = Math.max(max, p[base + j]);
         }
-        FloatVector sum = FloatVector.zero(S);
-        FloatVector maxV = FloatVector.broadcast(S, max);
-        for (int j = 0; j < keys; j += L) {
-            VectorMask<Float> m = S.indexInRange(j, visible);
-            FloatVector e = VectorMath.exp(FloatVector.fromArray(S, p, base + j, m).sub(maxV)).blend(0f, m.not());
-            sum = sum.add(e);
-            e.intoArray(p, base + j, S.indexInRange(j, keys));
-        }
-        return 1f / VectorMath.sum(sum);
+        VectorMath.exp(p, base, p, base, visible, 1f, max);
+        java.util.Arrays.fill(p, base + visible, base + keys, 0f);
+        return 1f / VectorMath.sum(p, base, visible);
     }
 }

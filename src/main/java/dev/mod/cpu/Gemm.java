@@ -1,7 +1,6 @@
 package dev.mod.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -19,6 +18,9 @@ public final class Gemm implements WorkerPool.Task {
     private static final int MR = 4;
     private static final int MC = 64;
     private static final int KC = 256;
+
+    /** A 4 x NR tile of results on its way to the output; one per thread. */
+    private final ThreadLocal<float[]> tiles = ThreadLocal.withInitial(() -> new float[MR * NR]);
 
     // The call in progress (set by multiply, read by the pool's threads).
     private float[] out;
@@ -94,11 +96,20 @@ public final class Gemm implements WorkerPool.Task {
             c31 = w1.fma(b, c31);
             c32 = w2.fma(b, c32);
         }
-        int col = panel * NR;
-        storeRow(r, col, c00, c01, c02, first);
-        storeRow(r + 1, col, c10, c11, c12, first);
-        storeRow(r + 2, col, c20, c21, c22, first);
-        storeRow(r + 3, col, c30, c31, c32, first);
+        float[] tile = tiles.get();
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, L);
+        c02.intoArray(tile, 2 * L);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + L);
+        c12.intoArray(tile, NR + 2 * L);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + L);
+        c22.intoArray(tile, 2 * NR + 2 * L);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + L);
+        c32.intoArray(tile, 3 * NR + 2 * L);
+        flush(tile, r, MR, panel * NR, first);
     }
 
     // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1]
@@ -114,29 +125,34 @@ public final class Gemm implements WorkerPool.Task {
             c1 = FloatVector.fromArray(S, p, pi + L).fma(b, c1);
             c2 = FloatVector.fromArray(S, p, pi + 2 * L).fma(b, c2);
         }
-        storeRow(r, panel * NR, c0, c1, c2, first);
+        float[] tile = tiles.get();
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, L);
+        c2.intoArray(tile, 2 * L);
+        flush(tile, r, 1, panel * NR, first);
     }
 
-    private void storeRow(int r, int col, FloatVector v0, FloatVector v1, FloatVector v2, boolean first) {
-        int base = r * w.out();
-        store(v0, base, col, first);
-        store(v1, base, col + L, first);
-        store(v2, base, col + 2 * L, first);
-    }
-
-    private void store(FloatVector v, int base, int col, boolean first) {
+    /**
+     * Adds (or, on the first k-block, writes) rows r .. r+count-1 of a tile, parked in the thread's scratch,
+     * to the output. Vectors go through scratch rather than as arguments: a vector passed to a method that
+     * is not inlined is boxed on the heap.
+     */
+    private void flush(float[] tile, int r, int count, int col, boolean first) {
         int n = w.out();
-        if (col + L <= n) {
-            if (!first) {
-                v = v.add(FloatVector.fromArray(S, out, base + col));
+        int width = Math.min(NR, n - col);
+        for (int m = 0; m < count; m++) {
+            int base = (r + m) * n + col;
+            int c = 0;
+            for (; c + L <= width; c += L) {
+                FloatVector v = FloatVector.fromArray(S, tile, m * NR + c);
+                if (!first) {
+                    v = v.add(FloatVector.fromArray(S, out, base + c));
+                }
+                v.intoArray(out, base + c);
             }
-            v.intoArray(out, base + col);
-        } else if (col < n) {
-            VectorMask<Float> m = S.indexInRange(col, n);
-            if (!first) {
-                v = v.add(FloatVector.fromArray(S, out, base + col, m));
+            for (; c < width; c++) {
+                out[base + c] = first ? tile[m * NR + c] : out[base + c] + tile[m * NR + c];
             }
-            v.intoArray(out, base + col, m);
         }
     }
 }

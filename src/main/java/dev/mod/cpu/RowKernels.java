@@ -2,7 +2,6 @@ package dev.mod.cpu;
 
 import dev.mod.model.RouterWeighting;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -37,6 +36,8 @@ final class RowKernels implements WorkerPool.Task {
     private int k;
 
     private final WorkerPool pool;
+    /** exp(-gate) of one chunk of SwiGLU; one per thread. */
+    private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[ELEMENTS_PER_CHUNK]);
 
     RowKernels(WorkerPool pool) {
         this.pool = pool;
@@ -127,7 +128,7 @@ final class RowKernels implements WorkerPool.Task {
             switch (op) {
                 case RMSNORM -> rmsnormRow(r);
                 case ROPE -> ropeRow(r);
-                case ROUTER -> out[r] = dot(a, r * width, w, width);
+                case ROUTER -> out[r] = VectorMath.dot(a, r * width, w, 0, width);
                 case SCATTER -> scatterRow(r);
                 default -> throw new IllegalStateException(op.name());
             }
@@ -137,7 +138,7 @@ final class RowKernels implements WorkerPool.Task {
     // out[r, :] = a[r, :] / sqrt(mean(a[r]^2) + eps) * w
     private void rmsnormRow(int r) {
         int base = r * width;
-        float sumSquares = dot(a, base, a, base, width);
+        float sumSquares = VectorMath.dot(a, base, a, base, width);
         float scale = (float) (1.0 / Math.sqrt(sumSquares / width + eps));
         int i = 0;
         for (; i + L <= width; i += L) {
@@ -165,17 +166,19 @@ final class RowKernels implements WorkerPool.Task {
         }
     }
 
-    // out[i] = silu(a[i]) * b[i]
+    // out[i] = silu(a[i]) * b[i] = a[i] / (1 + exp(-a[i])) * b[i]; out may be a
     private void swigluRange(int start, int end) {
-        int i = start;
-        for (; i + L <= end; i += L) {
-            FloatVector g = FloatVector.fromArray(S, a, i);
-            FloatVector sig = VectorMath.exp(g.neg()).add(1f);
-            g.div(sig).mul(FloatVector.fromArray(S, b, i)).intoArray(out, i);
+        float[] e = scratch.get();
+        int n = end - start;
+        VectorMath.exp(a, start, e, 0, n, -1f, 0f);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector g = FloatVector.fromArray(S, a, start + i);
+            FloatVector sig = FloatVector.fromArray(S, e, i).add(1f);
+            g.div(sig).mul(FloatVector.fromArray(S, b, start + i)).intoArray(out, start + i);
         }
-        for (; i < end; i++) {
-            float g = a[i];
-            out[i] = g / (VectorMath.exp(-g) + 1f) * b[i];
+        for (; i < n; i++) {
+            out[start + i] = a[start + i] / (e[i] + 1f) * b[start + i];
         }
     }
 
@@ -203,23 +206,5 @@ final class RowKernels implements WorkerPool.Task {
         for (; i < width; i++) {
             out[target + i] = Math.fma(a[src + i], gain, out[target + i]);
         }
-    }
-
-    private static float dot(float[] x, int base, float[] y, int n) {
-        return dot(x, base, y, 0, n);
-    }
-
-    // x[xBase .. xBase+n) . y[yBase .. yBase+n)
-    private static float dot(float[] x, int xBase, float[] y, int yBase, int n) {
-        FloatVector acc = FloatVector.zero(S);
-        int i = 0;
-        for (; i + L <= n; i += L) {
-            acc = FloatVector.fromArray(S, x, xBase + i).fma(FloatVector.fromArray(S, y, yBase + i), acc);
-        }
-        if (i < n) {
-            VectorMask<Float> m = S.indexInRange(i, n);
-            acc = FloatVector.fromArray(S, x, xBase + i, m).fma(FloatVector.fromArray(S, y, yBase + i, m), acc);
-        }
-        return VectorMath.sum(acc);
     }
 }

@@ -26,6 +26,8 @@ public final class ForwardPlan {
     private final Map<Integer, float[]> routerLogits = new TreeMap<>();
     private final Map<Integer, int[]> selected = new TreeMap<>();
     private final List<Stage> stages;
+    /** The stages as an array: the per-batch loop walks it without an iterator. */
+    private final Stage[] stageArray;
 
     public ForwardPlan(Model model, Kernels kernels, int batch, int seqLen) {
         ModelConfig c = model.config();
@@ -46,6 +48,7 @@ public final class ForwardPlan {
         this.activations = Activations.allocate(c, batch, seqLen);
         this.tokens = new int[batch * seqLen];
         this.stages = Collections.unmodifiableList(buildStages(c));
+        this.stageArray = stages.toArray(new Stage[0]);
     }
 
     private List<Stage> buildStages(ModelConfig c) {
@@ -99,7 +102,7 @@ public final class ForwardPlan {
                 tokens[b * seqLen + t] = id;
             }
         }
-        for (Stage stage : stages) {
+        for (Stage stage : stageArray) {
             stage.run(kernels);
         }
     }
@@ -127,6 +130,11 @@ public final class ForwardPlan {
 
     public List<Stage> stages() {
         return stages;
+    }
+
+    /** The kernels the stages run on. */
+    public Kernels kernels() {
+        return kernels;
     }
 
     /** logits[B, T, V] of the last run. */

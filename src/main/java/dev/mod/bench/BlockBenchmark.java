@@ -1,0 +1,105 @@
+package dev.mod.bench;
+
+import dev.mod.cpu.CpuKernels;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.model.Presets;
+import dev.mod.plan.ForwardPlan;
+import dev.mod.plan.Kernels;
+import dev.mod.plan.Stage;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * One block of the benchmark model (d = 512, 8 heads, hidden 1376) over one sequence of T tokens on the
+ * cpu backend: dense, or routed at a capacity. `block` runs all of the block's stages; `routing` runs
+ * only the router, top-k, gather and scatter stages, so that routing's share of the block is
+ * routing / block. The residual stream is restored before each call, so every call does the same work.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(java.util.concurrent.TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+public class BlockBenchmark {
+    @Param({"1024", "2048"})
+    public int seqLen;
+
+    /** "dense", or the capacity of the routed block. */
+    @Param({"dense", "0.125", "0.25", "0.5", "1.0"})
+    public String capacity;
+
+    private Kernels kernels;
+    private ForwardPlan plan;
+    private Stage[] block;
+    private Stage[] routing;
+    private float[] savedStream;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        ModelConfig bench = Presets.get("bench");
+        ModelConfig one = capacity.equals("dense")
+                ? new ModelConfig(bench.vocabSize(), bench.dim(), 1, bench.nHeads(), bench.nKvHeads(), bench.hiddenDim(),
+                        bench.normEps(), bench.ropeTheta(), bench.maxSeqLen(), 1.0, List.of(), bench.routerWeighting())
+                : new ModelConfig(bench.vocabSize(), bench.dim(), 1, bench.nHeads(), bench.nKvHeads(), bench.hiddenDim(),
+                        bench.normEps(), bench.ropeTheta(), bench.maxSeqLen(), Double.parseDouble(capacity), List.of(0),
+                        bench.routerWeighting());
+        Model model = ModelInit.random(one, 1);
+        kernels = new CpuKernels();
+        plan = new ForwardPlan(model, kernels, 1, seqLen);
+        int[][] tokens = new int[1][seqLen];
+        SplittableRandom random = new SplittableRandom(2);
+        for (int t = 0; t < seqLen; t++) {
+            tokens[0][t] = random.nextInt(one.vocabSize());
+        }
+        plan.run(tokens);
+        block = plan.stages().stream().filter(s -> s.name().startsWith("layer0.")).toArray(Stage[]::new);
+        routing = plan.stages().stream().filter(s -> s.name().matches("layer0\\.(router|topk|gather|scatter)"))
+                .toArray(Stage[]::new);
+        // The stream after the embedding: rerun the embedding stage and keep it.
+        plan.stages().get(0).run(kernels);
+        savedStream = plan.hidden().clone();
+    }
+
+    @Setup(Level.Invocation)
+    public void restoreStream() {
+        System.arraycopy(savedStream, 0, plan.hidden(), 0, savedStream.length);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        kernels.close();
+    }
+
+    @Benchmark
+    public float[] block() {
+        for (Stage s : block) {
+            s.run(kernels);
+        }
+        return plan.hidden();
+    }
+
+    @Benchmark
+    public float[] routing() {
+        for (Stage s : routing) {
+            s.run(kernels);
+        }
+        return plan.hidden();
+    }
+}
