@@ -4,8 +4,7 @@ import dev.mod.ModException;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
-import dev.mod.plan.ForwardPlan;
-import dev.mod.plan.Kernels;
+import dev.mod.plan.ForwardPass;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -30,7 +29,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "1", paramLabel = "B", description = "Sequences per batch (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--repeats", defaultValue = "3", description = "Timed runs of each model after one warm-up run; the median is shown (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--repeats", defaultValue = "5", description = "Timed runs of each model after 2 s of warm-up runs; the median is shown (default: ${DEFAULT-VALUE}).")
     int repeats;
 
     @Option(names = "--backend", defaultValue = "cpu", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
@@ -47,37 +46,42 @@ final class DemoCommand implements Callable<Integer> {
         if (repeats < 1) {
             throw new ModException("--repeats must be at least 1");
         }
-        try (Model mod = source.open(seed); Kernels kernels = backend.kernels()) {
+        try (Model mod = source.open(seed); Backend.Instance runtime = backend.start()) {
             ModelConfig c = mod.config();
             if (c.routedLayers().isEmpty()) {
                 throw new ModException("the model has no routed layers: nothing to compare with its dense counterpart");
             }
             Model dense = mod.asDense();
             int[][] tokens = randomTokens(c.vocabSize());
-            ForwardPlan modPlan = new ForwardPlan(mod, kernels, batch, seqLen);
-            ForwardPlan densePlan = new ForwardPlan(dense, kernels, batch, seqLen);
-            System.out.printf("model    %s: %s%n", source.describe(seed), Describe.config(c));
-            System.out.printf("batch    B = %d, T = %d; routed layers process k = %d tokens per sequence; backend %s%n%n",
-                    batch, seqLen, modPlan.capacity(), backend);
-            double modMs = medianMillis(modPlan, tokens);
-            double denseMs = medianMillis(densePlan, tokens);
-            double modFlops = batch * ModelCost.forwardFlops(c, seqLen);
-            double denseFlops = batch * ModelCost.forwardFlops(c.dense(), seqLen);
-            System.out.printf("%-8s %14s %12s %12s%n", "", "FLOPs", "time (ms)", "GFLOP/s");
-            System.out.printf("%-8s %14s %12.2f %12.2f%n", "dense", Describe.flops(denseFlops), denseMs, denseFlops / denseMs / 1e6);
-            System.out.printf("%-8s %14s %12.2f %12.2f%n", "MoD", Describe.flops(modFlops), modMs, modFlops / modMs / 1e6);
-            System.out.printf("%nMoD / dense: FLOPs %.3f, time %.3f (median of %d runs each)%n",
-                    modFlops / denseFlops, modMs / denseMs, repeats);
-            System.out.printf("KV-cache bytes per token: MoD %.0f, dense %.0f (%.3f)%n",
-                    ModelCost.kvCacheBytesPerToken(c), ModelCost.kvCacheBytesPerToken(c.dense()),
-                    ModelCost.kvCacheBytesPerToken(c) / ModelCost.kvCacheBytesPerToken(c.dense()));
-            int firstRouted = modPlan.routedLayers().get(0);
-            int[] sel = modPlan.selected(firstRouted);
-            System.out.printf("layer %d selected positions (sequence 0): %s%n", firstRouted,
-                    Arrays.toString(Arrays.copyOf(sel, Math.min(16, modPlan.capacity())))
-                            + (modPlan.capacity() > 16 ? " ..." : ""));
+            try (ForwardPass modPlan = runtime.open(mod, batch, seqLen);
+                 ForwardPass densePlan = runtime.open(dense, batch, seqLen)) {
+                compare(c, modPlan, densePlan, tokens);
+            }
         }
         return 0;
+    }
+
+    private void compare(ModelConfig c, ForwardPass modPlan, ForwardPass densePlan, int[][] tokens) {
+        System.out.printf("model    %s: %s%n", source.describe(seed), Describe.config(c));
+        System.out.printf("batch    B = %d, T = %d; routed layers process k = %d tokens per sequence; backend %s%n%n",
+                batch, seqLen, modPlan.capacity(), backend);
+        double modMs = medianMillis(modPlan, tokens);
+        double denseMs = medianMillis(densePlan, tokens);
+        double modFlops = batch * ModelCost.forwardFlops(c, seqLen);
+        double denseFlops = batch * ModelCost.forwardFlops(c.dense(), seqLen);
+        System.out.printf("%-8s %14s %12s %12s%n", "", "FLOPs", "time (ms)", "GFLOP/s");
+        System.out.printf("%-8s %14s %12.2f %12.2f%n", "dense", Describe.flops(denseFlops), denseMs, denseFlops / denseMs / 1e6);
+        System.out.printf("%-8s %14s %12.2f %12.2f%n", "MoD", Describe.flops(modFlops), modMs, modFlops / modMs / 1e6);
+        System.out.printf("%nMoD / dense: FLOPs %.3f, time %.3f (median of %d runs each)%n",
+                modFlops / denseFlops, modMs / denseMs, repeats);
+        System.out.printf("KV-cache bytes per token: MoD %.0f, dense %.0f (%.3f)%n",
+                ModelCost.kvCacheBytesPerToken(c), ModelCost.kvCacheBytesPerToken(c.dense()),
+                ModelCost.kvCacheBytesPerToken(c) / ModelCost.kvCacheBytesPerToken(c.dense()));
+        int firstRouted = modPlan.routedLayers().get(0);
+        int[] sel = modPlan.selected(firstRouted);
+        System.out.printf("layer %d selected positions (sequence 0): %s%n", firstRouted,
+                Arrays.toString(Arrays.copyOf(sel, Math.min(16, modPlan.capacity())))
+                        + (modPlan.capacity() > 16 ? " ..." : ""));
     }
 
     private int[][] randomTokens(int vocab) {
@@ -91,8 +95,12 @@ final class DemoCommand implements Callable<Integer> {
         return tokens;
     }
 
-    private double medianMillis(ForwardPlan plan, int[][] tokens) {
-        plan.run(tokens);
+    /** Median of the timed runs, after warm-up runs until the JIT has settled (2 s, at least 2 runs). */
+    private double medianMillis(ForwardPass plan, int[][] tokens) {
+        long warmupEnd = System.nanoTime() + 2_000_000_000L;
+        for (int i = 0; i < 2 || System.nanoTime() < warmupEnd; i++) {
+            plan.run(tokens);
+        }
         double[] ms = new double[repeats];
         for (int i = 0; i < repeats; i++) {
             long start = System.nanoTime();

@@ -4,8 +4,7 @@ import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsWriter;
 import dev.mod.model.Model;
 import dev.mod.model.Tensor;
-import dev.mod.plan.ForwardPlan;
-import dev.mod.plan.Kernels;
+import dev.mod.plan.ForwardPass;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -51,10 +50,10 @@ final class ForwardCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         int[][] batch = tokens.read();
-        try (Model model = ModelFile.load(modelPath); Kernels kernels = backend.kernels()) {
+        try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start();
+             ForwardPass plan = runtime.open(model, batch.length, batch[0].length)) {
             int b = batch.length;
             int t = batch[0].length;
-            ForwardPlan plan = new ForwardPlan(model, kernels, b, t);
             plan.run(batch);
             List<Tensor> outputs = new ArrayList<>();
             outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));

@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class,
                 ForwardCommand.class,
                 DemoCommand.class,
+                DevicesCommand.class,
                 CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {

@@ -15,7 +15,7 @@ import java.util.TreeMap;
  * their shapes and every buffer are fixed by (model, B, T) and the capacity k, and reused by every batch
  * of that shape. A backend supplies the kernels; the plan's structure is the same for all of them.
  */
-public final class ForwardPlan {
+public final class ForwardPlan implements ForwardPass {
     private final Model model;
     private final Kernels kernels;
     private final int batch;
@@ -83,6 +83,7 @@ public final class ForwardPlan {
      * Runs one batch: tokens[b][t] for B rows of T tokens each. The outputs (logits, selections, router
      * logits, hidden state) are the plan's own buffers, overwritten by the next run.
      */
+    @Override
     public void run(int[][] batchTokens) {
         if (batchTokens.length != batch) {
             throw new ModException("plan is for " + batch + " sequences, got " + batchTokens.length);
@@ -107,23 +108,28 @@ public final class ForwardPlan {
         }
     }
 
+    @Override
     public ModelConfig config() {
         return model.config();
     }
 
+    @Override
     public int batch() {
         return batch;
     }
 
+    @Override
     public int seqLen() {
         return seqLen;
     }
 
     /** k: tokens per sequence processed by each routed layer. */
+    @Override
     public int capacity() {
         return capacity;
     }
 
+    @Override
     public String backend() {
         return kernels.name();
     }
@@ -138,6 +144,7 @@ public final class ForwardPlan {
     }
 
     /** logits[B, T, V] of the last run. */
+    @Override
     public float[] logits() {
         return activations.logits();
     }
@@ -148,16 +155,19 @@ public final class ForwardPlan {
     }
 
     /** Routed layer indices, ascending. */
+    @Override
     public List<Integer> routedLayers() {
         return List.copyOf(selected.keySet());
     }
 
     /** selected[B, k] positions of a routed layer in the last run, ascending per sequence. */
+    @Override
     public int[] selected(int layer) {
         return lookup(selected, layer);
     }
 
     /** r[B, T] router logits of a routed layer in the last run. */
+    @Override
     public float[] routerLogits(int layer) {
         return lookup(routerLogits, layer);
     }

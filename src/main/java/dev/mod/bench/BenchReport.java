@@ -1,0 +1,160 @@
+package dev.mod.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Turns JMH JSON results of the project's benchmarks into Markdown tables: GFLOP/s of the GEMMs beside
+ * native OpenBLAS, routed blocks against the dense block, the MoD model against the dense model.
+ * Usage: BenchReport RESULT.json [MORE.json ...]
+ */
+public final class BenchReport {
+    private record Row(String benchmark, Map<String, String> params, double score, String unit, Map<String, Double> secondary) {
+        String param(String name) {
+            return params.get(name);
+        }
+    }
+
+    private BenchReport() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        List<Row> rows = new ArrayList<>();
+        for (String file : args) {
+            for (JsonNode result : new ObjectMapper().readTree(Path.of(file).toFile())) {
+                Map<String, String> params = new LinkedHashMap<>();
+                result.path("params").fields().forEachRemaining(e -> params.put(e.getKey(), e.getValue().asText()));
+                Map<String, Double> secondary = new LinkedHashMap<>();
+                result.path("secondaryMetrics").fields().forEachRemaining(e ->
+                        secondary.put(e.getKey(), e.getValue().path("score").asDouble()));
+                String name = result.get("benchmark").asText();
+                rows.add(new Row(name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1), params,
+                        result.path("primaryMetric").path("score").asDouble(),
+                        result.path("primaryMetric").path("scoreUnit").asText(), secondary));
+            }
+        }
+        gemm(rows);
+        block(rows);
+        model(rows);
+    }
+
+    private static Row find(List<Row> rows, String benchmark, String... params) {
+        for (Row r : rows) {
+            if (!r.benchmark().equals(benchmark)) {
+                continue;
+            }
+            boolean match = true;
+            for (int i = 0; i < params.length; i += 2) {
+                match &= params[i + 1].equals(r.param(params[i]));
+            }
+            if (match) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    private static void gemm(List<Row> rows) {
+        List<String> shapes = rows.stream().filter(r -> r.benchmark().startsWith("GemmBenchmark"))
+                .map(r -> r.param("shape")).distinct().toList();
+        if (shapes.isEmpty()) {
+            return;
+        }
+        System.out.println("GEMM out[M,N] = x[M,K] . W[N,K]^T, GFLOP/s (2 M K N / time)\n");
+        System.out.println("| M x K x N | threads | mod | OpenBLAS (JNI) | VectorBLAS (1 thread) | mod / OpenBLAS | mod 2T / 1T |");
+        System.out.println("|---|---|---|---|---|---|---|");
+        for (String shape : shapes) {
+            String[] d = shape.split("x");
+            double flops = 2.0 * Double.parseDouble(d[0]) * Double.parseDouble(d[1]) * Double.parseDouble(d[2]);
+            for (String threads : List.of("1", "2")) {
+                Row mod = find(rows, "GemmBenchmark.mod", "shape", shape, "threads", threads);
+                Row blas = find(rows, "GemmBenchmark.openblasJni", "shape", shape, "threads", threads);
+                Row vec = find(rows, "GemmBenchmark.vectorBlas", "shape", shape, "threads", "1");
+                Row mod1 = find(rows, "GemmBenchmark.mod", "shape", shape, "threads", "1");
+                if (mod == null) {
+                    continue;
+                }
+                System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %s | %s | %s | %s |%n", shape, threads, gflops(flops, mod),
+                        blas == null ? "-" : String.format(Locale.ROOT, "%.1f", gflops(flops, blas)),
+                        vec == null || !threads.equals("1") ? "-" : String.format(Locale.ROOT, "%.1f", gflops(flops, vec)),
+                        blas == null ? "-" : String.format(Locale.ROOT, "%.2f", blas.score() / mod.score()),
+                        threads.equals("2") && mod1 != null ? String.format(Locale.ROOT, "%.2f", mod1.score() / mod.score()) : "");
+            }
+        }
+        System.out.println();
+    }
+
+    private static double gflops(double flops, Row r) {
+        return flops / (r.score() * 1e-3) / 1e9; // scores are ms/op
+    }
+
+    private static void block(List<Row> rows) {
+        List<String> lengths = rows.stream().filter(r -> r.benchmark().startsWith("BlockBenchmark"))
+                .map(r -> r.param("seqLen")).distinct().toList();
+        if (lengths.isEmpty()) {
+            return;
+        }
+        System.out.println("One block (d = 512, 8 heads, hidden 1376), one sequence, cpu backend, all cores: ms per block\n");
+        System.out.println("| T | block | ms | / dense | FLOPs / dense | routing ms | routing share |");
+        System.out.println("|---|---|---|---|---|---|---|");
+        for (String t : lengths) {
+            Row dense = find(rows, "BlockBenchmark.block", "seqLen", t, "capacity", "dense");
+            for (String c : List.of("dense", "0.125", "0.25", "0.5", "1.0")) {
+                Row block = find(rows, "BlockBenchmark.block", "seqLen", t, "capacity", c);
+                Row routing = find(rows, "BlockBenchmark.routing", "seqLen", t, "capacity", c);
+                if (block == null) {
+                    continue;
+                }
+                System.out.printf(Locale.ROOT, "| %s | %s | %.2f | %s | %.3f | %s | %s |%n", t,
+                        c.equals("dense") ? "dense" : "routed " + c, block.score(),
+                        dense == null ? "-" : String.format(Locale.ROOT, "%.3f", block.score() / dense.score()),
+                        blockFlops(Integer.parseInt(t), c) / blockFlops(Integer.parseInt(t), "dense"),
+                        routing == null || c.equals("dense") ? "-" : String.format(Locale.ROOT, "%.3f", routing.score()),
+                        routing == null || c.equals("dense") ? "-" : String.format(Locale.ROOT, "%.1f%%", 100 * routing.score() / block.score()));
+            }
+        }
+        System.out.println();
+    }
+
+    private static double blockFlops(int seqLen, String capacity) {
+        var bench = dev.mod.model.Presets.get("bench");
+        var one = capacity.equals("dense")
+                ? bench.withRouting(1.0, List.of())
+                : bench.withRouting(Double.parseDouble(capacity), List.of(0));
+        return dev.mod.model.ModelCost.layerFlops(one, 0, seqLen);
+    }
+
+    private static void model(List<Row> rows) {
+        List<String> lengths = rows.stream().filter(r -> r.benchmark().startsWith("ModelBenchmark"))
+                .map(r -> r.param("seqLen")).distinct().toList();
+        if (lengths.isEmpty()) {
+            return;
+        }
+        var config = dev.mod.model.Presets.get("bench");
+        System.out.println("Full forward, bench model (8 layers, d = 512; MoD: every other block at 12.5%), one sequence, cpu backend, all cores\n");
+        System.out.println("| T | dense ms | MoD ms | time MoD / dense | FLOPs MoD / dense | allocated per pass (B, MoD) |");
+        System.out.println("|---|---|---|---|---|---|");
+        for (String t : lengths) {
+            Row dense = find(rows, "ModelBenchmark.forward", "seqLen", t, "model", "dense");
+            Row mod = find(rows, "ModelBenchmark.forward", "seqLen", t, "model", "mod");
+            if (dense == null || mod == null) {
+                continue;
+            }
+            int seqLen = Integer.parseInt(t);
+            Double alloc = mod.secondary().get("gc.alloc.rate.norm");
+            System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.3f | %.3f | %s |%n", t, dense.score(), mod.score(),
+                    mod.score() / dense.score(),
+                    dev.mod.model.ModelCost.forwardFlops(config, seqLen) / dev.mod.model.ModelCost.forwardFlops(config.dense(), seqLen),
+                    alloc == null ? "(run with -prof gc)" : String.format(Locale.ROOT, "%.0f", alloc));
+        }
+        System.out.println();
+    }
+}
