@@ -66,7 +66,6 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final FloatArray ropeSin;
     private final FloatArray logitsDevice;
     private final Map<Integer, FloatArray> routerDevice = new TreeMap<>();
-    private final Map<Integer, IntArray> rankDevice = new TreeMap<>();
     private final Map<Integer, IntArray> selectedDevice = new TreeMap<>();
 
     // Host copies of the outputs.
@@ -127,39 +126,77 @@ public final class TornadoForwardPlan implements ForwardPass {
         }
         logits = new float[rows * c.vocabSize()];
 
-        List<ImmutableTaskGraph> graphs = new ArrayList<>();
-        graphs.add(embeddingGraph(model).snapshot());
-        String previous = "embedding";
+        List<GraphSpec> specs = new ArrayList<>();
+        specs.add(embeddingGraph(model));
         for (int layer = 0; layer < c.nLayers(); layer++) {
-            TaskGraph g = layerGraph(model, layer, previous);
-            graphOfLayer.put(layer, graphs.size());
-            graphs.add(g.snapshot());
-            previous = g.getTaskGraphName();
+            graphOfLayer.put(layer, specs.size());
+            specs.add(layerGraph(model, layer));
         }
-        graphs.add(headGraph(model, previous).snapshot());
-        TornadoExecutionPlan built = new TornadoExecutionPlan(graphs.toArray(new ImmutableTaskGraph[0]));
+        specs.add(headGraph(model));
+        specs.forEach(spec -> graphNames.add(spec.name));
+        TornadoExecutionPlan built = new TornadoExecutionPlan(build(specs));
         if (profiling) {
             built.withProfiler(ProfilerMode.SILENT);
         }
         plan = built;
     }
 
-    /** The activations every graph reads and writes, passed from graph to graph on the device. */
-    private Object[] shared() {
-        return new Object[] {x, selectedX, normed, q, k, v, attention, attnOut, h, gate, up, mlpOut, delta,
-                positions, ropeCos, ropeSin};
+    /**
+     * Task graphs from specs: a buffer moves to the device once, in the first graph that uses it (tokens
+     * every run); a later graph consumes it from the graph that used it last; a graph persists the
+     * buffers some later graph still uses.
+     */
+    private static ImmutableTaskGraph[] build(List<GraphSpec> specs) {
+        Map<Object, String> lastUser = new java.util.IdentityHashMap<>();
+        ImmutableTaskGraph[] graphs = new ImmutableTaskGraph[specs.size()];
+        for (int i = 0; i < specs.size(); i++) {
+            GraphSpec spec = specs.get(i);
+            TaskGraph g = new TaskGraph(spec.name);
+            if (!spec.everyRunIn.isEmpty()) {
+                g.transferToDevice(DataTransferMode.EVERY_EXECUTION, spec.everyRunIn.toArray());
+            }
+            List<Object> firstUse = new ArrayList<>();
+            for (Object buffer : spec.buffers) {
+                String from = lastUser.get(buffer);
+                if (from != null) {
+                    g.consumeFromDevice(from, buffer);
+                } else if (!spec.everyRunIn.contains(buffer)) {
+                    firstUse.add(buffer);
+                }
+            }
+            if (!firstUse.isEmpty()) {
+                g.transferToDevice(DataTransferMode.FIRST_EXECUTION, firstUse.toArray());
+            }
+            spec.tasks.forEach(task -> task.accept(g));
+            List<Object> persist = new ArrayList<>();
+            for (Object buffer : spec.buffers) {
+                lastUser.put(buffer, spec.name);
+                boolean usedLater = specs.subList(i + 1, specs.size()).stream().anyMatch(s -> s.buffers.contains(buffer));
+                if (usedLater) {
+                    persist.add(buffer);
+                }
+            }
+            if (!persist.isEmpty()) {
+                g.persistOnDevice(persist.toArray());
+            }
+            if (!spec.everyRunOut.isEmpty()) {
+                g.transferToHost(DataTransferMode.EVERY_EXECUTION, spec.everyRunOut.toArray());
+            }
+            if (!spec.onDemandOut.isEmpty()) {
+                g.transferToHost(DataTransferMode.UNDER_DEMAND, spec.onDemandOut.toArray());
+            }
+            graphs[i] = g.snapshot();
+        }
+        return graphs;
     }
 
-    private TaskGraph embeddingGraph(Model model) {
+    private GraphSpec embeddingGraph(Model model) {
         int rows = batch * seqLen;
-        graphNames.add("embedding");
         FloatArray embeddings = floats(model.embeddings());
-        return new TaskGraph("embedding")
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, tokens)
-                .transferToDevice(DataTransferMode.FIRST_EXECUTION, embeddings)
-                .transferToDevice(DataTransferMode.FIRST_EXECUTION, shared())
-                .task("embed", TornadoKernels::embed, tokens, embeddings, x, rows, config.dim())
-                .persistOnDevice(shared());
+        GraphSpec g = new GraphSpec("embedding")
+                .task(t -> t.task("embed", TornadoKernels::embed, tokens, embeddings, x, rows, config.dim()), tokens, embeddings, x);
+        g.everyRunIn.add(tokens);
+        return g;
     }
 
     /** A tensor as F32 in TornadoVM's off-heap array, to be moved to the device on the first run. */
@@ -171,17 +208,18 @@ public final class TornadoForwardPlan implements ForwardPass {
         return a;
     }
 
-    private TaskGraph layerGraph(Model model, int layer, String previous) {
+    private GraphSpec layerGraph(Model model, int layer) {
         ModelConfig c = config;
         LayerWeights w = model.layer(layer);
-        String name = "layer" + layer;
-        graphNames.add(name);
+        GraphSpec g = new GraphSpec("layer" + layer);
         int d = c.dim();
         int dh = c.headDim();
         int qDim = c.nHeads() * dh;
+        int f = c.hiddenDim();
         boolean routed = c.isRouted(layer);
         int n = routed ? capacity : seqLen;
         int rows = batch * n;
+        float eps = (float) c.normEps();
         FloatArray attentionNorm = floats(w.attentionNorm());
         FloatArray wq = floats(w.wq());
         FloatArray wk = floats(w.wk());
@@ -191,67 +229,79 @@ public final class TornadoForwardPlan implements ForwardPass {
         FloatArray w1 = floats(w.w1());
         FloatArray w2 = floats(w.w2());
         FloatArray w3 = floats(w.w3());
-        TaskGraph g = new TaskGraph(name)
-                .consumeFromDevice(previous, shared())
-                .transferToDevice(DataTransferMode.FIRST_EXECUTION, attentionNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3);
         FloatArray in = x;
         IntArray pos = positions;
         FloatArray r = null;
         IntArray sel = null;
         if (routed) {
             FloatArray routerWeight = floats(w.router());
-            r = new FloatArray(batch * seqLen);
+            FloatArray logitsOfRouter = new FloatArray(batch * seqLen);
             IntArray rank = new IntArray(batch * seqLen);
-            sel = new IntArray(batch * capacity);
-            routerDevice.put(layer, r);
-            rankDevice.put(layer, rank);
-            selectedDevice.put(layer, sel);
+            IntArray chosen = new IntArray(batch * capacity);
+            routerDevice.put(layer, logitsOfRouter);
+            selectedDevice.put(layer, chosen);
             router.put(layer, new float[batch * seqLen]);
             selected.put(layer, new int[batch * capacity]);
-            g.transferToDevice(DataTransferMode.FIRST_EXECUTION, routerWeight, r, rank, sel)
-                    .task("router", TornadoKernels::routerLogits, x, routerWeight, r, batch * seqLen, d)
-                    .task("topk.rank", TornadoKernels::topKRank, r, rank, batch, seqLen)
-                    .task("topk.select", TornadoKernels::topKCompact, rank, sel, batch, seqLen, capacity)
-                    .task("gather", TornadoKernels::gather, x, sel, selectedX, batch, seqLen, capacity, d);
+            g.task(t -> t.task("router", TornadoKernels::routerLogits, x, routerWeight, logitsOfRouter, batch * seqLen, d),
+                            x, routerWeight, logitsOfRouter)
+                    .task(t -> t.task("topk.rank", TornadoKernels::topKRank, logitsOfRouter, rank, batch, seqLen),
+                            logitsOfRouter, rank)
+                    .task(t -> t.task("topk.select", TornadoKernels::topKCompact, rank, chosen, batch, seqLen, capacity),
+                            rank, chosen)
+                    .task(t -> t.task("gather", TornadoKernels::gather, x, chosen, selectedX, batch, seqLen, capacity, d),
+                            x, chosen, selectedX);
+            g.onDemandOut.add(chosen);
+            g.onDemandOut.add(logitsOfRouter);
             in = selectedX;
-            pos = sel;
+            pos = chosen;
+            r = logitsOfRouter;
+            sel = chosen;
         }
-        g.task("attention.norm", TornadoKernels::rmsnorm, in, attentionNorm, normed, rows, d, (float) c.normEps())
-                .task("attention.q", TornadoKernels::matmul, normed, wq, q, rows, d, qDim)
-                .task("attention.k", TornadoKernels::matmul, normed, wk, k, rows, d, c.kvDim())
-                .task("attention.v", TornadoKernels::matmul, normed, wv, v, rows, d, c.kvDim())
-                .task("attention.rope_q", TornadoKernels::rope, q, pos, ropeCos, ropeSin, rows, c.nHeads(), dh)
-                .task("attention.rope_k", TornadoKernels::rope, k, pos, ropeCos, ropeSin, rows, c.nKvHeads(), dh)
-                .task("attention.softmax", TornadoKernels::attention, q, k, v, attention, batch, n, c.nHeads(), c.nKvHeads(), dh)
-                .task("attention.out", TornadoKernels::matmul, attention, wo, attnOut, rows, qDim, d)
-                .task("attention.residual", TornadoKernels::add, in, attnOut, h, rows * d)
-                .task("mlp.norm", TornadoKernels::rmsnorm, h, ffnNorm, normed, rows, d, (float) c.normEps())
-                .task("mlp.w1", TornadoKernels::matmul, normed, w1, gate, rows, d, c.hiddenDim())
-                .task("mlp.w3", TornadoKernels::matmul, normed, w3, up, rows, d, c.hiddenDim())
-                .task("mlp.swiglu", TornadoKernels::swiglu, gate, up, gate, rows * c.hiddenDim())
-                .task("mlp.w2", TornadoKernels::matmul, gate, w2, mlpOut, rows, c.hiddenDim(), d)
-                .task("mlp.delta", TornadoKernels::add, attnOut, mlpOut, delta, rows * d);
+        FloatArray blockIn = in;
+        IntArray blockPos = pos;
+        g.task(t -> t.task("attention.norm", TornadoKernels::rmsnorm, blockIn, attentionNorm, normed, rows, d, eps),
+                        blockIn, attentionNorm, normed)
+                .task(t -> t.task("attention.q", TornadoKernels::matmul, normed, wq, q, rows, d, qDim), normed, wq, q)
+                .task(t -> t.task("attention.k", TornadoKernels::matmul, normed, wk, k, rows, d, c.kvDim()), normed, wk, k)
+                .task(t -> t.task("attention.v", TornadoKernels::matmul, normed, wv, v, rows, d, c.kvDim()), normed, wv, v)
+                .task(t -> t.task("attention.rope_q", TornadoKernels::rope, q, blockPos, ropeCos, ropeSin, rows, c.nHeads(), dh),
+                        q, blockPos, ropeCos, ropeSin)
+                .task(t -> t.task("attention.rope_k", TornadoKernels::rope, k, blockPos, ropeCos, ropeSin, rows, c.nKvHeads(), dh),
+                        k, blockPos, ropeCos, ropeSin)
+                .task(t -> t.task("attention.softmax", TornadoKernels::attention, q, k, v, attention, batch, n, c.nHeads(),
+                        c.nKvHeads(), dh), q, k, v, attention)
+                .task(t -> t.task("attention.out", TornadoKernels::matmul, attention, wo, attnOut, rows, qDim, d),
+                        attention, wo, attnOut)
+                .task(t -> t.task("attention.residual", TornadoKernels::add, blockIn, attnOut, h, rows * d), blockIn, attnOut, h)
+                .task(t -> t.task("mlp.norm", TornadoKernels::rmsnorm, h, ffnNorm, normed, rows, d, eps), h, ffnNorm, normed)
+                .task(t -> t.task("mlp.w1", TornadoKernels::matmul, normed, w1, gate, rows, d, f), normed, w1, gate)
+                .task(t -> t.task("mlp.w3", TornadoKernels::matmul, normed, w3, up, rows, d, f), normed, w3, up)
+                .task(t -> t.task("mlp.swiglu", TornadoKernels::swiglu, gate, up, gate, rows * f), gate, up)
+                .task(t -> t.task("mlp.w2", TornadoKernels::matmul, gate, w2, mlpOut, rows, f, d), gate, w2, mlpOut)
+                .task(t -> t.task("mlp.delta", TornadoKernels::add, attnOut, mlpOut, delta, rows * d), attnOut, mlpOut, delta);
         if (routed) {
-            g.task("scatter", TornadoKernels::scatter, delta, sel, r, x, batch, seqLen, capacity, d,
-                    c.routerWeighting() == RouterWeighting.SIGMOID ? 1 : 0);
-            g.transferToHost(DataTransferMode.UNDER_DEMAND, sel, r);
+            FloatArray logitsOfRouter = r;
+            IntArray chosen = sel;
+            int sigmoid = c.routerWeighting() == RouterWeighting.SIGMOID ? 1 : 0;
+            g.task(t -> t.task("scatter", TornadoKernels::scatter, delta, chosen, logitsOfRouter, x, batch, seqLen, capacity, d,
+                    sigmoid), delta, chosen, logitsOfRouter, x);
         } else {
-            g.task("residual", TornadoKernels::add, x, delta, x, rows * d);
+            g.task(t -> t.task("residual", TornadoKernels::add, x, delta, x, rows * d), x, delta);
         }
-        return g.persistOnDevice(shared());
+        return g;
     }
 
-    private TaskGraph headGraph(Model model, String previous) {
+    private GraphSpec headGraph(Model model) {
         int rows = batch * seqLen;
-        graphNames.add("head");
         FloatArray norm = floats(model.finalNorm());
         FloatArray output = floats(model.output());
-        return new TaskGraph("head")
-                .consumeFromDevice(previous, shared())
-                .transferToDevice(DataTransferMode.FIRST_EXECUTION, norm, output, logitsDevice)
-                .task("norm", TornadoKernels::rmsnorm, x, norm, normed, rows, config.dim(), (float) config.normEps())
-                .task("logits", TornadoKernels::matmul, normed, output, logitsDevice, rows, config.dim(), config.vocabSize())
-                .transferToHost(DataTransferMode.EVERY_EXECUTION, logitsDevice);
+        float eps = (float) config.normEps();
+        GraphSpec g = new GraphSpec("head")
+                .task(t -> t.task("norm", TornadoKernels::rmsnorm, x, norm, normed, rows, config.dim(), eps), x, norm, normed)
+                .task(t -> t.task("logits", TornadoKernels::matmul, normed, output, logitsDevice, rows, config.dim(),
+                        config.vocabSize()), normed, output, logitsDevice);
+        g.everyRunOut.add(logitsDevice);
+        return g;
     }
 
     /** Whether runs bring the routed layers' selections and router logits back to the host (default: yes). */

@@ -1,0 +1,35 @@
+package dev.mod.tornado;
+
+import uk.ac.manchester.tornado.api.TaskGraph;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * One task graph before it is built: its named tasks and the device buffers each one touches. Building
+ * the whole plan from specs lets each buffer be declared where TornadoVM needs it: moved to the device
+ * in the first graph that uses it, consumed from the previous user in later graphs, and persisted only
+ * while a later graph still needs it (TornadoVM allocates a buffer only in graphs whose tasks use it).
+ */
+final class GraphSpec {
+    final String name;
+    final Set<Object> buffers = new LinkedHashSet<>();
+    final List<Consumer<TaskGraph>> tasks = new ArrayList<>();
+    final List<Object> everyRunIn = new ArrayList<>();
+    final List<Object> everyRunOut = new ArrayList<>();
+    final List<Object> onDemandOut = new ArrayList<>();
+
+    GraphSpec(String name) {
+        this.name = name;
+    }
+
+    /** Adds a task; buffers lists every device array it reads or writes. */
+    GraphSpec task(Consumer<TaskGraph> adder, Object... used) {
+        tasks.add(adder);
+        buffers.addAll(List.of(used));
+        return this;
+    }
+}
