@@ -33,7 +33,7 @@ import java.util.TreeMap;
  */
 public final class TornadoForwardPlan implements ForwardPass {
     /** Per graph of the last run: bytes moved and times, when the plan was built with profiling on. */
-    public record GraphProfile(String graph, long bytesIn, long bytesOut, long kernelNanos, long transferNanos,
+    public record GraphProfile(String graph, int tasks, long bytesIn, long bytesOut, long kernelNanos, long transferNanos,
                                long compileNanos) {
     }
 
@@ -43,13 +43,13 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final int capacity;
     private final boolean profiling;
     private final List<String> graphNames = new ArrayList<>();
+    private final List<Integer> graphTasks = new ArrayList<>();
     private final Map<Integer, Integer> graphOfLayer = new TreeMap<>();
     private final TornadoExecutionPlan plan;
 
     // Device buffers: the activations shared by every graph, then the per-layer routing buffers.
     private final IntArray tokens;
     private final FloatArray x;
-    private final FloatArray selectedX;
     private final FloatArray normed;
     private final FloatArray q;
     private final FloatArray k;
@@ -61,7 +61,6 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final FloatArray up;
     private final FloatArray mlpOut;
     private final FloatArray delta;
-    private final IntArray positions;
     private final FloatArray ropeCos;
     private final FloatArray ropeSin;
     private final FloatArray logitsDevice;
@@ -97,7 +96,6 @@ public final class TornadoForwardPlan implements ForwardPass {
         int qDim = c.nHeads() * c.headDim();
         tokens = new IntArray(rows);
         x = new FloatArray(rows * d);
-        selectedX = new FloatArray(rows * d);
         normed = new FloatArray(rows * d);
         q = new FloatArray(rows * qDim);
         k = new FloatArray(rows * c.kvDim());
@@ -110,10 +108,6 @@ public final class TornadoForwardPlan implements ForwardPass {
         mlpOut = new FloatArray(rows * d);
         delta = new FloatArray(rows * d);
         logitsDevice = new FloatArray(rows * c.vocabSize());
-        positions = new IntArray(rows);
-        for (int r = 0; r < rows; r++) {
-            positions.set(r, r % seqLen);
-        }
         int half = c.headDim() / 2;
         ropeCos = new FloatArray(seqLen * half);
         ropeSin = new FloatArray(seqLen * half);
@@ -133,7 +127,10 @@ public final class TornadoForwardPlan implements ForwardPass {
             specs.add(layerGraph(model, layer));
         }
         specs.add(headGraph(model));
-        specs.forEach(spec -> graphNames.add(spec.name));
+        specs.forEach(spec -> {
+            graphNames.add(spec.name);
+            graphTasks.add(spec.tasks.size());
+        });
         TornadoExecutionPlan built = new TornadoExecutionPlan(build(specs));
         if (profiling) {
             built.withProfiler(ProfilerMode.SILENT);
@@ -143,8 +140,7 @@ public final class TornadoForwardPlan implements ForwardPass {
 
     /**
      * Task graphs from specs: a buffer moves to the device once, in the first graph that uses it (tokens
-     * every run); a later graph consumes it from the graph that used it last; a graph persists the
-     * buffers some later graph still uses.
+     * every run); the next graph consumes it from there; a graph persists the buffers a later graph uses.
      */
     private static ImmutableTaskGraph[] build(List<GraphSpec> specs) {
         Map<Object, String> lastUser = new java.util.IdentityHashMap<>();
@@ -158,6 +154,11 @@ public final class TornadoForwardPlan implements ForwardPass {
             List<Object> firstUse = new ArrayList<>();
             for (Object buffer : spec.buffers) {
                 String from = lastUser.get(buffer);
+                if (from != null && !from.equals(specs.get(i - 1).name)) {
+                    // Seen with TornadoVM 5.2.1: consuming from a graph other than the previous one finds no buffer.
+                    throw new IllegalStateException(spec.name + " uses a buffer last used by " + from
+                            + ": buffers must pass from each graph to the next");
+                }
                 if (from != null) {
                     g.consumeFromDevice(from, buffer);
                 } else if (!spec.everyRunIn.contains(buffer)) {
@@ -199,6 +200,15 @@ public final class TornadoForwardPlan implements ForwardPass {
         return g;
     }
 
+    /** 0 .. T-1 in every row of the batch: the positions of a dense layer's rows. */
+    private IntArray densePositions() {
+        IntArray positions = new IntArray(batch * seqLen);
+        for (int r = 0; r < batch * seqLen; r++) {
+            positions.set(r, r % seqLen);
+        }
+        return positions;
+    }
+
     /** A tensor as F32 in TornadoVM's off-heap array, to be moved to the device on the first run. */
     private static FloatArray floats(Tensor t) {
         FloatArray a = new FloatArray(Math.toIntExact(t.numel()));
@@ -229,8 +239,10 @@ public final class TornadoForwardPlan implements ForwardPass {
         FloatArray w1 = floats(w.w1());
         FloatArray w2 = floats(w.w2());
         FloatArray w3 = floats(w.w3());
+        // The gathered rows of a routed layer and the positions of a dense layer are the layer's own:
+        // buffers are handed only from one graph to the next, and these skip the layers of the other kind.
         FloatArray in = x;
-        IntArray pos = positions;
+        IntArray pos = densePositions();
         FloatArray r = null;
         IntArray sel = null;
         if (routed) {
@@ -238,6 +250,7 @@ public final class TornadoForwardPlan implements ForwardPass {
             FloatArray logitsOfRouter = new FloatArray(batch * seqLen);
             IntArray rank = new IntArray(batch * seqLen);
             IntArray chosen = new IntArray(batch * capacity);
+            FloatArray selectedX = new FloatArray(batch * capacity * d);
             routerDevice.put(layer, logitsOfRouter);
             selectedDevice.put(layer, chosen);
             router.put(layer, new float[batch * seqLen]);
@@ -333,7 +346,7 @@ public final class TornadoForwardPlan implements ForwardPass {
             TornadoExecutionResult result = plan.withGraph(g).execute();
             if (profiling) {
                 TornadoProfilerResult p = result.getProfilerResult();
-                lastProfile.add(new GraphProfile(graphNames.get(g), p.getTotalBytesCopyIn(), p.getTotalBytesCopyOut(),
+                lastProfile.add(new GraphProfile(graphNames.get(g), graphTasks.get(g), p.getTotalBytesCopyIn(), p.getTotalBytesCopyOut(),
                         p.getDeviceKernelTime(), p.getDataTransfersTime(), p.getCompileTime()));
             }
             if (wantRouting) {

@@ -1,0 +1,81 @@
+package dev.mod.cli;
+
+import dev.mod.TestModels;
+import dev.mod.io.ModelFile;
+import dev.mod.io.SafetensorsFile;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.plan.ForwardPlan;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.nio.file.Path;
+import java.util.StringJoiner;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * `mod forward --backend tornado` against the reference backend on the configs of the cpu parity tests:
+ * the same selected tokens and logits within 1e-4 relative. Runs in builds with the tornado profile on
+ * TornadoVM's runtime (a TornadoVM SDK installed, TORNADOVM_HOME set); skipped with the reason elsewhere.
+ */
+class TornadoParityTest {
+    private static boolean available;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void checkTornado() {
+        try {
+            Class.forName("dev.mod.tornado.TornadoForwardPlan");
+            Class.forName("uk.ac.manchester.tornado.api.TaskGraph");
+            available = true;
+        } catch (ClassNotFoundException | NoClassDefFoundError e) {
+            System.out.println("TornadoParityTest skipped: no TornadoVM SDK in this build (set TORNADOVM_HOME to an SDK, "
+                    + "which turns on the tornado profile)");
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.mod.cpu.CpuParityTest#configs")
+    void tornadoMatchesReference(String name, ModelConfig config, int batch, int seqLen) {
+        assumeTrue(available, "no TornadoVM SDK in this build");
+        Model model = ModelInit.random(config, name.hashCode());
+        Path modelFile = dir.resolve("model.safetensors");
+        ModelFile.save(model, modelFile);
+        int[][] tokens = TestModels.tokens(batch, seqLen, config.vocabSize(), 3);
+        StringJoiner rows = new StringJoiner(";");
+        for (int[] row : tokens) {
+            StringJoiner ids = new StringJoiner(",");
+            for (int id : row) {
+                ids.add(Integer.toString(id));
+            }
+            rows.add(ids.toString());
+        }
+        Path out = dir.resolve("out.safetensors");
+        assertEquals(0, Main.run("forward", "--backend", "tornado", "--model", modelFile.toString(),
+                "--tokens", rows.toString(), "--out", out.toString()));
+        ForwardPlan reference = TestModels.run(model, tokens);
+        try (SafetensorsFile result = SafetensorsFile.open(out)) {
+            for (int layer : reference.routedLayers()) {
+                assertArrayEquals(reference.selected(layer), result.tensor("layers." + layer + ".selected").toIntArray(),
+                        "layer " + layer + " selection");
+            }
+            float[] logits = result.tensor("logits").toFloatArray();
+            double largest = 0;
+            double worst = 0;
+            for (int i = 0; i < logits.length; i++) {
+                largest = Math.max(largest, Math.abs(reference.logits()[i]));
+                worst = Math.max(worst, Math.abs(logits[i] - reference.logits()[i]));
+            }
+            assertTrue(worst / largest < 1e-4, "relative error " + worst / largest);
+        }
+    }
+}

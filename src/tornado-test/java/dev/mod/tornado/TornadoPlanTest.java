@@ -1,0 +1,64 @@
+package dev.mod.tornado;
+
+import dev.mod.TestModels;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.model.RouterWeighting;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The static plan on the device: after the first batch, only tokens in and logits out, and no recompilation. */
+class TornadoPlanTest {
+    @Test
+    void afterTheFirstBatchOnlyTokensMoveInAndLogitsOutAndNothingIsRecompiled() {
+        ModelConfig config = TestModels.config(2, 2, 0.25, List.of(1), RouterWeighting.SIGMOID);
+        Model model = ModelInit.random(config, 21);
+        int batch = 2;
+        int seqLen = 16;
+        try (TornadoForwardPlan plan = new TornadoForwardPlan(model, batch, seqLen, true).withRoutingOutputs(false)) {
+            plan.run(TestModels.tokens(batch, seqLen, config.vocabSize(), 1));
+            long firstIn = plan.lastProfile().stream().mapToLong(TornadoForwardPlan.GraphProfile::bytesIn).sum();
+            int[][] second = TestModels.tokens(batch, seqLen, config.vocabSize(), 2);
+            plan.run(second);
+            List<TornadoForwardPlan.GraphProfile> profile = plan.lastProfile();
+            assertEquals(List.of("embedding", "layer0", "layer1", "head"),
+                    profile.stream().map(TornadoForwardPlan.GraphProfile::graph).toList());
+            // TornadoVM counts each task launch's argument block (24 bytes on PoCL) as bytes in; data that
+            // moved would be far more: the smallest activation here is batch * seqLen * dim floats.
+            long perTaskArguments = 32;
+            long tokensBytes = (long) batch * seqLen * Integer.BYTES;
+            long smallestActivation = (long) batch * seqLen * config.dim() * Float.BYTES;
+            long logitsBytes = (long) batch * seqLen * config.vocabSize() * Float.BYTES;
+            assertTrue(firstIn > 10 * tokensBytes, "the first batch moves the weights: " + firstIn);
+            for (TornadoForwardPlan.GraphProfile graph : profile) {
+                long data = graph.bytesIn() - graph.tasks() * perTaskArguments - (graph.graph().equals("embedding") ? tokensBytes : 0);
+                assertTrue(data <= 32 && perTaskArguments * graph.tasks() < smallestActivation,
+                        graph + ": only the tokens (and launch arguments) move in");
+                long expectedOut = graph.graph().equals("head") ? logitsBytes : 0;
+                assertTrue(graph.bytesOut() >= expectedOut && graph.bytesOut() <= expectedOut + 32,
+                        graph + ": only the logits move out");
+            }
+            for (TornadoForwardPlan.GraphProfile graph : profile) {
+                assertEquals(0, graph.compileNanos(), graph.graph() + " recompiled");
+                assertTrue(graph.kernelNanos() > 0, graph.graph() + " ran no kernel on the device");
+            }
+            plan.withRoutingOutputs(true).run(second);
+            float[] expected = TestModels.run(model, second).logits();
+            float[] actual = plan.logits();
+            double worst = 0;
+            double largest = 0;
+            for (int i = 0; i < expected.length; i++) {
+                worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+                largest = Math.max(largest, Math.abs(expected[i]));
+            }
+            assertTrue(worst / largest < 1e-4, "relative error " + worst / largest);
+            assertArrayEquals(TestModels.run(model, second).selected(1), plan.selected(1));
+        }
+    }
+}
