@@ -1,5 +1,8 @@
 package dev.mod.tornado;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MappingIterator;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.mod.ModException;
 import dev.mod.model.LayerWeights;
 import dev.mod.model.Model;
@@ -34,8 +37,11 @@ import java.util.TreeMap;
 public final class TornadoForwardPlan implements ForwardPass {
     /** Per graph of the last run: bytes moved and times, when the plan was built with profiling on. */
     public record GraphProfile(String graph, int tasks, long bytesIn, long bytesOut, long kernelNanos, long transferNanos,
-                               long compileNanos) {
+                               long compileNanos, Map<String, Long> taskKernelNanos) {
     }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final java.util.regex.Pattern TRAILING_COMMA = java.util.regex.Pattern.compile(",(\\s*[}\\]])");
 
     private final ModelConfig config;
     private final int batch;
@@ -347,7 +353,8 @@ public final class TornadoForwardPlan implements ForwardPass {
             if (profiling) {
                 TornadoProfilerResult p = result.getProfilerResult();
                 lastProfile.add(new GraphProfile(graphNames.get(g), graphTasks.get(g), p.getTotalBytesCopyIn(), p.getTotalBytesCopyOut(),
-                        p.getDeviceKernelTime(), p.getDataTransfersTime(), p.getCompileTime()));
+                        p.getDeviceKernelTime(), p.getDataTransfersTime(), p.getCompileTime(),
+                        taskKernelNanos(graphNames.get(g), p.getProfileLog())));
             }
             if (wantRouting) {
                 for (Map.Entry<Integer, Integer> e : graphOfLayer.entrySet()) {
@@ -361,6 +368,32 @@ public final class TornadoForwardPlan implements ForwardPass {
             }
         }
         MemorySegment.copy(logitsDevice.getSegment(), ValueLayout.JAVA_FLOAT, 0, logits, 0, logits.length);
+    }
+
+    /**
+     * Kernel time per task of the last run, from TornadoVM's profile log: a JSON object per run, appended,
+     * each holding "graph.task": {"TASK_KERNEL_TIME": nanoseconds}.
+     */
+    private static Map<String, Long> taskKernelNanos(String graph, String log) {
+        Map<String, Long> times = new java.util.LinkedHashMap<>();
+        // TornadoVM 5.2.1 leaves a comma before some closing braces; strict JSON readers reject it.
+        String json = TRAILING_COMMA.matcher(log).replaceAll("$1");
+        try (MappingIterator<JsonNode> runs = JSON.readerFor(JsonNode.class).readValues(json)) {
+            JsonNode last = null;
+            while (runs.hasNext()) {
+                last = runs.next();
+            }
+            if (last != null) {
+                last.path(graph).fields().forEachRemaining(e -> {
+                    if (e.getValue().has("TASK_KERNEL_TIME")) {
+                        times.put(e.getKey().substring(graph.length() + 1), e.getValue().get("TASK_KERNEL_TIME").asLong());
+                    }
+                });
+            }
+        } catch (java.io.IOException e) {
+            throw new ModException("tornado: unreadable profile log: " + e.getMessage(), e);
+        }
+        return times;
     }
 
     private static void copy(IntArray from, int[] to) {
