@@ -1,10 +1,13 @@
 package dev.mod.tornado;
 
 import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.WorkerGrid;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -21,6 +24,8 @@ final class GraphSpec {
     final List<Object> everyRunIn = new ArrayList<>();
     final List<Object> everyRunOut = new ArrayList<>();
     final List<Object> onDemandOut = new ArrayList<>();
+    /** Work-group grids of the tasks that set their own (KernelContext kernels), by task name. */
+    final Map<String, WorkerGrid> grids = new LinkedHashMap<>();
 
     GraphSpec(String name) {
         this.name = name;
@@ -31,5 +36,11 @@ final class GraphSpec {
         tasks.add(adder);
         buffers.addAll(List.of(used));
         return this;
+    }
+
+    /** Adds a task that runs on the given grid of work-items. */
+    GraphSpec task(String taskName, WorkerGrid grid, Consumer<TaskGraph> adder, Object... used) {
+        grids.put(taskName, grid);
+        return task(adder, used);
     }
 }

@@ -10,11 +10,15 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
 import dev.mod.model.Tensor;
 import dev.mod.plan.ForwardPass;
+import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
+import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.TornadoProfilerResult;
+import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.enums.ProfilerMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -138,6 +142,11 @@ public final class TornadoForwardPlan implements ForwardPass {
             graphTasks.add(spec.tasks.size());
         });
         TornadoExecutionPlan built = new TornadoExecutionPlan(build(specs));
+        GridScheduler grids = new GridScheduler();
+        for (GraphSpec spec : specs) {
+            spec.grids.forEach((task, grid) -> grids.addWorkerGrid(spec.name + "." + task, grid));
+        }
+        built.withGridScheduler(grids);
         if (profiling) {
             built.withProfiler(ProfilerMode.SILENT);
         }
@@ -204,6 +213,20 @@ public final class TornadoForwardPlan implements ForwardPass {
                 .task(t -> t.task("embed", TornadoKernels::embed, tokens, embeddings, x, rows, config.dim()), tokens, embeddings, x);
         g.everyRunIn.add(tokens);
         return g;
+    }
+
+    /** Adds out[rows, outDim] = x[rows, in] . w[outDim, in]^T as a tiled-GEMM task with its grid. */
+    private static void matmul(GraphSpec g, String task, FloatArray x, FloatArray w, FloatArray out, int rows, int in, int outDim) {
+        g.task(task, grid(rows, outDim),
+                t -> t.task(task, TornadoKernels::matmulTiled, new KernelContext(), x, w, out, rows, in, outDim), x, w, out);
+    }
+
+    /** The grid of matmulTiled for out[rows, outDim]: TILE x TILE work-groups covering the output. */
+    private static WorkerGrid grid(int rows, int outDim) {
+        int tile = TornadoKernels.TILE;
+        WorkerGrid grid = new WorkerGrid2D((outDim + tile - 1) / tile * tile, (rows + tile - 1) / tile * tile);
+        grid.setLocalWork(tile, tile, 1);
+        return grid;
     }
 
     /** 0 .. T-1 in every row of the batch: the positions of a dense layer's rows. */
@@ -279,25 +302,24 @@ public final class TornadoForwardPlan implements ForwardPass {
         FloatArray blockIn = in;
         IntArray blockPos = pos;
         g.task(t -> t.task("attention.norm", TornadoKernels::rmsnorm, blockIn, attentionNorm, normed, rows, d, eps),
-                        blockIn, attentionNorm, normed)
-                .task(t -> t.task("attention.q", TornadoKernels::matmul, normed, wq, q, rows, d, qDim), normed, wq, q)
-                .task(t -> t.task("attention.k", TornadoKernels::matmul, normed, wk, k, rows, d, c.kvDim()), normed, wk, k)
-                .task(t -> t.task("attention.v", TornadoKernels::matmul, normed, wv, v, rows, d, c.kvDim()), normed, wv, v)
-                .task(t -> t.task("attention.rope_q", TornadoKernels::rope, q, blockPos, ropeCos, ropeSin, rows, c.nHeads(), dh),
+                blockIn, attentionNorm, normed);
+        matmul(g, "attention.q", normed, wq, q, rows, d, qDim);
+        matmul(g, "attention.k", normed, wk, k, rows, d, c.kvDim());
+        matmul(g, "attention.v", normed, wv, v, rows, d, c.kvDim());
+        g.task(t -> t.task("attention.rope_q", TornadoKernels::rope, q, blockPos, ropeCos, ropeSin, rows, c.nHeads(), dh),
                         q, blockPos, ropeCos, ropeSin)
                 .task(t -> t.task("attention.rope_k", TornadoKernels::rope, k, blockPos, ropeCos, ropeSin, rows, c.nKvHeads(), dh),
                         k, blockPos, ropeCos, ropeSin)
                 .task(t -> t.task("attention.softmax", TornadoKernels::attention, q, k, v, attention, batch, n, c.nHeads(),
-                        c.nKvHeads(), dh), q, k, v, attention)
-                .task(t -> t.task("attention.out", TornadoKernels::matmul, attention, wo, attnOut, rows, qDim, d),
-                        attention, wo, attnOut)
-                .task(t -> t.task("attention.residual", TornadoKernels::add, blockIn, attnOut, h, rows * d), blockIn, attnOut, h)
-                .task(t -> t.task("mlp.norm", TornadoKernels::rmsnorm, h, ffnNorm, normed, rows, d, eps), h, ffnNorm, normed)
-                .task(t -> t.task("mlp.w1", TornadoKernels::matmul, normed, w1, gate, rows, d, f), normed, w1, gate)
-                .task(t -> t.task("mlp.w3", TornadoKernels::matmul, normed, w3, up, rows, d, f), normed, w3, up)
-                .task(t -> t.task("mlp.swiglu", TornadoKernels::swiglu, gate, up, gate, rows * f), gate, up)
-                .task(t -> t.task("mlp.w2", TornadoKernels::matmul, gate, w2, mlpOut, rows, f, d), gate, w2, mlpOut)
-                .task(t -> t.task("mlp.delta", TornadoKernels::add, attnOut, mlpOut, delta, rows * d), attnOut, mlpOut, delta);
+                        c.nKvHeads(), dh), q, k, v, attention);
+        matmul(g, "attention.out", attention, wo, attnOut, rows, qDim, d);
+        g.task(t -> t.task("attention.residual", TornadoKernels::add, blockIn, attnOut, h, rows * d), blockIn, attnOut, h)
+                .task(t -> t.task("mlp.norm", TornadoKernels::rmsnorm, h, ffnNorm, normed, rows, d, eps), h, ffnNorm, normed);
+        matmul(g, "mlp.w1", normed, w1, gate, rows, d, f);
+        matmul(g, "mlp.w3", normed, w3, up, rows, d, f);
+        g.task(t -> t.task("mlp.swiglu", TornadoKernels::swiglu, gate, up, gate, rows * f), gate, up);
+        matmul(g, "mlp.w2", gate, w2, mlpOut, rows, f, d);
+        g.task(t -> t.task("mlp.delta", TornadoKernels::add, attnOut, mlpOut, delta, rows * d), attnOut, mlpOut, delta);
         if (routed) {
             FloatArray logitsOfRouter = r;
             IntArray chosen = sel;
@@ -316,9 +338,8 @@ public final class TornadoForwardPlan implements ForwardPass {
         FloatArray output = floats(model.output());
         float eps = (float) config.normEps();
         GraphSpec g = new GraphSpec("head")
-                .task(t -> t.task("norm", TornadoKernels::rmsnorm, x, norm, normed, rows, config.dim(), eps), x, norm, normed)
-                .task(t -> t.task("logits", TornadoKernels::matmul, normed, output, logitsDevice, rows, config.dim(),
-                        config.vocabSize()), normed, output, logitsDevice);
+                .task(t -> t.task("norm", TornadoKernels::rmsnorm, x, norm, normed, rows, config.dim(), eps), x, norm, normed);
+        matmul(g, "logits", normed, output, logitsDevice, rows, config.dim(), config.vocabSize());
         g.everyRunOut.add(logitsDevice);
         return g;
     }

@@ -1,5 +1,6 @@
 package dev.mod.tornado;
 
+import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.annotations.Parallel;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -7,7 +8,8 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
 /**
  * The forward pass's kernels as TornadoVM compiles them to OpenCL C, PTX or SPIR-V: plain static
- * methods, one per operation, parallel over their outputs with @Parallel loops. Shapes are in the
+ * methods, one per operation, parallel over their outputs with @Parallel loops, and the projections as a
+ * tiled GEMM on the KernelContext API with local memory. Shapes are in the
  * comment above each; weights are [out, in]. Rows of a sequence are in ascending position order (the
  * plan guarantees it), so causal attention is "key j <= query i".
  * This class must be compiled with debug information: TornadoVM reads @Parallel from the local
@@ -40,16 +42,34 @@ public final class TornadoKernels {
         }
     }
 
-    // out[rows, outDim] = x[rows, in] . w[outDim, in]^T
-    public static void matmul(FloatArray x, FloatArray w, FloatArray out, int rows, int in, int outDim) {
-        for (@Parallel int r = 0; r < rows; r++) {
-            for (@Parallel int o = 0; o < outDim; o++) {
-                float sum = 0f;
-                for (int i = 0; i < in; i++) {
-                    sum += x.get(r * in + i) * w.get(o * in + i);
-                }
-                out.set(r * outDim + o, sum);
+    /** Side of the square tiles of matmulTiled; its work-groups are TILE x TILE. */
+    public static final int TILE = 16;
+
+    // out[rows, outDim] = x[rows, in] . w[outDim, in]^T in TILE x TILE output tiles, one work-item per output:
+    // each step stages a TILE x TILE block of x and of w in local memory, so each element is read from
+    // global memory once per tile rather than once per output. Grid: (roundUp(outDim), roundUp(rows)).
+    public static void matmulTiled(KernelContext context, FloatArray x, FloatArray w, FloatArray out,
+                                   int rows, int in, int outDim) {
+        int lo = context.localIdx;
+        int lr = context.localIdy;
+        int o = context.groupIdx * TILE + lo;
+        int r = context.groupIdy * TILE + lr;
+        int tileRow = context.groupIdx * TILE + lr;
+        float[] xTile = context.allocateFloatLocalArray(TILE * TILE);
+        float[] wTile = context.allocateFloatLocalArray(TILE * TILE);
+        float sum = 0f;
+        for (int i0 = 0; i0 < in; i0 += TILE) {
+            int i = i0 + lo;
+            xTile[lr * TILE + lo] = r < rows && i < in ? x.get(r * in + i) : 0f;
+            wTile[lr * TILE + lo] = tileRow < outDim && i < in ? w.get(tileRow * in + i) : 0f;
+            context.localBarrier();
+            for (int kk = 0; kk < TILE; kk++) {
+                sum += xTile[lr * TILE + kk] * wTile[lo * TILE + kk];
             }
+            context.localBarrier();
+        }
+        if (r < rows && o < outDim) {
+            out.set(r * outDim + o, sum);
         }
     }
 
