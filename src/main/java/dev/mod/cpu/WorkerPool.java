@@ -16,14 +16,19 @@ public final class WorkerPool implements AutoCloseable {
         void run(int chunk, int worker);
     }
 
+    /** The most chunks one call can have (20 bits of the claim word). */
+    public static final int MAX_CHUNKS = (1 << 20) - 1;
     private static final long SPIN_NANOS = 50_000;
 
     private final Thread[] workers;
-    /** Generation in the high 32 bits, next unclaimed chunk in the low 32: a claim can never cross generations. */
+    /**
+     * The claim word: generation (24 bits), chunk count (20 bits), next unclaimed chunk (20 bits). A thread
+     * claims a chunk by incrementing the word, and checks the chunk against the count in the same word,
+     * so a claim can never mix one call's count with another call's chunks.
+     */
     private final AtomicLong claims = new AtomicLong();
     private final AtomicInteger finished = new AtomicInteger();
     private volatile Task task;
-    private volatile int chunks;
     private volatile boolean closed;
     private volatile Throwable failure;
     private int generation;
@@ -44,10 +49,25 @@ public final class WorkerPool implements AutoCloseable {
         return workers.length + 1;
     }
 
+    private static int generationOf(long word) {
+        return (int) (word >>> 40);
+    }
+
+    private static int countOf(long word) {
+        return (int) (word >>> 20) & MAX_CHUNKS;
+    }
+
+    private static int nextOf(long word) {
+        return (int) word & MAX_CHUNKS;
+    }
+
     /** Runs chunks 0 .. n-1 of the task and returns when all are done. */
     public void run(Task t, int n) {
         if (n <= 0) {
             return;
+        }
+        if (n > MAX_CHUNKS) {
+            throw new IllegalArgumentException("a call can have at most " + MAX_CHUNKS + " chunks, got " + n);
         }
         if (workers.length == 0 || n == 1) {
             for (int c = 0; c < n; c++) {
@@ -56,11 +76,10 @@ public final class WorkerPool implements AutoCloseable {
             return;
         }
         task = t;
-        chunks = n;
         failure = null;
         finished.set(0);
-        generation++;
-        claims.set((long) generation << 32);
+        generation = (generation + 1) & 0xFFFFFF;
+        claims.set(((long) generation << 40) | ((long) n << 20));
         for (Thread w : workers) {
             LockSupport.unpark(w);
         }
@@ -76,12 +95,12 @@ public final class WorkerPool implements AutoCloseable {
 
     private void claimAndRun(int gen, int worker) {
         while (true) {
-            long claim = claims.get();
-            int chunk = (int) claim;
-            if ((int) (claim >>> 32) != gen || chunk >= chunks) {
+            long word = claims.get();
+            int chunk = nextOf(word);
+            if (generationOf(word) != gen || chunk >= countOf(word)) {
                 return;
             }
-            if (claims.compareAndSet(claim, claim + 1)) {
+            if (claims.compareAndSet(word, word + 1)) {
                 try {
                     task.run(chunk, worker);
                 } catch (Throwable e) {
@@ -96,15 +115,14 @@ public final class WorkerPool implements AutoCloseable {
     private void workLoop(int worker) {
         int seen = 0;
         while (!closed) {
-            long claim = claims.get();
-            int gen = (int) (claim >>> 32);
+            int gen = generationOf(claims.get());
             if (gen != seen) {
                 seen = gen;
                 claimAndRun(gen, worker);
                 continue;
             }
             long idleSince = System.nanoTime();
-            while (!closed && (int) (claims.get() >>> 32) == seen) {
+            while (!closed && generationOf(claims.get()) == seen) {
                 if (System.nanoTime() - idleSince < SPIN_NANOS) {
                     Thread.onSpinWait();
                 } else {
