@@ -125,10 +125,7 @@ public final class BenchReport {
     }
 
     private static double blockFlops(int seqLen, String capacity) {
-        var bench = dev.mod.model.Presets.get("bench");
-        var one = capacity.equals("dense")
-                ? bench.withRouting(1.0, List.of())
-                : bench.withRouting(Double.parseDouble(capacity), List.of(0));
+        var one = dev.mod.model.Presets.get("bench").oneBlock(capacity.equals("dense") ? null : Double.valueOf(capacity));
         return dev.mod.model.ModelCost.layerFlops(one, 0, seqLen);
     }
 

@@ -22,7 +22,6 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
-import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -53,13 +52,7 @@ public class BlockBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        ModelConfig bench = Presets.get("bench");
-        ModelConfig one = capacity.equals("dense")
-                ? new ModelConfig(bench.vocabSize(), bench.dim(), 1, bench.nHeads(), bench.nKvHeads(), bench.hiddenDim(),
-                        bench.normEps(), bench.ropeTheta(), bench.maxSeqLen(), 1.0, List.of(), bench.routerWeighting())
-                : new ModelConfig(bench.vocabSize(), bench.dim(), 1, bench.nHeads(), bench.nKvHeads(), bench.hiddenDim(),
-                        bench.normEps(), bench.ropeTheta(), bench.maxSeqLen(), Double.parseDouble(capacity), List.of(0),
-                        bench.routerWeighting());
+        ModelConfig one = Presets.get("bench").oneBlock(capacity.equals("dense") ? null : Double.valueOf(capacity));
         Model model = ModelInit.random(one, 1);
         kernels = new CpuKernels();
         plan = new ForwardPlan(model, kernels, 1, seqLen);

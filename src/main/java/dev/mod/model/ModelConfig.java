@@ -118,6 +118,15 @@ public record ModelConfig(
     }
 
     /**
+     * One block of this model's shape: dense (capacity null) or routed at the capacity. The unit of the
+     * block benchmarks.
+     */
+    public ModelConfig oneBlock(Double blockCapacity) {
+        return new ModelConfig(vocabSize, dim, 1, nHeads, nKvHeads, hiddenDim, normEps, ropeTheta, maxSeqLen,
+                blockCapacity == null ? 1.0 : blockCapacity, blockCapacity == null ? List.of() : List.of(0), routerWeighting);
+    }
+
+    /**
      * k = max(1, floor(capacity * T)), computed on the decimal value of the capacity so that
      * products such as 0.29 * 100 give 29 (binary doubles would give 28.999...).
      */

@@ -1,5 +1,6 @@
 package dev.mod.plan;
 
+import dev.mod.ModException;
 import dev.mod.model.ModelConfig;
 
 import java.util.List;
@@ -36,6 +37,28 @@ public interface ForwardPass extends AutoCloseable {
 
     /** r[B, T] router logits of a routed layer in the last run. */
     float[] routerLogits(int layer);
+
+    /**
+     * Checks a batch against a pass for B sequences of T tokens over a vocabulary of V ids: B rows, each of
+     * T ids in [0, V). The error names the first row or token that is wrong.
+     */
+    static void checkBatch(int[][] tokens, int batch, int seqLen, int vocabSize) {
+        if (tokens.length != batch) {
+            throw new ModException("plan is for " + batch + " sequences, got " + tokens.length);
+        }
+        for (int b = 0; b < batch; b++) {
+            if (tokens[b].length != seqLen) {
+                throw new ModException("plan is for sequences of " + seqLen + " tokens, row " + b + " has " + tokens[b].length);
+            }
+            for (int t = 0; t < seqLen; t++) {
+                int id = tokens[b][t];
+                if (id < 0 || id >= vocabSize) {
+                    throw new ModException("token id " + id + " at row " + b + ", position " + t
+                            + " is outside the vocabulary [0, " + vocabSize + ")");
+                }
+            }
+        }
+    }
 
     /** Releases what the pass holds on a device; host-side passes hold nothing. */
     @Override

@@ -85,23 +85,9 @@ public final class ForwardPlan implements ForwardPass {
      */
     @Override
     public void run(int[][] batchTokens) {
-        if (batchTokens.length != batch) {
-            throw new ModException("plan is for " + batch + " sequences, got " + batchTokens.length);
-        }
-        int vocab = model.config().vocabSize();
+        ForwardPass.checkBatch(batchTokens, batch, seqLen, model.config().vocabSize());
         for (int b = 0; b < batch; b++) {
-            if (batchTokens[b].length != seqLen) {
-                throw new ModException("plan is for sequences of " + seqLen + " tokens, row " + b + " has "
-                        + batchTokens[b].length);
-            }
-            for (int t = 0; t < seqLen; t++) {
-                int id = batchTokens[b][t];
-                if (id < 0 || id >= vocab) {
-                    throw new ModException("token id " + id + " at row " + b + ", position " + t
-                            + " is outside the vocabulary [0, " + vocab + ")");
-                }
-                tokens[b * seqLen + t] = id;
-            }
+            System.arraycopy(batchTokens[b], 0, tokens, b * seqLen, seqLen);
         }
         for (Stage stage : stageArray) {
             stage.run(kernels);

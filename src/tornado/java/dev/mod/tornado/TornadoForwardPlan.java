@@ -352,20 +352,10 @@ public final class TornadoForwardPlan implements ForwardPass {
 
     @Override
     public void run(int[][] batchTokens) {
-        if (batchTokens.length != batch) {
-            throw new ModException("plan is for " + batch + " sequences, got " + batchTokens.length);
-        }
+        ForwardPass.checkBatch(batchTokens, batch, seqLen, config.vocabSize());
         for (int b = 0; b < batch; b++) {
-            if (batchTokens[b].length != seqLen) {
-                throw new ModException("plan is for sequences of " + seqLen + " tokens, row " + b + " has " + batchTokens[b].length);
-            }
             for (int t = 0; t < seqLen; t++) {
-                int id = batchTokens[b][t];
-                if (id < 0 || id >= config.vocabSize()) {
-                    throw new ModException("token id " + id + " at row " + b + ", position " + t
-                            + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-                }
-                tokens.set(b * seqLen + t, id);
+                tokens.set(b * seqLen + t, batchTokens[b][t]);
             }
         }
         lastProfile.clear();

@@ -40,12 +40,7 @@ public final class TornadoStageBenchmark {
         List<String> rows = new ArrayList<>();
         List<Model> models = new ArrayList<>();
         for (String capacity : capacities) {
-            ModelConfig one = capacity.equals("dense")
-                    ? new ModelConfig(bench.vocabSize(), bench.dim(), 1, bench.nHeads(), bench.nKvHeads(), bench.hiddenDim(),
-                            bench.normEps(), bench.ropeTheta(), bench.maxSeqLen(), 1.0, List.of(), bench.routerWeighting())
-                    : new ModelConfig(bench.vocabSize(), bench.dim(), 1, bench.nHeads(), bench.nKvHeads(), bench.hiddenDim(),
-                            bench.normEps(), bench.ropeTheta(), bench.maxSeqLen(), Double.parseDouble(capacity), List.of(0),
-                            bench.routerWeighting());
+            ModelConfig one = bench.oneBlock(capacity.equals("dense") ? null : Double.valueOf(capacity));
             Model model = ModelInit.random(one, 1);
             int[][] tokens = benchTokens(one, seqLen);
             Map<String, double[]> stageMs = new LinkedHashMap<>();
