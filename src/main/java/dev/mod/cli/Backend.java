@@ -19,8 +19,21 @@ enum Backend {
     /** TornadoVM task graphs (OpenCL, PTX, SPIR-V); needs a build with -Ptornado run under TornadoVM. */
     tornado;
 
-    /** The class of the TornadoVM backend, compiled only in builds with the tornado profile. */
+    /** Classes of the TornadoVM backend, compiled only in builds with the tornado profile. */
     private static final String TORNADO_PLAN = "dev.mod.tornado.TornadoForwardPlan";
+    private static final String TORNADO_DEVICES = "dev.mod.tornado.TornadoDevices";
+
+    /** The ids ("tornado:B:D") of the devices TornadoVM sees; empty when this run is not under TornadoVM. */
+    @SuppressWarnings("unchecked")
+    static java.util.List<String> tornadoDevices() {
+        try {
+            return (java.util.List<String>) Class.forName(TORNADO_DEVICES).getMethod("ids").invoke(null);
+        } catch (ClassNotFoundException | NoClassDefFoundError e) {
+            return java.util.List.of();
+        } catch (ReflectiveOperationException e) {
+            throw new ModException("tornado: cannot list devices: " + e.getCause());
+        }
+    }
 
     /** One backend in use: its kernels (made once, shared by every pass it opens) and the passes it opens. */
     static final class Instance implements AutoCloseable {
@@ -32,9 +45,14 @@ enum Backend {
         }
 
         ForwardPass open(Model model, int batch, int seqLen) {
+            return open(model, batch, seqLen, null);
+        }
+
+        /** A pass; for tornado on the device "B:D" (null: TornadoVM's default) with TornadoVM's profiler on. */
+        ForwardPass open(Model model, int batch, int seqLen, String tornadoDevice) {
             return switch (backend) {
                 case cpu, reference -> new ForwardPlan(model, kernels(), batch, seqLen);
-                case tornado -> openTornado(model, batch, seqLen);
+                case tornado -> openTornado(model, batch, seqLen, tornadoDevice);
             };
         }
 
@@ -57,10 +75,11 @@ enum Backend {
         return new Instance(this);
     }
 
-    private static ForwardPass openTornado(Model model, int batch, int seqLen) {
+    private static ForwardPass openTornado(Model model, int batch, int seqLen, String device) {
         try {
-            return (ForwardPass) Class.forName(TORNADO_PLAN).getConstructor(Model.class, int.class, int.class)
-                    .newInstance(model, batch, seqLen);
+            return (ForwardPass) Class.forName(TORNADO_PLAN)
+                    .getConstructor(Model.class, int.class, int.class, boolean.class, String.class)
+                    .newInstance(model, batch, seqLen, device != null, device);
         } catch (ClassNotFoundException | NoClassDefFoundError e) {
             throw new ModException("the tornado backend is not in this build: run through scripts/mod-tornado, which builds "
                     + "with -Ptornado and launches under TornadoVM (TORNADOVM_HOME)");

@@ -33,7 +33,7 @@ final class DevicesCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static String cpuName() {
+    static String cpuName() {
         try {
             return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
                     .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(System.getProperty("os.arch"));

@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 ForwardCommand.class,
                 DemoCommand.class,
                 DevicesCommand.class,
+                StudyCommand.class,
                 CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {

@@ -9,6 +9,7 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Writes a file under a temporary name beside the target and renames it into place, so that a failed
@@ -33,6 +34,10 @@ public final class AtomicFiles {
                 Files.createDirectories(dir);
             }
             temp = Files.createTempFile(dir, "." + absolute.getFileName(), ".tmp");
+            if (Files.getFileStore(temp).supportsFileAttributeView("posix")) {
+                // createTempFile makes the file private (rw-------); results and models are meant to be shared.
+                Files.setPosixFilePermissions(temp, PosixFilePermissions.fromString("rw-r--r--"));
+            }
             try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(temp), 1 << 20)) {
                 body.writeTo(out);
             }

@@ -60,6 +60,11 @@ public interface ForwardPass extends AutoCloseable {
         }
     }
 
+    /** Bytes moved between host and device by the last run, where the backend counts them (else null). */
+    default Long hostDeviceBytes() {
+        return null;
+    }
+
     /** Releases what the pass holds on a device; host-side passes hold nothing. */
     @Override
     default void close() {

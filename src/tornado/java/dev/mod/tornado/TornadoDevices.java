@@ -13,6 +13,34 @@ public final class TornadoDevices {
     private TornadoDevices() {
     }
 
+    /** The devices' ids, "tornado:B:D", as --devices takes them. */
+    public static List<String> ids() {
+        TornadoRuntime runtime = TornadoRuntimeProvider.getTornadoRuntime();
+        List<String> ids = new ArrayList<>();
+        for (int b = 0; b < runtime.getNumBackends(); b++) {
+            for (int d = 0; d < runtime.getBackend(b).getNumDevices(); d++) {
+                ids.add("tornado:" + b + ":" + d);
+            }
+        }
+        return ids;
+    }
+
+    /** The device "B:D", or a one-line error naming the devices there are. */
+    static TornadoDevice device(String id) {
+        String[] parts = id.split(":");
+        TornadoRuntime runtime = TornadoRuntimeProvider.getTornadoRuntime();
+        try {
+            int b = Integer.parseInt(parts[0]);
+            int d = Integer.parseInt(parts[1]);
+            if (parts.length == 2 && b >= 0 && b < runtime.getNumBackends() && d >= 0 && d < runtime.getBackend(b).getNumDevices()) {
+                return runtime.getBackend(b).getDevice(d);
+            }
+        } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+            // reported below
+        }
+        throw new dev.mod.ModException("no TornadoVM device " + id + " (devices: " + String.join(", ", ids()) + ")");
+    }
+
     /** One line per device: "tornado:B:D  name (backend)". */
     public static List<String> describe() {
         TornadoRuntime runtime = TornadoRuntimeProvider.getTornadoRuntime();

@@ -85,10 +85,18 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final List<GraphProfile> lastProfile = new ArrayList<>();
 
     public TornadoForwardPlan(Model model, int batch, int seqLen) {
-        this(model, batch, seqLen, false);
+        this(model, batch, seqLen, false, null);
     }
 
     public TornadoForwardPlan(Model model, int batch, int seqLen, boolean profiling) {
+        this(model, batch, seqLen, profiling, null);
+    }
+
+    /**
+     * @param profiling whether runs record TornadoVM's profile (bytes moved, kernel and transfer times)
+     * @param device    "B:D" (backend and device index, as `mod devices` lists them), or null for TornadoVM's default
+     */
+    public TornadoForwardPlan(Model model, int batch, int seqLen, boolean profiling, String device) {
         ModelConfig c = model.config();
         if (batch < 1 || seqLen < 1) {
             throw new ModException("batch and sequence length must be at least 1");
@@ -149,6 +157,9 @@ public final class TornadoForwardPlan implements ForwardPass {
         built.withGridScheduler(grids);
         if (profiling) {
             built.withProfiler(ProfilerMode.SILENT);
+        }
+        if (device != null) {
+            built.withDevice(TornadoDevices.device(device));
         }
         plan = built;
     }
@@ -418,6 +429,11 @@ public final class TornadoForwardPlan implements ForwardPass {
     /** Per graph of the last run (profiling on): bytes in and out, kernel, transfer and compile time. */
     public List<GraphProfile> lastProfile() {
         return List.copyOf(lastProfile);
+    }
+
+    @Override
+    public Long hostDeviceBytes() {
+        return profiling ? lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() : null;
     }
 
     /** The graph names in execution order: embedding, layer0 .. layerN-1, head. */

@@ -1,0 +1,95 @@
+package dev.mod.study;
+
+import dev.mod.io.AtomicFiles;
+import org.jfree.chart.ChartFactory;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/** PNG plots of studies (JFreeChart), drawn headless. */
+public final class StudyPlots {
+    private StudyPlots() {
+    }
+
+    /** A study's rows under a label, for plots that put several studies side by side. */
+    public record Labelled(String label, List<StudyRow> rows) {
+    }
+
+    /**
+     * MoD time / dense time against capacity at sequence length T, one line per device (and study),
+     * beside the ideal: MoD FLOPs / dense FLOPs.
+     */
+    public static void timeAgainstCapacity(List<Labelled> studies, int seqLen, Path png) {
+        XYSeriesCollection data = new XYSeriesCollection();
+        XYSeries ideal = new XYSeries("ideal (FLOPs)");
+        for (Labelled study : studies) {
+            for (Map.Entry<String, List<StudyRow>> device : byDevice(study.rows()).entrySet()) {
+                XYSeries line = new XYSeries(name(study, device.getKey(), studies.size()));
+                for (StudyRow r : device.getValue()) {
+                    if (r.seqLen() == seqLen && r.capacity() != null && r.speedup() != null) {
+                        line.add(r.capacity().doubleValue(), 1 / r.speedup());
+                        if (ideal.indexOf(r.capacity()) < 0) {
+                            ideal.add(r.capacity().doubleValue(), 1 / r.idealSpeedup());
+                        }
+                    }
+                }
+                if (line.getItemCount() > 0) {
+                    data.addSeries(line);
+                }
+            }
+        }
+        data.addSeries(ideal);
+        save(ChartFactory.createXYLineChart("MoD forward time / dense, T = " + seqLen, "capacity",
+                "time / dense time", data, PlotOrientation.VERTICAL, true, false, false), png);
+    }
+
+    /** Speedup over dense against sequence length at one capacity, one line per device (and study). */
+    public static void speedupAgainstSeqLen(List<Labelled> studies, double capacity, Path png) {
+        XYSeriesCollection data = new XYSeriesCollection();
+        XYSeries ideal = new XYSeries("ideal (FLOPs)");
+        for (Labelled study : studies) {
+            for (Map.Entry<String, List<StudyRow>> device : byDevice(study.rows()).entrySet()) {
+                XYSeries line = new XYSeries(name(study, device.getKey(), studies.size()));
+                for (StudyRow r : device.getValue()) {
+                    if (r.capacity() != null && r.capacity() == capacity && r.speedup() != null) {
+                        line.add(r.seqLen(), r.speedup());
+                        if (ideal.indexOf(r.seqLen()) < 0) {
+                            ideal.add(r.seqLen(), r.idealSpeedup());
+                        }
+                    }
+                }
+                if (line.getItemCount() > 0) {
+                    data.addSeries(line);
+                }
+            }
+        }
+        data.addSeries(ideal);
+        save(ChartFactory.createXYLineChart("MoD speedup over dense, capacity " + capacity, "sequence length T",
+                "dense time / MoD time", data, PlotOrientation.VERTICAL, true, false, false), png);
+    }
+
+    private static Map<String, List<StudyRow>> byDevice(List<StudyRow> rows) {
+        Map<String, List<StudyRow>> devices = new LinkedHashMap<>();
+        rows.stream().sorted(Comparator.comparing((Function<StudyRow, Integer>) StudyRow::seqLen))
+                .forEach(r -> devices.computeIfAbsent(r.device(), d -> new java.util.ArrayList<>()).add(r));
+        return devices;
+    }
+
+    private static String name(Labelled study, String device, int studies) {
+        return studies == 1 ? device : study.label() + ": " + device;
+    }
+
+    private static void save(JFreeChart chart, Path png) {
+        System.setProperty("java.awt.headless", "true");
+        AtomicFiles.write(png, out -> ChartUtils.writeChartAsPNG(out, chart, 900, 560));
+    }
+}

@@ -1,0 +1,40 @@
+package dev.mod.study;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.mod.model.ModelConfig;
+
+import java.util.List;
+
+/**
+ * What a study measures: the model (a preset or a model file, its config and seed), the capacities and
+ * sequence lengths, the devices, and how it times (batch, warm-up, repeats). Two runs with equal settings
+ * build the same models and make the same routing decisions; only the timings differ.
+ */
+public record StudySettings(
+        @JsonProperty("model") String model,
+        @JsonProperty("model_config") JsonNode modelConfig,
+        @JsonProperty("seed") long seed,
+        @JsonProperty("capacities") List<Double> capacities,
+        @JsonProperty("seq_lens") List<Integer> seqLens,
+        @JsonProperty("batch") int batch,
+        @JsonProperty("devices") List<String> devices,
+        @JsonProperty("warmup_seconds") double warmupSeconds,
+        @JsonProperty("repeats") int repeats) {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public static JsonNode configJson(ModelConfig config) {
+        try {
+            return JSON.readTree(config.toJson());
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public ModelConfig config() {
+        return ModelConfig.fromJson(modelConfig.toString());
+    }
+}

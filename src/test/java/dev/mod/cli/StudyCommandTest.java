@@ -1,0 +1,138 @@
+package dev.mod.cli;
+
+import dev.mod.study.StudyFile;
+import dev.mod.study.StudyRow;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class StudyCommandTest {
+    private static final byte[] PNG = {(byte) 0x89, 'P', 'N', 'G'};
+
+    @TempDir
+    Path dir;
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+    private PrintStream savedOut;
+    private PrintStream savedErr;
+
+    @BeforeEach
+    void capture() {
+        savedOut = System.out;
+        savedErr = System.err;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void restore() {
+        System.setOut(savedOut);
+        System.setErr(savedErr);
+    }
+
+    private int study(Path target, String... extra) {
+        String[] base = {"study", "--model", "tiny", "--seq", "16,32", "--capacities", "0.25,1", "--repeats", "1",
+                "--warmup-seconds", "0", "--devices", "cpu,reference", "--out", target.toString()};
+        String[] args = Arrays.copyOf(base, base.length + extra.length);
+        System.arraycopy(extra, 0, args, base.length, extra.length);
+        out.reset();
+        err.reset();
+        return Main.run(args);
+    }
+
+    @Test
+    void aStudyWritesItsRowsCsvAndPlotsAndIsReproducible() throws IOException {
+        Path a = dir.resolve("a");
+        assertEquals(0, study(a), err.toString(StandardCharsets.UTF_8));
+        StudyFile first = StudyFile.read(a.resolve("study.json"));
+        assertEquals(12, first.rows().size(), "2 devices x 2 lengths x (dense + 2 capacities)");
+        assertEquals(13, Files.readAllLines(a.resolve("rows.csv")).size());
+        for (String png : List.of("time_vs_capacity.png", "speedup_vs_seq.png")) {
+            assertArrayEquals(PNG, Arrays.copyOf(Files.readAllBytes(a.resolve(png)), 4), png);
+        }
+        assertNotNull(first.environment().get("cpu"));
+        assertNotNull(first.environment().get("git_commit"));
+        for (StudyRow r : first.rows()) {
+            assertFalse(r.failed(), r.toString());
+            if (r.capacity() != null) {
+                assertNotNull(r.routingChecksum());
+                assertNotNull(r.speedup());
+            }
+        }
+        // the cpu and reference backends route the same tokens
+        assertEquals(checksums(first, "cpu"), checksums(first, "reference"));
+
+        Path b = dir.resolve("b");
+        assertEquals(0, study(b));
+        StudyFile second = StudyFile.read(b.resolve("study.json"));
+        assertEquals(first.settings(), second.settings());
+        assertEquals(first.rows().stream().map(r -> r.key() + " " + r.flops() + " " + r.routingChecksum()).toList(),
+                second.rows().stream().map(r -> r.key() + " " + r.flops() + " " + r.routingChecksum()).toList(),
+                "same command, same seed: same rows, FLOPs and routing decisions");
+    }
+
+    private static String checksums(StudyFile study, String device) {
+        return study.rows().stream().filter(r -> r.device().equals(device) && r.capacity() != null)
+                .map(r -> r.seqLen() + ":" + r.capacityLabel() + "=" + r.routingChecksum()).collect(Collectors.joining(","));
+    }
+
+    @Test
+    void anInterruptedStudyResumesWithoutRepeatingItsRows() throws IOException {
+        Path a = dir.resolve("a");
+        assertEquals(0, study(a));
+        StudyFile full = StudyFile.read(a.resolve("study.json"));
+        // as if interrupted after four rows
+        new StudyFile(full.schema(), full.settings(), full.environment(), full.rows().subList(0, 4)).write(a.resolve("study.json"));
+        assertEquals(0, study(a, "--resume"), err.toString(StandardCharsets.UTF_8));
+        StudyFile resumed = StudyFile.read(a.resolve("study.json"));
+        assertEquals(12, resumed.rows().size());
+        assertEquals(full.rows().subList(0, 4), resumed.rows().subList(0, 4), "finished rows are kept as they were");
+        assertEquals(full.rows().stream().map(StudyRow::key).toList(), resumed.rows().stream().map(StudyRow::key).toList());
+    }
+
+    @Test
+    void resumingWithOtherSettingsOrOverwritingAStudyIsRefused() {
+        Path a = dir.resolve("a");
+        assertEquals(0, study(a));
+        assertEquals(1, study(a));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("already holds a study"));
+        out.reset();
+        err.reset();
+        assertEquals(1, Main.run("study", "--model", "tiny", "--seq", "16", "--capacities", "0.25,1", "--repeats", "1",
+                "--warmup-seconds", "0", "--devices", "cpu,reference", "--out", a.toString(), "--resume"));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("other settings"), err.toString(StandardCharsets.UTF_8));
+        assertEquals(1, Main.run("study", "--devices", "gpu7", "--out", dir.resolve("c").toString()));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("unknown device \"gpu7\""));
+    }
+
+    @Test
+    void compareStudiesSideBySide() throws IOException {
+        assertEquals(0, study(dir.resolve("one")));
+        assertEquals(0, study(dir.resolve("two")));
+        out.reset();
+        Path plots = dir.resolve("cmp");
+        assertEquals(0, Main.run("study", "compare", dir.resolve("one/study.json").toString(),
+                dir.resolve("two/study.json").toString(), "--out", plots.toString()));
+        String table = out.toString(StandardCharsets.UTF_8);
+        assertTrue(table.contains("one") && table.contains("two"), table);
+        assertArrayEquals(PNG, Arrays.copyOf(Files.readAllBytes(plots.resolve("time_vs_capacity.png")), 4));
+    }
+}

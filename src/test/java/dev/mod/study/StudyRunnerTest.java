@@ -1,0 +1,76 @@
+package dev.mod.study;
+
+import dev.mod.TestModels;
+import dev.mod.cpu.CpuKernels;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.RouterWeighting;
+import dev.mod.plan.ForwardPass;
+import dev.mod.plan.ForwardPlan;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class StudyRunnerTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void aFailingDeviceIsReportedInItsRowsAndTheStudyGoesOn() {
+        ModelConfig config = TestModels.config(2, 2, 0.25, List.of(1), RouterWeighting.RAW);
+        Model model = TestModels.model(config, 1);
+        StudySettings settings = new StudySettings("test", StudySettings.configJson(config), 1, List.of(0.25, 1.0),
+                List.of(16), 1, List.of("broken", "cpu"), 0, 1);
+        try (CpuKernels kernels = new CpuKernels(2)) {
+            StudyDevice broken = device("broken", (m, b, t) -> {
+                throw new OutOfMemoryError("device out of memory");
+            });
+            StudyDevice cpu = device("cpu", (m, b, t) -> new ForwardPlan(m, kernels, b, t));
+            StudyFile study = new StudyRunner(settings, model, Map.of(), dir).run(List.of(broken, cpu), List.of(), r -> { });
+            assertEquals(6, study.rows().size());
+            for (StudyRow r : study.rows().subList(0, 3)) {
+                assertEquals("broken", r.device());
+                assertEquals("device out of memory", r.error());
+                assertNull(r.medianMs());
+            }
+            for (StudyRow r : study.rows().subList(3, 6)) {
+                assertEquals("cpu", r.device());
+                assertNull(r.error());
+                assertNotNull(r.medianMs());
+                assertTrue(r.flops() > 0);
+            }
+            assertEquals(study.rows(), StudyFile.read(dir.resolve("study.json")).rows(), "the file holds every row");
+        }
+    }
+
+    private interface Opener {
+        ForwardPass open(Model m, int batch, int seqLen);
+    }
+
+    private static StudyDevice device(String id, Opener opener) {
+        return new StudyDevice() {
+            @Override
+            public String id() {
+                return id;
+            }
+
+            @Override
+            public String description() {
+                return id;
+            }
+
+            @Override
+            public ForwardPass open(Model m, int batch, int seqLen) {
+                return opener.open(m, batch, seqLen);
+            }
+        };
+    }
+}
