@@ -31,7 +31,7 @@ final class CausalAttention implements WorkerPool.Task {
     private int nKvHeads;
     private int dh;
     private int queryBlocks;
-    /** n rounded up to whole vectors: the row stride of the transposed keys and of the scores. */
+    /** n rounded up to whole vectors, plus one vector: the row stride of the transposed keys and of the scores. */
     private int nPad;
 
     CausalAttention(int workers) {

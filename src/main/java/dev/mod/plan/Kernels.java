@@ -29,7 +29,9 @@ public interface Kernels extends AutoCloseable {
     void rope(float[] x, int[] pos, int rows, int heads, int dh, double theta);
 
     // out[B, n, nHeads * dh] = softmax(q k^T / sqrt(dh), masked to pos[j] <= pos[i] within a sequence) v;
-    // q[B, n, nHeads * dh], k and v [B, n, nKvHeads * dh], pos[B, n]; query head h reads kv head h / (nHeads / nKvHeads)
+    // q[B, n, nHeads * dh], k and v [B, n, nKvHeads * dh], pos[B, n]; query head h reads kv head h / (nHeads / nKvHeads).
+    // The plan passes rows in strictly ascending position order within a sequence (0..T-1, or the ascending
+    // selection), so a backend may use "j <= i" for the mask.
     void attention(float[] out, float[] q, float[] k, float[] v, int[] pos,
                    int batch, int n, int nHeads, int nKvHeads, int dh);
 

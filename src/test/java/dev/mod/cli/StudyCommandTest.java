@@ -121,6 +121,14 @@ class StudyCommandTest {
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("other settings"), err.toString(StandardCharsets.UTF_8));
         assertEquals(1, Main.run("study", "--devices", "gpu7", "--out", dir.resolve("c").toString()));
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("unknown device \"gpu7\""));
+        assertEquals(1, Main.run("study", "--model", "tiny", "--seq", "65", "--out", dir.resolve("d").toString()));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("sequence length 65 is outside [1, max_seq_len = 64]"));
+        assertEquals(1, Main.run("study", "--model", "tiny", "--seq", "16", "--capacities", "0,0.5", "--out", dir.resolve("e").toString()));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("capacity 0.0 is outside (0, 1]"));
+        assertEquals(1, Main.run("study", "--model", "absent.safetensors", "--out", dir.resolve("f").toString()));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("no model file absent.safetensors"));
+        assertFalse(Files.exists(dir.resolve("d")) || Files.exists(dir.resolve("e")) || Files.exists(dir.resolve("f")),
+                "a refused study writes nothing");
     }
 
     @Test
