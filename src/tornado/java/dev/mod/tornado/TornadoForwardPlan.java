@@ -18,6 +18,7 @@ import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.TornadoProfilerResult;
 import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.enums.ProfilerMode;
@@ -232,6 +233,13 @@ public final class TornadoForwardPlan implements ForwardPass {
                 t -> t.task(task, TornadoKernels::matmulTiled, new KernelContext(), x, w, out, rows, in, outDim), x, w, out);
     }
 
+    /** Adds out[rows, d] = RMSNorm(x) * w as a task with one work-group per row. */
+    private static void rmsnorm(GraphSpec g, String task, FloatArray x, FloatArray w, FloatArray out, int rows, int d, float eps) {
+        WorkerGrid grid = new WorkerGrid1D(rows * TornadoKernels.ROW_GROUP);
+        grid.setLocalWork(TornadoKernels.ROW_GROUP, 1, 1);
+        g.task(task, grid, t -> t.task(task, TornadoKernels::rmsnorm, new KernelContext(), x, w, out, rows, d, eps), x, w, out);
+    }
+
     /** The grid of matmulTiled for out[rows, outDim]: TILE x TILE work-groups covering the output. */
     private static WorkerGrid grid(int rows, int outDim) {
         int tile = TornadoKernels.TILE;
@@ -312,8 +320,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         }
         FloatArray blockIn = in;
         IntArray blockPos = pos;
-        g.task(t -> t.task("attention.norm", TornadoKernels::rmsnorm, blockIn, attentionNorm, normed, rows, d, eps),
-                blockIn, attentionNorm, normed);
+        rmsnorm(g, "attention.norm", blockIn, attentionNorm, normed, rows, d, eps);
         matmul(g, "attention.q", normed, wq, q, rows, d, qDim);
         matmul(g, "attention.k", normed, wk, k, rows, d, c.kvDim());
         matmul(g, "attention.v", normed, wv, v, rows, d, c.kvDim());
@@ -324,8 +331,8 @@ public final class TornadoForwardPlan implements ForwardPass {
                 .task(t -> t.task("attention.softmax", TornadoKernels::attention, q, k, v, attention, batch, n, c.nHeads(),
                         c.nKvHeads(), dh), q, k, v, attention);
         matmul(g, "attention.out", attention, wo, attnOut, rows, qDim, d);
-        g.task(t -> t.task("attention.residual", TornadoKernels::add, blockIn, attnOut, h, rows * d), blockIn, attnOut, h)
-                .task(t -> t.task("mlp.norm", TornadoKernels::rmsnorm, h, ffnNorm, normed, rows, d, eps), h, ffnNorm, normed);
+        g.task(t -> t.task("attention.residual", TornadoKernels::add, blockIn, attnOut, h, rows * d), blockIn, attnOut, h);
+        rmsnorm(g, "mlp.norm", h, ffnNorm, normed, rows, d, eps);
         matmul(g, "mlp.w1", normed, w1, gate, rows, d, f);
         matmul(g, "mlp.w3", normed, w3, up, rows, d, f);
         g.task(t -> t.task("mlp.swiglu", TornadoKernels::swiglu, gate, up, gate, rows * f), gate, up);
@@ -348,8 +355,8 @@ public final class TornadoForwardPlan implements ForwardPass {
         FloatArray norm = floats(model.finalNorm());
         FloatArray output = floats(model.output());
         float eps = (float) config.normEps();
-        GraphSpec g = new GraphSpec("head")
-                .task(t -> t.task("norm", TornadoKernels::rmsnorm, x, norm, normed, rows, config.dim(), eps), x, norm, normed);
+        GraphSpec g = new GraphSpec("head");
+        rmsnorm(g, "norm", x, norm, normed, rows, config.dim(), eps);
         matmul(g, "logits", normed, output, logitsDevice, rows, config.dim(), config.vocabSize());
         g.everyRunOut.add(logitsDevice);
         return g;

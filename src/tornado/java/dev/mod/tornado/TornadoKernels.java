@@ -8,8 +8,8 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
 /**
  * The forward pass's kernels as TornadoVM compiles them to OpenCL C, PTX or SPIR-V: plain static
- * methods, one per operation, parallel over their outputs with @Parallel loops, and the projections as a
- * tiled GEMM on the KernelContext API with local memory. Shapes are in the
+ * methods, one per operation, parallel over their outputs with @Parallel loops; the projections (a tiled
+ * GEMM) and RMSNorm (a work-group reduction per row) on the KernelContext API with local memory. Shapes are in the
  * comment above each; weights are [out, in]. Rows of a sequence are in ascending position order (the
  * plan guarantees it), so causal attention is "key j <= query i".
  * This class must be compiled with debug information: TornadoVM reads @Parallel from the local
@@ -27,18 +27,32 @@ public final class TornadoKernels {
         }
     }
 
-    // out[rows, d] = x[rows, d] / sqrt(mean(x[r]^2) + eps) * w[d]
-    public static void rmsnorm(FloatArray x, FloatArray w, FloatArray out, int rows, int d, float eps) {
-        for (@Parallel int r = 0; r < rows; r++) {
-            float sumSquares = 0f;
-            for (int i = 0; i < d; i++) {
-                float v = x.get(r * d + i);
-                sumSquares += v * v;
+    /** Work-items of the work-group that reduces one row (rmsnorm): a power of two. */
+    public static final int ROW_GROUP = 64;
+
+    // out[rows, d] = x[rows, d] / sqrt(mean(x[r]^2) + eps) * w[d], one work-group of ROW_GROUP items per row:
+    // each item sums the squares of a strided slice, the group adds them up in local memory, then scales.
+    // Grid: (rows * ROW_GROUP), local ROW_GROUP.
+    public static void rmsnorm(KernelContext context, FloatArray x, FloatArray w, FloatArray out, int rows, int d, float eps) {
+        int r = context.groupIdx;
+        int item = context.localIdx;
+        float[] partial = context.allocateFloatLocalArray(ROW_GROUP);
+        float sumSquares = 0f;
+        for (int i = item; i < d; i += ROW_GROUP) {
+            float v = x.get(r * d + i);
+            sumSquares += v * v;
+        }
+        partial[item] = sumSquares;
+        context.localBarrier();
+        for (int stride = ROW_GROUP / 2; stride > 0; stride /= 2) {
+            if (item < stride) {
+                partial[item] += partial[item + stride];
             }
-            float scale = 1f / TornadoMath.sqrt(sumSquares / d + eps);
-            for (int i = 0; i < d; i++) {
-                out.set(r * d + i, x.get(r * d + i) * scale * w.get(i));
-            }
+            context.localBarrier();
+        }
+        float scale = 1f / TornadoMath.sqrt(partial[0] / d + eps);
+        for (int i = item; i < d; i += ROW_GROUP) {
+            out.set(r * d + i, x.get(r * d + i) * scale * w.get(i));
         }
     }
 
