@@ -63,7 +63,8 @@ public final class StudyRunner {
 
     /**
      * Measures every row not already in `done` (rows of an interrupted run of the same study); after each
-     * row, the file is written and `afterRow` is told. Returns the finished study.
+     * group of rows (one device and sequence length), the file is written and `afterRow` is told of each
+     * row. Returns the finished study.
      */
     public StudyFile run(List<StudyDevice> devices, List<StudyRow> done, Consumer<StudyRow> afterRow) {
         Map<String, StudyRow> finished = new LinkedHashMap<>();
@@ -72,28 +73,39 @@ public final class StudyRunner {
         for (StudyDevice device : devices) {
             warmUp(device);
             for (int seqLen : settings.seqLens()) {
-                StudyRow dense = null;
                 List<Double> capacities = new ArrayList<>();
                 capacities.add(null);
                 capacities.addAll(settings.capacities());
+                List<Double> todo = capacities.stream().filter(c -> !finished.containsKey(key(device, seqLen, c))).toList();
+                Map<Double, Measurement> measured = measureGroup(device, seqLen, todo);
+                StudyRow dense = null;
+                List<StudyRow> group = new ArrayList<>();
                 for (Double capacity : capacities) {
-                    String key = device.id() + "|" + seqLen + "|" + (capacity == null ? "dense" : capacity.toString());
-                    StudyRow row = finished.get(key);
+                    StudyRow row = finished.get(key(device, seqLen, capacity));
                     if (row == null) {
-                        row = measure(device, seqLen, capacity, dense);
+                        row = row(device, seqLen, capacity, measured.get(capacity), dense);
                     }
                     if (capacity == null) {
                         dense = row;
                     }
-                    rows.add(row);
-                    StudyFile file = new StudyFile(StudyFile.SCHEMA, settings, environment, mergedRows(rows, finished));
-                    file.write(jsonOut);
-                    file.writeCsv(csvOut);
-                    afterRow.accept(row);
+                    group.add(row);
                 }
+                rows.addAll(group);
+                StudyFile file = new StudyFile(StudyFile.SCHEMA, settings, environment, mergedRows(rows, finished));
+                file.write(jsonOut);
+                file.writeCsv(csvOut);
+                group.forEach(afterRow);
             }
         }
         return new StudyFile(StudyFile.SCHEMA, settings, environment, rows);
+    }
+
+    private static String key(StudyDevice device, int seqLen, Double capacity) {
+        return device.id() + "|" + seqLen + "|" + (capacity == null ? "dense" : capacity.toString());
+    }
+
+    /** The timed runs of one row (or why it has none), its routing checksum and the bytes it moved. */
+    private record Measurement(double[] ms, Long hostDeviceBytes, String routingChecksum, long peakHeap, String error) {
     }
 
     /** This run's rows, then rows of the earlier run that this one has not reached yet. */
@@ -136,40 +148,92 @@ public final class StudyRunner {
         return capacity == null ? model.asDense() : model.withConfig(c.withRouting(capacity, c.routedLayers()));
     }
 
-    private StudyRow measure(StudyDevice device, int seqLen, Double capacity, StudyRow dense) {
-        Model m = modelFor(capacity);
-        ModelConfig c = m.config();
+    /**
+     * Times the rows of one device and sequence length together: every pass is opened and warmed up, then
+     * the timed runs go round-robin over the passes, so that a machine that slows down or speeds up during
+     * the group (a shared, noisy machine) shifts every row alike and the ratios to dense hold.
+     */
+    private Map<Double, Measurement> measureGroup(StudyDevice device, int seqLen, List<Double> capacities) {
+        Map<Double, Measurement> result = new HashMap<>();
+        Map<Double, ForwardPass> passes = new LinkedHashMap<>();
+        int[][] tokens = tokens(model.config().vocabSize(), settings.batch(), seqLen);
+        resetPeakHeap();
+        try {
+            for (Double capacity : capacities) {
+                try {
+                    ForwardPass pass = device.open(modelFor(capacity), settings.batch(), seqLen);
+                    passes.put(capacity, pass);
+                    long warmupEnd = System.nanoTime() + (long) (settings.warmupSeconds() * 1e9);
+                    do {
+                        pass.run(tokens);
+                    } while (System.nanoTime() < warmupEnd);
+                } catch (RuntimeException | LinkageError | OutOfMemoryError e) {
+                    // A device that fails (compile error, lost device, out of memory) is reported in its row.
+                    closeQuietly(passes.remove(capacity));
+                    result.put(capacity, new Measurement(null, null, null, 0, oneLine(e)));
+                }
+            }
+            Map<Double, double[]> ms = new HashMap<>();
+            passes.keySet().forEach(c -> ms.put(c, new double[settings.repeats()]));
+            for (int i = 0; i < settings.repeats(); i++) {
+                for (Map.Entry<Double, ForwardPass> e : passes.entrySet()) {
+                    if (result.containsKey(e.getKey())) {
+                        continue;
+                    }
+                    try {
+                        long start = System.nanoTime();
+                        e.getValue().run(tokens);
+                        ms.get(e.getKey())[i] = (System.nanoTime() - start) / 1e6;
+                    } catch (RuntimeException | LinkageError | OutOfMemoryError failure) {
+                        result.put(e.getKey(), new Measurement(null, null, null, 0, oneLine(failure)));
+                    }
+                }
+            }
+            long peak = peakHeap();
+            for (Map.Entry<Double, ForwardPass> e : passes.entrySet()) {
+                if (!result.containsKey(e.getKey())) {
+                    ForwardPass pass = e.getValue();
+                    result.put(e.getKey(), new Measurement(ms.get(e.getKey()), pass.hostDeviceBytes(), routingChecksum(pass), peak, null));
+                }
+            }
+        } finally {
+            passes.values().forEach(StudyRunner::closeQuietly);
+        }
+        return result;
+    }
+
+    private static void closeQuietly(ForwardPass pass) {
+        if (pass != null) {
+            try {
+                pass.close();
+            } catch (RuntimeException e) {
+                // The pass already failed; its row reports that failure.
+            }
+        }
+    }
+
+    private static String oneLine(Throwable e) {
+        String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return message.lines().findFirst().orElse(message);
+    }
+
+    private StudyRow row(StudyDevice device, int seqLen, Double capacity, Measurement m, StudyRow dense) {
+        ModelConfig c = modelFor(capacity).config();
         int batch = settings.batch();
         double flops = batch * ModelCost.forwardFlops(c, seqLen);
-        double denseFlops = batch * ModelCost.forwardFlops(c.dense(), seqLen);
+        double ideal = batch * ModelCost.forwardFlops(c.dense(), seqLen) / flops;
         double kvBytes = ModelCost.kvCacheBytesPerToken(c) * seqLen * batch;
-        int[][] tokens = tokens(c.vocabSize(), batch, seqLen);
-        resetPeakHeap();
-        try (ForwardPass pass = device.open(m, batch, seqLen)) {
-            long warmupEnd = System.nanoTime() + (long) (settings.warmupSeconds() * 1e9);
-            do {
-                pass.run(tokens);
-            } while (System.nanoTime() < warmupEnd);
-            double[] ms = new double[settings.repeats()];
-            for (int i = 0; i < ms.length; i++) {
-                long start = System.nanoTime();
-                pass.run(tokens);
-                ms[i] = (System.nanoTime() - start) / 1e6;
-            }
-            Arrays.sort(ms);
-            double median = ms.length % 2 == 1 ? ms[ms.length / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
-            Double speedup = dense == null || dense.failed() ? null : dense.medianMs() / median;
-            double ideal = denseFlops / flops;
-            return new StudyRow(device.id(), capacity, seqLen, batch, flops, ideal, median, ms[0], ms[ms.length - 1],
-                    speedup, speedup == null ? null : speedup / ideal, batch * seqLen / (median / 1e3), kvBytes,
-                    pass.hostDeviceBytes(), peakHeap(), routingChecksum(pass), null);
-        } catch (RuntimeException | LinkageError | OutOfMemoryError e) {
-            // A device that fails (compile error, lost device, out of memory) is reported in its row;
-            // the pass is closed by now, so what it held is released and the study can go on.
-            String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-            return new StudyRow(device.id(), capacity, seqLen, batch, flops, denseFlops / flops, null, null, null, null,
-                    null, null, kvBytes, null, null, null, message.lines().findFirst().orElse(message));
+        if (m.error() != null) {
+            return new StudyRow(device.id(), capacity, seqLen, batch, flops, ideal, null, null, null, null, null, null,
+                    kvBytes, null, null, null, m.error());
         }
+        double[] ms = m.ms().clone();
+        Arrays.sort(ms);
+        double median = ms.length % 2 == 1 ? ms[ms.length / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
+        Double speedup = dense == null || dense.failed() ? null : dense.medianMs() / median;
+        return new StudyRow(device.id(), capacity, seqLen, batch, flops, ideal, median, ms[0], ms[ms.length - 1],
+                speedup, speedup == null ? null : speedup / ideal, batch * seqLen / (median / 1e3), kvBytes,
+                m.hostDeviceBytes(), m.peakHeap(), m.routingChecksum(), null);
     }
 
     /** Random tokens, the same for every device, capacity and run of a study with this seed. */
