@@ -33,6 +33,17 @@ public final class Main implements Runnable {
             return 2;
         });
         cli.setExecutionExceptionHandler((e, c, parsed) -> {
+            Throwable tornado = tornadoCause(e);
+            if (tornado != null) {
+                // TornadoVM's own errors (a device not found, a kernel that cannot be compiled) are about the
+                // set-up, not a bug of mod: one line, without the colour codes TornadoVM puts in them.
+                String message = String.valueOf(tornado.getMessage()).replaceAll("\u001B\\[[;\\d]*m", "");
+                System.err.println("mod: error: tornado: " + message.lines().findFirst().orElse(message).strip());
+                if (System.getenv("MOD_DEBUG") != null) {
+                    e.printStackTrace();
+                }
+                return 1;
+            }
             if (e instanceof ModException) {
                 System.err.println("mod: error: " + e.getMessage());
                 if (System.getenv("MOD_DEBUG") != null) {
@@ -49,6 +60,16 @@ public final class Main implements Runnable {
             return 3;
         });
         return cli.execute(args);
+    }
+
+    /** The first TornadoVM exception in the chain of causes, if any. */
+    private static Throwable tornadoCause(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t.getClass().getName().startsWith("uk.ac.manchester.tornado.")) {
+                return t;
+            }
+        }
+        return null;
     }
 
     @Override

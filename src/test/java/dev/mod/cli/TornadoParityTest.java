@@ -8,6 +8,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.plan.ForwardPlan;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -41,6 +42,30 @@ class TornadoParityTest {
             System.out.println("TornadoParityTest skipped: no TornadoVM SDK in this build (set TORNADOVM_HOME to an SDK, "
                     + "which turns on the tornado profile)");
         }
+    }
+
+    @Test
+    void aTaskPlacedOnAMissingDeviceFailsWithOneLine() throws java.io.IOException {
+        assumeTrue(available, "no TornadoVM SDK in this build");
+        Model model = ModelInit.random(TestModels.config(1, 2, 0.5, java.util.List.of(), dev.mod.model.RouterWeighting.RAW), 5);
+        Path modelFile = dir.resolve("model.safetensors");
+        ModelFile.save(model, modelFile);
+        Path out = dir.resolve("out.safetensors");
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream saved = System.err;
+        System.setProperty("layer0.attention.q.device", "0:99");
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            assertEquals(1, Main.run("forward", "--backend", "tornado", "--model", modelFile.toString(), "--tokens", "1,2,3",
+                    "--out", out.toString()));
+        } finally {
+            System.setErr(saved);
+            System.clearProperty("layer0.attention.q.device");
+        }
+        String message = err.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
+        assertTrue(message.startsWith("mod: error: tornado: ") && !message.contains("\n") && !message.contains("\u001B"), message);
+        assertTrue(message.contains("99"), message);
+        assertTrue(!java.nio.file.Files.exists(out), "no output written");
     }
 
     @ParameterizedTest(name = "{0}")
