@@ -50,10 +50,6 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         return "cpu";
     }
 
-    public int threads() {
-        return pool.threads();
-    }
-
     // x[rows, d] = emb[tokens[r], :]
     @Override
     public void embed(float[] x, int[] tokens, Tensor emb, int rowCount, int d) {

@@ -45,10 +45,6 @@ public final class WorkerPool implements AutoCloseable {
         }
     }
 
-    public int threads() {
-        return workers.length + 1;
-    }
-
     private static int generationOf(long word) {
         return (int) (word >>> 40);
     }

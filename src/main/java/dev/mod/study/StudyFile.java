@@ -10,7 +10,6 @@ import dev.mod.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -73,9 +72,5 @@ public record StudyFile(
             return "";
         }
         return s.contains(",") || s.contains("\"") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
-    }
-
-    static boolean exists(Path path) {
-        return Files.isRegularFile(path);
     }
 }

@@ -55,7 +55,8 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final boolean profiling;
     private final List<String> graphNames = new ArrayList<>();
     private final List<Integer> graphTasks = new ArrayList<>();
-    private final Map<Integer, Integer> graphOfLayer = new TreeMap<>();
+    /** The routed layer whose graph has this index, for bringing its selections back after that graph. */
+    private final Map<Integer, Integer> routedLayerOfGraph = new TreeMap<>();
     private final TornadoExecutionPlan plan;
 
     // Device buffers: the activations shared by every graph, then the per-layer routing buffers.
@@ -142,7 +143,9 @@ public final class TornadoForwardPlan implements ForwardPass {
         List<GraphSpec> specs = new ArrayList<>();
         specs.add(embeddingGraph(model));
         for (int layer = 0; layer < c.nLayers(); layer++) {
-            graphOfLayer.put(layer, specs.size());
+            if (c.isRouted(layer)) {
+                routedLayerOfGraph.put(specs.size(), layer);
+            }
             specs.add(layerGraph(model, layer));
         }
         specs.add(headGraph(model));
@@ -385,15 +388,11 @@ public final class TornadoForwardPlan implements ForwardPass {
                         p.getDeviceKernelTime(), p.getDataTransfersTime(), p.getCompileTime(),
                         taskKernelNanos(graphNames.get(g), p.getProfileLog())));
             }
-            if (wantRouting) {
-                for (Map.Entry<Integer, Integer> e : graphOfLayer.entrySet()) {
-                    if (e.getValue() == g && selectedDevice.containsKey(e.getKey())) {
-                        int layer = e.getKey();
-                        result.transferToHost(selectedDevice.get(layer), routerDevice.get(layer));
-                        copy(selectedDevice.get(layer), selected.get(layer));
-                        copy(routerDevice.get(layer), router.get(layer));
-                    }
-                }
+            Integer layer = routedLayerOfGraph.get(g);
+            if (wantRouting && layer != null) {
+                result.transferToHost(selectedDevice.get(layer), routerDevice.get(layer));
+                copy(selectedDevice.get(layer), selected.get(layer));
+                copy(routerDevice.get(layer), router.get(layer));
             }
         }
         MemorySegment.copy(logitsDevice.getSegment(), ValueLayout.JAVA_FLOAT, 0, logits, 0, logits.length);
@@ -441,11 +440,6 @@ public final class TornadoForwardPlan implements ForwardPass {
     @Override
     public Long hostDeviceBytes() {
         return profiling ? lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() : null;
-    }
-
-    /** The graph names in execution order: embedding, layer0 .. layerN-1, head. */
-    public List<String> graphNames() {
-        return List.copyOf(graphNames);
     }
 
     @Override
