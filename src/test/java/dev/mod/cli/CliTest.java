@@ -7,15 +7,10 @@ import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.ForwardPlan;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -26,38 +21,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class CliTest {
+class CliTest extends ConsoleTest {
     @TempDir
     Path dir;
-
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
-    private PrintStream savedOut;
-    private PrintStream savedErr;
-
-    @BeforeEach
-    void capture() {
-        savedOut = System.out;
-        savedErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(savedOut);
-        System.setErr(savedErr);
-    }
-
-    private int mod(String... args) {
-        out.reset();
-        err.reset();
-        return Main.run(args);
-    }
-
-    private String stderr() {
-        return err.toString(StandardCharsets.UTF_8);
-    }
 
     private Path tinyModel() {
         Path model = dir.resolve("tiny.safetensors");
@@ -91,7 +57,7 @@ class CliTest {
     void infoReportsFlopsAndKvCacheForTheModelAndItsDenseCounterpart() {
         Path model = tinyModel();
         assertEquals(0, mod("info", model.toString(), "--seq", "64", "--stages"), stderr());
-        String text = out.toString(StandardCharsets.UTF_8);
+        String text = stdout();
         assertTrue(text.contains("k = 16 of T = 64"), text);
         assertTrue(text.contains("FLOPs per forward (T=64)"), text);
         assertTrue(text.contains("layer1.topk"), text);

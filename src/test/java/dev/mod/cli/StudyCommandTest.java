@@ -2,15 +2,10 @@ package dev.mod.cli;
 
 import dev.mod.study.StudyFile;
 import dev.mod.study.StudyRow;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -23,45 +18,24 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class StudyCommandTest {
+class StudyCommandTest extends ConsoleTest {
     private static final byte[] PNG = {(byte) 0x89, 'P', 'N', 'G'};
 
     @TempDir
     Path dir;
-
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
-    private PrintStream savedOut;
-    private PrintStream savedErr;
-
-    @BeforeEach
-    void capture() {
-        savedOut = System.out;
-        savedErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(savedOut);
-        System.setErr(savedErr);
-    }
 
     private int study(Path target, String... extra) {
         String[] base = {"study", "--model", "tiny", "--seq", "16,32", "--capacities", "0.25,1", "--repeats", "1",
                 "--warmup-seconds", "0", "--devices", "cpu,reference", "--out", target.toString()};
         String[] args = Arrays.copyOf(base, base.length + extra.length);
         System.arraycopy(extra, 0, args, base.length, extra.length);
-        out.reset();
-        err.reset();
-        return Main.run(args);
+        return mod(args);
     }
 
     @Test
     void aStudyWritesItsRowsCsvAndPlotsAndIsReproducible() throws IOException {
         Path a = dir.resolve("a");
-        assertEquals(0, study(a), err.toString(StandardCharsets.UTF_8));
+        assertEquals(0, study(a), stderr());
         StudyFile first = StudyFile.read(a.resolve("study.json"));
         assertEquals(12, first.rows().size(), "2 devices x 2 lengths x (dense + 2 capacities)");
         assertEquals(13, Files.readAllLines(a.resolve("rows.csv")).size());
@@ -101,7 +75,7 @@ class StudyCommandTest {
         StudyFile full = StudyFile.read(a.resolve("study.json"));
         // as if interrupted after four rows
         new StudyFile(full.schema(), full.settings(), full.environment(), full.rows().subList(0, 4)).write(a.resolve("study.json"));
-        assertEquals(0, study(a, "--resume"), err.toString(StandardCharsets.UTF_8));
+        assertEquals(0, study(a, "--resume"), stderr());
         StudyFile resumed = StudyFile.read(a.resolve("study.json"));
         assertEquals(12, resumed.rows().size());
         assertEquals(full.rows().subList(0, 4), resumed.rows().subList(0, 4), "finished rows are kept as they were");
@@ -113,20 +87,18 @@ class StudyCommandTest {
         Path a = dir.resolve("a");
         assertEquals(0, study(a));
         assertEquals(1, study(a));
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("already holds a study"));
-        out.reset();
-        err.reset();
-        assertEquals(1, Main.run("study", "--model", "tiny", "--seq", "16", "--capacities", "0.25,1", "--repeats", "1",
+        assertTrue(stderr().contains("already holds a study"));
+        assertEquals(1, mod("study", "--model", "tiny", "--seq", "16", "--capacities", "0.25,1", "--repeats", "1",
                 "--warmup-seconds", "0", "--devices", "cpu,reference", "--out", a.toString(), "--resume"));
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("other settings"), err.toString(StandardCharsets.UTF_8));
-        assertEquals(1, Main.run("study", "--devices", "gpu7", "--out", dir.resolve("c").toString()));
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("unknown device \"gpu7\""));
-        assertEquals(1, Main.run("study", "--model", "tiny", "--seq", "65", "--out", dir.resolve("d").toString()));
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("sequence length 65 is outside [1, max_seq_len = 64]"));
-        assertEquals(1, Main.run("study", "--model", "tiny", "--seq", "16", "--capacities", "0,0.5", "--out", dir.resolve("e").toString()));
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("capacity 0.0 is outside (0, 1]"));
-        assertEquals(1, Main.run("study", "--model", "absent.safetensors", "--out", dir.resolve("f").toString()));
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("no model file absent.safetensors"));
+        assertTrue(stderr().contains("other settings"), stderr());
+        assertEquals(1, mod("study", "--devices", "gpu7", "--out", dir.resolve("c").toString()));
+        assertTrue(stderr().contains("unknown device \"gpu7\""));
+        assertEquals(1, mod("study", "--model", "tiny", "--seq", "65", "--out", dir.resolve("d").toString()));
+        assertTrue(stderr().contains("sequence length 65 is outside [1, max_seq_len = 64]"));
+        assertEquals(1, mod("study", "--model", "tiny", "--seq", "16", "--capacities", "0,0.5", "--out", dir.resolve("e").toString()));
+        assertTrue(stderr().contains("capacity 0.0 is outside (0, 1]"));
+        assertEquals(1, mod("study", "--model", "absent.safetensors", "--out", dir.resolve("f").toString()));
+        assertTrue(stderr().contains("no model file absent.safetensors"));
         assertFalse(Files.exists(dir.resolve("d")) || Files.exists(dir.resolve("e")) || Files.exists(dir.resolve("f")),
                 "a refused study writes nothing");
     }
@@ -135,11 +107,10 @@ class StudyCommandTest {
     void compareStudiesSideBySide() throws IOException {
         assertEquals(0, study(dir.resolve("one")));
         assertEquals(0, study(dir.resolve("two")));
-        out.reset();
         Path plots = dir.resolve("cmp");
-        assertEquals(0, Main.run("study", "compare", dir.resolve("one/study.json").toString(),
+        assertEquals(0, mod("study", "compare", dir.resolve("one/study.json").toString(),
                 dir.resolve("two/study.json").toString(), "--out", plots.toString()));
-        String table = out.toString(StandardCharsets.UTF_8);
+        String table = stdout();
         assertTrue(table.contains("one") && table.contains("two"), table);
         assertArrayEquals(PNG, Arrays.copyOf(Files.readAllBytes(plots.resolve("time_vs_capacity.png")), 4));
     }

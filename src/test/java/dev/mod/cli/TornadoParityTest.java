@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * the same selected tokens and logits within 1e-4 relative. Runs in builds with the tornado profile on
  * TornadoVM's runtime (a TornadoVM SDK installed, TORNADOVM_HOME set); skipped with the reason elsewhere.
  */
-class TornadoParityTest {
+class TornadoParityTest extends ConsoleTest {
     private static boolean available;
 
     @TempDir
@@ -45,24 +45,20 @@ class TornadoParityTest {
     }
 
     @Test
-    void aTaskPlacedOnAMissingDeviceFailsWithOneLine() throws java.io.IOException {
+    void aTaskPlacedOnAMissingDeviceFailsWithOneLine() {
         assumeTrue(available, "no TornadoVM SDK in this build");
         Model model = ModelInit.random(TestModels.config(1, 2, 0.5, java.util.List.of(), dev.mod.model.RouterWeighting.RAW), 5);
         Path modelFile = dir.resolve("model.safetensors");
         ModelFile.save(model, modelFile);
         Path out = dir.resolve("out.safetensors");
-        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
-        java.io.PrintStream saved = System.err;
         System.setProperty("layer0.attention.q.device", "0:99");
-        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
         try {
-            assertEquals(1, Main.run("forward", "--backend", "tornado", "--model", modelFile.toString(), "--tokens", "1,2,3",
+            assertEquals(1, mod("forward", "--backend", "tornado", "--model", modelFile.toString(), "--tokens", "1,2,3",
                     "--out", out.toString()));
         } finally {
-            System.setErr(saved);
             System.clearProperty("layer0.attention.q.device");
         }
-        String message = err.toString(java.nio.charset.StandardCharsets.UTF_8).strip();
+        String message = stderr().strip();
         assertTrue(message.startsWith("mod: error: tornado: ") && !message.contains("\n") && !message.contains("\u001B"), message);
         assertTrue(message.contains("99"), message);
         assertTrue(!java.nio.file.Files.exists(out), "no output written");
@@ -85,7 +81,7 @@ class TornadoParityTest {
             rows.add(ids.toString());
         }
         Path out = dir.resolve("out.safetensors");
-        assertEquals(0, Main.run("forward", "--backend", "tornado", "--model", modelFile.toString(),
+        assertEquals(0, mod("forward", "--backend", "tornado", "--model", modelFile.toString(),
                 "--tokens", rows.toString(), "--out", out.toString()));
         ForwardPlan reference = TestModels.run(model, tokens);
         try (SafetensorsFile result = SafetensorsFile.open(out)) {
