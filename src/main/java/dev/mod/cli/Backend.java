@@ -23,15 +23,40 @@ enum Backend {
     private static final String TORNADO_PLAN = "dev.mod.tornado.TornadoForwardPlan";
     private static final String TORNADO_DEVICES = "dev.mod.tornado.TornadoDevices";
 
+    /** Why the tornado backend cannot run in this JVM. */
+    static final String NOT_UNDER_TORNADO = "the tornado backend runs under TornadoVM: use scripts/mod-tornado, which "
+            + "builds with -Ptornado and launches with the SDK's runtime (TORNADOVM_HOME)";
+
     /** The ids ("tornado:B:D") of the devices TornadoVM sees; empty when this run is not under TornadoVM. */
     @SuppressWarnings("unchecked")
     static java.util.List<String> tornadoDevices() {
+        Object ids = callTornadoDevices("ids");
+        return ids == null ? java.util.List.of() : (java.util.List<String>) ids;
+    }
+
+    /** One line per TornadoVM device; empty when this run is not under TornadoVM. */
+    @SuppressWarnings("unchecked")
+    static java.util.List<String> tornadoDeviceLines() {
+        Object lines = callTornadoDevices("describe");
+        return lines == null ? java.util.List.of() : (java.util.List<String>) lines;
+    }
+
+    /**
+     * Calls a static method of the TornadoVM device listing; null when TornadoVM is not here, either because
+     * the build lacks the tornado backend or because the JVM was not started with TornadoVM's runtime.
+     */
+    private static Object callTornadoDevices(String method) {
         try {
-            return (java.util.List<String>) Class.forName(TORNADO_DEVICES).getMethod("ids").invoke(null);
-        } catch (ClassNotFoundException | NoClassDefFoundError e) {
-            return java.util.List.of();
+            return Class.forName(TORNADO_DEVICES).getMethod(method).invoke(null);
+        } catch (ClassNotFoundException | LinkageError e) {
+            return null;
+        } catch (InvocationTargetException e) {
+            if (e.getCause() instanceof LinkageError) {
+                return null;
+            }
+            throw new ModException("tornado: cannot list devices: " + e.getCause(), e.getCause());
         } catch (ReflectiveOperationException e) {
-            throw new ModException("tornado: cannot list devices: " + e.getCause());
+            throw new IllegalStateException(e);
         }
     }
 
@@ -80,10 +105,12 @@ enum Backend {
             return (ForwardPass) Class.forName(TORNADO_PLAN)
                     .getConstructor(Model.class, int.class, int.class, boolean.class, String.class)
                     .newInstance(model, batch, seqLen, device != null, device);
-        } catch (ClassNotFoundException | NoClassDefFoundError e) {
-            throw new ModException("the tornado backend is not in this build: run through scripts/mod-tornado, which builds "
-                    + "with -Ptornado and launches under TornadoVM (TORNADOVM_HOME)");
+        } catch (ClassNotFoundException | LinkageError e) {
+            throw new ModException(NOT_UNDER_TORNADO);
         } catch (InvocationTargetException e) {
+            if (e.getCause() instanceof LinkageError) {
+                throw new ModException(NOT_UNDER_TORNADO);
+            }
             if (e.getCause() instanceof RuntimeException r) {
                 throw r;
             }

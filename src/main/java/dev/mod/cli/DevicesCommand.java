@@ -13,23 +13,17 @@ import java.util.concurrent.Callable;
         description = "List the backends and devices this build can run on: the CPU, and the devices TornadoVM sees "
                 + "when run under TornadoVM (scripts/mod-tornado devices).")
 final class DevicesCommand implements Callable<Integer> {
-    private static final String TORNADO_DEVICES = "dev.mod.tornado.TornadoDevices";
-
     @Override
     public Integer call() {
         System.out.printf("cpu        %s, %d threads, %d-bit vectors (%s)%n", cpuName(),
                 Runtime.getRuntime().availableProcessors(), FloatVector.SPECIES_PREFERRED.vectorBitSize(),
                 FloatVector.SPECIES_PREFERRED);
         System.out.println("reference  plain Java on one thread (the oracle)");
-        try {
-            @SuppressWarnings("unchecked")
-            List<String> devices = (List<String>) Class.forName(TORNADO_DEVICES).getMethod("describe").invoke(null);
-            devices.forEach(System.out::println);
-        } catch (ClassNotFoundException | NoClassDefFoundError e) {
-            System.out.println("tornado    not available: this run is not under TornadoVM (use scripts/mod-tornado devices)");
-        } catch (ReflectiveOperationException e) {
-            System.out.println("tornado    could not list devices: " + e.getCause());
+        List<String> tornado = Backend.tornadoDeviceLines();
+        if (tornado.isEmpty()) {
+            System.out.println("tornado    not available in this run: " + Backend.NOT_UNDER_TORNADO);
         }
+        tornado.forEach(System.out::println);
         return 0;
     }
 

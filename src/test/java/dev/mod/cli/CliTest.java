@@ -149,6 +149,16 @@ class CliTest extends ConsoleTest {
     }
 
     @Test
+    void theTornadoBackendOutsideTornadoVmIsAOneLineError() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Backend.tornadoDevices().isEmpty(), "this run is under TornadoVM");
+        Path result = dir.resolve("out.safetensors");
+        failsCleanly("the tornado backend runs under TornadoVM", result,
+                "forward", "--backend", "tornado", "--model", tinyModel().toString(), "--tokens", "1,2", "--out", result.toString());
+        assertEquals(0, mod("devices"));
+        assertTrue(stdout().contains("tornado    not available in this run"), stdout());
+    }
+
+    @Test
     void usageErrorsExitWithTwo() {
         assertEquals(2, mod("forward", "--model", "x"));
         assertTrue(stderr().startsWith("mod: error: "), stderr());
