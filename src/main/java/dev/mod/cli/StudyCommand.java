@@ -5,7 +5,6 @@ import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
 import dev.mod.model.ModelInit;
 import dev.mod.model.Presets;
-import dev.mod.plan.ForwardPass;
 import dev.mod.study.StudyDevice;
 import dev.mod.study.StudyEnvironment;
 import dev.mod.study.StudyFile;
@@ -176,26 +175,11 @@ final class StudyCommand implements Callable<Integer> {
             case "reference" -> "reference backend: plain Java, one thread";
             default -> "tornado backend on TornadoVM device " + id.substring("tornado:".length());
         };
-        return new StudyDevice() {
-            @Override
-            public String id() {
-                return id;
-            }
-
-            @Override
-            public String description() {
-                return description;
-            }
-
-            @Override
-            public ForwardPass open(Model m, int b, int t) {
-                return switch (id) {
-                    case "cpu" -> cpu.open(m, b, t);
-                    case "reference" -> reference.open(m, b, t);
-                    default -> tornado.open(m, b, t, id.substring("tornado:".length()));
-                };
-            }
-        };
+        return StudyDevice.of(id, description, (m, b, t) -> switch (id) {
+            case "cpu" -> cpu.open(m, b, t);
+            case "reference" -> reference.open(m, b, t);
+            default -> tornado.open(m, b, t, id.substring("tornado:".length()));
+        });
     }
 
     /** The rows as a table: one line per row, studies labelled when there are several. */

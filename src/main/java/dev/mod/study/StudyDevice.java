@@ -17,4 +17,29 @@ public interface StudyDevice extends AutoCloseable {
     @Override
     default void close() {
     }
+
+    /** Opens a forward pass of a model for B sequences of T tokens on a device. */
+    @FunctionalInterface
+    interface Opener {
+        ForwardPass open(Model model, int batch, int seqLen);
+    }
+
+    static StudyDevice of(String id, String description, Opener opener) {
+        return new StudyDevice() {
+            @Override
+            public String id() {
+                return id;
+            }
+
+            @Override
+            public String description() {
+                return description;
+            }
+
+            @Override
+            public ForwardPass open(Model model, int batch, int seqLen) {
+                return opener.open(model, batch, seqLen);
+            }
+        };
+    }
 }

@@ -14,6 +14,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
+import java.util.function.Predicate;
+import java.util.function.ToDoubleFunction;
 
 /** PNG plots of studies (JFreeChart), drawn headless. */
 public final class StudyPlots {
@@ -29,41 +31,36 @@ public final class StudyPlots {
      * beside the ideal: MoD FLOPs / dense FLOPs.
      */
     public static void timeAgainstCapacity(List<Labelled> studies, int seqLen, Path png) {
-        XYSeriesCollection data = new XYSeriesCollection();
-        XYSeries ideal = new XYSeries("ideal (FLOPs)");
-        for (Labelled study : studies) {
-            for (Map.Entry<String, List<StudyRow>> device : byDevice(study.rows()).entrySet()) {
-                XYSeries line = new XYSeries(name(study, device.getKey(), studies.size()));
-                for (StudyRow r : device.getValue()) {
-                    if (r.seqLen() == seqLen && r.capacity() != null && r.speedup() != null) {
-                        line.add(r.capacity().doubleValue(), 1 / r.speedup());
-                        if (ideal.indexOf(r.capacity()) < 0) {
-                            ideal.add(r.capacity().doubleValue(), 1 / r.idealSpeedup());
-                        }
-                    }
-                }
-                if (line.getItemCount() > 0) {
-                    data.addSeries(line);
-                }
-            }
-        }
-        data.addSeries(ideal);
+        XYSeriesCollection data = lines(studies, r -> r.seqLen() == seqLen && r.capacity() != null,
+                StudyRow::capacity, r -> 1 / r.speedup(), r -> 1 / r.idealSpeedup());
         save(ChartFactory.createXYLineChart("MoD forward time / dense, T = " + seqLen, "capacity",
                 "time / dense time", data, PlotOrientation.VERTICAL, true, false, false), png);
     }
 
     /** Speedup over dense against sequence length at one capacity, one line per device (and study). */
     public static void speedupAgainstSeqLen(List<Labelled> studies, double capacity, Path png) {
+        XYSeriesCollection data = lines(studies, r -> r.capacity() != null && r.capacity() == capacity,
+                StudyRow::seqLen, StudyRow::speedup, StudyRow::idealSpeedup);
+        save(ChartFactory.createXYLineChart("MoD speedup over dense, capacity " + capacity, "sequence length T",
+                "dense time / MoD time", data, PlotOrientation.VERTICAL, true, false, false), png);
+    }
+
+    /**
+     * One line per study and device through the measured rows that `keep` accepts, at (x, y), and a last
+     * line "ideal (FLOPs)" at (x, ideal).
+     */
+    private static XYSeriesCollection lines(List<Labelled> studies, Predicate<StudyRow> keep, ToDoubleFunction<StudyRow> x,
+                                            ToDoubleFunction<StudyRow> y, ToDoubleFunction<StudyRow> ideal) {
         XYSeriesCollection data = new XYSeriesCollection();
-        XYSeries ideal = new XYSeries("ideal (FLOPs)");
+        XYSeries idealLine = new XYSeries("ideal (FLOPs)");
         for (Labelled study : studies) {
             for (Map.Entry<String, List<StudyRow>> device : byDevice(study.rows()).entrySet()) {
                 XYSeries line = new XYSeries(name(study, device.getKey(), studies.size()));
                 for (StudyRow r : device.getValue()) {
-                    if (r.capacity() != null && r.capacity() == capacity && r.speedup() != null) {
-                        line.add(r.seqLen(), r.speedup());
-                        if (ideal.indexOf(r.seqLen()) < 0) {
-                            ideal.add(r.seqLen(), r.idealSpeedup());
+                    if (keep.test(r) && r.speedup() != null) {
+                        line.add(x.applyAsDouble(r), y.applyAsDouble(r));
+                        if (idealLine.indexOf(x.applyAsDouble(r)) < 0) {
+                            idealLine.add(x.applyAsDouble(r), ideal.applyAsDouble(r));
                         }
                     }
                 }
@@ -72,9 +69,8 @@ public final class StudyPlots {
                 }
             }
         }
-        data.addSeries(ideal);
-        save(ChartFactory.createXYLineChart("MoD speedup over dense, capacity " + capacity, "sequence length T",
-                "dense time / MoD time", data, PlotOrientation.VERTICAL, true, false, false), png);
+        data.addSeries(idealLine);
+        return data;
     }
 
     private static Map<String, List<StudyRow>> byDevice(List<StudyRow> rows) {

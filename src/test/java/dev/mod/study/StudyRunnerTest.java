@@ -5,7 +5,6 @@ import dev.mod.cpu.CpuKernels;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
-import dev.mod.plan.ForwardPass;
 import dev.mod.plan.ForwardPlan;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,10 +29,10 @@ class StudyRunnerTest {
         StudySettings settings = new StudySettings("test", StudySettings.configJson(config), 1, List.of(0.25, 1.0),
                 List.of(16), 1, List.of("broken", "cpu"), 0, 1);
         try (CpuKernels kernels = new CpuKernels(2)) {
-            StudyDevice broken = device("broken", (m, b, t) -> {
+            StudyDevice broken = StudyDevice.of("broken", "a device that runs out of memory", (m, b, t) -> {
                 throw new OutOfMemoryError("device out of memory");
             });
-            StudyDevice cpu = device("cpu", (m, b, t) -> new ForwardPlan(m, kernels, b, t));
+            StudyDevice cpu = StudyDevice.of("cpu", "cpu backend", (m, b, t) -> new ForwardPlan(m, kernels, b, t));
             StudyFile study = new StudyRunner(settings, model, Map.of(), dir).run(List.of(broken, cpu), List.of(), r -> { });
             assertEquals(6, study.rows().size());
             for (StudyRow r : study.rows().subList(0, 3)) {
@@ -49,28 +48,5 @@ class StudyRunnerTest {
             }
             assertEquals(study.rows(), StudyFile.read(dir.resolve("study.json")).rows(), "the file holds every row");
         }
-    }
-
-    private interface Opener {
-        ForwardPass open(Model m, int batch, int seqLen);
-    }
-
-    private static StudyDevice device(String id, Opener opener) {
-        return new StudyDevice() {
-            @Override
-            public String id() {
-                return id;
-            }
-
-            @Override
-            public String description() {
-                return id;
-            }
-
-            @Override
-            public ForwardPass open(Model m, int batch, int seqLen) {
-                return opener.open(m, batch, seqLen);
-            }
-        };
     }
 }
