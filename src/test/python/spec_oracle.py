@@ -116,7 +116,8 @@ def block_delta(x, pos, c, w, i):
     return a + m
 
 
-def forward(c, w, tokens):
+def forward(c, w, tokens, routing="topk"):
+    """Top-k routing, or the causal router rule (route token t when sigmoid(r_t) > 0.5, i.e. r_t > 0)."""
     seq_len = len(tokens[0])
     k = max(1, int((Decimal(repr(c["capacity"])) * seq_len).to_integral_value(rounding=ROUND_FLOOR)))
     logits, selected = [], {i: [] for i in c["routed_layers"]}
@@ -125,10 +126,14 @@ def forward(c, w, tokens):
         for i in range(c["n_layers"]):
             if i in c["routed_layers"]:
                 r = x @ w[f"layers.{i}.router.weight"][0]
-                sel = sorted(sorted(range(seq_len), key=lambda t: (-r[t], t))[:k])
+                if routing == "topk":
+                    sel = sorted(sorted(range(seq_len), key=lambda t: (-r[t], t))[:k])
+                else:
+                    sel = [t for t in range(seq_len) if r[t] > 0]
                 gain = r[sel] if c["router_weighting"] == "raw" else 1.0 / (1.0 + np.exp(-r[sel]))
                 x = x.copy()
-                x[sel] += gain[:, None] * block_delta(x[sel], np.array(sel), c, w, i)
+                if sel:
+                    x[sel] += gain[:, None] * block_delta(x[sel], np.array(sel), c, w, i)
                 selected[i].append(sel)
             else:
                 x = x + block_delta(x, np.arange(seq_len), c, w, i)
@@ -143,7 +148,7 @@ def main():
     c = case["config"]
     weights = write_safetensors(model_path, {"format": "mod", "config": json.dumps(c)},
                                 random_weights(c, case["seed"]), case["dtype"])
-    logits, selected = forward(c, weights, case["tokens"])
+    logits, selected = forward(c, weights, case["tokens"], case.get("routing", "topk"))
     with open(expected_path, "w") as f:
         json.dump({"shape": list(logits.shape), "logits": logits.ravel().tolist(),
                    "selected": {str(i): s for i, s in selected.items()}}, f)

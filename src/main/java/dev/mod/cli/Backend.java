@@ -81,6 +81,14 @@ enum Backend {
             };
         }
 
+        /** The kernels of a host backend, for the plans that run stage by stage (generation, causal routing). */
+        Kernels hostKernels(String what) {
+            if (backend == tornado) {
+                throw new ModException(what + " runs on the cpu and reference backends; the tornado backend has no decode graph yet");
+            }
+            return kernels();
+        }
+
         private Kernels kernels() {
             if (kernels == null) {
                 kernels = backend == cpu ? new CpuKernels() : new ReferenceKernels();

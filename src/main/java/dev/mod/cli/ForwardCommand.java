@@ -1,9 +1,12 @@
 package dev.mod.cli;
 
+import dev.mod.ModException;
 import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsWriter;
 import dev.mod.model.Model;
 import dev.mod.model.Tensor;
+import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPass;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -18,8 +21,10 @@ import java.util.concurrent.Callable;
 
 @Command(name = "forward", mixinStandardHelpOptions = true,
         description = {"Run a batch of token sequences through a model and write the logits, and for each routed "
-                + "layer the selected positions and the router logits, as a safetensors file:",
-                "  logits F32 [B,T,V], layers.{i}.selected I32 [B,k], layers.{i}.router F32 [B,T]"})
+                + "layer the routing decisions and the router logits, as a safetensors file:",
+                "  --routing topk (default):  logits F32 [B,T,V], layers.{i}.selected I32 [B,k], layers.{i}.router F32 [B,T]",
+                "  a causal rule:             logits F32 [B,T,V], layers.{i}.routed I32 [B,T] (1: processed), "
+                        + "layers.{i}.router F32 [B,T]"})
 final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "MODEL", description = "A model file (.safetensors).")
     Path modelPath;
@@ -47,9 +52,19 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "cpu", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
     Backend backend;
 
+    @Option(names = "--routing", defaultValue = "topk", description = "Routing rule: ${COMPLETION-CANDIDATES} "
+            + "(default: ${DEFAULT-VALUE}, the training-time rule; the others decide causally, token by token).")
+    RoutingChoice routing;
+
+    @Option(names = "--threshold", defaultValue = "0.5", description = "The router rule routes when sigmoid(r) > this (default: ${DEFAULT-VALUE}).")
+    double threshold;
+
     @Override
     public Integer call() {
         int[][] batch = tokens.read();
+        if (routing != RoutingChoice.topk) {
+            return causal(batch);
+        }
         try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start();
              ForwardPass plan = runtime.open(model, batch.length, batch[0].length)) {
             int b = batch.length;
@@ -61,14 +76,54 @@ final class ForwardCommand implements Callable<Integer> {
                 outputs.add(Tensor.ofInts("layers." + layer + ".selected", plan.selected(layer), b, plan.capacity()));
                 outputs.add(Tensor.of("layers." + layer + ".router", plan.routerLogits(layer), b, t));
             }
-            Map<String, String> metadata = new LinkedHashMap<>();
-            metadata.put("format", "mod-forward");
-            metadata.put("backend", plan.backend());
-            metadata.put("config", model.config().toJson());
-            SafetensorsWriter.write(out, metadata, outputs);
+            write(model, plan.backend(), "topk", outputs);
             System.out.printf("wrote %s: logits [%d, %d, %d], %d routed layers (k = %d), backend %s%n",
                     out, b, t, model.config().vocabSize(), plan.routedLayers().size(), plan.capacity(), plan.backend());
         }
         return 0;
+    }
+
+    /** The batch under a causal rule: every row run in one chunk, each with its own cache. */
+    private int causal(int[][] batch) {
+        try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
+            CausalRouting rule = routing.causal(model, threshold);
+            int b = batch.length;
+            int t = batch[0].length;
+            if (t > model.config().maxSeqLen()) {
+                throw new ModException("sequence length " + t + " is above the model's max_seq_len " + model.config().maxSeqLen());
+            }
+            CausalPlan plan = new CausalPlan(model, runtime.hostKernels("causal routing"), rule, b, b * t);
+            int[] seq = new int[b * t];
+            int[] tok = new int[b * t];
+            for (int row = 0; row < b; row++) {
+                for (int i = 0; i < t; i++) {
+                    seq[row * t + i] = row;
+                    tok[row * t + i] = batch[row][i];
+                }
+            }
+            plan.run(seq, tok, b * t);
+            List<Tensor> outputs = new ArrayList<>();
+            outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));
+            StringBuilder fractions = new StringBuilder();
+            for (int layer : plan.routedLayers()) {
+                outputs.add(Tensor.ofInts("layers." + layer + ".routed", plan.routed(layer), b, t));
+                outputs.add(Tensor.of("layers." + layer + ".router", plan.routerLogits(layer), b, t));
+                fractions.append(String.format(" %d:%.3f", layer, plan.routedFraction(layer)));
+            }
+            write(model, backend.name(), routing.name(), outputs);
+            System.out.printf("wrote %s: logits [%d, %d, %d], routing %s, routed fraction per layer%s, backend %s%n",
+                    out, b, t, model.config().vocabSize(), routing, fractions.length() == 0 ? " (none routed)" : fractions,
+                    backend);
+        }
+        return 0;
+    }
+
+    private void write(Model model, String backendName, String rule, List<Tensor> outputs) {
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put("format", "mod-forward");
+        metadata.put("backend", backendName);
+        metadata.put("routing", rule);
+        metadata.put("config", model.config().toJson());
+        SafetensorsWriter.write(out, metadata, outputs);
     }
 }

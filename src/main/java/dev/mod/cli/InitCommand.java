@@ -1,5 +1,6 @@
 package dev.mod.cli;
 
+import dev.mod.ModException;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
 import dev.mod.model.ModelInit;
@@ -27,6 +28,10 @@ final class InitCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random weights (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--predictor-dim", defaultValue = "0", paramLabel = "P",
+            description = "Give every routed layer a causal routing predictor with a hidden layer of P units (default: none).")
+    int predictorDim;
+
     @Option(names = "--out", required = true, paramLabel = "MODEL", description = "The model file to write (.safetensors).")
     Path out;
 
@@ -35,7 +40,10 @@ final class InitCommand implements Callable<Integer> {
         ModelSource from = new ModelSource();
         from.config = source.config;
         from.preset = source.preset;
-        Model model = ModelInit.random(from.configOrPreset(), seed);
+        if (predictorDim < 0) {
+            throw new ModException("--predictor-dim must be >= 0, got " + predictorDim);
+        }
+        Model model = ModelInit.random(from.configOrPreset(), seed, predictorDim);
         ModelFile.save(model, out);
         System.out.printf("wrote %s: %,d parameters, %s%n", out, model.parameterCount(), Describe.config(model.config()));
         return 0;

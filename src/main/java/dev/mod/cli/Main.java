@@ -13,6 +13,8 @@ import picocli.CommandLine.Command;
                 InitCommand.class,
                 InfoCommand.class,
                 ForwardCommand.class,
+                GenerateCommand.class,
+                CalibrateCommand.class,
                 DemoCommand.class,
                 DevicesCommand.class,
                 StudyCommand.class,

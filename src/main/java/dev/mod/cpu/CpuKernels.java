@@ -24,6 +24,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     private final Gemm gemm = new Gemm();
     private final RowKernels rows;
     private final CausalAttention attention;
+    private final CacheAttention cacheAttention;
     private final TopKSelector topK;
     private final Map<Tensor, PackedMatrix> packed = new IdentityHashMap<>();
     private final Map<Tensor, float[]> vectors = new IdentityHashMap<>();
@@ -37,6 +38,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         pool = new WorkerPool(threads);
         rows = new RowKernels(pool);
         attention = new CausalAttention(threads);
+        cacheAttention = new CacheAttention(threads);
         topK = new TopKSelector(threads);
     }
 
@@ -93,6 +95,13 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     public void attention(float[] out, float[] q, float[] k, float[] v, int[] pos,
                           int batch, int n, int nHeads, int nKvHeads, int dh) {
         attention.attend(pool, out, q, k, v, batch, n, nHeads, nKvHeads, dh);
+    }
+
+    // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n
+    @Override
+    public void cachedAttention(float[] out, float[] q, int row0, int n, float[] k, float[] v, int start,
+                                int nHeads, int nKvHeads, int dh) {
+        cacheAttention.attend(pool, out, q, row0, n, k, v, start, nHeads, nKvHeads, dh);
     }
 
     // out[len] = silu(gate[len]) * up[len]

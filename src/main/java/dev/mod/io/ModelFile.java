@@ -4,16 +4,19 @@ import dev.mod.ModException;
 import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
+import dev.mod.model.RoutingCalibration;
 import dev.mod.model.Tensor;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The model file: safetensors with the config as JSON under the metadata key "config" and
- * "format": "mod". Tensors are read in place from the mapping (F32, F16 or BF16); writing stores F32.
+ * "format": "mod", and the thresholds of the calibrated causal routing rule under "calibration" when the
+ * model was calibrated. Tensors are read in place from the mapping (F32, F16 or BF16); writing stores F32.
  */
 public final class ModelFile {
     public static final String FORMAT = "mod";
@@ -39,8 +42,17 @@ public final class ModelFile {
             } catch (ModException e) {
                 throw new ModException(path + ": " + e.getMessage(), e);
             }
+            RoutingCalibration calibration = null;
+            String calibrationJson = meta.get("calibration");
+            if (calibrationJson != null) {
+                try {
+                    calibration = RoutingCalibration.fromJson(calibrationJson);
+                } catch (ModException e) {
+                    throw new ModException(path + ": " + e.getMessage(), e);
+                }
+            }
             try {
-                return new Model(config, file.tensors(), file);
+                return new Model(config, file.tensors(), file, calibration);
             } catch (ModException e) {
                 throw new ModException(path + ": " + e.getMessage(), e);
             }
@@ -55,6 +67,12 @@ public final class ModelFile {
         for (Tensor t : model.tensors().values()) {
             tensors.add(t.dtype() == DType.F32 ? t : Tensor.of(t.name(), t.toFloatArray(), t.shape()));
         }
-        SafetensorsWriter.write(path, Map.of("format", FORMAT, "config", model.config().toJson()), tensors);
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put("format", FORMAT);
+        metadata.put("config", model.config().toJson());
+        if (model.calibration() != null) {
+            metadata.put("calibration", model.calibration().toJson());
+        }
+        SafetensorsWriter.write(path, metadata, tensors);
     }
 }

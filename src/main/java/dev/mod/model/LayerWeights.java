@@ -1,6 +1,10 @@
 package dev.mod.model;
 
-/** The tensors of one transformer block; router is null in a dense block. Weights are [out, in]. */
+/**
+ * The tensors of one transformer block; router is null in a dense block, the predictor's two matrices
+ * (w1 [P, d], w2 [1, P]) are null unless the block is routed and the model has a causal predictor.
+ * Weights are [out, in].
+ */
 public record LayerWeights(
         Tensor attentionNorm,
         Tensor wq,
@@ -11,5 +15,7 @@ public record LayerWeights(
         Tensor w1,
         Tensor w2,
         Tensor w3,
-        Tensor router) {
+        Tensor router,
+        Tensor predictorW1,
+        Tensor predictorW2) {
 }

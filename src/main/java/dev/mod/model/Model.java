@@ -13,15 +13,25 @@ import java.util.regex.Pattern;
  * and of the config's shape. Closing the model releases the memory mapping it was loaded from.
  */
 public final class Model implements AutoCloseable {
-    /** Router weights may stay in a file whose config no longer routes that layer (a dense counterpart). */
-    private static final Pattern OPTIONAL = Pattern.compile("layers\\.\\d+\\.router\\.weight");
+    /**
+     * Tensors a config does not require: router weights may stay in a file whose config no longer routes
+     * that layer (a dense counterpart); predictor weights are there when the model has a causal predictor.
+     */
+    private static final Pattern OPTIONAL = Pattern.compile("layers\\.\\d+\\.(router|predictor\\.w[12])\\.weight");
 
     private final ModelConfig config;
     private final Map<String, Tensor> tensors;
     private final AutoCloseable owner;
     private final List<LayerWeights> layers;
+    private final int predictorDim;
+    private final RoutingCalibration calibration;
 
     public Model(ModelConfig config, Map<String, Tensor> tensors, AutoCloseable owner) {
+        this(config, tensors, owner, null);
+    }
+
+    /** A model with the causal-routing thresholds set by a calibration (null: none). */
+    public Model(ModelConfig config, Map<String, Tensor> tensors, AutoCloseable owner, RoutingCalibration calibration) {
         this.config = config;
         this.tensors = Map.copyOf(tensors);
         this.owner = owner;
@@ -44,7 +54,48 @@ public final class Model implements AutoCloseable {
                 throw new ModException("model: unexpected tensor " + name + " (not part of this config)");
             }
         }
+        this.predictorDim = checkPredictors(config, this.tensors);
+        if (calibration != null) {
+            calibration.check(config);
+        }
+        this.calibration = calibration;
         this.layers = java.util.stream.IntStream.range(0, config.nLayers()).mapToObj(this::layerWeights).toList();
+    }
+
+    /**
+     * The causal predictor's hidden size P, or 0 when the model has none: every routed layer then has
+     * predictor.w1 [P, d] and predictor.w2 [1, P], or none has.
+     */
+    private static int checkPredictors(ModelConfig config, Map<String, Tensor> tensors) {
+        int found = -1;
+        for (int layer : config.routedLayers()) {
+            String p = "layers." + layer + ".predictor.";
+            Tensor w1 = tensors.get(p + "w1.weight");
+            Tensor w2 = tensors.get(p + "w2.weight");
+            int dim = 0;
+            if (w1 != null || w2 != null) {
+                if (w1 == null || w2 == null) {
+                    throw new ModException("model: layer " + layer + " has only one of the predictor's tensors "
+                            + p + "w1.weight and " + p + "w2.weight");
+                }
+                long[] s1 = w1.shape();
+                long[] s2 = w2.shape();
+                if (s1.length != 2 || s1[1] != config.dim() || s1[0] < 1 || !Arrays.equals(s2, new long[] {1, s1[0]})) {
+                    throw new ModException("model: predictor of layer " + layer + " has shapes " + w1.shapeString()
+                            + " and " + w2.shapeString() + ", expected [P, " + config.dim() + "] and [1, P]");
+                }
+                if (!w1.dtype().isFloat() || !w2.dtype().isFloat()) {
+                    throw new ModException("model: predictor of layer " + layer + " is not float-typed");
+                }
+                dim = (int) s1[0];
+            }
+            if (found >= 0 && dim != found) {
+                throw new ModException("model: routed layers disagree on the predictor (hidden size " + found
+                        + " against " + dim + " at layer " + layer + ")");
+            }
+            found = dim;
+        }
+        return Math.max(found, 0);
     }
 
     private LayerWeights layerWeights(int i) {
@@ -59,7 +110,24 @@ public final class Model implements AutoCloseable {
                 tensor(p + "feed_forward.w1.weight"),
                 tensor(p + "feed_forward.w2.weight"),
                 tensor(p + "feed_forward.w3.weight"),
-                config.isRouted(i) ? tensor(p + "router.weight") : null);
+                config.isRouted(i) ? tensor(p + "router.weight") : null,
+                config.isRouted(i) && predictorDim > 0 ? tensor(p + "predictor.w1.weight") : null,
+                config.isRouted(i) && predictorDim > 0 ? tensor(p + "predictor.w2.weight") : null);
+    }
+
+    /** P, the hidden size of the causal routing predictor; 0 when the model has no predictor. */
+    public int predictorDim() {
+        return predictorDim;
+    }
+
+    /** The thresholds of the calibrated causal rule, or null when the model was not calibrated. */
+    public RoutingCalibration calibration() {
+        return calibration;
+    }
+
+    /** The same weights with calibrated thresholds. Valid while this model is open. */
+    public Model withCalibration(RoutingCalibration thresholds) {
+        return new Model(config, tensors, null, thresholds);
     }
 
     public ModelConfig config() {
@@ -112,7 +180,7 @@ public final class Model implements AutoCloseable {
 
     /** The same weights under another routing (capacity, routed layers). Valid while this model is open. */
     public Model withConfig(ModelConfig other) {
-        return new Model(other, tensors, null);
+        return new Model(other, tensors, null, other.routedLayers().equals(config.routedLayers()) ? calibration : null);
     }
 
     @Override

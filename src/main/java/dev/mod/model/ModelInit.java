@@ -13,8 +13,20 @@ public final class ModelInit {
     }
 
     public static Model random(ModelConfig config, long seed) {
+        return random(config, seed, 0);
+    }
+
+    /** With a causal routing predictor of hidden size predictorDim in every routed layer (0: none). */
+    public static Model random(ModelConfig config, long seed, int predictorDim) {
+        Map<String, long[]> shapes = new LinkedHashMap<>(config.tensorShapes());
+        if (predictorDim > 0) {
+            for (int layer : config.routedLayers()) {
+                shapes.put("layers." + layer + ".predictor.w1.weight", new long[] {predictorDim, config.dim()});
+                shapes.put("layers." + layer + ".predictor.w2.weight", new long[] {1, predictorDim});
+            }
+        }
         Map<String, Tensor> tensors = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> e : config.tensorShapes().entrySet()) {
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
             String name = e.getKey();
             long[] shape = e.getValue();
             float[] values = new float[Math.toIntExact(Tensor.numel(shape))];

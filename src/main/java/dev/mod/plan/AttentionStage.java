@@ -22,17 +22,27 @@ record AttentionStage(int layer, ModelConfig c, LayerWeights w, Activations a, f
     @Override
     public void run(Kernels k) {
         int rows = batch * n;
+        project(k, c, w, a, in, positions, rows);
+        k.attention(a.attention(), a.q(), a.k(), a.v(), positions, batch, n, c.nHeads(), c.nKvHeads(), c.headDim());
+        output(k, c, w, a, in, rows);
+    }
+
+    // q[rows, H * dh], k and v [rows, Hkv * dh] = RoPE(wq, wk, wv . RMSNorm(in[rows, d])), v without RoPE
+    static void project(Kernels k, ModelConfig c, LayerWeights w, Activations a, float[] in, int[] positions, int rows) {
         int d = c.dim();
         int dh = c.headDim();
-        int qDim = c.nHeads() * dh;
         k.rmsnorm(a.normed(), in, w.attentionNorm(), rows, d, c.normEps());
-        k.matmul(a.q(), a.normed(), w.wq(), rows, d, qDim);
+        k.matmul(a.q(), a.normed(), w.wq(), rows, d, c.nHeads() * dh);
         k.matmul(a.k(), a.normed(), w.wk(), rows, d, c.kvDim());
         k.matmul(a.v(), a.normed(), w.wv(), rows, d, c.kvDim());
         k.rope(a.q(), positions, rows, c.nHeads(), dh, c.ropeTheta());
         k.rope(a.k(), positions, rows, c.nKvHeads(), dh, c.ropeTheta());
-        k.attention(a.attention(), a.q(), a.k(), a.v(), positions, batch, n, c.nHeads(), c.nKvHeads(), dh);
-        k.matmul(a.attnOut(), a.attention(), w.wo(), rows, qDim, d);
+    }
+
+    // attnOut[rows, d] = wo . attention[rows, H * dh]; h = in + attnOut
+    static void output(Kernels k, ModelConfig c, LayerWeights w, Activations a, float[] in, int rows) {
+        int d = c.dim();
+        k.matmul(a.attnOut(), a.attention(), w.wo(), rows, c.nHeads() * c.headDim(), d);
         k.add(a.h(), in, a.attnOut(), rows * d);
     }
 }

@@ -35,6 +35,11 @@ public interface Kernels extends AutoCloseable {
     void attention(float[] out, float[] q, float[] k, float[] v, int[] pos,
                    int batch, int n, int nHeads, int nKvHeads, int dh);
 
+    // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n;
+    // q and out [*, H * dh]; k and v [start + n, Hkv * dh]: one sequence's cache, whose last n rows are the queries' own
+    void cachedAttention(float[] out, float[] q, int row0, int n, float[] k, float[] v, int start,
+                         int nHeads, int nKvHeads, int dh);
+
     // out[len] = silu(gate[len]) * up[len]
     void swiglu(float[] out, float[] gate, float[] up, int len);
 

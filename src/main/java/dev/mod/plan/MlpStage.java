@@ -17,7 +17,11 @@ record MlpStage(int layer, ModelConfig c, LayerWeights w, Activations a, int bat
 
     @Override
     public void run(Kernels k) {
-        int rows = batch * n;
+        apply(k, c, w, a, batch * n);
+    }
+
+    // delta[rows, d] = attnOut + w2 . (silu(w1 . RMSNorm(h)) * (w3 . RMSNorm(h))), h[rows, d]
+    static void apply(Kernels k, ModelConfig c, LayerWeights w, Activations a, int rows) {
         int d = c.dim();
         int f = c.hiddenDim();
         k.rmsnorm(a.normed(), a.h(), w.ffnNorm(), rows, d, c.normEps());

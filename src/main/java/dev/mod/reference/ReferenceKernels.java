@@ -122,6 +122,46 @@ public final class ReferenceKernels implements Kernels {
         }
     }
 
+    // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n;
+    // k and v [start + n, Hkv * dh]
+    @Override
+    public void cachedAttention(float[] out, float[] q, int row0, int n, float[] k, float[] v, int start,
+                                int nHeads, int nKvHeads, int dh) {
+        int qDim = nHeads * dh;
+        int kvDim = nKvHeads * dh;
+        int group = nHeads / nKvHeads;
+        double scale = 1.0 / Math.sqrt(dh);
+        double[] scores = new double[start + n];
+        for (int i = 0; i < n; i++) {
+            int visible = start + i + 1;
+            for (int h = 0; h < nHeads; h++) {
+                int qi = (row0 + i) * qDim + h * dh;
+                int kvOff = (h / group) * dh;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < visible; j++) {
+                    double dot = 0;
+                    for (int e = 0; e < dh; e++) {
+                        dot += (double) q[qi + e] * k[j * kvDim + kvOff + e];
+                    }
+                    scores[j] = dot * scale;
+                    max = Math.max(max, scores[j]);
+                }
+                double total = 0;
+                for (int j = 0; j < visible; j++) {
+                    scores[j] = Math.exp(scores[j] - max);
+                    total += scores[j];
+                }
+                for (int e = 0; e < dh; e++) {
+                    double acc = 0;
+                    for (int j = 0; j < visible; j++) {
+                        acc += scores[j] * v[j * kvDim + kvOff + e];
+                    }
+                    out[qi + e] = (float) (acc / total);
+                }
+            }
+        }
+    }
+
     // out[len] = silu(gate[len]) * up[len], silu(z) = z * sigmoid(z)
     @Override
     public void swiglu(float[] out, float[] gate, float[] up, int len) {

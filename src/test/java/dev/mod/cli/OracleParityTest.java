@@ -58,6 +58,21 @@ class OracleParityTest {
             "BF16 storage, capacity 1 | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 2, \"n_heads\": 4, \"hidden_dim\": 24, \"max_seq_len\": 32, \"capacity\": 1.0, \"router_weighting\": \"sigmoid\"} | BF16 | 2 | 7"})
     void forwardMatchesTheNumpySpec(String name, String config, String dtype, int batch, int seqLen)
             throws IOException, InterruptedException {
+        check(name, config, dtype, batch, seqLen, "topk");
+    }
+
+    /** The causal router rule, recomputed by the oracle over whole sequences without a cache. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "GQA, raw, two routed layers | {\"vocab_size\": 40, \"dim\": 24, \"n_layers\": 3, \"n_heads\": 6, \"n_kv_heads\": 2, \"hidden_dim\": 40, \"max_seq_len\": 32, \"capacity\": 0.3, \"routed_layers\": [1, 2], \"router_weighting\": \"raw\"} | F32 | 2 | 13",
+            "sigmoid, three routed layers | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 4, \"n_heads\": 4, \"n_kv_heads\": 1, \"hidden_dim\": 24, \"max_seq_len\": 64, \"capacity\": 0.125, \"routed_layers\": [0, 2, 3], \"router_weighting\": \"sigmoid\"} | BF16 | 3 | 21"})
+    void causalRouterRuleMatchesTheNumpySpec(String name, String config, String dtype, int batch, int seqLen)
+            throws IOException, InterruptedException {
+        check(name, config, dtype, batch, seqLen, "router");
+    }
+
+    private void check(String name, String config, String dtype, int batch, int seqLen, String routing)
+            throws IOException, InterruptedException {
         assumeTrue(python != null, "no Python 3 with NumPy");
         JsonNode cfg = JSON.readTree(config);
         Random random = new Random(name.hashCode());
@@ -86,6 +101,7 @@ class OracleParityTest {
         testCase.put("seed", Math.abs(name.hashCode()));
         testCase.put("dtype", dtype);
         testCase.set("tokens", JSON.valueToTree(tokens));
+        testCase.put("routing", routing);
         Path casePath = dir.resolve("case.json");
         JSON.writeValue(casePath.toFile(), testCase);
         Path model = dir.resolve("model.safetensors");
@@ -100,12 +116,13 @@ class OracleParityTest {
         for (String backend : new String[] {"reference", "cpu"}) {
             Path out = dir.resolve(backend + ".safetensors");
             assertEquals(0, Main.run("forward", "--model", model.toString(), "--tokens", tokenText.toString(),
-                    "--out", out.toString(), "--backend", backend));
-            compare(backend, expected, out, c.get("routed_layers").size());
+                    "--out", out.toString(), "--backend", backend, "--routing", routing));
+            compare(backend, expected, out, c.get("routed_layers").size(), batch, seqLen, routing);
         }
     }
 
-    private static void compare(String backend, JsonNode expected, Path out, int routedLayers) throws IOException {
+    private static void compare(String backend, JsonNode expected, Path out, int routedLayers, int batch, int seqLen,
+                                String routing) throws IOException {
         try (SafetensorsFile result = SafetensorsFile.open(out)) {
             float[] logits = result.tensor("logits").toFloatArray();
             JsonNode wantLogits = expected.get("logits");
@@ -120,10 +137,20 @@ class OracleParityTest {
             var layers = expected.get("selected").fields();
             while (layers.hasNext()) {
                 var layer = layers.next();
-                int[] want = Arrays.stream(JSON.treeToValue(layer.getValue(), int[][].class))
-                        .flatMapToInt(Arrays::stream).toArray();
-                assertArrayEquals(want, result.tensor("layers." + layer.getKey() + ".selected").toIntArray(),
-                        backend + ": layer " + layer.getKey() + " selection");
+                int[][] positions = JSON.treeToValue(layer.getValue(), int[][].class);
+                String what = backend + ": layer " + layer.getKey() + " selection";
+                if (routing.equals("topk")) {
+                    int[] want = Arrays.stream(positions).flatMapToInt(Arrays::stream).toArray();
+                    assertArrayEquals(want, result.tensor("layers." + layer.getKey() + ".selected").toIntArray(), what);
+                } else {
+                    int[] want = new int[batch * seqLen];
+                    for (int b = 0; b < batch; b++) {
+                        for (int t : positions[b]) {
+                            want[b * seqLen + t] = 1;
+                        }
+                    }
+                    assertArrayEquals(want, result.tensor("layers." + layer.getKey() + ".routed").toIntArray(), what);
+                }
             }
             assertEquals(routedLayers, expected.get("selected").size());
         }

@@ -1,0 +1,91 @@
+package dev.mod.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Attention of new rows against one sequence's KV cache, for generation: a chunk is one (query row, head)
+ * pair, which scores the cache rows it may see, takes their softmax and sums the values weighted by it.
+ * At a decode step there is one query row, so the heads are the parallel work; the cost is reading the
+ * cache once. Scores live in one scratch row per worker that grows with the longest cache seen.
+ */
+final class CacheAttention implements WorkerPool.Task {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+
+    private final float[][] scores;
+
+    private float[] out;
+    private float[] q;
+    private float[] k;
+    private float[] v;
+    private int row0;
+    private int start;
+    private int nHeads;
+    private int group;
+    private int dh;
+    private int kvDim;
+    private float scale;
+
+    CacheAttention(int workers) {
+        scores = new float[workers][0];
+    }
+
+    // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n
+    void attend(WorkerPool pool, float[] out, float[] q, int row0, int n, float[] k, float[] v, int start,
+                int nHeads, int nKvHeads, int dh) {
+        for (int w = 0; w < scores.length; w++) {
+            if (scores[w].length < start + n) {
+                scores[w] = new float[Math.max(start + n, 2 * scores[w].length)];
+            }
+        }
+        this.out = out;
+        this.q = q;
+        this.k = k;
+        this.v = v;
+        this.row0 = row0;
+        this.start = start;
+        this.nHeads = nHeads;
+        this.group = nHeads / nKvHeads;
+        this.dh = dh;
+        this.kvDim = nKvHeads * dh;
+        this.scale = (float) (1.0 / Math.sqrt(dh));
+        pool.run(this, n * nHeads);
+        this.out = null;
+        this.q = null;
+        this.k = null;
+        this.v = null;
+    }
+
+    @Override
+    public void run(int chunk, int worker) {
+        int i = chunk / nHeads;
+        int h = chunk % nHeads;
+        int visible = start + i + 1;
+        int qOff = (row0 + i) * nHeads * dh + h * dh;
+        int kvOff = (h / group) * dh;
+        float[] p = scores[worker];
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < visible; j++) {
+            p[j] = VectorMath.dot(q, qOff, k, j * kvDim + kvOff, dh);
+            max = Math.max(max, p[j]);
+        }
+        VectorMath.exp(p, 0, p, 0, visible, scale, scale * max);
+        float inv = 1f / VectorMath.sum(p, 0, visible);
+        int e = 0;
+        for (; e + L <= dh; e += L) {
+            FloatVector acc = FloatVector.zero(S);
+            for (int j = 0; j < visible; j++) {
+                acc = FloatVector.fromArray(S, v, j * kvDim + kvOff + e).fma(FloatVector.broadcast(S, p[j]), acc);
+            }
+            acc.mul(inv).intoArray(out, qOff + e);
+        }
+        for (; e < dh; e++) {
+            float acc = 0;
+            for (int j = 0; j < visible; j++) {
+                acc = Math.fma(p[j], v[j * kvDim + kvOff + e], acc);
+            }
+            out[qOff + e] = acc * inv;
+        }
+    }
+}

@@ -1,0 +1,180 @@
+package dev.mod.generate;
+
+import dev.mod.ModException;
+import dev.mod.data.ByteTokenizer;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalRouting;
+import dev.mod.plan.Kernels;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * Text generation: the prompts (byte tokens after BOS) go through one prefill chunk, then every unfinished
+ * sequence takes one decode step per round, in a batch of static shape (buffers for all prompts, set up
+ * once). A sequence ends at EOS or after maxTokens tokens. Each sequence draws from its own sampler seeded
+ * from the seed and its index, so a prompt's text does not depend on the other prompts in the batch.
+ */
+public final class Generator {
+    /** How to sample and how long. */
+    public record Settings(int maxTokens, double temperature, double topP, long seed) {
+        public Settings {
+            if (maxTokens < 1) {
+                throw new ModException("--max-tokens must be at least 1, got " + maxTokens);
+            }
+            new Sampler(temperature, topP, seed);
+        }
+    }
+
+    /**
+     * What a generation did. Times in ms; routed fractions per routed layer over the prompts (prefill) and
+     * over the decode steps; KV-cache bytes held at the end against a dense model's for the same tokens.
+     */
+    public record Result(List<String> texts, List<int[]> tokens, double timeToFirstTokenMs, double decodeMs,
+                         int decodeTokens, Map<Integer, Double> prefillRouted, Map<Integer, Double> decodeRouted,
+                         long kvBytes, long denseKvBytes, long contextTokens) {
+        /** Tokens per second of the decode steps (after the first token). */
+        public double decodeTokensPerSecond() {
+            return decodeTokens == 0 ? Double.NaN : decodeTokens / (decodeMs / 1e3);
+        }
+    }
+
+    private Generator() {
+    }
+
+    /** Checks prompts against the model before anything runs: none empty, each with its tokens fitting the context. */
+    public static List<int[]> encode(ModelConfig config, List<String> prompts, int maxTokens) {
+        ByteTokenizer.checkVocabulary(config.vocabSize());
+        if (prompts.isEmpty()) {
+            throw new ModException("no prompt given");
+        }
+        List<int[]> encoded = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            String name = prompts.size() == 1 ? "the prompt" : "prompt " + (i + 1);
+            if (prompts.get(i).isEmpty()) {
+                throw new ModException(name + " is empty");
+            }
+            int[] ids = ByteTokenizer.encodePrompt(prompts.get(i));
+            if (ids.length > config.maxSeqLen()) {
+                throw new ModException(name + " is " + ids.length + " tokens (BOS and bytes), longer than the model's max_seq_len "
+                        + config.maxSeqLen());
+            }
+            if ((long) ids.length + maxTokens > config.maxSeqLen()) {
+                throw new ModException(name + " (" + ids.length + " tokens) and --max-tokens " + maxTokens
+                        + " need a context of " + (ids.length + maxTokens) + ", above the model's max_seq_len " + config.maxSeqLen());
+            }
+            encoded.add(ids);
+        }
+        return encoded;
+    }
+
+    /**
+     * Generates a completion for every prompt; stream (may be null) gets the first sequence's text piece by
+     * piece as it is sampled.
+     */
+    public static Result generate(Model model, Kernels kernels, CausalRouting routing, List<String> prompts,
+                                  Settings settings, Consumer<String> stream) {
+        List<int[]> encoded = encode(model.config(), prompts, settings.maxTokens());
+        int batch = encoded.size();
+        int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
+        CausalPlan plan = new CausalPlan(model, kernels, routing, batch, Math.max(promptRows, batch));
+        int vocab = model.config().vocabSize();
+
+        Sampler[] samplers = new Sampler[batch];
+        ByteTokenizer.Decoder[] decoders = new ByteTokenizer.Decoder[batch];
+        StringBuilder[] texts = new StringBuilder[batch];
+        int[][] generated = new int[batch][settings.maxTokens()];
+        int[] counts = new int[batch];
+        boolean[] done = new boolean[batch];
+        for (int b = 0; b < batch; b++) {
+            samplers[b] = new Sampler(settings.temperature(), settings.topP(), settings.seed() + 0x9E3779B97F4A7C15L * b);
+            decoders[b] = new ByteTokenizer.Decoder();
+            texts[b] = new StringBuilder();
+        }
+
+        long start = System.nanoTime();
+        int[] seq = new int[Math.max(promptRows, batch)];
+        int[] tok = new int[seq.length];
+        int rows = 0;
+        for (int b = 0; b < batch; b++) {
+            for (int id : encoded.get(b)) {
+                seq[rows] = b;
+                tok[rows++] = id;
+            }
+        }
+        plan.run(seq, tok, rows);
+        int last = -1;
+        for (int b = 0; b < batch; b++) {
+            last += encoded.get(b).length;
+            accept(b, samplers[b].sample(plan.logits(), last * vocab, vocab), generated, counts, done, decoders, texts,
+                    settings.maxTokens(), b == 0 ? stream : null);
+        }
+        long firstToken = System.nanoTime();
+        Map<Integer, Double> prefillRouted = routedFractions(plan);
+        plan.resetCounts();
+
+        int decodeTokens = 0;
+        while (true) {
+            rows = 0;
+            for (int b = 0; b < batch; b++) {
+                if (!done[b]) {
+                    seq[rows] = b;
+                    tok[rows++] = generated[b][counts[b] - 1];
+                }
+            }
+            if (rows == 0) {
+                break;
+            }
+            plan.run(seq, tok, rows);
+            for (int i = 0; i < rows; i++) {
+                int b = seq[i];
+                accept(b, samplers[b].sample(plan.logits(), i * vocab, vocab), generated, counts, done, decoders, texts,
+                        settings.maxTokens(), b == 0 ? stream : null);
+                decodeTokens++;
+            }
+        }
+        long end = System.nanoTime();
+
+        List<String> out = new ArrayList<>();
+        List<int[]> ids = new ArrayList<>();
+        long context = 0;
+        for (int b = 0; b < batch; b++) {
+            String tail = decoders[b].finish();
+            texts[b].append(tail);
+            if (b == 0 && stream != null && !tail.isEmpty()) {
+                stream.accept(tail);
+            }
+            out.add(texts[b].toString());
+            ids.add(java.util.Arrays.copyOf(generated[b], counts[b]));
+            context += plan.length(b);
+        }
+        return new Result(out, ids, (firstToken - start) / 1e6, (end - firstToken) / 1e6, decodeTokens,
+                prefillRouted, routedFractions(plan), plan.cache().bytes(), plan.cache().denseBytes(context), context);
+    }
+
+    private static void accept(int b, int id, int[][] generated, int[] counts, boolean[] done,
+                               ByteTokenizer.Decoder[] decoders, StringBuilder[] texts, int maxTokens, Consumer<String> stream) {
+        generated[b][counts[b]++] = id;
+        if (id == ByteTokenizer.EOS || counts[b] == maxTokens) {
+            done[b] = true;
+        }
+        String piece = decoders[b].accept(id);
+        texts[b].append(piece);
+        if (stream != null && !piece.isEmpty()) {
+            stream.accept(piece);
+        }
+    }
+
+    private static Map<Integer, Double> routedFractions(CausalPlan plan) {
+        Map<Integer, Double> fractions = new LinkedHashMap<>();
+        for (int layer : plan.routedLayers()) {
+            fractions.put(layer, plan.routedFraction(layer));
+        }
+        return fractions;
+    }
+}

@@ -1,0 +1,72 @@
+package dev.mod.generate;
+
+import dev.mod.ModException;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Picks the next token from a row of logits: the most likely one at temperature 0, else a draw from
+ * softmax(logits / temperature) cut to the smallest set of most likely tokens whose probability reaches
+ * top-p (nucleus sampling; ties ranked by lower id). Seeded, so the same logits and seed give the same draws.
+ */
+public final class Sampler {
+    private final double temperature;
+    private final double topP;
+    private final SplittableRandom random;
+    private double[] probs = new double[0];
+    private Integer[] order = new Integer[0];
+
+    public Sampler(double temperature, double topP, long seed) {
+        if (!(temperature >= 0) || !Double.isFinite(temperature)) {
+            throw new ModException("--temperature must be a number >= 0, got " + temperature);
+        }
+        if (!(topP > 0 && topP <= 1)) {
+            throw new ModException("--top-p must be in (0, 1], got " + topP);
+        }
+        this.temperature = temperature;
+        this.topP = topP;
+        this.random = new SplittableRandom(seed);
+    }
+
+    // the next token from logits[off, off + vocab)
+    public int sample(float[] logits, int off, int vocab) {
+        if (temperature == 0) {
+            int best = 0;
+            for (int i = 1; i < vocab; i++) {
+                if (logits[off + i] > logits[off + best]) {
+                    best = i;
+                }
+            }
+            return best;
+        }
+        if (probs.length != vocab) {
+            probs = new double[vocab];
+            order = new Integer[vocab];
+        }
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[off + i]);
+        }
+        double total = 0;
+        for (int i = 0; i < vocab; i++) {
+            probs[i] = Math.exp((logits[off + i] - max) / temperature);
+            total += probs[i];
+            order[i] = i;
+        }
+        Arrays.sort(order, (x, y) -> probs[x] != probs[y] ? Double.compare(probs[y], probs[x]) : Integer.compare(x, y));
+        int kept = 0;
+        double mass = 0;
+        while (kept < vocab && (kept == 0 || mass < topP * total)) {
+            mass += probs[order[kept++]];
+        }
+        double u = random.nextDouble() * mass;
+        for (int i = 0; i < kept; i++) {
+            u -= probs[order[i]];
+            if (u < 0) {
+                return order[i];
+            }
+        }
+        return order[kept - 1];
+    }
+}

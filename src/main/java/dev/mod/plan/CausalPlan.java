@@ -1,0 +1,376 @@
+package dev.mod.plan;
+
+import dev.mod.ModException;
+import dev.mod.model.LayerWeights;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.RoutingCalibration;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The forward pass for generation: up to S sequences, each with its own KV cache, fed new tokens in
+ * chunks (a prompt at prefill, one token per sequence at a decode step). Routed layers decide per token
+ * with a causal rule, so a text gives the same logits whether it comes in one chunk or token by token.
+ *
+ * Buffers are sized once for the largest chunk (maxRows); a chunk's rows of one sequence must be adjacent
+ * and come in order. In a routed layer the rows the rule picks are gathered, run through the block
+ * against that layer's cache of routed tokens only, and scattered back with the router weight g(r);
+ * the others pass through. The number of picked rows varies from chunk to chunk, the buffers do not.
+ */
+public final class CausalPlan {
+    private final Model model;
+    private final ModelConfig c;
+    private final Kernels kernels;
+    private final CausalRouting routing;
+    private final int sequences;
+    private final int maxRows;
+    private final Activations a;
+    private final KvCache cache;
+
+    private final int[] tokens;       // [maxRows] the chunk
+    private final int[] rowSeq;       // [maxRows] sequence of each row
+    private final int[] rowPos;       // [maxRows] position of each row in its sequence
+    private final int[] selected;     // [maxRows] rows a routed layer processes
+    private final int[] selSeq;
+    private final int[] selPos;
+    private final float[][] router;   // [layer][maxRows] router logits (null in dense layers)
+    private final int[][] routed;     // [layer][maxRows] 1 where the row was processed
+    private final double[] thresholds; // [layer] router-logit threshold (router and calibrated rules)
+    private final float[] predictorHidden; // [maxRows, P]
+    private final float[][] predictorOut;  // [layer][P] w2 of each routed layer's predictor
+    private final boolean calibrating;
+
+    private final int[] seen;          // [S] tokens each sequence has taken in
+    private final int[] runMark;       // [S] last run each sequence appeared in (adjacency check)
+    private final int[] pending;       // [S] rows of each sequence in the chunk being checked
+    private final long[] routedCount;  // [layer] tokens routed since the last resetCounts
+    private final long[] decisionCount;
+    private int runs;
+    private int rows;
+
+    /** A plan for S sequences under a causal rule, taking chunks of at most maxRows rows. */
+    public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows) {
+        this(model, kernels, routing, sequences, maxRows, false);
+    }
+
+    private CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows,
+                       boolean calibrating) {
+        this.model = model;
+        this.c = model.config();
+        this.kernels = kernels;
+        this.routing = routing;
+        this.calibrating = calibrating;
+        if (sequences < 1) {
+            throw new ModException("generation needs at least one sequence");
+        }
+        if (maxRows < 1) {
+            throw new ModException("a chunk must hold at least one token");
+        }
+        if (!calibrating) {
+            routing.checkAgainst(model);
+        }
+        this.sequences = sequences;
+        this.maxRows = maxRows;
+        this.a = Activations.allocate(c, 1, maxRows);
+        this.cache = new KvCache(c, sequences, c.maxSeqLen());
+        this.tokens = new int[maxRows];
+        this.rowSeq = new int[maxRows];
+        this.rowPos = new int[maxRows];
+        this.selected = new int[maxRows];
+        this.selSeq = new int[maxRows];
+        this.selPos = new int[maxRows];
+        int layers = c.nLayers();
+        this.router = new float[layers][];
+        this.routed = new int[layers][];
+        this.thresholds = new double[layers];
+        this.predictorOut = new float[layers][];
+        boolean predictor = !calibrating && routing.rule() == CausalRouting.Rule.PREDICTOR;
+        this.predictorHidden = predictor ? new float[maxRows * model.predictorDim()] : new float[0];
+        for (int layer : c.routedLayers()) {
+            router[layer] = new float[maxRows];
+            routed[layer] = new int[maxRows];
+            if (predictor) {
+                predictorOut[layer] = model.layer(layer).predictorW2().toFloatArray();
+            } else if (!calibrating) {
+                thresholds[layer] = routing.logitThreshold(model, layer);
+            }
+        }
+        this.seen = new int[sequences];
+        this.runMark = new int[sequences];
+        this.pending = new int[sequences];
+        this.routedCount = new long[layers];
+        this.decisionCount = new long[layers];
+    }
+
+    /**
+     * Sets the thresholds of the calibrated rule from a calibration text: S sequences of T tokens run
+     * causally, layer after layer; each routed layer's threshold is put between the router logits ranked
+     * k and k + 1 over all S * T tokens, k = S * capacity tokens(T), so that the layer routes the model's
+     * capacity of the text (exactly, unless logits tie at the boundary). Later layers see the earlier
+     * layers' calibrated routing.
+     */
+    public static RoutingCalibration calibrate(Model model, Kernels kernels, int[][] sequences) {
+        int seqLen = sequences[0].length;
+        CausalPlan plan = new CausalPlan(model, kernels, CausalRouting.of(CausalRouting.Rule.CALIBRATED),
+                sequences.length, sequences.length * seqLen, true);
+        int rows = 0;
+        for (int s = 0; s < sequences.length; s++) {
+            if (sequences[s].length != seqLen) {
+                throw new ModException("calibration sequences must all have " + seqLen + " tokens");
+            }
+            for (int t = 0; t < seqLen; t++) {
+                plan.rowSeq[rows] = s;
+                plan.tokens[rows++] = sequences[s][t];
+            }
+        }
+        plan.run(plan.rowSeq, plan.tokens, rows);
+        Map<Integer, Double> thresholds = new TreeMap<>();
+        for (int layer : model.config().routedLayers()) {
+            thresholds.put(layer, plan.thresholds[layer]);
+        }
+        return new RoutingCalibration(thresholds, rows, seqLen, model.config().capacity());
+    }
+
+    /** Prefill: the tokens of one sequence, appended to what it holds. Logits [n, V] after. */
+    public void prefill(int s, int[] prompt) {
+        if (prompt.length > maxRows) {
+            throw new ModException("a chunk of " + prompt.length + " tokens is more than this plan's " + maxRows);
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            rowSeq[i] = s;
+            tokens[i] = prompt[i];
+        }
+        run(rowSeq, tokens, prompt.length);
+    }
+
+    /**
+     * Runs a chunk: row i is token tok[i] of sequence seq[i], appended after what that sequence holds.
+     * Rows of one sequence must be adjacent. Logits of the chunk's rows are in logits() after.
+     */
+    public void run(int[] seq, int[] tok, int n) {
+        check(seq, tok, n);
+        runs++;
+        if (seq != rowSeq) {
+            System.arraycopy(seq, 0, rowSeq, 0, n);
+        }
+        if (tok != tokens) {
+            System.arraycopy(tok, 0, tokens, 0, n);
+        }
+        for (int i = 0; i < n; i++) {
+            rowPos[i] = seen[rowSeq[i]]++;
+        }
+        rows = n;
+        int d = c.dim();
+        kernels.embed(a.x(), tokens, model.embeddings(), n, d);
+        for (int layer = 0; layer < c.nLayers(); layer++) {
+            if (c.isRouted(layer)) {
+                routedLayer(layer, n);
+            } else {
+                block(layer, a.x(), n, rowSeq, rowPos);
+                kernels.add(a.x(), a.x(), a.delta(), n * d);
+            }
+        }
+        kernels.rmsnorm(a.normed(), a.x(), model.finalNorm(), n, d, c.normEps());
+        kernels.matmul(a.logits(), a.normed(), model.output(), n, d, c.vocabSize());
+    }
+
+    private void check(int[] seq, int[] tok, int n) {
+        if (n < 1 || n > maxRows) {
+            throw new ModException("a chunk must hold 1 to " + maxRows + " tokens, got " + n);
+        }
+        int mark = runs + 1;
+        for (int i = 0; i < n; i++) {
+            int s = seq[i];
+            if (s < 0 || s >= sequences) {
+                throw new ModException("sequence " + s + " is outside [0, " + sequences + ")");
+            }
+            if (tok[i] < 0 || tok[i] >= c.vocabSize()) {
+                throw new ModException("token id " + tok[i] + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+            }
+            if (i > 0 && seq[i - 1] != s && runMark[s] == mark) {
+                throw new ModException("rows of sequence " + s + " are not adjacent in the chunk");
+            }
+            runMark[s] = mark;
+            pending[s] = 0;
+        }
+        for (int i = 0; i < n; i++) {
+            int s = seq[i];
+            if (seen[s] + ++pending[s] > c.maxSeqLen()) {
+                throw new ModException("sequence " + s + " would hold more than the model's max_seq_len "
+                        + c.maxSeqLen() + " tokens");
+            }
+        }
+    }
+
+    // x[n, d]: the rule picks rows; xs = x[picked]; x[picked] += g(r) * block(xs)
+    private void routedLayer(int layer, int n) {
+        int d = c.dim();
+        LayerWeights w = model.layer(layer);
+        float[] r = router[layer];
+        kernels.routerLogits(r, a.x(), w.router(), n, d);
+        if (calibrating) {
+            thresholds[layer] = calibratedThreshold(r, n);
+        }
+        int picked = 0;
+        if (!calibrating && routing.rule() == CausalRouting.Rule.PREDICTOR) {
+            int p = model.predictorDim();
+            kernels.matmul(predictorHidden, a.x(), w.predictorW1(), n, d, p);
+            for (int i = 0; i < n; i++) {
+                routed[layer][i] = predictorLogit(predictorHidden, i * p, predictorOut[layer], p) > 0 ? 1 : 0;
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                routed[layer][i] = r[i] > thresholds[layer] ? 1 : 0;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (routed[layer][i] == 1) {
+                selected[picked] = i;
+                selSeq[picked] = rowSeq[i];
+                selPos[picked] = rowPos[i];
+                picked++;
+            }
+        }
+        routedCount[layer] += picked;
+        decisionCount[layer] += n;
+        if (picked == 0) {
+            return;
+        }
+        kernels.gather(a.selectedX(), a.x(), selected, 1, n, picked, d);
+        block(layer, a.selectedX(), picked, selSeq, selPos);
+        kernels.scatter(a.x(), a.delta(), selected, r, c.routerWeighting(), 1, n, picked, d);
+    }
+
+    // w2[P] . silu(hidden[P]): the predictor's logit for one row
+    private static double predictorLogit(float[] hidden, int off, float[] w2, int p) {
+        double sum = 0;
+        for (int j = 0; j < p; j++) {
+            double z = hidden[off + j];
+            sum += w2[j] * (z / (1 + Math.exp(-z)));
+        }
+        return sum;
+    }
+
+    // the midpoint between the logits ranked k and k + 1 of r[n], k = S * capacityTokens(T)
+    private double calibratedThreshold(float[] r, int n) {
+        int k = sequences * c.capacityTokens(n / sequences);
+        float[] sorted = Arrays.copyOf(r, n);
+        Arrays.sort(sorted);
+        if (k >= n) {
+            return sorted[0] - 1.0;
+        }
+        return ((double) sorted[n - k] + sorted[n - k - 1]) / 2;
+    }
+
+    // delta[n, d] = f(in[n, d]): attention against each row's sequence cache (its k, v appended first), then the MLP
+    private void block(int layer, float[] in, int n, int[] seq, int[] pos) {
+        LayerWeights w = model.layer(layer);
+        AttentionStage.project(kernels, c, w, a, in, pos, n);
+        for (int i = 0; i < n; i++) {
+            cache.append(layer, seq[i], a.k(), a.v(), i, pos[i]);
+        }
+        for (int i0 = 0; i0 < n; ) {
+            int s = seq[i0];
+            int i1 = i0;
+            while (i1 < n && seq[i1] == s) {
+                i1++;
+            }
+            int count = i1 - i0;
+            kernels.cachedAttention(a.attention(), a.q(), i0, count, cache.keys(layer, s), cache.values(layer, s),
+                    cache.length(layer, s) - count, c.nHeads(), c.nKvHeads(), c.headDim());
+            i0 = i1;
+        }
+        AttentionStage.output(kernels, c, w, a, in, n);
+        MlpStage.apply(kernels, c, w, a, n);
+    }
+
+    /** Rolls sequence s back to its first `length` tokens (a later chunk continues from there). */
+    public void truncate(int s, int length) {
+        if (length < 0 || length > seen[s]) {
+            throw new ModException("sequence " + s + " holds " + seen[s] + " tokens, cannot roll back to " + length);
+        }
+        cache.truncate(s, length);
+        seen[s] = length;
+    }
+
+    /** Forgets every sequence's tokens and the routing counts. */
+    public void reset() {
+        for (int s = 0; s < sequences; s++) {
+            truncate(s, 0);
+        }
+        resetCounts();
+    }
+
+    public void resetCounts() {
+        Arrays.fill(routedCount, 0);
+        Arrays.fill(decisionCount, 0);
+    }
+
+    /** Tokens sequence s holds. */
+    public int length(int s) {
+        return seen[s];
+    }
+
+    /** logits[n, V] of the last chunk's rows. */
+    public float[] logits() {
+        return a.logits();
+    }
+
+    /** Rows of the last chunk. */
+    public int rows() {
+        return rows;
+    }
+
+    /** routed[n]: 1 where routed layer `layer` processed the last chunk's row, else 0. */
+    public int[] routed(int layer) {
+        return lookup(routed, layer);
+    }
+
+    /** r[n]: router logits of routed layer `layer` for the last chunk's rows. */
+    public float[] routerLogits(int layer) {
+        return lookup(router, layer);
+    }
+
+    /** Fraction of the tokens layer processed since the last resetCounts (1 for a dense layer). */
+    public double routedFraction(int layer) {
+        if (!c.isRouted(layer)) {
+            return 1;
+        }
+        return decisionCount[layer] == 0 ? Double.NaN : (double) routedCount[layer] / decisionCount[layer];
+    }
+
+    public KvCache cache() {
+        return cache;
+    }
+
+    public ModelConfig config() {
+        return c;
+    }
+
+    public CausalRouting routing() {
+        return routing;
+    }
+
+    public List<Integer> routedLayers() {
+        return c.routedLayers();
+    }
+
+    public int sequences() {
+        return sequences;
+    }
+
+    public int maxRows() {
+        return maxRows;
+    }
+
+    private <T> T lookup(T[] perLayer, int layer) {
+        if (layer < 0 || layer >= perLayer.length || perLayer[layer] == null) {
+            throw new ModException("layer " + layer + " is not routed");
+        }
+        return perLayer[layer];
+    }
+}

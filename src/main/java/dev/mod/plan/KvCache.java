@@ -1,0 +1,112 @@
+package dev.mod.plan;
+
+import dev.mod.model.ModelConfig;
+
+/**
+ * The keys (after RoPE) and values each layer keeps for each sequence, in the order the tokens came, with
+ * their original positions. A dense layer keeps every token; a routed layer keeps only the tokens routed
+ * into it, since a token that skipped the block is never attended to there. A routed layer's rows start
+ * small and double when full, so its memory follows the tokens routed into it.
+ */
+public final class KvCache {
+    private static final int MIN_ROWS = 16;
+
+    private final ModelConfig config;
+    private final int kvDim;
+    private final int context;
+    private final float[][][] keys;      // [layer][sequence][rows * kvDim]
+    private final float[][][] values;    // [layer][sequence][rows * kvDim]
+    private final int[][][] positions;   // [layer][sequence][rows]
+    private final int[][] lengths;       // [layer][sequence]
+
+    public KvCache(ModelConfig config, int sequences, int context) {
+        this.config = config;
+        this.kvDim = config.kvDim();
+        this.context = context;
+        int layers = config.nLayers();
+        keys = new float[layers][sequences][];
+        values = new float[layers][sequences][];
+        positions = new int[layers][sequences][];
+        lengths = new int[layers][sequences];
+        for (int layer = 0; layer < layers; layer++) {
+            int rows = config.isRouted(layer)
+                    ? Math.min(context, Math.max(MIN_ROWS, 2 * config.capacityTokens(context)))
+                    : context;
+            for (int s = 0; s < sequences; s++) {
+                keys[layer][s] = new float[rows * kvDim];
+                values[layer][s] = new float[rows * kvDim];
+                positions[layer][s] = new int[rows];
+            }
+        }
+    }
+
+    /** Rows layer keeps for sequence s. */
+    public int length(int layer, int s) {
+        return lengths[layer][s];
+    }
+
+    /** keys[length, Hkv * dh] of a layer and sequence; rows past length() are free space. */
+    public float[] keys(int layer, int s) {
+        return keys[layer][s];
+    }
+
+    public float[] values(int layer, int s) {
+        return values[layer][s];
+    }
+
+    /** The original position of row j of a layer's cache for sequence s. */
+    public int position(int layer, int s, int j) {
+        return positions[layer][s][j];
+    }
+
+    // keys[layer][s] += k[row, kvDim], values[layer][s] += v[row, kvDim], at position pos
+    void append(int layer, int s, float[] k, float[] v, int row, int pos) {
+        int n = lengths[layer][s];
+        if (n == positions[layer][s].length) {
+            int rows = Math.min(context, 2 * n);
+            keys[layer][s] = java.util.Arrays.copyOf(keys[layer][s], rows * kvDim);
+            values[layer][s] = java.util.Arrays.copyOf(values[layer][s], rows * kvDim);
+            positions[layer][s] = java.util.Arrays.copyOf(positions[layer][s], rows);
+        }
+        System.arraycopy(k, row * kvDim, keys[layer][s], n * kvDim, kvDim);
+        System.arraycopy(v, row * kvDim, values[layer][s], n * kvDim, kvDim);
+        positions[layer][s][n] = pos;
+        lengths[layer][s] = n + 1;
+    }
+
+    /** Forgets sequence s's tokens at positions >= position in every layer. */
+    void truncate(int s, int position) {
+        for (int layer = 0; layer < lengths.length; layer++) {
+            int n = lengths[layer][s];
+            while (n > 0 && positions[layer][s][n - 1] >= position) {
+                n--;
+            }
+            lengths[layer][s] = n;
+        }
+    }
+
+    /** Bytes of keys and values held for the tokens in the cache (F32), all layers and sequences. */
+    public long bytes() {
+        long rows = 0;
+        for (int[] layer : lengths) {
+            for (int n : layer) {
+                rows += n;
+            }
+        }
+        return rows * 2L * kvDim * Float.BYTES;
+    }
+
+    /** Rows layer keeps, summed over sequences. */
+    public long rows(int layer) {
+        long rows = 0;
+        for (int n : lengths[layer]) {
+            rows += n;
+        }
+        return rows;
+    }
+
+    /** What a dense model of this config (every layer keeps every token) holds for the given tokens. */
+    public long denseBytes(long tokens) {
+        return tokens * config.nLayers() * 2L * kvDim * Float.BYTES;
+    }
+}
