@@ -224,6 +224,33 @@ class ModelFileTest {
         assertTrue(loadError(file).contains("capacity must be in (0, 1]"));
     }
 
+    @Test
+    void predictorTensorsMustComeInPairsOfOneShape() {
+        Map<String, Tensor> tensors = new LinkedHashMap<>(dev.mod.model.ModelInit.random(config, 1, 6).tensors());
+        try (Model loaded = ModelFile.load(withTensors(tensors))) {
+            assertEquals(6, loaded.predictorDim());
+        }
+        tensors.remove("layers.1.predictor.w2.weight");
+        assertTrue(loadError(withTensors(tensors)).contains("only one of the predictor's tensors"));
+        tensors.put("layers.1.predictor.w2.weight", Tensor.of("layers.1.predictor.w2.weight", new float[5], 1, 5));
+        assertTrue(loadError(withTensors(tensors)).contains("expected [P, 16] and [1, P]"));
+    }
+
+    @Test
+    void calibrationRoundTripsAndIsCheckedAgainstTheRoutedLayers() {
+        Model model = TestModels.model(config, 1);
+        var calibration = new dev.mod.model.RoutingCalibration(Map.of(1, -0.25), 64, 32, 0.25);
+        Path file = dir.resolve("calibrated.safetensors");
+        ModelFile.save(model.withCalibration(calibration), file);
+        try (Model loaded = ModelFile.load(file)) {
+            assertEquals(calibration, loaded.calibration());
+        }
+        Path wrong = dir.resolve("wrong-calibration.safetensors");
+        SafetensorsWriter.write(wrong, Map.of("format", "mod", "config", config.toJson(), "calibration",
+                new dev.mod.model.RoutingCalibration(Map.of(0, 1.0), 64, 32, 0.25).toJson()), List.copyOf(model.tensors().values()));
+        assertTrue(loadError(wrong).contains("thresholds for layers [0] but the config routes layers [1]"), loadError(wrong));
+    }
+
     private static int[] bits(Tensor t) {
         float[] v = t.toFloatArray();
         int[] b = new int[v.length];
