@@ -13,7 +13,8 @@ import java.util.Map;
 
 /**
  * Turns JMH JSON results of the project's benchmarks into Markdown tables: GFLOP/s of the GEMMs beside
- * native OpenBLAS, routed blocks against the dense block, the MoD model against the dense model.
+ * native OpenBLAS, routed blocks against the dense block, the MoD model against the dense model, decode
+ * steps of the MoD model against the dense model's.
  * Usage: BenchReport RESULT.json [MORE.json ...]
  */
 public final class BenchReport {
@@ -44,6 +45,7 @@ public final class BenchReport {
         gemm(rows);
         block(rows);
         model(rows);
+        decode(rows);
     }
 
     private static Row find(List<Row> rows, String benchmark, String... params) {
@@ -151,6 +153,30 @@ public final class BenchReport {
                     mod.score() / dense.score(),
                     dev.mod.model.ModelCost.forwardFlops(config, seqLen) / dev.mod.model.ModelCost.forwardFlops(config.dense(), seqLen),
                     alloc == null ? "(run with -prof gc)" : String.format(Locale.ROOT, "%.0f", alloc));
+        }
+        System.out.println();
+    }
+
+    private static void decode(List<Row> rows) {
+        List<String> contexts = rows.stream().filter(r -> r.benchmark().startsWith("DecodeBenchmark"))
+                .map(r -> r.param("context")).distinct().toList();
+        if (contexts.isEmpty()) {
+            return;
+        }
+        System.out.println("Decode steps, bench model (8 layers, d = 512; MoD: every other block routed, calibrated rule), "
+                + "one sequence, cpu backend, all cores\n");
+        System.out.println("| context | dense ms/token | MoD ms/token | dense tokens/s | MoD tokens/s | MoD speedup | routed fraction | KV cache MoD / dense |");
+        System.out.println("|---|---|---|---|---|---|---|---|");
+        for (String t : contexts) {
+            Row dense = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense");
+            Row mod = find(rows, "DecodeBenchmark.step", "context", t, "model", "mod");
+            if (dense == null || mod == null) {
+                continue;
+            }
+            Map<String, Double> c = mod.secondary();
+            System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f |%n", t, dense.score(), mod.score(),
+                    1e3 / dense.score(), 1e3 / mod.score(), dense.score() / mod.score(),
+                    c.get("routedTokens") / c.get("routingDecisions"), c.get("kvBytes") / c.get("denseKvBytes"));
         }
         System.out.println();
     }

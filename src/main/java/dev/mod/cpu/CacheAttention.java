@@ -7,7 +7,8 @@ import jdk.incubator.vector.VectorSpecies;
  * Attention of new rows against one sequence's KV cache, for generation: a chunk is one (query row, head)
  * pair, which scores the cache rows it may see, takes their softmax and sums the values weighted by it.
  * At a decode step there is one query row, so the heads are the parallel work; the cost is reading the
- * cache once. Scores live in one scratch row per worker that grows with the longest cache seen.
+ * cache once. Keys come transposed, so a vector of scores (one per key) is dh broadcast-FMAs along rows
+ * of the cache. Scores live in one scratch row per worker that grows with the longest cache seen.
  */
 final class CacheAttention implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -17,7 +18,8 @@ final class CacheAttention implements WorkerPool.Task {
 
     private float[] out;
     private float[] q;
-    private float[] k;
+    private float[] kT;
+    private int stride;
     private float[] v;
     private int row0;
     private int start;
@@ -31,8 +33,9 @@ final class CacheAttention implements WorkerPool.Task {
         scores = new float[workers][0];
     }
 
-    // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n
-    void attend(WorkerPool pool, float[] out, float[] q, int row0, int n, float[] k, float[] v, int start,
+    // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n;
+    // kT [Hkv * dh, stride], v [start + n, Hkv * dh]
+    void attend(WorkerPool pool, float[] out, float[] q, int row0, int n, float[] kT, int stride, float[] v, int start,
                 int nHeads, int nKvHeads, int dh) {
         for (int w = 0; w < scores.length; w++) {
             if (scores[w].length < start + n) {
@@ -41,7 +44,8 @@ final class CacheAttention implements WorkerPool.Task {
         }
         this.out = out;
         this.q = q;
-        this.k = k;
+        this.kT = kT;
+        this.stride = stride;
         this.v = v;
         this.row0 = row0;
         this.start = start;
@@ -53,7 +57,7 @@ final class CacheAttention implements WorkerPool.Task {
         pool.run(this, n * nHeads);
         this.out = null;
         this.q = null;
-        this.k = null;
+        this.kT = null;
         this.v = null;
     }
 
@@ -65,9 +69,23 @@ final class CacheAttention implements WorkerPool.Task {
         int qOff = (row0 + i) * nHeads * dh + h * dh;
         int kvOff = (h / group) * dh;
         float[] p = scores[worker];
+        int j = 0;
+        for (; j + L <= visible; j += L) {
+            FloatVector acc = FloatVector.zero(S);
+            for (int e = 0; e < dh; e++) {
+                acc = FloatVector.fromArray(S, kT, (kvOff + e) * stride + j).fma(FloatVector.broadcast(S, q[qOff + e]), acc);
+            }
+            acc.intoArray(p, j);
+        }
+        for (; j < visible; j++) {
+            float acc = 0;
+            for (int e = 0; e < dh; e++) {
+                acc = Math.fma(kT[(kvOff + e) * stride + j], q[qOff + e], acc);
+            }
+            p[j] = acc;
+        }
         float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < visible; j++) {
-            p[j] = VectorMath.dot(q, qOff, k, j * kvDim + kvOff, dh);
+        for (j = 0; j < visible; j++) {
             max = Math.max(max, p[j]);
         }
         VectorMath.exp(p, 0, p, 0, visible, scale, scale * max);
@@ -75,14 +93,14 @@ final class CacheAttention implements WorkerPool.Task {
         int e = 0;
         for (; e + L <= dh; e += L) {
             FloatVector acc = FloatVector.zero(S);
-            for (int j = 0; j < visible; j++) {
+            for (j = 0; j < visible; j++) {
                 acc = FloatVector.fromArray(S, v, j * kvDim + kvOff + e).fma(FloatVector.broadcast(S, p[j]), acc);
             }
             acc.mul(inv).intoArray(out, qOff + e);
         }
         for (; e < dh; e++) {
             float acc = 0;
-            for (int j = 0; j < visible; j++) {
+            for (j = 0; j < visible; j++) {
                 acc = Math.fma(p[j], v[j * kvDim + kvOff + e], acc);
             }
             out[qOff + e] = acc * inv;

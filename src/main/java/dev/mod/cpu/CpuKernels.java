@@ -99,9 +99,9 @@ public final class CpuKernels implements Kernels, AutoCloseable {
 
     // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n
     @Override
-    public void cachedAttention(float[] out, float[] q, int row0, int n, float[] k, float[] v, int start,
+    public void cachedAttention(float[] out, float[] q, int row0, int n, float[] kT, int stride, float[] v, int start,
                                 int nHeads, int nKvHeads, int dh) {
-        cacheAttention.attend(pool, out, q, row0, n, k, v, start, nHeads, nKvHeads, dh);
+        cacheAttention.attend(pool, out, q, row0, n, kT, stride, v, start, nHeads, nKvHeads, dh);
     }
 
     // out[len] = silu(gate[len]) * up[len]

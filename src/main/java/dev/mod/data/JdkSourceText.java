@@ -13,7 +13,9 @@ import java.util.zip.ZipFile;
 
 /**
  * Text that every machine with a JDK has: the Java sources of java.base in the JDK's lib/src.zip, read in
- * the archive's order. The same JDK build gives the same bytes; the JDK's version is in every result file.
+ * the archive's order, each without the licence comment it opens with (the same 25 lines in every file,
+ * which would otherwise be a large share of any sample). The same JDK build gives the same bytes; the
+ * JDK's version is in every result file.
  */
 public final class JdkSourceText {
     /** What --data and --text take to mean this text. */
@@ -21,6 +23,23 @@ public final class JdkSourceText {
     private static final String PREFIX = "java.base/java/";
 
     private JdkSourceText() {
+    }
+
+    /** The file without a leading block comment and the blank lines after it. */
+    static byte[] withoutLicence(byte[] source) {
+        String text = new String(source, java.nio.charset.StandardCharsets.ISO_8859_1);
+        if (!text.startsWith("/*")) {
+            return source;
+        }
+        int end = text.indexOf("*/");
+        if (end < 0) {
+            return source;
+        }
+        int from = end + 2;
+        while (from < text.length() && (text.charAt(from) == '\n' || text.charAt(from) == '\r')) {
+            from++;
+        }
+        return java.util.Arrays.copyOfRange(source, from, source.length);
     }
 
     public static Path archive() {
@@ -42,7 +61,8 @@ public final class JdkSourceText {
                     continue;
                 }
                 try (InputStream in = file.getInputStream(e)) {
-                    out.write(in.readNBytes(maxBytes - out.size()));
+                    byte[] source = withoutLicence(in.readAllBytes());
+                    out.write(source, 0, Math.min(source.length, maxBytes - out.size()));
                 }
             }
         } catch (IOException e) {

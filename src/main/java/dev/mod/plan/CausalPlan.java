@@ -280,8 +280,8 @@ public final class CausalPlan {
                 i1++;
             }
             int count = i1 - i0;
-            kernels.cachedAttention(a.attention(), a.q(), i0, count, cache.keys(layer, s), cache.values(layer, s),
-                    cache.length(layer, s) - count, c.nHeads(), c.nKvHeads(), c.headDim());
+            kernels.cachedAttention(a.attention(), a.q(), i0, count, cache.keysT(layer, s), cache.capacity(layer, s),
+                    cache.values(layer, s), cache.length(layer, s) - count, c.nHeads(), c.nKvHeads(), c.headDim());
             i0 = i1;
         }
         AttentionStage.output(kernels, c, w, a, in, n);
@@ -341,6 +341,16 @@ public final class CausalPlan {
             return 1;
         }
         return decisionCount[layer] == 0 ? Double.NaN : (double) routedCount[layer] / decisionCount[layer];
+    }
+
+    /** Tokens layer processed since the last resetCounts. */
+    public long routedTokens(int layer) {
+        return routedCount[layer];
+    }
+
+    /** Routing decisions layer made since the last resetCounts (0 for a dense layer). */
+    public long decisions(int layer) {
+        return decisionCount[layer];
     }
 
     public KvCache cache() {

@@ -36,8 +36,9 @@ public interface Kernels extends AutoCloseable {
                    int batch, int n, int nHeads, int nKvHeads, int dh);
 
     // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n;
-    // q and out [*, H * dh]; k and v [start + n, Hkv * dh]: one sequence's cache, whose last n rows are the queries' own
-    void cachedAttention(float[] out, float[] q, int row0, int n, float[] k, float[] v, int start,
+    // q and out [*, H * dh]; one sequence's cache, whose last n rows are the queries' own: its keys transposed,
+    // kT [Hkv * dh, stride] (key j is column j), and its values v [start + n, Hkv * dh]
+    void cachedAttention(float[] out, float[] q, int row0, int n, float[] kT, int stride, float[] v, int start,
                          int nHeads, int nKvHeads, int dh);
 
     // out[len] = silu(gate[len]) * up[len]

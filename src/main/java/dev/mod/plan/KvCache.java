@@ -7,6 +7,9 @@ import dev.mod.model.ModelConfig;
  * their original positions. A dense layer keeps every token; a routed layer keeps only the tokens routed
  * into it, since a token that skipped the block is never attended to there. A routed layer's rows start
  * small and double when full, so its memory follows the tokens routed into it.
+ *
+ * Keys are stored transposed, [Hkv * dh, capacity]: a decode step's scores against all cached keys are
+ * then broadcast-FMAs along contiguous rows, with no horizontal sums. Values stay [rows, Hkv * dh].
  */
 public final class KvCache {
     private static final int MIN_ROWS = 16;
@@ -14,7 +17,7 @@ public final class KvCache {
     private final ModelConfig config;
     private final int kvDim;
     private final int context;
-    private final float[][][] keys;      // [layer][sequence][rows * kvDim]
+    private final float[][][] keys;      // [layer][sequence][kvDim * capacity], transposed
     private final float[][][] values;    // [layer][sequence][rows * kvDim]
     private final int[][][] positions;   // [layer][sequence][rows]
     private final int[][] lengths;       // [layer][sequence]
@@ -45,9 +48,14 @@ public final class KvCache {
         return lengths[layer][s];
     }
 
-    /** keys[length, Hkv * dh] of a layer and sequence; rows past length() are free space. */
-    public float[] keys(int layer, int s) {
+    /** keys^T [Hkv * dh, capacity(layer, s)] of a layer and sequence; columns past length() are free space. */
+    public float[] keysT(int layer, int s) {
         return keys[layer][s];
+    }
+
+    /** Rows the layer's cache for sequence s has room for: the row stride of keysT. */
+    public int capacity(int layer, int s) {
+        return positions[layer][s].length;
     }
 
     public float[] values(int layer, int s) {
@@ -62,13 +70,22 @@ public final class KvCache {
     // keys[layer][s] += k[row, kvDim], values[layer][s] += v[row, kvDim], at position pos
     void append(int layer, int s, float[] k, float[] v, int row, int pos) {
         int n = lengths[layer][s];
-        if (n == positions[layer][s].length) {
+        int capacity = positions[layer][s].length;
+        if (n == capacity) {
             int rows = Math.min(context, 2 * n);
-            keys[layer][s] = java.util.Arrays.copyOf(keys[layer][s], rows * kvDim);
+            float[] grown = new float[kvDim * rows];
+            for (int c = 0; c < kvDim; c++) {
+                System.arraycopy(keys[layer][s], c * capacity, grown, c * rows, n);
+            }
+            keys[layer][s] = grown;
             values[layer][s] = java.util.Arrays.copyOf(values[layer][s], rows * kvDim);
             positions[layer][s] = java.util.Arrays.copyOf(positions[layer][s], rows);
+            capacity = rows;
         }
-        System.arraycopy(k, row * kvDim, keys[layer][s], n * kvDim, kvDim);
+        float[] keysT = keys[layer][s];
+        for (int c = 0; c < kvDim; c++) {
+            keysT[c * capacity + n] = k[row * kvDim + c];
+        }
         System.arraycopy(v, row * kvDim, values[layer][s], n * kvDim, kvDim);
         positions[layer][s][n] = pos;
         lengths[layer][s] = n + 1;

@@ -123,9 +123,9 @@ public final class ReferenceKernels implements Kernels {
     }
 
     // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n;
-    // k and v [start + n, Hkv * dh]
+    // kT [Hkv * dh, stride] (key j is column j), v [start + n, Hkv * dh]
     @Override
-    public void cachedAttention(float[] out, float[] q, int row0, int n, float[] k, float[] v, int start,
+    public void cachedAttention(float[] out, float[] q, int row0, int n, float[] kT, int stride, float[] v, int start,
                                 int nHeads, int nKvHeads, int dh) {
         int qDim = nHeads * dh;
         int kvDim = nKvHeads * dh;
@@ -141,7 +141,7 @@ public final class ReferenceKernels implements Kernels {
                 for (int j = 0; j < visible; j++) {
                     double dot = 0;
                     for (int e = 0; e < dh; e++) {
-                        dot += (double) q[qi + e] * k[j * kvDim + kvOff + e];
+                        dot += (double) q[qi + e] * kT[(kvOff + e) * stride + j];
                     }
                     scores[j] = dot * scale;
                     max = Math.max(max, scores[j]);

@@ -1,0 +1,127 @@
+package dev.mod.bench;
+
+import dev.mod.cpu.CpuKernels;
+import dev.mod.data.ByteTokenizer;
+import dev.mod.data.JdkSourceText;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.model.Presets;
+import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalRouting;
+import dev.mod.plan.Kernels;
+import org.openjdk.jmh.annotations.AuxCounters;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Decode steps of the benchmark model (8 layers, d = 512) at a fixed context on the cpu backend: the MoD
+ * model (every other block routed, calibrated rule set to route 12.5%) against its dense counterpart, same
+ * weights. The context is a stretch of the JDK's Java sources; the calibration used the stretch before it
+ * (4 sequences of 1024 tokens), so the routed fraction measured here is on text the thresholds have not seen. An invocation takes STEPS
+ * decode steps of one sequence (teacher-forced with the text's next bytes), then rolls the cache back to
+ * the context, so every step sees the same context length. Scores are ms per decode step; the counters
+ * give the routed fraction and the KV cache against the dense model's.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 3)
+@Measurement(iterations = 5, time = 3)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class DecodeBenchmark {
+    static final int STEPS = 16;
+    /** Where the context starts in the JDK text: after the calibration text. */
+    private static final int CONTEXT_OFFSET = 1 << 16;
+    private static final int CALIBRATION_SEQ = 1024;
+    private static final int CALIBRATION_SEQUENCES = 4;
+
+    @Param({"1024", "2048"})
+    public int context;
+
+    @Param({"dense", "mod"})
+    public String model;
+
+    private Kernels kernels;
+    private CausalPlan plan;
+    private final int[] seq = {0};
+    private final int[] tok = new int[1];
+    private int[] next;
+
+    /** Sums over an iteration's invocations; their ratios are what the report shows. */
+    @State(Scope.Thread)
+    @AuxCounters(AuxCounters.Type.EVENTS)
+    public static class Counters {
+        public long routedTokens;
+        public long routingDecisions;
+        public long kvBytes;
+        public long denseKvBytes;
+    }
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        ModelConfig config = Presets.get("bench");
+        Model mod = ModelInit.random(config, 1);
+        kernels = new CpuKernels();
+        byte[] text = JdkSourceText.read(CONTEXT_OFFSET + context + STEPS);
+        Model used;
+        if (model.equals("dense")) {
+            used = mod.asDense();
+        } else {
+            int[][] calibration = new int[CALIBRATION_SEQUENCES][CALIBRATION_SEQ];
+            int from = CONTEXT_OFFSET - CALIBRATION_SEQUENCES * (CALIBRATION_SEQ - 1);
+            for (int s = 0; s < CALIBRATION_SEQUENCES; s++) {
+                calibration[s][0] = ByteTokenizer.BOS;
+                for (int i = 1; i < CALIBRATION_SEQ; i++) {
+                    calibration[s][i] = text[from + s * (CALIBRATION_SEQ - 1) + i - 1] & 0xFF;
+                }
+            }
+            used = mod.withCalibration(CausalPlan.calibrate(mod, kernels, calibration));
+        }
+        plan = new CausalPlan(used, kernels, CausalRouting.of(used.calibration() != null
+                ? CausalRouting.Rule.CALIBRATED : CausalRouting.Rule.ROUTER), 1, context);
+        int[] ids = ByteTokenizer.encode(Arrays.copyOfRange(text, CONTEXT_OFFSET, CONTEXT_OFFSET + context + STEPS));
+        int[] prompt = Arrays.copyOf(ids, context);
+        prompt[0] = ByteTokenizer.BOS;
+        plan.prefill(0, prompt);
+        next = Arrays.copyOfRange(ids, context, context + STEPS);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        kernels.close();
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(STEPS)
+    public float[] step(Counters counters) {
+        plan.resetCounts();
+        for (int i = 0; i < STEPS; i++) {
+            tok[0] = next[i];
+            plan.run(seq, tok, 1);
+        }
+        for (int layer : plan.routedLayers()) {
+            counters.routedTokens += plan.routedTokens(layer);
+            counters.routingDecisions += plan.decisions(layer);
+        }
+        counters.kvBytes += plan.cache().bytes();
+        counters.denseKvBytes += plan.cache().denseBytes(plan.length(0));
+        plan.truncate(0, context);
+        return plan.logits();
+    }
+}
