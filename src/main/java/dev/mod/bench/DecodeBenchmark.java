@@ -78,7 +78,7 @@ public class DecodeBenchmark {
         ModelConfig config = Presets.get("bench");
         Model mod = ModelInit.random(config, 1);
         kernels = new CpuKernels();
-        byte[] text = JdkSourceText.read(CONTEXT_OFFSET + context + STEPS);
+        byte[] text = JdkSourceText.read(CONTEXT_OFFSET + context);
         Model used;
         if (model.equals("dense")) {
             used = mod.asDense();
@@ -93,13 +93,14 @@ public class DecodeBenchmark {
             }
             used = mod.withCalibration(CausalPlan.calibrate(mod, kernels, calibration));
         }
+        int prefix = context - STEPS;
         plan = new CausalPlan(used, kernels, CausalRouting.of(used.calibration() != null
-                ? CausalRouting.Rule.CALIBRATED : CausalRouting.Rule.ROUTER), 1, context);
-        int[] ids = ByteTokenizer.encode(Arrays.copyOfRange(text, CONTEXT_OFFSET, CONTEXT_OFFSET + context + STEPS));
-        int[] prompt = Arrays.copyOf(ids, context);
+                ? CausalRouting.Rule.CALIBRATED : CausalRouting.Rule.ROUTER), 1, prefix);
+        int[] ids = ByteTokenizer.encode(Arrays.copyOfRange(text, CONTEXT_OFFSET, CONTEXT_OFFSET + context));
+        int[] prompt = Arrays.copyOf(ids, prefix);
         prompt[0] = ByteTokenizer.BOS;
         plan.prefill(0, prompt);
-        next = Arrays.copyOfRange(ids, context, context + STEPS);
+        next = Arrays.copyOfRange(ids, prefix, context);
     }
 
     @TearDown(Level.Trial)
@@ -121,7 +122,7 @@ public class DecodeBenchmark {
         }
         counters.kvBytes += plan.cache().bytes();
         counters.denseKvBytes += plan.cache().denseBytes(plan.length(0));
-        plan.truncate(0, context);
+        plan.truncate(0, context - STEPS);
         return plan.logits();
     }
 }

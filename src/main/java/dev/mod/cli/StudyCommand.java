@@ -34,7 +34,9 @@ import java.util.concurrent.Callable;
 @Command(name = "study", mixinStandardHelpOptions = true, subcommands = StudyCommand.Compare.class,
         description = {"The efficiency study: for every device x sequence length, the prefill forward time of the dense "
                 + "model and of the MoD model at each capacity (same weights), with FLOPs, speedup, ideal speedup "
-                + "and efficiency. Writes study.json (settings, environment, rows), rows.csv and PNG plots.",
+                + "and efficiency, and the decode-step time at context T (calibrated causal routing at the capacity), "
+                + "with its speedup, routed fraction and KV cache. Writes study.json (settings, environment, rows), "
+                + "rows.csv and PNG plots.",
                 "With no arguments: the 'small' preset, capacities 0.125,0.25,0.5,1, T = 128,256,512, on every device "
                         + "present (cpu; TornadoVM's devices under scripts/mod-tornado)."})
 final class StudyCommand implements Callable<Integer> {
@@ -64,6 +66,10 @@ final class StudyCommand implements Callable<Integer> {
     @Option(names = "--warmup-seconds", defaultValue = "1", description = "Warm-up runs per row, at least one (default: ${DEFAULT-VALUE}).")
     double warmupSeconds;
 
+    @Option(names = "--decode-steps", defaultValue = "8", paramLabel = "S",
+            description = "Decode steps per timed decode run, ending at context T; 0 measures no decode (default: ${DEFAULT-VALUE}).")
+    int decodeSteps;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Folder of the results (default: results/study-<UTC time>).")
     Path out;
 
@@ -72,8 +78,8 @@ final class StudyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (repeats < 1 || batch < 1 || warmupSeconds < 0) {
-            throw new ModException("--repeats and --batch must be at least 1, --warmup-seconds at least 0");
+        if (repeats < 1 || batch < 1 || warmupSeconds < 0 || decodeSteps < 0) {
+            throw new ModException("--repeats and --batch must be at least 1, --warmup-seconds and --decode-steps at least 0");
         }
         if (out == null) {
             if (resume) {
@@ -98,7 +104,7 @@ final class StudyCommand implements Callable<Integer> {
                 studyDevices.add(device(id, cpu, reference, tornado));
             }
             StudySettings settings = new StudySettings(model, dev.mod.study.StudySettings.configJson(m.config()), seed, capacities, seqLens, batch,
-                    ids, warmupSeconds, repeats);
+                    ids, warmupSeconds, repeats, decodeSteps);
             if (resume) {
                 StudyFile earlier = StudyFile.read(studyJson);
                 if (!earlier.settings().equals(settings)) {
@@ -120,9 +126,13 @@ final class StudyCommand implements Callable<Integer> {
             List<StudyPlots.Labelled> one = List.of(new StudyPlots.Labelled(out.getFileName().toString(), result.rows()));
             StudyPlots.timeAgainstCapacity(one, largestSeq, out.resolve("time_vs_capacity.png"));
             StudyPlots.speedupAgainstSeqLen(one, smallestCapacity, out.resolve("speedup_vs_seq.png"));
+            if (decodeSteps > 0) {
+                StudyPlots.decodeSpeedupAgainstSeqLen(one, smallestCapacity, out.resolve("decode_speedup_vs_seq.png"));
+            }
             printTable(List.of(new StudyPlots.Labelled("", result.rows())));
-            System.out.printf("%nwrote %s, %s, time_vs_capacity.png (T = %d), speedup_vs_seq.png (capacity %s)%n",
-                    studyJson, out.resolve("rows.csv"), largestSeq, smallestCapacity);
+            System.out.printf("%nwrote %s, %s, time_vs_capacity.png (T = %d), speedup_vs_seq.png%s (capacity %s)%n",
+                    studyJson, out.resolve("rows.csv"), largestSeq, decodeSteps > 0 ? ", decode_speedup_vs_seq.png" : "",
+                    smallestCapacity);
         }
         return 0;
     }
@@ -179,25 +189,42 @@ final class StudyCommand implements Callable<Integer> {
             case "cpu" -> cpu.open(m, b, t);
             case "reference" -> reference.open(m, b, t);
             default -> tornado.open(m, b, t, id.substring("tornado:".length()));
+        }, switch (id) {
+            case "cpu" -> cpu.hostKernels("decode");
+            case "reference" -> reference.hostKernels("decode");
+            default -> null;
         });
     }
 
     /** The rows as a table: one line per row, studies labelled when there are several. */
     static void printTable(List<StudyPlots.Labelled> studies) {
-        System.out.printf("%n%-18s %-14s %6s %8s %11s %9s %9s %9s %11s%n", "study", "device", "T", "capacity", "median ms",
-                "speedup", "ideal", "effic.", "tokens/s");
+        System.out.printf("%n%-18s %-14s %6s %8s %11s %9s %9s %9s %11s %11s %9s %8s %8s%n", "study", "device", "T", "capacity",
+                "median ms", "speedup", "ideal", "effic.", "tokens/s", "decode ms", "dec. spd", "routed", "KV/dense");
         for (StudyPlots.Labelled study : studies) {
             for (StudyRow r : study.rows()) {
                 if (r.failed()) {
                     System.out.printf("%-18s %-14s %6d %8s  failed: %s%n", study.label(), r.device(), r.seqLen(), r.capacityLabel(), r.error());
                     continue;
                 }
-                System.out.printf(Locale.ROOT, "%-18s %-14s %6d %8s %11.2f %9s %9.3f %9s %11.0f%n", study.label(), r.device(),
+                System.out.printf(Locale.ROOT, "%-18s %-14s %6d %8s %11.2f %9s %9.3f %9s %11.0f %s%n", study.label(), r.device(),
                         r.seqLen(), r.capacityLabel(), r.medianMs(), r.speedup() == null ? "-" : String.format(Locale.ROOT, "%.3f", r.speedup()),
                         r.idealSpeedup(), r.efficiency() == null ? "-" : String.format(Locale.ROOT, "%.3f", r.efficiency()),
-                        r.tokensPerSecond());
+                        r.tokensPerSecond(), decodeColumns(r.decode()));
             }
         }
+    }
+
+    private static String decodeColumns(dev.mod.study.StudyDecode d) {
+        if (d == null) {
+            return "";
+        }
+        if (d.error() != null) {
+            return "decode: " + d.error();
+        }
+        return String.format(Locale.ROOT, "%11.3f %9s %8s %8.3f", d.medianMs(),
+                d.speedup() == null ? "-" : String.format(Locale.ROOT, "%.3f", d.speedup()),
+                d.routedFraction() == null ? "-" : String.format(Locale.ROOT, "%.3f", d.routedFraction()),
+                (double) d.kvCacheBytes() / d.denseKvCacheBytes());
     }
 
     @Command(name = "compare", mixinStandardHelpOptions = true,
@@ -226,7 +253,9 @@ final class StudyCommand implements Callable<Integer> {
                     .mapToDouble(StudyRow::capacity).min().orElseThrow();
             StudyPlots.timeAgainstCapacity(labelled, seqLen, out.resolve("time_vs_capacity.png"));
             StudyPlots.speedupAgainstSeqLen(labelled, capacity, out.resolve("speedup_vs_seq.png"));
-            System.out.printf("%nwrote %s and %s%n", out.resolve("time_vs_capacity.png"), out.resolve("speedup_vs_seq.png"));
+            StudyPlots.decodeSpeedupAgainstSeqLen(labelled, capacity, out.resolve("decode_speedup_vs_seq.png"));
+            System.out.printf("%nwrote %s, %s and %s%n", out.resolve("time_vs_capacity.png"), out.resolve("speedup_vs_seq.png"),
+                    out.resolve("decode_speedup_vs_seq.png"));
             return 0;
         }
     }

@@ -2,10 +2,12 @@ package dev.mod.study;
 
 import dev.mod.model.Model;
 import dev.mod.plan.ForwardPass;
+import dev.mod.plan.Kernels;
 
 /**
  * A device a study measures on: its id as --devices takes it ("cpu", "reference", "tornado:0:0"), a
- * description for the results file (name, driver), and how to open a forward pass on it.
+ * description for the results file (name, driver), how to open a forward pass on it, and the kernels its
+ * decode steps run on (null where the device has no decode path).
  */
 public interface StudyDevice extends AutoCloseable {
     String id();
@@ -13,6 +15,9 @@ public interface StudyDevice extends AutoCloseable {
     String description();
 
     ForwardPass open(Model model, int batch, int seqLen);
+
+    /** The kernels of the causal (decode) plan on this device; null when the device has none. */
+    Kernels decodeKernels();
 
     @Override
     default void close() {
@@ -24,7 +29,7 @@ public interface StudyDevice extends AutoCloseable {
         ForwardPass open(Model model, int batch, int seqLen);
     }
 
-    static StudyDevice of(String id, String description, Opener opener) {
+    static StudyDevice of(String id, String description, Opener opener, Kernels decodeKernels) {
         return new StudyDevice() {
             @Override
             public String id() {
@@ -39,6 +44,11 @@ public interface StudyDevice extends AutoCloseable {
             @Override
             public ForwardPass open(Model model, int batch, int seqLen) {
                 return opener.open(model, batch, seqLen);
+            }
+
+            @Override
+            public Kernels decodeKernels() {
+                return decodeKernels;
             }
         };
     }

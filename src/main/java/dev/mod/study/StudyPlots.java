@@ -45,9 +45,18 @@ public final class StudyPlots {
                 "dense time / MoD time", data, PlotOrientation.VERTICAL, true, false, false), png);
     }
 
+    /** Decode-step speedup over dense against context length at one capacity, one line per device (and study). */
+    public static void decodeSpeedupAgainstSeqLen(List<Labelled> studies, double capacity, Path png) {
+        XYSeriesCollection data = lines(studies, r -> r.capacity() != null && r.capacity() == capacity
+                        && r.decode() != null && r.decode().speedup() != null,
+                StudyRow::seqLen, r -> r.decode().speedup(), null);
+        save(ChartFactory.createXYLineChart("MoD decode-step speedup over dense, capacity " + capacity, "context T",
+                "dense step time / MoD step time", data, PlotOrientation.VERTICAL, true, false, false), png);
+    }
+
     /**
      * One line per study and device through the measured rows that `keep` accepts, at (x, y), and a last
-     * line "ideal (FLOPs)" at (x, ideal).
+     * line "ideal (FLOPs)" at (x, ideal) unless ideal is null.
      */
     private static XYSeriesCollection lines(List<Labelled> studies, Predicate<StudyRow> keep, ToDoubleFunction<StudyRow> x,
                                             ToDoubleFunction<StudyRow> y, ToDoubleFunction<StudyRow> ideal) {
@@ -59,7 +68,7 @@ public final class StudyPlots {
                 for (StudyRow r : device.getValue()) {
                     if (keep.test(r) && r.speedup() != null) {
                         line.add(x.applyAsDouble(r), y.applyAsDouble(r));
-                        if (idealLine.indexOf(x.applyAsDouble(r)) < 0) {
+                        if (ideal != null && idealLine.indexOf(x.applyAsDouble(r)) < 0) {
                             idealLine.add(x.applyAsDouble(r), ideal.applyAsDouble(r));
                         }
                     }
@@ -69,7 +78,9 @@ public final class StudyPlots {
                 }
             }
         }
-        data.addSeries(idealLine);
+        if (ideal != null) {
+            data.addSeries(idealLine);
+        }
         return data;
     }
 

@@ -5,8 +5,9 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 
 /**
  * One measurement of a study: a device, a sequence length, and the dense model or the MoD model at one
- * capacity. Times are prefill forward passes over B sequences of T tokens, in milliseconds. A row whose
- * device failed carries the error and no figures.
+ * capacity. Times are prefill forward passes over B sequences of T tokens, in milliseconds; decode holds
+ * the decode steps at context T (null when the study measured none). A row whose device failed carries the
+ * error and no figures.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record StudyRow(
@@ -26,7 +27,8 @@ public record StudyRow(
         @JsonProperty("host_device_bytes") Long hostDeviceBytes,
         @JsonProperty("peak_heap_bytes") Long peakHeapBytes,
         @JsonProperty("routing_checksum") String routingChecksum,
-        @JsonProperty("error") String error) {
+        @JsonProperty("error") String error,
+        @JsonProperty("decode") StudyDecode decode) {
 
     /** "dense" or the capacity, as the CLI takes it. */
     public String capacityLabel() {

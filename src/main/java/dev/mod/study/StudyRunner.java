@@ -4,7 +4,10 @@ import dev.mod.ModException;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
+import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPass;
+import dev.mod.plan.Kernels;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
@@ -23,7 +26,8 @@ import java.util.zip.CRC32;
 
 /**
  * Runs a study: for every device x sequence length, the dense model and then the MoD model at each
- * capacity, each timed as prefill forward passes (warm-up, then timed repeats; median and range). The
+ * capacity, each timed as prefill forward passes (warm-up, then timed repeats; median and range) and as
+ * decode steps at context T (causal routing, the calibrated rule set to the row's capacity). The
  * study file and its CSV are rewritten after every row, so that an interrupted study keeps its finished
  * rows and --resume goes on from there. A device that fails reports the error in its row and the study
  * goes on.
@@ -78,12 +82,13 @@ public final class StudyRunner {
                 capacities.addAll(settings.capacities());
                 List<Double> todo = capacities.stream().filter(c -> !finished.containsKey(key(device, seqLen, c))).toList();
                 Map<Double, Measurement> measured = measureGroup(device, seqLen, todo);
+                Map<Double, DecodeMeasurement> decoded = measureDecodeGroup(device, seqLen, todo);
                 StudyRow dense = null;
                 List<StudyRow> group = new ArrayList<>();
                 for (Double capacity : capacities) {
                     StudyRow row = finished.get(key(device, seqLen, capacity));
                     if (row == null) {
-                        row = row(device, seqLen, capacity, measured.get(capacity), dense);
+                        row = row(device, seqLen, capacity, measured.get(capacity), decoded.get(capacity), dense);
                     }
                     if (capacity == null) {
                         dense = row;
@@ -129,7 +134,7 @@ public final class StudyRunner {
         double seconds = 3 * settings.warmupSeconds();
         int seqLen = settings.seqLens().stream().max(Integer::compare).orElseThrow();
         double smallest = settings.capacities().stream().min(Double::compare).orElseThrow();
-        int[][] tokens = tokens(model.config().vocabSize(), settings.batch(), seqLen);
+        int[][] tokens = tokens(model.config().vocabSize(), settings.batch(), seqLen, 0);
         long end = System.nanoTime() + (long) (seconds * 1e9);
         for (Double capacity : new Double[] {smallest, null}) {
             try (ForwardPass pass = device.open(modelFor(capacity), settings.batch(), seqLen)) {
@@ -156,7 +161,7 @@ public final class StudyRunner {
     private Map<Double, Measurement> measureGroup(StudyDevice device, int seqLen, List<Double> capacities) {
         Map<Double, Measurement> result = new HashMap<>();
         Map<Double, ForwardPass> passes = new LinkedHashMap<>();
-        int[][] tokens = tokens(model.config().vocabSize(), settings.batch(), seqLen);
+        int[][] tokens = tokens(model.config().vocabSize(), settings.batch(), seqLen, 0);
         resetPeakHeap();
         try {
             for (Double capacity : capacities) {
@@ -217,7 +222,7 @@ public final class StudyRunner {
         return message.lines().findFirst().orElse(message);
     }
 
-    private StudyRow row(StudyDevice device, int seqLen, Double capacity, Measurement m, StudyRow dense) {
+    private StudyRow row(StudyDevice device, int seqLen, Double capacity, Measurement m, DecodeMeasurement d, StudyRow dense) {
         ModelConfig c = modelFor(capacity).config();
         int batch = settings.batch();
         double flops = batch * ModelCost.forwardFlops(c, seqLen);
@@ -225,20 +230,151 @@ public final class StudyRunner {
         double kvBytes = ModelCost.kvCacheBytesPerToken(c) * seqLen * batch;
         if (m.error() != null) {
             return new StudyRow(device.id(), capacity, seqLen, batch, flops, ideal, null, null, null, null, null, null,
-                    kvBytes, null, null, null, m.error());
+                    kvBytes, null, null, null, m.error(), decodeResult(d, dense));
         }
         double[] ms = m.ms().clone();
         Arrays.sort(ms);
-        double median = ms.length % 2 == 1 ? ms[ms.length / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
+        double median = median(ms);
         Double speedup = dense == null || dense.failed() ? null : dense.medianMs() / median;
         return new StudyRow(device.id(), capacity, seqLen, batch, flops, ideal, median, ms[0], ms[ms.length - 1],
                 speedup, speedup == null ? null : speedup / ideal, batch * seqLen / (median / 1e3), kvBytes,
-                m.hostDeviceBytes(), m.peakHeap(), m.routingChecksum(), null);
+                m.hostDeviceBytes(), m.peakHeap(), m.routingChecksum(), null, decodeResult(d, dense));
     }
 
-    /** Random tokens, the same for every device, capacity and run of a study with this seed. */
-    private int[][] tokens(int vocab, int batch, int seqLen) {
-        SplittableRandom random = new SplittableRandom(settings.seed() * 31 + seqLen);
+    private StudyDecode decodeResult(DecodeMeasurement d, StudyRow dense) {
+        if (d == null) {
+            return null;
+        }
+        if (d.error() != null) {
+            return StudyDecode.failed(d.error());
+        }
+        double median = median(d.ms());
+        StudyDecode denseDecode = dense == null ? null : dense.decode();
+        Double speedup = denseDecode == null || denseDecode.medianMs() == null ? null : denseDecode.medianMs() / median;
+        return new StudyDecode(median, Arrays.stream(d.ms()).min().orElseThrow(), Arrays.stream(d.ms()).max().orElseThrow(),
+                speedup, settings.batch() / (median / 1e3), d.routedFraction(), d.kvBytes(), d.denseKvBytes(), null);
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    /** Decode timings of one row: ms per step of each timed run, the routed fraction, cache sizes; or why there are none. */
+    private record DecodeMeasurement(double[] ms, Double routedFraction, long kvBytes, long denseKvBytes, String error) {
+        static DecodeMeasurement failed(String error) {
+            return new DecodeMeasurement(null, null, 0, 0, error);
+        }
+    }
+
+    /**
+     * Times decode steps of one device and sequence length for every row: each row's causal plan holds the
+     * study's tokens up to T - s in every sequence (s = decode steps, at most T - 1); a timed run takes the
+     * s steps to context T, one token per sequence each, then rolls the caches back. MoD rows route with
+     * the calibrated rule, its thresholds set on other tokens of the same seed to route the row's capacity.
+     * Runs go round-robin over the rows, as for prefill. Empty when the study measures no decode steps.
+     */
+    private Map<Double, DecodeMeasurement> measureDecodeGroup(StudyDevice device, int seqLen, List<Double> capacities) {
+        Map<Double, DecodeMeasurement> result = new HashMap<>();
+        if (settings.decodeSteps() == 0) {
+            return result;
+        }
+        Kernels kernels = device.decodeKernels();
+        int steps = Math.min(settings.decodeSteps(), seqLen - 1);
+        if (kernels == null || steps < 1) {
+            String why = kernels == null ? "no decode path on this device (the tornado backend has no decode graph yet)"
+                    : "T = 1 leaves no room for a decode step";
+            capacities.forEach(c -> result.put(c, DecodeMeasurement.failed(why)));
+            return result;
+        }
+        int batch = settings.batch();
+        int context = seqLen - steps;
+        int[][] tokens = tokens(model.config().vocabSize(), batch, seqLen, 0);
+        Map<Double, CausalPlan> plans = new LinkedHashMap<>();
+        for (Double capacity : capacities) {
+            try {
+                CausalPlan plan = decodePlan(kernels, capacity, seqLen, tokens, context);
+                plans.put(capacity, plan);
+                long warmupEnd = System.nanoTime() + (long) (settings.warmupSeconds() * 1e9);
+                do {
+                    decodeRun(plan, tokens, context, steps);
+                } while (System.nanoTime() < warmupEnd);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                plans.remove(capacity);
+                result.put(capacity, DecodeMeasurement.failed(oneLine(e)));
+            }
+        }
+        Map<Double, double[]> ms = new HashMap<>();
+        Map<Double, long[]> routing = new HashMap<>();
+        Map<Double, Long> kvBytes = new HashMap<>();
+        plans.keySet().forEach(c -> {
+            ms.put(c, new double[settings.repeats()]);
+            routing.put(c, new long[2]);
+        });
+        for (int i = 0; i < settings.repeats(); i++) {
+            for (Map.Entry<Double, CausalPlan> e : plans.entrySet()) {
+                CausalPlan plan = e.getValue();
+                plan.resetCounts();
+                long start = System.nanoTime();
+                long bytes = decodeRun(plan, tokens, context, steps);
+                ms.get(e.getKey())[i] = (System.nanoTime() - start) / 1e6 / steps;
+                kvBytes.put(e.getKey(), bytes);
+                for (int layer : plan.routedLayers()) {
+                    routing.get(e.getKey())[0] += plan.routedTokens(layer);
+                    routing.get(e.getKey())[1] += plan.decisions(layer);
+                }
+            }
+        }
+        for (Map.Entry<Double, CausalPlan> e : plans.entrySet()) {
+            long[] r = routing.get(e.getKey());
+            result.put(e.getKey(), new DecodeMeasurement(ms.get(e.getKey()), r[1] == 0 ? null : (double) r[0] / r[1],
+                    kvBytes.get(e.getKey()), e.getValue().cache().denseBytes((long) batch * seqLen), null));
+        }
+        return result;
+    }
+
+    /** A causal plan of the row's model holding every sequence's first `context` tokens. */
+    private CausalPlan decodePlan(Kernels kernels, Double capacity, int seqLen, int[][] tokens, int context) {
+        Model m = modelFor(capacity);
+        CausalRouting rule = CausalRouting.of(CausalRouting.Rule.ROUTER);
+        if (capacity != null) {
+            int[][] calibration = tokens(model.config().vocabSize(), Math.max(4, settings.batch()), seqLen, 1);
+            m = m.withCalibration(CausalPlan.calibrate(m, kernels, calibration));
+            rule = CausalRouting.of(CausalRouting.Rule.CALIBRATED);
+        }
+        CausalPlan plan = new CausalPlan(m, kernels, rule, tokens.length, context);
+        for (int b = 0; b < tokens.length; b++) {
+            plan.prefill(b, Arrays.copyOf(tokens[b], context));
+        }
+        return plan;
+    }
+
+    /** s decode steps of every sequence from `context` on, then the caches rolled back; the cache bytes at the end. */
+    private static long decodeRun(CausalPlan plan, int[][] tokens, int context, int steps) {
+        int batch = tokens.length;
+        int[] seq = new int[batch];
+        int[] tok = new int[batch];
+        for (int s = 0; s < steps; s++) {
+            for (int b = 0; b < batch; b++) {
+                seq[b] = b;
+                tok[b] = tokens[b][context + s];
+            }
+            plan.run(seq, tok, batch);
+        }
+        long bytes = plan.cache().bytes();
+        for (int b = 0; b < batch; b++) {
+            plan.truncate(b, context);
+        }
+        return bytes;
+    }
+
+    /**
+     * Random tokens, the same for every device, capacity and run of a study with this seed; stream 0 is what
+     * the rows measure, stream 1 the calibration text of the decode rows.
+     */
+    private int[][] tokens(int vocab, int batch, int seqLen, int stream) {
+        SplittableRandom random = new SplittableRandom(settings.seed() * 31 + seqLen + 0x9E3779B97F4A7C15L * stream);
         int[][] tokens = new int[batch][seqLen];
         for (int[] row : tokens) {
             for (int t = 0; t < seqLen; t++) {

@@ -10,8 +10,9 @@ import java.util.List;
 
 /**
  * What a study measures: the model (a preset or a model file, its config and seed), the capacities and
- * sequence lengths, the devices, and how it times (batch, warm-up, repeats). Two runs with equal settings
- * build the same models and make the same routing decisions; only the timings differ.
+ * sequence lengths, the devices, and how it times (batch, warm-up, repeats, decode steps per timed run;
+ * 0 decode steps: no decode measurement). Two runs with equal settings build the same models and make the
+ * same routing decisions; only the timings differ.
  */
 public record StudySettings(
         @JsonProperty("model") String model,
@@ -22,7 +23,8 @@ public record StudySettings(
         @JsonProperty("batch") int batch,
         @JsonProperty("devices") List<String> devices,
         @JsonProperty("warmup_seconds") double warmupSeconds,
-        @JsonProperty("repeats") int repeats) {
+        @JsonProperty("repeats") int repeats,
+        @JsonProperty("decode_steps") int decodeSteps) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -39,20 +39,23 @@ class StudyCommandTest extends ConsoleTest {
         StudyFile first = StudyFile.read(a.resolve("study.json"));
         assertEquals(12, first.rows().size(), "2 devices x 2 lengths x (dense + 2 capacities)");
         assertEquals(13, Files.readAllLines(a.resolve("rows.csv")).size());
-        for (String png : List.of("time_vs_capacity.png", "speedup_vs_seq.png")) {
+        for (String png : List.of("time_vs_capacity.png", "speedup_vs_seq.png", "decode_speedup_vs_seq.png")) {
             assertArrayEquals(PNG, Arrays.copyOf(Files.readAllBytes(a.resolve(png)), 4), png);
         }
         assertNotNull(first.environment().get("cpu"));
         assertNotNull(first.environment().get("git_commit"));
         for (StudyRow r : first.rows()) {
             assertFalse(r.failed(), r.toString());
+            assertNotNull(r.decode().medianMs(), r.toString());
             if (r.capacity() != null) {
                 assertNotNull(r.routingChecksum());
                 assertNotNull(r.speedup());
+                assertNotNull(r.decode().speedup());
             }
         }
-        // the cpu and reference backends route the same tokens
+        // the cpu and reference backends route the same tokens, at prefill and at decode
         assertEquals(checksums(first, "cpu"), checksums(first, "reference"));
+        assertEquals(decodeRouting(first, "cpu"), decodeRouting(first, "reference"));
 
         Path b = dir.resolve("b");
         assertEquals(0, study(b));
@@ -61,6 +64,14 @@ class StudyCommandTest extends ConsoleTest {
         assertEquals(first.rows().stream().map(r -> r.key() + " " + r.flops() + " " + r.routingChecksum()).toList(),
                 second.rows().stream().map(r -> r.key() + " " + r.flops() + " " + r.routingChecksum()).toList(),
                 "same command, same seed: same rows, FLOPs and routing decisions");
+        assertEquals(decodeRouting(first, "cpu"), decodeRouting(second, "cpu"));
+    }
+
+    /** Routed fraction and KV-cache bytes of each decode row: what the routing decisions of the decode steps determine. */
+    private static String decodeRouting(StudyFile study, String device) {
+        return study.rows().stream().filter(r -> r.device().equals(device))
+                .map(r -> r.seqLen() + ":" + r.capacityLabel() + "=" + r.decode().routedFraction() + "/" + r.decode().kvCacheBytes())
+                .collect(Collectors.joining(","));
     }
 
     private static String checksums(StudyFile study, String device) {

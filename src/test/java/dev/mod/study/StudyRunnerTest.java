@@ -27,25 +27,35 @@ class StudyRunnerTest {
         ModelConfig config = TestModels.config(2, 2, 0.25, List.of(1), RouterWeighting.RAW);
         Model model = TestModels.model(config, 1);
         StudySettings settings = new StudySettings("test", StudySettings.configJson(config), 1, List.of(0.25, 1.0),
-                List.of(16), 1, List.of("broken", "cpu"), 0, 1);
+                List.of(16), 1, List.of("broken", "cpu"), 0, 3, 4);
         try (CpuKernels kernels = new CpuKernels(2)) {
             StudyDevice broken = StudyDevice.of("broken", "a device that runs out of memory", (m, b, t) -> {
                 throw new OutOfMemoryError("device out of memory");
-            });
-            StudyDevice cpu = StudyDevice.of("cpu", "cpu backend", (m, b, t) -> new ForwardPlan(m, kernels, b, t));
+            }, null);
+            StudyDevice cpu = StudyDevice.of("cpu", "cpu backend", (m, b, t) -> new ForwardPlan(m, kernels, b, t), kernels);
             StudyFile study = new StudyRunner(settings, model, Map.of(), dir).run(List.of(broken, cpu), List.of(), r -> { });
             assertEquals(6, study.rows().size());
             for (StudyRow r : study.rows().subList(0, 3)) {
                 assertEquals("broken", r.device());
                 assertEquals("device out of memory", r.error());
                 assertNull(r.medianMs());
+                assertTrue(r.decode().error().startsWith("no decode path"), r.decode().error());
             }
             for (StudyRow r : study.rows().subList(3, 6)) {
                 assertEquals("cpu", r.device());
                 assertNull(r.error());
                 assertNotNull(r.medianMs());
                 assertTrue(r.flops() > 0);
+                assertTrue(r.decode().medianMs() > 0);
+                assertEquals(r.capacity() == null, r.decode().speedup() == null, "MoD rows have a decode speedup");
             }
+            StudyDecode dense = study.rows().get(3).decode();
+            StudyDecode full = study.rows().get(5).decode();
+            assertNull(dense.routedFraction(), "the dense model routes nothing");
+            assertEquals(dense.denseKvCacheBytes(), dense.kvCacheBytes());
+            assertEquals(1.0, full.routedFraction(), "calibrated at capacity 1, every token is routed");
+            assertEquals(full.denseKvCacheBytes(), full.kvCacheBytes());
+            assertTrue(study.rows().get(4).decode().kvCacheBytes() < dense.kvCacheBytes());
             assertEquals(study.rows(), StudyFile.read(dir.resolve("study.json")).rows(), "the file holds every row");
         }
     }
