@@ -66,7 +66,7 @@ final class StudyCommand implements Callable<Integer> {
     @Option(names = "--warmup-seconds", defaultValue = "1", description = "Warm-up runs per row, at least one (default: ${DEFAULT-VALUE}).")
     double warmupSeconds;
 
-    @Option(names = "--decode-steps", defaultValue = "8", paramLabel = "S",
+    @Option(names = "--decode-steps", defaultValue = "32", paramLabel = "S",
             description = "Decode steps per timed decode run, ending at context T; 0 measures no decode (default: ${DEFAULT-VALUE}).")
     int decodeSteps;
 
