@@ -34,4 +34,29 @@ public record PackedMatrix(float[] data, int out, int in, int width) {
     public static PackedMatrix pack(float[] w, int out, int in, int width) {
         return pack(Tensor.of("matrix", w, out, in), width);
     }
+
+    /** A zero matrix of this shape, for refilling in place (training repacks its weights every step). */
+    public static PackedMatrix allocate(int out, int in, int width) {
+        int panels = (out + width - 1) / width;
+        return new PackedMatrix(new float[Math.multiplyExact(Math.multiplyExact(panels, in), width)], out, in, width);
+    }
+
+    // this[out, in] = w[out, in] (row-major), repacked in place
+    public void fill(float[] w) {
+        for (int o = 0; o < out; o++) {
+            int base = (o / width) * in * width + o % width;
+            for (int i = 0; i < in; i++) {
+                data[base + i * width] = w[o * in + i];
+            }
+        }
+    }
+
+    // this[out, in] = m^T for m[in, out] (row-major), repacked in place
+    public void fillTransposed(float[] m) {
+        for (int i = 0; i < in; i++) {
+            for (int o = 0; o < out; o++) {
+                data[((o / width) * in + i) * width + o % width] = m[i * out + o];
+            }
+        }
+    }
 }

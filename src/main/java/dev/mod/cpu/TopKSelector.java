@@ -5,7 +5,7 @@ package dev.mod.cpu;
  * router logit, descending, then by position, ascending (the tie rule), followed by one pass over the
  * positions to emit the selection in ascending order. Scratch is per worker and kept between calls.
  */
-final class TopKSelector implements WorkerPool.Task {
+public final class TopKSelector implements WorkerPool.Task {
     private final long[][] keys;
     private final boolean[][] marks;
 
@@ -14,13 +14,13 @@ final class TopKSelector implements WorkerPool.Task {
     private int seqLen;
     private int k;
 
-    TopKSelector(int workers) {
+    public TopKSelector(int workers) {
         keys = new long[workers][];
         marks = new boolean[workers][];
     }
 
     // sel[B, k] = positions of the k largest r[b, :] (ties: lower position first), ascending
-    void select(WorkerPool pool, int[] sel, float[] r, int batch, int seqLen, int k) {
+    public void select(WorkerPool pool, int[] sel, float[] r, int batch, int seqLen, int k) {
         this.sel = sel;
         this.r = r;
         this.seqLen = seqLen;

@@ -26,6 +26,17 @@ public enum RouterWeighting {
         };
     }
 
+    /** g'(r), for training: the gradient reaches the router through g(r) * f. */
+    public double derivative(double r) {
+        return switch (this) {
+            case RAW -> 1;
+            case SIGMOID -> {
+                double s = 1.0 / (1.0 + Math.exp(-r));
+                yield s * (1 - s);
+            }
+        };
+    }
+
     public static RouterWeighting fromJson(String name) {
         for (RouterWeighting w : values()) {
             if (w.jsonName.equals(name)) {

@@ -1,0 +1,250 @@
+package dev.mod.train;
+
+import dev.mod.model.RouterWeighting;
+
+/**
+ * The forward kernels of training and, beside each, its backward twin (in the spirit of llm.c). Plain loops
+ * over row-major float arrays; shapes in the comment above each. Backward kernels add into the gradients of
+ * their inputs ("+="), so that a tensor read by several operations collects all of its gradient. Matrix
+ * products and attention, the heavy part, are in {@link TrainMatmul} and {@link TrainAttention}.
+ */
+final class TrainKernels {
+    private TrainKernels() {
+    }
+
+    // x[R, d] = emb[tok[r], :]
+    static void embed(float[] x, int[] tok, float[] emb, int rows, int d) {
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(emb, tok[r] * d, x, r * d, d);
+        }
+    }
+
+    // demb[tok[r], :] += dx[r, :]
+    static void embedBackward(float[] demb, float[] dx, int[] tok, int rows, int d) {
+        for (int r = 0; r < rows; r++) {
+            int e = tok[r] * d;
+            for (int i = 0; i < d; i++) {
+                demb[e + i] += dx[r * d + i];
+            }
+        }
+    }
+
+    // out[R, d] = x * rstd * w, rstd[R] = 1 / sqrt(mean(x^2) + eps)
+    static void rmsnorm(float[] out, float[] rstd, float[] x, float[] w, int rows, int d, double eps) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * d;
+            double sum = 0;
+            for (int i = 0; i < d; i++) {
+                sum += (double) x[o + i] * x[o + i];
+            }
+            float s = (float) (1.0 / Math.sqrt(sum / d + eps));
+            rstd[r] = s;
+            for (int i = 0; i < d; i++) {
+                out[o + i] = x[o + i] * s * w[i];
+            }
+        }
+    }
+
+    // dx[R, d] += rstd * w * dout - x * rstd^3 / d * sum(dout * w * x); dw[d] += sum_r dout * x * rstd
+    static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int d) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * d;
+            float s = rstd[r];
+            double dot = 0;
+            for (int i = 0; i < d; i++) {
+                dot += (double) dout[o + i] * w[i] * x[o + i];
+            }
+            float c = (float) (dot * s * s * s / d);
+            for (int i = 0; i < d; i++) {
+                dx[o + i] += s * w[i] * dout[o + i] - x[o + i] * c;
+                dw[i] += dout[o + i] * x[o + i] * s;
+            }
+        }
+    }
+
+    // x[R, heads * dh] in place: pair (2j, 2j+1) of each head rotated by angle pos[r] * theta^(-2j / dh)
+    static void rope(float[] x, int[] pos, int rows, int heads, int dh, double theta) {
+        rotate(x, pos, rows, heads, dh, theta, 1);
+    }
+
+    // dx[R, heads * dh] in place: the gradient rotated back (the transpose of a rotation is its inverse)
+    static void ropeBackward(float[] dx, int[] pos, int rows, int heads, int dh, double theta) {
+        rotate(dx, pos, rows, heads, dh, theta, -1);
+    }
+
+    private static void rotate(float[] x, int[] pos, int rows, int heads, int dh, double theta, int sign) {
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < dh / 2; j++) {
+                double angle = pos[r] * Math.pow(theta, -2.0 * j / dh);
+                float c = (float) Math.cos(angle);
+                float s = (float) (sign * Math.sin(angle));
+                for (int h = 0; h < heads; h++) {
+                    int i = r * heads * dh + h * dh + 2 * j;
+                    float a = x[i];
+                    float b = x[i + 1];
+                    x[i] = a * c - b * s;
+                    x[i + 1] = a * s + b * c;
+                }
+            }
+        }
+    }
+
+    // out[len] = silu(gate) * up
+    static void swiglu(float[] out, float[] gate, float[] up, int len) {
+        for (int i = 0; i < len; i++) {
+            float g = gate[i];
+            out[i] = g / (1 + (float) Math.exp(-g)) * up[i];
+        }
+    }
+
+    // dgate[len] = dout * up * silu'(gate), dup[len] = dout * silu(gate) (written, not added)
+    static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int len) {
+        for (int i = 0; i < len; i++) {
+            float g = gate[i];
+            float sig = 1 / (1 + (float) Math.exp(-g));
+            float silu = g * sig;
+            dgate[i] = dout[i] * up[i] * sig * (1 + g * (1 - sig));
+            dup[i] = dout[i] * silu;
+        }
+    }
+
+    // r[R] = x[R, d] . w[d]
+    static void routerLogits(float[] r, float[] x, float[] w, int rows, int d) {
+        for (int t = 0; t < rows; t++) {
+            double sum = 0;
+            for (int i = 0; i < d; i++) {
+                sum += (double) x[t * d + i] * w[i];
+            }
+            r[t] = (float) sum;
+        }
+    }
+
+    // dx[R, d] += dr[t] * w; dw[d] += sum_t dr[t] * x[t]
+    static void routerLogitsBackward(float[] dx, float[] dw, float[] dr, float[] x, float[] w, int rows, int d) {
+        for (int t = 0; t < rows; t++) {
+            float g = dr[t];
+            if (g == 0) {
+                continue;
+            }
+            for (int i = 0; i < d; i++) {
+                dx[t * d + i] += g * w[i];
+                dw[i] += g * x[t * d + i];
+            }
+        }
+    }
+
+    // xs[B, k, d] = x[b, sel[b, j], :]
+    static void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int k, int d) {
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < k; j++) {
+                System.arraycopy(x, (b * seqLen + sel[b * k + j]) * d, xs, (b * k + j) * d, d);
+            }
+        }
+    }
+
+    // dx[b, sel[b, j], :] += dxs[b, j, :]
+    static void gatherBackward(float[] dx, float[] dxs, int[] sel, int batch, int seqLen, int k, int d) {
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < k; j++) {
+                int to = (b * seqLen + sel[b * k + j]) * d;
+                int from = (b * k + j) * d;
+                for (int i = 0; i < d; i++) {
+                    dx[to + i] += dxs[from + i];
+                }
+            }
+        }
+    }
+
+    // x[b, sel[b, j], :] += g(r[b, sel[b, j]]) * f[b, j, :]
+    static void scatter(float[] x, float[] f, int[] sel, float[] r, RouterWeighting g, int batch, int seqLen, int k, int d) {
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < k; j++) {
+                int t = b * seqLen + sel[b * k + j];
+                float gain = (float) g.apply(r[t]);
+                for (int i = 0; i < d; i++) {
+                    x[t * d + i] += gain * f[(b * k + j) * d + i];
+                }
+            }
+        }
+    }
+
+    // df[b, j, :] = g(r) * dx[b, sel, :] (written); dr[b, sel] += g'(r) * (f[b, j] . dx[b, sel]); dx itself passes through
+    static void scatterBackward(float[] df, float[] dr, float[] dx, float[] f, int[] sel, float[] r, RouterWeighting g,
+                                int batch, int seqLen, int k, int d) {
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < k; j++) {
+                int t = b * seqLen + sel[b * k + j];
+                float gain = (float) g.apply(r[t]);
+                double dot = 0;
+                for (int i = 0; i < d; i++) {
+                    df[(b * k + j) * d + i] = gain * dx[t * d + i];
+                    dot += (double) f[(b * k + j) * d + i] * dx[t * d + i];
+                }
+                dr[t] += (float) (g.derivative(r[t]) * dot);
+            }
+        }
+    }
+
+    // loss = mean over R of -log softmax(logits[r])[target[r]]; logits[R, V] become the probabilities
+    static double crossEntropy(float[] logits, int[] targets, int rows, int vocab) {
+        double loss = 0;
+        for (int r = 0; r < rows; r++) {
+            int o = r * vocab;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int v = 0; v < vocab; v++) {
+                max = Math.max(max, logits[o + v]);
+            }
+            double sum = 0;
+            for (int v = 0; v < vocab; v++) {
+                float e = (float) Math.exp(logits[o + v] - max);
+                logits[o + v] = e;
+                sum += e;
+            }
+            float inv = (float) (1 / sum);
+            for (int v = 0; v < vocab; v++) {
+                logits[o + v] *= inv;
+            }
+            loss -= Math.log(Math.max(logits[o + targets[r]], Float.MIN_NORMAL));
+        }
+        return loss / rows;
+    }
+
+    // dlogits[R, V] = (probs - onehot(target)) * scale (written)
+    static void crossEntropyBackward(float[] dlogits, float[] probs, int[] targets, int rows, int vocab, float scale) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * vocab;
+            for (int v = 0; v < vocab; v++) {
+                dlogits[o + v] = probs[o + v] * scale;
+            }
+            dlogits[o + targets[r]] -= scale;
+        }
+    }
+
+    // loss = mean over R of BCE(sigmoid(z[r]), y[r]); dz[r] += weight * (sigmoid(z) - y) / R
+    static double binaryCrossEntropy(float[] dz, float[] z, int[] y, int rows, float weight) {
+        double loss = 0;
+        for (int r = 0; r < rows; r++) {
+            double s = 1 / (1 + Math.exp(-z[r]));
+            // log(1 + e^-|z|) + max(z, 0) - y z: stable for large |z|
+            loss += Math.log1p(Math.exp(-Math.abs(z[r]))) + Math.max(z[r], 0) - y[r] * z[r];
+            if (dz != null) {
+                dz[r] += (float) (weight * (s - y[r]) / rows);
+            }
+        }
+        return loss / rows;
+    }
+
+    // out[len] += a[len]
+    static void addInPlace(float[] out, float[] a, int len) {
+        for (int i = 0; i < len; i++) {
+            out[i] += a[i];
+        }
+    }
+
+    // out[len] = a[len] + b[len]
+    static void add(float[] out, float[] a, float[] b, int len) {
+        for (int i = 0; i < len; i++) {
+            out[i] = a[i] + b[i];
+        }
+    }
+}

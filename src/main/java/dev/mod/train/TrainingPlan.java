@@ -1,0 +1,456 @@
+package dev.mod.train;
+
+import dev.mod.cpu.TopKSelector;
+import dev.mod.model.ModelConfig;
+
+/**
+ * One training step of a model on batches of B sequences of T tokens, as a static plan: every activation
+ * the backward pass needs is kept in buffers allocated once for (config, B, T), layer by layer, and the
+ * gradient scratch is shared by the layers. forward() computes the loss (cross-entropy of the next token,
+ * plus the auxiliary routing losses); backward() fills the gradients. Routed layers route with top-k over
+ * the sequence, as at inference; the gradient reaches the router through g(r) * f (the choice itself has
+ * none), and, when weighted, through a BCE loss on the router logits with the top-k choices as targets.
+ * The causal predictor, when the model has one, is trained with BCE on the same targets from a
+ * stop-gradient of the layer's input, so it never changes the language model.
+ */
+public final class TrainingPlan implements AutoCloseable {
+    /** Weights of the auxiliary losses: router BCE (per routed layer, summed) and predictor BCE. */
+    public record AuxWeights(double router, double predictor) {
+    }
+
+    private final ModelConfig c;
+    private final Parameters p;
+    private final Parameters grads;
+    private final AuxWeights aux;
+    private final int batch;
+    private final int seqLen;
+    private final int rows;
+    private final int capacity;
+    private final int predictorDim;
+    private final TrainMatmul mm;
+    private final TrainAttention attention;
+    private final TopKSelector topK;
+    private final java.util.Map<String, TrainMatmul.Weight> weights = new java.util.HashMap<>();
+    private boolean weightsStale = true;
+    private final Layer[] layers;
+
+    private final int[] tokens;
+    private final int[] targets;
+    private final int[] positions;
+    private final float[] x;        // [R, d] the residual stream; after forward() the final one
+    private final float[] normedF;  // [R, d]
+    private final float[] rstdF;    // [R]
+    private final float[] logits;   // [R, V]; probabilities after forward(), their gradient after backward()
+
+    // gradient scratch, [R, *]
+    private final float[] dx;
+    private final float[] dIn;
+    private final float[] dF;
+    private final float[] dA;
+    private final float[] dH;
+    private final float[] dN;
+    private final float[] dTmp;
+    private final float[] dQ;
+    private final float[] dK;
+    private final float[] dV;
+    private final float[] dAtt;
+    private final float[] dS;
+    private final float[] dG;
+    private final float[] dU;
+    private final float[] dR;
+    private final float[] dP;
+
+    private double crossEntropy;
+    private double routerLoss;
+    private double predictorLoss;
+
+    /** The activations one layer keeps for its backward pass. n = R in a dense layer, B * k in a routed one. */
+    private final class Layer {
+        final int index;
+        final boolean routed;
+        final int n;
+        final int perSequence;
+        final float[] xin;
+        final float[] r;
+        final int[] sel;
+        final int[] target;
+        final float[] xs;
+        final float[] normed1;
+        final float[] rstd1;
+        final float[] q;
+        final float[] k;
+        final float[] v;
+        final float[] att;
+        final float[] lse;
+        final float[] a;
+        final float[] h;
+        final float[] normed2;
+        final float[] rstd2;
+        final float[] g1;
+        final float[] u;
+        final float[] s;
+        final float[] f;
+        final float[] predictorHidden;
+        final float[] predictorLogit;
+
+        Layer(int index) {
+            this.index = index;
+            this.routed = c.isRouted(index);
+            this.perSequence = routed ? capacity : seqLen;
+            this.n = batch * perSequence;
+            int d = c.dim();
+            int qDim = c.nHeads() * c.headDim();
+            xin = new float[rows * d];
+            r = routed ? new float[rows] : null;
+            sel = routed ? new int[n] : null;
+            target = routed ? new int[rows] : null;
+            xs = routed ? new float[n * d] : null;
+            normed1 = new float[n * d];
+            rstd1 = new float[n];
+            q = new float[n * qDim];
+            k = new float[n * c.kvDim()];
+            v = new float[n * c.kvDim()];
+            att = new float[n * qDim];
+            lse = new float[batch * c.nHeads() * perSequence];
+            a = new float[n * d];
+            h = new float[n * d];
+            normed2 = new float[n * d];
+            rstd2 = new float[n];
+            g1 = new float[n * c.hiddenDim()];
+            u = new float[n * c.hiddenDim()];
+            s = new float[n * c.hiddenDim()];
+            f = new float[n * d];
+            predictorHidden = routed && predictorDim > 0 ? new float[rows * predictorDim] : null;
+            predictorLogit = routed && predictorDim > 0 ? new float[rows] : null;
+        }
+
+        float[] blockIn() {
+            return routed ? xs : xin;
+        }
+
+        int[] positions() {
+            return routed ? sel : TrainingPlan.this.positions;
+        }
+
+        String name(String tensor) {
+            return "layers." + index + "." + tensor;
+        }
+    }
+
+    public TrainingPlan(ModelConfig config, Parameters params, Parameters grads, AuxWeights aux, int batch, int seqLen, int threads) {
+        this.c = config;
+        this.p = params;
+        this.grads = grads;
+        this.aux = aux;
+        this.batch = batch;
+        this.seqLen = seqLen;
+        this.rows = batch * seqLen;
+        this.capacity = config.capacityTokens(seqLen);
+        String predictor = config.routedLayers().isEmpty() ? null : "layers." + config.routedLayers().get(0) + ".predictor.w1.weight";
+        this.predictorDim = predictor != null && params.has(predictor) ? (int) params.shape(predictor)[0] : 0;
+        this.mm = new TrainMatmul(threads);
+        this.attention = new TrainAttention(mm.pool(), threads);
+        this.topK = new TopKSelector(threads);
+        int d = config.dim();
+        int qDim = config.nHeads() * config.headDim();
+        int f = config.hiddenDim();
+        tokens = new int[rows];
+        targets = new int[rows];
+        positions = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            positions[r] = r % seqLen;
+        }
+        x = new float[rows * d];
+        normedF = new float[rows * d];
+        rstdF = new float[rows];
+        logits = new float[Math.multiplyExact(rows, config.vocabSize())];
+        dx = new float[rows * d];
+        dIn = new float[rows * d];
+        dF = new float[rows * d];
+        dA = new float[rows * d];
+        dH = new float[rows * d];
+        dN = new float[rows * d];
+        dTmp = new float[rows * d];
+        dQ = new float[rows * qDim];
+        dK = new float[rows * config.kvDim()];
+        dV = new float[rows * config.kvDim()];
+        dAtt = new float[rows * qDim];
+        dS = new float[rows * f];
+        dG = new float[rows * f];
+        dU = new float[rows * f];
+        dR = new float[rows];
+        dP = new float[Math.max(1, rows * predictorDim)];
+        layers = new Layer[config.nLayers()];
+        for (int i = 0; i < layers.length; i++) {
+            layers[i] = new Layer(i);
+        }
+        for (String name : params.names()) {
+            long[] shape = params.shape(name);
+            if (shape.length == 2 && !name.equals("tok_embeddings.weight") && !name.endsWith("router.weight")
+                    && !name.endsWith("predictor.w2.weight")) {
+                weights.put(name, new TrainMatmul.Weight((int) shape[0], (int) shape[1]));
+            }
+        }
+    }
+
+    /** The parameters changed (an optimizer step): repack the weights before the next forward pass. */
+    public void weightsChanged() {
+        weightsStale = true;
+    }
+
+    private TrainMatmul.Weight w(String name) {
+        return weights.get(name);
+    }
+
+    /**
+     * Runs the batch: input[b][t] predicts target[b][t]. Returns the loss the gradients are of: the mean
+     * cross-entropy plus the weighted auxiliary losses.
+     */
+    public double forward(int[][] input, int[][] target) {
+        if (weightsStale) {
+            weights.forEach((name, weight) -> weight.refresh(p.get(name)));
+            weightsStale = false;
+        }
+        for (int b = 0; b < batch; b++) {
+            System.arraycopy(input[b], 0, tokens, b * seqLen, seqLen);
+            System.arraycopy(target[b], 0, targets, b * seqLen, seqLen);
+        }
+        int d = c.dim();
+        TrainKernels.embed(x, tokens, p.get("tok_embeddings.weight"), rows, d);
+        routerLoss = 0;
+        predictorLoss = 0;
+        for (Layer layer : layers) {
+            System.arraycopy(x, 0, layer.xin, 0, rows * d);
+            if (layer.routed) {
+                TrainKernels.routerLogits(layer.r, x, p.get(layer.name("router.weight")), rows, d);
+                topK.select(mm.pool(), layer.sel, layer.r, batch, seqLen, capacity);
+                java.util.Arrays.fill(layer.target, 0);
+                for (int b = 0; b < batch; b++) {
+                    for (int j = 0; j < capacity; j++) {
+                        layer.target[b * seqLen + layer.sel[b * capacity + j]] = 1;
+                    }
+                }
+                TrainKernels.gather(layer.xs, x, layer.sel, batch, seqLen, capacity, d);
+                block(layer);
+                TrainKernels.scatter(x, layer.f, layer.sel, layer.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                routerLoss += TrainKernels.binaryCrossEntropy(null, layer.r, layer.target, rows, 0);
+                if (predictorDim > 0) {
+                    predictorForward(layer);
+                    predictorLoss += TrainKernels.binaryCrossEntropy(null, layer.predictorLogit, layer.target, rows, 0);
+                }
+            } else {
+                block(layer);
+                TrainKernels.addInPlace(x, layer.f, rows * d);
+            }
+        }
+        TrainKernels.rmsnorm(normedF, rstdF, x, p.get("norm.weight"), rows, d, c.normEps());
+        mm.forward(logits, normedF, w("output.weight"), rows);
+        crossEntropy = TrainKernels.crossEntropy(logits, targets, rows, c.vocabSize());
+        return loss();
+    }
+
+    // f[n, d] = attention + MLP of the layer's block input
+    private void block(Layer l) {
+        int n = l.n;
+        int d = c.dim();
+        int dh = c.headDim();
+        float[] in = l.blockIn();
+        TrainKernels.rmsnorm(l.normed1, l.rstd1, in, p.get(l.name("attention_norm.weight")), n, d, c.normEps());
+        mm.forward(l.q, l.normed1, w(l.name("attention.wq.weight")), n);
+        mm.forward(l.k, l.normed1, w(l.name("attention.wk.weight")), n);
+        mm.forward(l.v, l.normed1, w(l.name("attention.wv.weight")), n);
+        TrainKernels.rope(l.q, l.positions(), n, c.nHeads(), dh, c.ropeTheta());
+        TrainKernels.rope(l.k, l.positions(), n, c.nKvHeads(), dh, c.ropeTheta());
+        attention.forward(l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
+        mm.forward(l.a, l.att, w(l.name("attention.wo.weight")), n);
+        TrainKernels.add(l.h, in, l.a, n * d);
+        TrainKernels.rmsnorm(l.normed2, l.rstd2, l.h, p.get(l.name("ffn_norm.weight")), n, d, c.normEps());
+        mm.forward(l.g1, l.normed2, w(l.name("feed_forward.w1.weight")), n);
+        mm.forward(l.u, l.normed2, w(l.name("feed_forward.w3.weight")), n);
+        TrainKernels.swiglu(l.s, l.g1, l.u, n * c.hiddenDim());
+        mm.forward(l.f, l.s, w(l.name("feed_forward.w2.weight")), n);
+        TrainKernels.addInPlace(l.f, l.a, n * d);
+    }
+
+    // predictorLogit[R] = w2 . silu(w1 . xin[R, d])
+    private void predictorForward(Layer l) {
+        mm.forward(l.predictorHidden, l.xin, w(l.name("predictor.w1.weight")), rows);
+        float[] w2 = p.get(l.name("predictor.w2.weight"));
+        for (int t = 0; t < rows; t++) {
+            double sum = 0;
+            for (int j = 0; j < predictorDim; j++) {
+                float z = l.predictorHidden[t * predictorDim + j];
+                sum += w2[j] * (z / (1 + Math.exp(-z)));
+            }
+            l.predictorLogit[t] = (float) sum;
+        }
+    }
+
+    /** The gradients of the last forward()'s loss, written into the gradient parameters. */
+    public void backward() {
+        grads.zero();
+        int d = c.dim();
+        int vocab = c.vocabSize();
+        TrainKernels.crossEntropyBackward(logits, logits, targets, rows, vocab, 1f / rows);
+        mm.backwardWeight(grads.get("output.weight"), logits, normedF, rows, vocab, d);
+        mm.backwardInput(dN, logits, w("output.weight"), rows);
+        java.util.Arrays.fill(dx, 0f);
+        TrainKernels.rmsnormBackward(dx, grads.get("norm.weight"), dN, x, p.get("norm.weight"), rstdF, rows, d);
+        for (int i = layers.length - 1; i >= 0; i--) {
+            Layer l = layers[i];
+            if (l.routed) {
+                java.util.Arrays.fill(dR, 0, rows, 0f);
+                TrainKernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                blockBackward(l, dF);
+                TrainKernels.gatherBackward(dx, dIn, l.sel, batch, seqLen, capacity, d);
+                if (aux.router() != 0) {
+                    TrainKernels.binaryCrossEntropy(dR, l.r, l.target, rows, (float) aux.router());
+                }
+                TrainKernels.routerLogitsBackward(dx, grads.get(l.name("router.weight")), dR, l.xin,
+                        p.get(l.name("router.weight")), rows, d);
+                if (predictorDim > 0) {
+                    predictorBackward(l);
+                }
+            } else {
+                System.arraycopy(dx, 0, dF, 0, rows * d);
+                blockBackward(l, dF);
+                TrainKernels.addInPlace(dx, dIn, rows * d);
+            }
+        }
+        TrainKernels.embedBackward(grads.get("tok_embeddings.weight"), dx, tokens, rows, d);
+    }
+
+    // dIn[n, d] (written) and the block's weight gradients, from df[n, d]
+    private void blockBackward(Layer l, float[] df) {
+        int n = l.n;
+        int d = c.dim();
+        int dh = c.headDim();
+        int hidden = c.hiddenDim();
+        float[] in = l.blockIn();
+        mm.backwardWeight(grads.get(l.name("feed_forward.w2.weight")), df, l.s, n, d, hidden);
+        mm.backwardInput(dS, df, w(l.name("feed_forward.w2.weight")), n);
+        TrainKernels.swigluBackward(dG, dU, dS, l.g1, l.u, n * hidden);
+        mm.backwardWeight(grads.get(l.name("feed_forward.w1.weight")), dG, l.normed2, n, hidden, d);
+        mm.backwardWeight(grads.get(l.name("feed_forward.w3.weight")), dU, l.normed2, n, hidden, d);
+        mm.backwardInput(dN, dG, w(l.name("feed_forward.w1.weight")), n);
+        mm.backwardInput(dTmp, dU, w(l.name("feed_forward.w3.weight")), n);
+        TrainKernels.addInPlace(dN, dTmp, n * d);
+        java.util.Arrays.fill(dH, 0, n * d, 0f);
+        TrainKernels.rmsnormBackward(dH, grads.get(l.name("ffn_norm.weight")), dN, l.h, p.get(l.name("ffn_norm.weight")), l.rstd2, n, d);
+        // h = in + a and f = a + m: a's gradient is df + dh, in's is dh plus the attention branch's
+        TrainKernels.add(dA, df, dH, n * d);
+        mm.backwardWeight(grads.get(l.name("attention.wo.weight")), dA, l.att, n, d, c.nHeads() * dh);
+        mm.backwardInput(dAtt, dA, w(l.name("attention.wo.weight")), n);
+        attention.backward(dQ, dK, dV, dAtt, l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
+        TrainKernels.ropeBackward(dQ, l.positions(), n, c.nHeads(), dh, c.ropeTheta());
+        TrainKernels.ropeBackward(dK, l.positions(), n, c.nKvHeads(), dh, c.ropeTheta());
+        mm.backwardWeight(grads.get(l.name("attention.wq.weight")), dQ, l.normed1, n, c.nHeads() * dh, d);
+        mm.backwardWeight(grads.get(l.name("attention.wk.weight")), dK, l.normed1, n, c.kvDim(), d);
+        mm.backwardWeight(grads.get(l.name("attention.wv.weight")), dV, l.normed1, n, c.kvDim(), d);
+        mm.backwardInput(dN, dQ, w(l.name("attention.wq.weight")), n);
+        mm.backwardInput(dTmp, dK, w(l.name("attention.wk.weight")), n);
+        TrainKernels.addInPlace(dN, dTmp, n * d);
+        mm.backwardInput(dTmp, dV, w(l.name("attention.wv.weight")), n);
+        TrainKernels.addInPlace(dN, dTmp, n * d);
+        System.arraycopy(dH, 0, dIn, 0, n * d);
+        TrainKernels.rmsnormBackward(dIn, grads.get(l.name("attention_norm.weight")), dN, in,
+                p.get(l.name("attention_norm.weight")), l.rstd1, n, d);
+    }
+
+    // the predictor's BCE gradient into its w1 and w2 only: its input is a stop-gradient of xin
+    private void predictorBackward(Layer l) {
+        float[] w2 = p.get(l.name("predictor.w2.weight"));
+        float[] g2 = grads.get(l.name("predictor.w2.weight"));
+        float[] dLogit = dR;
+        java.util.Arrays.fill(dLogit, 0, rows, 0f);
+        TrainKernels.binaryCrossEntropy(dLogit, l.predictorLogit, l.target, rows, (float) aux.predictor());
+        for (int t = 0; t < rows; t++) {
+            for (int j = 0; j < predictorDim; j++) {
+                float z = l.predictorHidden[t * predictorDim + j];
+                float sig = 1 / (1 + (float) Math.exp(-z));
+                g2[j] += dLogit[t] * z * sig;
+                dP[t * predictorDim + j] = dLogit[t] * w2[j] * sig * (1 + z * (1 - sig));
+            }
+        }
+        mm.backwardWeight(grads.get(l.name("predictor.w1.weight")), dP, l.xin, rows, predictorDim, c.dim());
+    }
+
+    /** The loss of the last forward(): cross-entropy plus the weighted auxiliary losses. */
+    public double loss() {
+        return crossEntropy + aux.router() * routerLoss + (predictorDim > 0 ? aux.predictor() * predictorLoss : 0);
+    }
+
+    /** Mean next-token cross-entropy of the last forward(). */
+    public double crossEntropy() {
+        return crossEntropy;
+    }
+
+    /** Router BCE against the top-k choices, summed over routed layers, of the last forward(). */
+    public double routerLoss() {
+        return routerLoss;
+    }
+
+    /**
+     * Agreement with top-k in the last forward() of a causal decision per routed layer: the router's
+     * sigmoid(r) > 0.5 (predictor false) or the predictor's (true). NaN when the model has no predictor.
+     */
+    public double agreement(int layer, boolean predictor) {
+        Layer l = layers[layer];
+        if (!l.routed || (predictor && predictorDim == 0)) {
+            return Double.NaN;
+        }
+        float[] z = predictor ? l.predictorLogit : l.r;
+        int agree = 0;
+        for (int t = 0; t < rows; t++) {
+            if ((z[t] > 0 ? 1 : 0) == l.target[t]) {
+                agree++;
+            }
+        }
+        return (double) agree / rows;
+    }
+
+    /** selected[B, k] positions of a routed layer in the last forward(). */
+    public int[] selected(int layer) {
+        return layers[layer].sel;
+    }
+
+    /** The first layer whose input or output holds a non-finite value in the last forward(); -1 if none. */
+    public int firstNonFiniteLayer() {
+        for (Layer l : layers) {
+            if (!finite(l.xin) || !finite(l.f)) {
+                return l.index;
+            }
+        }
+        return -1;
+    }
+
+    private static boolean finite(float[] a) {
+        for (float v : a) {
+            if (!Float.isFinite(v)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    public int batch() {
+        return batch;
+    }
+
+    public int seqLen() {
+        return seqLen;
+    }
+
+    public ModelConfig config() {
+        return c;
+    }
+
+    public int predictorDim() {
+        return predictorDim;
+    }
+
+    @Override
+    public void close() {
+        mm.close();
+    }
+}
