@@ -390,6 +390,11 @@ public final class TrainingPlan implements AutoCloseable {
         return routerLoss;
     }
 
+    /** Predictor BCE against the top-k choices, summed over routed layers, of the last forward() (0 without a predictor). */
+    public double predictorLoss() {
+        return predictorDim > 0 ? predictorLoss : 0;
+    }
+
     /**
      * Agreement with top-k in the last forward() of a causal decision per routed layer: the router's
      * sigmoid(r) > 0.5 (predictor false) or the predictor's (true). NaN when the model has no predictor.
@@ -407,6 +412,11 @@ public final class TrainingPlan implements AutoCloseable {
             }
         }
         return (double) agree / rows;
+    }
+
+    /** The residual stream [B, T, d] after the last block of the last forward() (before the final norm). */
+    public float[] hidden() {
+        return x;
     }
 
     /** selected[B, k] positions of a routed layer in the last forward(). */
