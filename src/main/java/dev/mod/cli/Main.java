@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 ForwardCommand.class,
                 GenerateCommand.class,
                 CalibrateCommand.class,
+                TrainCommand.class,
                 DemoCommand.class,
                 DevicesCommand.class,
                 StudyCommand.class,

@@ -34,6 +34,16 @@ public final class Parameters {
         return p;
     }
 
+    /** Named arrays, in the given order (a checkpoint's tensors, their prefix taken off). */
+    static Parameters of(List<Tensor> tensors, String prefix) {
+        Parameters p = new Parameters();
+        for (Tensor t : tensors) {
+            p.values.put(t.name().substring(prefix.length()), t.toFloatArray());
+            p.shapes.put(t.name().substring(prefix.length()), t.shape());
+        }
+        return p;
+    }
+
     /** Zeros of the same shapes. */
     public Parameters zerosLike() {
         Parameters p = new Parameters();

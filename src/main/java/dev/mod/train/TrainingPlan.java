@@ -414,6 +414,28 @@ public final class TrainingPlan implements AutoCloseable {
         return (double) agree / rows;
     }
 
+    /** Share of the last forward()'s tokens the router rule would route in a routed layer: sigmoid(r) > 0.5. */
+    public double causalFraction(int layer) {
+        float[] r = layers[layer].r;
+        int above = 0;
+        for (int t = 0; t < rows; t++) {
+            above += r[t] > 0 ? 1 : 0;
+        }
+        return (double) above / rows;
+    }
+
+    /** The most likely next token at row r (b * T + t) of the last forward(). */
+    public int argmax(int r) {
+        int v = c.vocabSize();
+        int best = 0;
+        for (int i = 1; i < v; i++) {
+            if (logits[r * v + i] > logits[r * v + best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
     /** The residual stream [B, T, d] after the last block of the last forward() (before the final norm). */
     public float[] hidden() {
         return x;

@@ -1,0 +1,192 @@
+package dev.mod.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.mod.ModException;
+import dev.mod.data.SelectiveCopy;
+import dev.mod.data.TextData;
+import dev.mod.data.TrainingData;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.Presets;
+import dev.mod.train.TrainPlots;
+import dev.mod.train.TrainSettings;
+import dev.mod.train.Trainer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "train", mixinStandardHelpOptions = true, subcommands = TrainCommand.Plot.class,
+        description = {"Train a MoD model (or its dense counterpart, --dense) on byte-level text or a synthetic task, "
+                + "on the cpu backend: AdamW, cosine schedule with warm-up, gradient clipping, FP32 master weights, "
+                + "the paper's auxiliary router and predictor losses.",
+                "Writes to --out: log.jsonl, checkpoint.safetensors, model.safetensors (usable by forward, generate, "
+                        + "study) and loss.png. --resume goes on from the checkpoint, bit for bit."})
+final class TrainCommand implements Callable<Integer> {
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    static final class Source {
+        @Option(names = "--preset", required = true, paramLabel = "NAME", description = "A built-in config: tiny, small or bench.")
+        String preset;
+
+        @Option(names = "--config", required = true, paramLabel = "FILE.json", description = "A model config (JSON).")
+        Path config;
+    }
+
+    @Option(names = "--dense", description = "Train the dense counterpart (no routed layers).")
+    boolean dense;
+
+    @Option(names = "--capacity", paramLabel = "C", description = "Override the config's capacity.")
+    Double capacity;
+
+    @Option(names = "--predictor-dim", defaultValue = "0", paramLabel = "P",
+            description = "Train a causal predictor with P hidden units in every routed layer (default: none).")
+    int predictorDim;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and of the batches (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--data", required = true, paramLabel = "PATH|jdk-src|copy",
+            description = "A text file or folder, jdk-src (the JDK's Java sources), or copy (the selective-copy task).")
+    String data;
+
+    @Option(names = "--max-data-bytes", defaultValue = "8000000", description = "Read at most this much text (default: ${DEFAULT-VALUE}).")
+    int maxDataBytes;
+
+    @Option(names = "--steps", required = true, description = "Optimizer steps.")
+    int steps;
+
+    @Option(names = "--batch", defaultValue = "8", description = "Sequences per step (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--seq", defaultValue = "128", paramLabel = "T", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
+    int seqLen;
+
+    @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    double lr;
+
+    @Option(names = "--warmup", defaultValue = "20", description = "Warm-up steps (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--min-lr-ratio", defaultValue = "0.1", description = "Final learning rate / peak (default: ${DEFAULT-VALUE}).")
+    double minLrRatio;
+
+    @Option(names = "--weight-decay", defaultValue = "0.1", description = "AdamW weight decay of the matrices (default: ${DEFAULT-VALUE}).")
+    double weightDecay;
+
+    @Option(names = "--clip", defaultValue = "1.0", description = "Clip the gradients' global norm to this; 0: no clipping (default: ${DEFAULT-VALUE}).")
+    double clip;
+
+    @Option(names = "--aux-router", defaultValue = "0.01",
+            description = "Weight of the BCE loss on the router logits with the top-k choices as targets; 0: off (default: ${DEFAULT-VALUE}).")
+    double auxRouter;
+
+    @Option(names = "--aux-predictor", defaultValue = "1.0",
+            description = "Weight of the predictor's BCE loss (stop-gradient input; needs --predictor-dim) (default: ${DEFAULT-VALUE}).")
+    double auxPredictor;
+
+    @Option(names = "--eval-every", defaultValue = "50", description = "Steps between held-out evaluations (default: ${DEFAULT-VALUE}).")
+    int evalEvery;
+
+    @Option(names = "--eval-batches", defaultValue = "4", description = "Held-out batches per evaluation (default: ${DEFAULT-VALUE}).")
+    int evalBatches;
+
+    @Option(names = "--checkpoint-every", defaultValue = "100", description = "Steps between checkpoints (default: ${DEFAULT-VALUE}).")
+    int checkpointEvery;
+
+    @Option(names = "--threads", description = "Threads (default: one per processor; results do not depend on it).")
+    Integer threads;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "The run's folder.")
+    Path out;
+
+    @Option(names = "--resume", description = "Go on from the checkpoint in --out (the same settings, or it refuses).")
+    boolean resume;
+
+    @Override
+    public Integer call() {
+        ModelConfig config = source.config != null ? ModelSource.readConfig(source.config) : Presets.get(source.preset);
+        if (capacity != null) {
+            config = config.withRouting(capacity, config.routedLayers());
+        }
+        if (dense) {
+            config = config.dense();
+        }
+        if (config.vocabSize() < 258) {
+            throw new ModException("training data are bytes with BOS: the model needs a vocabulary of at least 258, this one has "
+                    + config.vocabSize());
+        }
+        TrainSettings settings = new TrainSettings(source.preset != null ? source.preset : source.config.toString(),
+                TrainSettings.configJson(config), predictorDim, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
+                minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery);
+        if (predictorDim > 0 && config.routedLayers().isEmpty()) {
+            throw new ModException("--predictor-dim needs routed layers; this model has none");
+        }
+        TrainingData trainingData = data.equals(SelectiveCopy.NAME)
+                ? new SelectiveCopy(seqLen, config.capacityTokens(seqLen))
+                : TextData.open(data, seqLen, maxDataBytes);
+        int threadCount = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
+        if (threadCount < 1) {
+            throw new ModException("--threads must be at least 1");
+        }
+        Trainer trainer = new Trainer(settings, trainingData, out, threadCount);
+        System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),
+                steps, batch, seqLen, resume ? " (resumed)" : "");
+        JsonNode last;
+        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(steps)
+                .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build()) {
+            last = trainer.run(resume, p -> {
+                bar.stepTo(p.step());
+                StringBuilder routed = new StringBuilder();
+                for (double f : p.causalFractions()) {
+                    routed.append(String.format(Locale.ROOT, " %.2f", f));
+                }
+                bar.setExtraMessage(String.format(Locale.ROOT, "loss %.3f, %.0f tok/s%s", p.loss(), p.tokensPerSecond(),
+                        routed.length() == 0 ? "" : ", sigmoid(r)>0.5:" + routed));
+            });
+        }
+        if (last != null) {
+            System.out.println("held-out: " + last);
+        }
+        System.out.printf("wrote %s, %s, %s and %s%n", trainer.logFile(), trainer.checkpointFile(), trainer.modelFile(),
+                out.resolve("loss.png"));
+        return 0;
+    }
+
+    @Command(name = "plot", mixinStandardHelpOptions = true,
+            description = "Loss curves of training runs in one PNG, against steps or against training FLOPs.")
+    static final class Plot implements Callable<Integer> {
+        @Parameters(arity = "1..*", paramLabel = "RUN_DIR", description = "Training run folders (with log.jsonl).")
+        List<Path> runs;
+
+        @Option(names = "--flops", description = "Against training FLOPs (3 x forward FLOPs per step) instead of steps.")
+        boolean flops;
+
+        @Option(names = "--out", required = true, paramLabel = "FILE.png", description = "The plot.")
+        Path out;
+
+        @Override
+        public Integer call() {
+            List<TrainPlots.Run> list = new ArrayList<>();
+            for (Path run : runs) {
+                List<JsonNode> log = Trainer.readLog(run.resolve("log.jsonl"));
+                if (log.isEmpty()) {
+                    throw new ModException("no training log in " + run);
+                }
+                list.add(new TrainPlots.Run(run.getFileName().toString(), log));
+            }
+            TrainPlots.lossCurves(list, flops, out);
+            System.out.println("wrote " + out);
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,101 @@
+package dev.mod.data;
+
+import dev.mod.ModException;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Byte-level text: a file, every regular file under a folder (in path order), or the JDK's Java sources.
+ * The last tenth of the bytes is held out for evaluation; training windows start anywhere in the first
+ * nine tenths, held-out windows at fixed, evenly spaced places in the last tenth.
+ */
+public final class TextData implements TrainingData {
+    private final String description;
+    private final byte[] bytes;
+    private final int split;
+    private final int seqLen;
+
+    private TextData(String description, byte[] bytes, int seqLen) {
+        this.description = description;
+        this.bytes = bytes;
+        this.seqLen = seqLen;
+        this.split = bytes.length - bytes.length / 10;
+        int needed = seqLen + 1;
+        if (split < needed || bytes.length - split < needed) {
+            throw new ModException("data: " + description + " has " + bytes.length + " bytes; a sequence of " + seqLen
+                    + " needs at least " + 10L * needed + " (a tenth is held out, and each part must hold a sequence)");
+        }
+    }
+
+    /** PATH (a file or a folder) or jdk-src; at most maxBytes bytes are read. */
+    public static TextData open(String spec, int seqLen, int maxBytes) {
+        if (spec.equals(JdkSourceText.NAME)) {
+            return new TextData("the JDK's Java sources (" + JdkSourceText.archive() + ")", JdkSourceText.read(maxBytes), seqLen);
+        }
+        Path path = Path.of(spec);
+        if (!Files.exists(path)) {
+            throw new ModException("data: " + spec + " does not exist");
+        }
+        return new TextData(spec, read(path, maxBytes), seqLen);
+    }
+
+    private static byte[] read(Path path, int maxBytes) {
+        try {
+            List<Path> files;
+            if (Files.isDirectory(path)) {
+                try (Stream<Path> walk = Files.walk(path)) {
+                    files = walk.filter(Files::isRegularFile).sorted().toList();
+                }
+            } else {
+                files = List.of(path);
+            }
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            for (Path f : files) {
+                if (out.size() >= maxBytes) {
+                    break;
+                }
+                byte[] b = Files.readAllBytes(f);
+                out.write(b, 0, Math.min(b.length, maxBytes - out.size()));
+            }
+            if (out.size() == 0) {
+                throw new ModException("data: " + path + " is empty");
+            }
+            return out.toByteArray();
+        } catch (IOException | UncheckedIOException e) {
+            throw new ModException("data: cannot read " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public String describe() {
+        return description + ", " + bytes.length + " bytes (" + (bytes.length - split) + " held out)";
+    }
+
+    @Override
+    public void batch(Rng rng, int[][] input, int[][] target) {
+        for (int b = 0; b < input.length; b++) {
+            window(rng.nextInt(split - seqLen), input[b], target[b]);
+        }
+    }
+
+    @Override
+    public void heldOut(int i, int[][] input, int[][] target) {
+        int windows = (bytes.length - split - 1) / seqLen;
+        for (int b = 0; b < input.length; b++) {
+            int w = (i * input.length + b) % Math.max(1, windows);
+            window(split + w * seqLen, input[b], target[b]);
+        }
+    }
+
+    private void window(int start, int[] input, int[] target) {
+        for (int t = 0; t < seqLen; t++) {
+            input[t] = bytes[start + t] & 0xFF;
+            target[t] = bytes[start + t + 1] & 0xFF;
+        }
+    }
+}

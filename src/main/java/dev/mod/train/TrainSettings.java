@@ -1,0 +1,92 @@
+package dev.mod.train;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.mod.ModException;
+import dev.mod.model.ModelConfig;
+
+/**
+ * Everything that decides a training run's numbers: the model (config, seed, predictor), the data, the
+ * schedule and the optimizer. Two runs with equal settings produce the same weights bit for bit on the cpu
+ * backend, whatever the thread count; a checkpoint stores them, and --resume refuses other settings.
+ */
+public record TrainSettings(
+        @JsonProperty("model") String model,
+        @JsonProperty("model_config") JsonNode modelConfig,
+        @JsonProperty("predictor_dim") int predictorDim,
+        @JsonProperty("seed") long seed,
+        @JsonProperty("data") String data,
+        @JsonProperty("max_data_bytes") int maxDataBytes,
+        @JsonProperty("steps") int steps,
+        @JsonProperty("batch") int batch,
+        @JsonProperty("seq_len") int seqLen,
+        @JsonProperty("lr") double lr,
+        @JsonProperty("warmup") int warmup,
+        @JsonProperty("min_lr_ratio") double minLrRatio,
+        @JsonProperty("weight_decay") double weightDecay,
+        @JsonProperty("clip") double clip,
+        @JsonProperty("aux_router") double auxRouter,
+        @JsonProperty("aux_predictor") double auxPredictor,
+        @JsonProperty("eval_every") int evalEvery,
+        @JsonProperty("eval_batches") int evalBatches,
+        @JsonProperty("checkpoint_every") int checkpointEvery) {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public TrainSettings {
+        ModelConfig c = ModelConfig.fromJson(modelConfig.toString());
+        positive("--steps", steps);
+        positive("--batch", batch);
+        positive("--seq", seqLen);
+        positive("--eval-every", evalEvery);
+        positive("--eval-batches", evalBatches);
+        positive("--checkpoint-every", checkpointEvery);
+        if (seqLen > c.maxSeqLen()) {
+            throw new ModException("--seq " + seqLen + " is above the model's max_seq_len " + c.maxSeqLen());
+        }
+        if (!(lr > 0) || !Double.isFinite(lr)) {
+            throw new ModException("--lr must be a positive number, got " + lr);
+        }
+        if (warmup < 0 || predictorDim < 0 || weightDecay < 0 || clip < 0 || auxRouter < 0 || auxPredictor < 0
+                || !(minLrRatio >= 0 && minLrRatio <= 1)) {
+            throw new ModException("--warmup, --predictor-dim, --weight-decay, --clip and the auxiliary weights must be >= 0, "
+                    + "--min-lr-ratio in [0, 1]");
+        }
+    }
+
+    private static void positive(String option, int value) {
+        if (value < 1) {
+            throw new ModException(option + " must be at least 1, got " + value);
+        }
+    }
+
+    public ModelConfig config() {
+        return ModelConfig.fromJson(modelConfig.toString());
+    }
+
+    public static JsonNode configJson(ModelConfig config) {
+        try {
+            return JSON.readTree(config.toJson());
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public static TrainSettings fromJson(String json) {
+        try {
+            return JSON.readValue(json, TrainSettings.class);
+        } catch (JsonProcessingException e) {
+            throw new ModException("checkpoint: unreadable training settings: " + e.getOriginalMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+package dev.mod.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.mod.data.SelectiveCopy;
+import dev.mod.data.TextData;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.RouterWeighting;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Whole training runs: resuming is bit for bit, a tiny model overfits a tiny text, the copy task is learned. */
+class TrainerTest {
+    @TempDir
+    Path dir;
+
+    private static final ModelConfig SMALL = new ModelConfig(258, 32, 4, 4, 2, 64, 1e-5, 10000, 64, 0.25,
+            List.of(1, 3), RouterWeighting.RAW);
+
+    private static TrainSettings settings(ModelConfig c, String data, int steps, int seqLen, double lr, int checkpointEvery,
+                                          int predictorDim) {
+        return new TrainSettings("test", TrainSettings.configJson(c), predictorDim, 1, data, 1 << 20, steps, 4, seqLen, lr, 5,
+                0.1, 0.1, 1.0, 0.01, 1.0, 1000, 2, checkpointEvery);
+    }
+
+    private Path text(String content) throws IOException {
+        Path file = dir.resolve("text.txt");
+        Files.writeString(file, content);
+        return file;
+    }
+
+    @Test
+    void resumingFromACheckpointGivesTheRunThatNeverStopped() throws IOException {
+        Path text = text("The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. ".repeat(20));
+        TrainSettings s = settings(SMALL, text.toString(), 12, 24, 3e-3, 4, 8);
+        Trainer straight = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("straight"), 2);
+        straight.run(false, p -> { });
+
+        Trainer interrupted = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("resumed"), 1);
+        RuntimeException crash = assertThrows(RuntimeException.class, () -> interrupted.run(false, p -> {
+            if (p.step() == 7) {
+                throw new IllegalStateException("killed");
+            }
+        }));
+        assertEquals("killed", crash.getMessage());
+        assertEquals(4, Checkpoint.read(interrupted.checkpointFile()).step(), "the last checkpoint before the crash");
+        interrupted.run(true, p -> { });
+
+        Checkpoint a = Checkpoint.read(straight.checkpointFile());
+        Checkpoint b = Checkpoint.read(interrupted.checkpointFile());
+        assertEquals(12, b.step());
+        assertEquals(a.rngState(), b.rngState());
+        for (String name : a.params().names()) {
+            assertArrayEquals(a.params().get(name), b.params().get(name), name);
+            assertArrayEquals(a.m().get(name), b.m().get(name), "adam m " + name);
+            assertArrayEquals(a.v().get(name), b.v().get(name), "adam v " + name);
+        }
+        List<Long> steps = Trainer.readLog(interrupted.logFile()).stream().filter(l -> l.has("loss"))
+                .map(l -> l.get("step").asLong()).toList();
+        assertEquals(java.util.stream.LongStream.rangeClosed(1, 12).boxed().toList(), steps, "each step logged once");
+        List<Double> lossA = Trainer.readLog(straight.logFile()).stream().filter(l -> l.has("loss")).map(l -> l.get("loss").asDouble()).toList();
+        List<Double> lossB = Trainer.readLog(interrupted.logFile()).stream().filter(l -> l.has("loss")).map(l -> l.get("loss").asDouble()).toList();
+        assertEquals(lossA, lossB);
+    }
+
+    @Test
+    void aTinyModelOverfitsATinyText() throws IOException {
+        Path text = text("Mixture-of-Depths routes the tokens that matter through the block; the rest skip it. ".repeat(5));
+        TrainSettings s = settings(SMALL, text.toString(), 250, 24, 1e-2, 1000, 0);
+        Trainer trainer = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("overfit"), 2);
+        trainer.run(false, p -> { });
+        List<JsonNode> log = Trainer.readLog(trainer.logFile()).stream().filter(l -> l.has("loss")).toList();
+        double first = log.get(0).get("cross_entropy").asDouble();
+        double last = log.subList(log.size() - 10, log.size()).stream().mapToDouble(l -> l.get("cross_entropy").asDouble())
+                .average().orElseThrow();
+        assertTrue(first > 4, "starts near ln(258): " + first);
+        assertTrue(last < 0.1, "the last steps' training loss is near zero: " + last);
+    }
+
+    @Test
+    void theCopyTaskIsLearnedAndTheRoutersPickTheDigits() {
+        ModelConfig c = new ModelConfig(258, 64, 4, 4, 4, 176, 1e-5, 10000, 64, 0.125, List.of(1, 3), RouterWeighting.RAW);
+        TrainSettings s = new TrainSettings("test", TrainSettings.configJson(c), 16, 0, SelectiveCopy.NAME, 0, 600, 16, 32, 3e-3,
+                20, 0.1, 0.1, 1.0, 0.01, 1.0, 600, 4, 1000);
+        Trainer trainer = new Trainer(s, new SelectiveCopy(32, c.capacityTokens(32)), dir.resolve("copy"), 2);
+        JsonNode eval = trainer.run(false, p -> { });
+        assertTrue(eval.get("answer_accuracy").asDouble() > 0.8, eval.toString());
+        double chance = eval.get("router_precision_chance").asDouble();
+        double best = Math.max(eval.get("router_precision").get("1").asDouble(), eval.get("router_precision").get("3").asDouble());
+        assertTrue(best > 3 * chance, "a router picks the digits far above chance: " + eval);
+        for (String layer : List.of("1", "3")) {
+            assertTrue(eval.get("predictor_agreement").get(layer).asDouble() > 0.9, eval.toString());
+        }
+    }
+}
