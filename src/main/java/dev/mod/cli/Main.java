@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
                 GenerateCommand.class,
                 CalibrateCommand.class,
                 TrainCommand.class,
+                TrainCommand.Plot.class,
                 DemoCommand.class,
                 DevicesCommand.class,
                 StudyCommand.class,

@@ -24,12 +24,12 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-@Command(name = "train", mixinStandardHelpOptions = true, subcommands = TrainCommand.Plot.class,
+@Command(name = "train", mixinStandardHelpOptions = true,
         description = {"Train a MoD model (or its dense counterpart, --dense) on byte-level text or a synthetic task, "
                 + "on the cpu backend: AdamW, cosine schedule with warm-up, gradient clipping, FP32 master weights, "
                 + "the paper's auxiliary router and predictor losses.",
                 "Writes to --out: log.jsonl, checkpoint.safetensors, model.safetensors (usable by forward, generate, "
-                        + "study) and loss.png. --resume goes on from the checkpoint, bit for bit."})
+                        + "study) and loss.png. --resume goes on from the checkpoint, bit for bit. `mod train-plot` compares runs."})
 final class TrainCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
@@ -162,7 +162,7 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    @Command(name = "plot", mixinStandardHelpOptions = true,
+    @Command(name = "train-plot", mixinStandardHelpOptions = true,
             description = "Loss curves of training runs in one PNG, against steps or against training FLOPs.")
     static final class Plot implements Callable<Integer> {
         @Parameters(arity = "1..*", paramLabel = "RUN_DIR", description = "Training run folders (with log.jsonl).")

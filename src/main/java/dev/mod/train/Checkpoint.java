@@ -40,7 +40,7 @@ public record Checkpoint(TrainSettings settings, Parameters params, Parameters m
 
     public static Checkpoint read(Path file) {
         if (!Files.isRegularFile(file)) {
-            throw new ModException("no checkpoint " + file);
+            throw new ModException("nothing to resume: no checkpoint " + file);
         }
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             Map<String, String> meta = f.metadata();

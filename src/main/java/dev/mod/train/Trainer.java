@@ -70,7 +70,7 @@ public final class Trainer {
         if (resume) {
             Checkpoint cp = Checkpoint.read(checkpointFile());
             if (!cp.settings().config().equals(config)) {
-                throw new ModException("the checkpoint in " + dir + " is of another model config: " + cp.settings().config().toJson());
+                throw new ModException("the checkpoint in " + dir + " is of another model config: " + cp.settings().modelConfig());
             }
             if (!cp.settings().equals(s)) {
                 throw new ModException("the checkpoint in " + dir + " was made with other settings: " + cp.settings().toJson());

@@ -1,0 +1,123 @@
+package dev.mod.cli;
+
+import dev.mod.io.ModelFile;
+import dev.mod.model.Model;
+import dev.mod.train.Checkpoint;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** mod train through the CLI: what a run writes, that the model file serves the other commands, and every refusal. */
+class TrainCommandTest extends ConsoleTest {
+    @TempDir
+    Path dir;
+
+    private Path text() throws IOException {
+        Path file = dir.resolve("text.txt");
+        Files.writeString(file, "All happy families are alike; each unhappy family is unhappy in its own way. ".repeat(30));
+        return file;
+    }
+
+    /** A 4-step run of the small preset on a small text; extra options replace the defaults given here. */
+    private int train(Path out, String... extra) throws IOException {
+        java.util.Map<String, String> options = new java.util.LinkedHashMap<>();
+        String[] defaults = {"--preset", "small", "--data", text().toString(), "--steps", "4", "--batch", "2", "--seq", "32",
+                "--eval-every", "2", "--checkpoint-every", "2", "--out", out.toString()};
+        for (int i = 0; i < defaults.length; i += 2) {
+            options.put(defaults[i], defaults[i + 1]);
+        }
+        List<String> flags = new ArrayList<>();
+        for (int i = 0; i < extra.length; i++) {
+            if (extra[i].equals("--resume")) {
+                flags.add(extra[i]);
+            } else {
+                options.put(extra[i], extra[++i]);
+            }
+        }
+        List<String> args = new ArrayList<>(List.of("train"));
+        options.forEach((k, v) -> {
+            args.add(k);
+            args.add(v);
+        });
+        args.addAll(flags);
+        return mod(args.toArray(new String[0]));
+    }
+
+    @Test
+    void aRunWritesItsFilesAndItsModelServesTheOtherCommands() throws IOException {
+        Path out = dir.resolve("run");
+        assertEquals(0, train(out, "--predictor-dim", "8"), stderr());
+        for (String file : List.of("log.jsonl", "checkpoint.safetensors", "model.safetensors", "loss.png")) {
+            assertTrue(Files.isRegularFile(out.resolve(file)), file);
+        }
+        try (Model m = ModelFile.load(out.resolve("model.safetensors"))) {
+            assertEquals(8, m.predictorDim());
+        }
+        assertEquals(0, mod("generate", "--model", out.resolve("model.safetensors").toString(), "--prompt", "All happy",
+                "--max-tokens", "5", "--routing", "predictor"), stderr());
+        assertEquals(0, mod("train-plot", out.toString(), "--flops", "--out", dir.resolve("plot.png").toString()), stderr());
+        assertTrue(Files.isRegularFile(dir.resolve("plot.png")));
+    }
+
+    private void refused(String message, int code) {
+        assertEquals(1, code, stderr());
+        assertTrue(stderr().startsWith("mod: error: ") && stderr().contains(message), stderr());
+        assertEquals(1, stderr().strip().lines().count(), stderr());
+    }
+
+    @Test
+    void badDataAndSettingsAreRefused() throws IOException {
+        Path out = dir.resolve("bad");
+        refused("does not exist", mod("train", "--preset", "small", "--data", dir.resolve("missing").toString(), "--steps", "1",
+                "--out", out.toString()));
+        Path empty = dir.resolve("empty.txt");
+        Files.writeString(empty, "");
+        refused("is empty", mod("train", "--preset", "small", "--data", empty.toString(), "--steps", "1", "--out", out.toString()));
+        Path small = dir.resolve("small.txt");
+        Files.writeString(small, "too little text");
+        refused("a sequence of 128 needs at least", mod("train", "--preset", "small", "--data", small.toString(), "--steps", "1",
+                "--out", out.toString()));
+        refused("--seq 600 is above the model's max_seq_len 512", train(out, "--seq", "600"));
+        refused("needs a vocabulary of at least 258", mod("train", "--preset", "tiny", "--data", "copy", "--steps", "1",
+                "--out", out.toString()));
+        refused("nothing to resume", train(out, "--resume"));
+        assertFalse(Files.exists(out.resolve("checkpoint.safetensors")));
+    }
+
+    @Test
+    void resumingRefusesAnotherConfigAndACorruptCheckpoint() throws IOException {
+        Path out = dir.resolve("run");
+        assertEquals(0, train(out), stderr());
+        refused("already holds a training run", train(out));
+        refused("another model config", train(out, "--resume", "--capacity", "0.25"));
+        refused("other settings", train(out, "--resume", "--lr", "0.5"));
+        byte[] good = Files.readAllBytes(out.resolve("checkpoint.safetensors"));
+        Files.write(out.resolve("checkpoint.safetensors"), Arrays.copyOf(good, good.length / 2));
+        refused("checkpoint.safetensors", train(out, "--resume"));
+    }
+
+    @Test
+    void aDivergingRunStopsAtTheStepAndKeepsTheLastGoodCheckpoint() throws IOException {
+        Path out = dir.resolve("diverge");
+        refused("at step", train(out, "--lr", "1e30", "--warmup", "0", "--checkpoint-every", "1", "--eval-every", "100"));
+        assertTrue(stderr().contains("the last good checkpoint is kept"), stderr());
+        Checkpoint kept = Checkpoint.read(out.resolve("checkpoint.safetensors"));
+        assertTrue(kept.step() >= 1 && kept.step() < 4, "step " + kept.step());
+        for (String name : kept.params().names()) {
+            for (float v : kept.params().get(name)) {
+                assertTrue(Float.isFinite(v), name);
+            }
+        }
+    }
+}
