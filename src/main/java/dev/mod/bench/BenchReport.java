@@ -46,6 +46,7 @@ public final class BenchReport {
         block(rows);
         model(rows);
         decode(rows);
+        train(rows);
     }
 
     private static Row find(List<Row> rows, String benchmark, String... params) {
@@ -177,6 +178,27 @@ public final class BenchReport {
             System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f |%n", t, dense.score(), mod.score(),
                     1e3 / dense.score(), 1e3 / mod.score(), dense.score() / mod.score(),
                     c.get("routedTokens") / c.get("routingDecisions"), c.get("kvBytes") / c.get("denseKvBytes"));
+        }
+        System.out.println();
+    }
+
+    private static void train(List<Row> rows) {
+        if (rows.stream().noneMatch(r -> r.benchmark().startsWith("TrainBenchmark"))) {
+            return;
+        }
+        System.out.println("Training step (forward, backward, clipping, AdamW), bench model, 4 x 512 tokens, cpu backend, all cores\n");
+        System.out.println("| model | step ms | training tokens/s | inference forward ms | step / forward | allocated per step (B) |");
+        System.out.println("|---|---|---|---|---|---|");
+        for (String m : List.of("dense", "mod")) {
+            Row step = find(rows, "TrainBenchmark.trainStep", "model", m);
+            Row fwd = find(rows, "TrainBenchmark.inferenceForward", "model", m);
+            if (step == null || fwd == null) {
+                continue;
+            }
+            Double alloc = step.secondary().get("gc.alloc.rate.norm");
+            System.out.printf(Locale.ROOT, "| %s | %.0f | %.0f | %.0f | %.2f | %s |%n", m.equals("mod") ? "MoD" : m, step.score(),
+                    4 * 512 / (step.score() / 1e3), fwd.score(), step.score() / fwd.score(),
+                    alloc == null ? "(run with -prof gc)" : String.format(Locale.ROOT, "%.0f", alloc));
         }
         System.out.println();
     }

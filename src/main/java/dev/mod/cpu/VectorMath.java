@@ -12,7 +12,7 @@ import jdk.incubator.vector.VectorSpecies;
  * latter's order is unspecified), which would make results depend on when a method got compiled.
  * Functions take arrays, never vectors: a vector passed to a method that is not inlined is boxed.
  */
-final class VectorMath {
+public final class VectorMath {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
 
@@ -39,7 +39,7 @@ final class VectorMath {
 
     // dst[dstFrom + i] = exp(scale * src[srcFrom + i] - shift), i < n (Cephes expf: x = k ln2 + r,
     // exp(r) by polynomial, times 2^k; about 1 ulp)
-    static void exp(float[] src, int srcFrom, float[] dst, int dstFrom, int n, float scale, float shift) {
+    public static void exp(float[] src, int srcFrom, float[] dst, int dstFrom, int n, float scale, float shift) {
         int i = 0;
         for (; i + L <= n; i += L) {
             FloatVector x = FloatVector.fromArray(S, src, srcFrom + i).mul(scale).sub(shift).max(MIN_X).min(MAX_X);
@@ -78,7 +78,7 @@ final class VectorMath {
     }
 
     // x[xFrom .. xFrom+n) . y[yFrom .. yFrom+n): lane-wise FMA, then lanes and tail added in order
-    static float dot(float[] x, int xFrom, float[] y, int yFrom, int n) {
+    public static float dot(float[] x, int xFrom, float[] y, int yFrom, int n) {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i + L <= n; i += L) {
@@ -97,7 +97,7 @@ final class VectorMath {
     }
 
     // a[from] + ... + a[from+n-1]: lane-wise, then lanes and tail added in order
-    static float sum(float[] a, int from, int n) {
+    public static float sum(float[] a, int from, int n) {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i + L <= n; i += L) {

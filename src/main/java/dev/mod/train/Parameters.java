@@ -17,6 +17,7 @@ import java.util.Map;
 public final class Parameters {
     private final Map<String, float[]> values = new LinkedHashMap<>();
     private final Map<String, long[]> shapes = new LinkedHashMap<>();
+    private List<String> names;
 
     private Parameters() {
     }
@@ -71,7 +72,10 @@ public final class Parameters {
     }
 
     public List<String> names() {
-        return new ArrayList<>(values.keySet());
+        if (names == null || names.size() != values.size()) {
+            names = List.copyOf(values.keySet());
+        }
+        return names;
     }
 
     public long count() {

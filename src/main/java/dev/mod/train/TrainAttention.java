@@ -1,5 +1,6 @@
 package dev.mod.train;
 
+import dev.mod.cpu.VectorMath;
 import dev.mod.cpu.WorkerPool;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -8,18 +9,28 @@ import jdk.incubator.vector.VectorSpecies;
  * Causal attention for training and its backward twin. Rows are in ascending position order within each
  * sequence (0..T-1, or a routed layer's ascending selection), so row j is visible to row i when j <= i.
  * The forward pass keeps only the log-sum-exp of each row's scores; the backward pass recomputes the
- * probabilities from it (as flash attention does), so memory grows with T, not T^2. Work is split by
- * (sequence, kv head): the chunk owns the gradients of that kv head's keys and values and of its query
- * heads, so no two threads write the same gradient and results do not depend on the thread count.
+ * probabilities from it (as flash attention does), so memory grows with T, not T^2.
+ *
+ * Work is split by (sequence, kv head): the chunk owns the gradients of that kv head's keys and values and
+ * of its query heads, so no two threads write the same gradient and results do not depend on the thread
+ * count. A chunk first transposes its keys (and in the backward pass its values) to [dh, n], rows padded
+ * to whole vectors, so that the loops over the visible rows that give one number per row (scores, dp, and
+ * the gradients of keys and values) are broadcast-FMAs along contiguous rows; the sums over rows (the
+ * output, dq) add whole rows of v and k. No loop takes a horizontal sum per pair of rows.
  */
 final class TrainAttention implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
 
     private final WorkerPool pool;
-    private final float[][] scratch;
-    /** Per worker: a vector's lanes, summed in lane order (reduceLanes' order may change between JIT tiers). */
-    private final float[][] lanes;
+    /** Per worker: keys^T, values^T, and in the backward pass their gradients, [dh, nPad] each. */
+    private final float[][] keysT;
+    private final float[][] valuesT;
+    private final float[][] dKeysT;
+    private final float[][] dValuesT;
+    /** Per worker: a row's probabilities and their gradient, [nPad]. */
+    private final float[][] probs;
+    private final float[][] dProbs;
 
     private boolean backward;
     private float[] out;
@@ -32,14 +43,19 @@ final class TrainAttention implements WorkerPool.Task {
     private float[] dk;
     private float[] dv;
     private int n;
+    private int nPad;
     private int nHeads;
     private int nKvHeads;
     private int dh;
 
     TrainAttention(WorkerPool pool, int workers) {
         this.pool = pool;
-        this.scratch = new float[workers][0];
-        this.lanes = new float[workers][L];
+        keysT = new float[workers][0];
+        valuesT = new float[workers][0];
+        dKeysT = new float[workers][0];
+        dValuesT = new float[workers][0];
+        probs = new float[workers][0];
+        dProbs = new float[workers][0];
     }
 
     // out[B, n, H * dh] = softmax(q k^T / sqrt(dh), causal) v; lse[B, H, n] = log sum exp of each row's scores;
@@ -73,12 +89,20 @@ final class TrainAttention implements WorkerPool.Task {
     private void set(boolean backward, int n, int nHeads, int nKvHeads, int dh) {
         this.backward = backward;
         this.n = n;
+        this.nPad = (n + L - 1) / L * L;
         this.nHeads = nHeads;
         this.nKvHeads = nKvHeads;
         this.dh = dh;
-        for (int w = 0; w < scratch.length; w++) {
-            if (scratch[w].length < n) {
-                scratch[w] = new float[n];
+        for (int w = 0; w < keysT.length; w++) {
+            if (keysT[w].length < dh * nPad) {
+                keysT[w] = new float[dh * nPad];
+                valuesT[w] = new float[dh * nPad];
+                dKeysT[w] = new float[dh * nPad];
+                dValuesT[w] = new float[dh * nPad];
+            }
+            if (probs[w].length < nPad) {
+                probs[w] = new float[nPad];
+                dProbs[w] = new float[nPad];
             }
         }
     }
@@ -87,98 +111,133 @@ final class TrainAttention implements WorkerPool.Task {
     public void run(int chunk, int worker) {
         int b = chunk / nKvHeads;
         int g = chunk % nKvHeads;
+        float[] kT = keysT[worker];
+        float[] vT = valuesT[worker];
+        transpose(k, kT, b, g);
         if (backward) {
-            backwardChunk(b, g, lanes[worker]);
+            transpose(v, vT, b, g);
+            backwardChunk(b, g, kT, vT, dKeysT[worker], dValuesT[worker], probs[worker], dProbs[worker]);
         } else {
-            forwardChunk(b, g, scratch[worker], lanes[worker]);
+            forwardChunk(b, g, kT, probs[worker]);
         }
     }
 
-    private void forwardChunk(int b, int g, float[] p, float[] lane) {
-        int qDim = nHeads * dh;
+    // xT[e, j] = x[b, j, g * dh + e]; padding columns n .. nPad stay zero
+    private void transpose(float[] x, float[] xT, int b, int g) {
         int kvDim = nKvHeads * dh;
+        for (int j = 0; j < n; j++) {
+            int row = (b * n + j) * kvDim + g * dh;
+            for (int e = 0; e < dh; e++) {
+                xT[e * nPad + j] = x[row + e];
+            }
+        }
+    }
+
+    // p[0, jEnd) = q[qi, dh] . kT[:, j] for every j (rows past `visible` are computed and later zeroed)
+    private void scores(float[] p, int qi, float[] kT, int jEnd) {
+        java.util.Arrays.fill(p, 0, jEnd, 0f);
+        for (int e = 0; e < dh; e++) {
+            FloatVector qe = FloatVector.broadcast(S, q[qi + e]);
+            int row = e * nPad;
+            for (int j = 0; j < jEnd; j += L) {
+                FloatVector.fromArray(S, kT, row + j).fma(qe, FloatVector.fromArray(S, p, j)).intoArray(p, j);
+            }
+        }
+    }
+
+    // y[yi, dh] = scale * sum over j < visible of w[j] * x[b, j, g * dh .. + dh] (x row-major [B, n, Hkv * dh]):
+    // row after row, so no horizontal sums
+    private void weightedRows(float[] y, int yi, float[] w, float[] x, int b, int g, int visible, float scale) {
+        int kvDim = nKvHeads * dh;
+        java.util.Arrays.fill(y, yi, yi + dh, 0f);
+        int vectorEnd = dh / L * L;
+        for (int j = 0; j < visible; j++) {
+            int row = (b * n + j) * kvDim + g * dh;
+            FloatVector wj = FloatVector.broadcast(S, w[j]);
+            for (int e = 0; e < vectorEnd; e += L) {
+                FloatVector.fromArray(S, x, row + e).fma(wj, FloatVector.fromArray(S, y, yi + e)).intoArray(y, yi + e);
+            }
+            for (int e = vectorEnd; e < dh; e++) {
+                y[yi + e] = Math.fma(w[j], x[row + e], y[yi + e]);
+            }
+        }
+        for (int e = 0; e < dh; e++) {
+            y[yi + e] *= scale;
+        }
+    }
+
+    private void forwardChunk(int b, int g, float[] kT, float[] p) {
+        int qDim = nHeads * dh;
         int group = nHeads / nKvHeads;
         float scale = (float) (1 / Math.sqrt(dh));
         for (int h = g * group; h < (g + 1) * group; h++) {
             for (int i = 0; i < n; i++) {
+                int visible = i + 1;
+                int jEnd = (visible + L - 1) / L * L;
                 int qi = (b * n + i) * qDim + h * dh;
+                scores(p, qi, kT, jEnd);
                 float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j <= i; j++) {
-                    p[j] = dot(q, qi, k, (b * n + j) * kvDim + g * dh, dh, lane) * scale;
+                for (int j = 0; j < visible; j++) {
                     max = Math.max(max, p[j]);
                 }
-                double sum = 0;
-                for (int j = 0; j <= i; j++) {
-                    p[j] = (float) Math.exp(p[j] - max);
-                    sum += p[j];
-                }
-                float inv = (float) (1 / sum);
-                java.util.Arrays.fill(out, qi, qi + dh, 0f);
-                for (int j = 0; j <= i; j++) {
-                    axpy(p[j] * inv, v, (b * n + j) * kvDim + g * dh, out, qi, dh);
-                }
-                lse[(b * nHeads + h) * n + i] = (float) (max + Math.log(sum));
+                VectorMath.exp(p, 0, p, 0, visible, scale, scale * max);
+                java.util.Arrays.fill(p, visible, jEnd, 0f);
+                float sum = VectorMath.sum(p, 0, visible);
+                weightedRows(out, qi, p, v, b, g, visible, 1 / sum);
+                lse[(b * nHeads + h) * n + i] = (float) (scale * max + Math.log(sum));
             }
         }
     }
 
-    private void backwardChunk(int b, int g, float[] lane) {
+    private void backwardChunk(int b, int g, float[] kT, float[] vT, float[] dkT, float[] dvT, float[] p, float[] ds) {
         int qDim = nHeads * dh;
         int kvDim = nKvHeads * dh;
         int group = nHeads / nKvHeads;
         float scale = (float) (1 / Math.sqrt(dh));
-        for (int j = 0; j < n; j++) {
-            int kj = (b * n + j) * kvDim + g * dh;
-            java.util.Arrays.fill(dk, kj, kj + dh, 0f);
-            java.util.Arrays.fill(dv, kj, kj + dh, 0f);
-        }
+        java.util.Arrays.fill(dkT, 0, dh * nPad, 0f);
+        java.util.Arrays.fill(dvT, 0, dh * nPad, 0f);
         for (int h = g * group; h < (g + 1) * group; h++) {
             for (int i = 0; i < n; i++) {
+                int visible = i + 1;
+                int jEnd = (visible + L - 1) / L * L;
                 int qi = (b * n + i) * qDim + h * dh;
-                java.util.Arrays.fill(dq, qi, qi + dh, 0f);
-                float rowLse = lse[(b * nHeads + h) * n + i];
-                float delta = dot(dout, qi, out, qi, dh, lane);
-                for (int j = 0; j <= i; j++) {
-                    int kj = (b * n + j) * kvDim + g * dh;
-                    float prob = (float) Math.exp(dot(q, qi, k, kj, dh, lane) * scale - rowLse);
-                    float ds = prob * (dot(dout, qi, v, kj, dh, lane) - delta) * scale;
-                    axpy(ds, k, kj, dq, qi, dh);
-                    axpy(ds, q, qi, dk, kj, dh);
-                    axpy(prob, dout, qi, dv, kj, dh);
+                // p = softmax row i, recomputed from the forward's log-sum-exp
+                scores(p, qi, kT, jEnd);
+                VectorMath.exp(p, 0, p, 0, visible, scale, lse[(b * nHeads + h) * n + i]);
+                java.util.Arrays.fill(p, visible, jEnd, 0f);
+                // ds = p * (dout . v_j - dout . out) * scale
+                java.util.Arrays.fill(ds, 0, jEnd, 0f);
+                for (int e = 0; e < dh; e++) {
+                    FloatVector de = FloatVector.broadcast(S, dout[qi + e]);
+                    int row = e * nPad;
+                    for (int j = 0; j < jEnd; j += L) {
+                        FloatVector.fromArray(S, vT, row + j).fma(de, FloatVector.fromArray(S, ds, j)).intoArray(ds, j);
+                    }
+                }
+                float delta = VectorMath.dot(dout, qi, out, qi, dh);
+                FloatVector deltaV = FloatVector.broadcast(S, delta);
+                FloatVector scaleV = FloatVector.broadcast(S, scale);
+                for (int j = 0; j < jEnd; j += L) {
+                    FloatVector.fromArray(S, ds, j).sub(deltaV).mul(FloatVector.fromArray(S, p, j)).mul(scaleV).intoArray(ds, j);
+                }
+                weightedRows(dq, qi, ds, k, b, g, visible, 1);
+                for (int e = 0; e < dh; e++) {
+                    int row = e * nPad;
+                    FloatVector qe = FloatVector.broadcast(S, q[qi + e]);
+                    FloatVector de = FloatVector.broadcast(S, dout[qi + e]);
+                    for (int j = 0; j < jEnd; j += L) {
+                        FloatVector.fromArray(S, ds, j).fma(qe, FloatVector.fromArray(S, dkT, row + j)).intoArray(dkT, row + j);
+                        FloatVector.fromArray(S, p, j).fma(de, FloatVector.fromArray(S, dvT, row + j)).intoArray(dvT, row + j);
+                    }
                 }
             }
         }
-    }
-
-    // x[xi .. xi+n) . y[yi .. yi+n): lane-wise FMA, then the lanes and the tail added in order
-    private static float dot(float[] x, int xi, float[] y, int yi, int n, float[] lane) {
-        int e = 0;
-        float sum = 0;
-        if (n >= L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (; e + L <= n; e += L) {
-                acc = FloatVector.fromArray(S, x, xi + e).fma(FloatVector.fromArray(S, y, yi + e), acc);
+        for (int j = 0; j < n; j++) {
+            int row = (b * n + j) * kvDim + g * dh;
+            for (int e = 0; e < dh; e++) {
+                dk[row + e] = dkT[e * nPad + j];
+                dv[row + e] = dvT[e * nPad + j];
             }
-            acc.intoArray(lane, 0);
-            for (float l : lane) {
-                sum += l;
-            }
-        }
-        for (; e < n; e++) {
-            sum = Math.fma(x[xi + e], y[yi + e], sum);
-        }
-        return sum;
-    }
-
-    // y[yi .. yi+n) += a * x[xi .. xi+n)
-    private static void axpy(float a, float[] x, int xi, float[] y, int yi, int n) {
-        int e = 0;
-        FloatVector av = FloatVector.broadcast(S, a);
-        for (; e + L <= n; e += L) {
-            FloatVector.fromArray(S, x, xi + e).fma(av, FloatVector.fromArray(S, y, yi + e)).intoArray(y, yi + e);
-        }
-        for (; e < n; e++) {
-            y[yi + e] = Math.fma(a, x[xi + e], y[yi + e]);
         }
     }
 }

@@ -4,8 +4,8 @@ import dev.mod.cpu.Gemm;
 import dev.mod.cpu.PackedMatrix;
 import dev.mod.cpu.WorkerPool;
 
-import java.util.HashMap;
-import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The matrix products of training, all on the cpu backend's packed GEMM (out = x . W^T): the forward
@@ -16,8 +16,9 @@ import java.util.Map;
 final class TrainMatmul implements AutoCloseable {
     private final WorkerPool pool;
     private final Gemm gemm = new Gemm();
-    private final Map<Long, PackedMatrix> packedActivations = new HashMap<>();
-    private final Map<Integer, float[]> transposed = new HashMap<>();
+    /** x^T of weight gradients, one per shape seen (a handful: found by a scan, so no key is boxed). */
+    private final List<PackedMatrix> packedActivations = new ArrayList<>();
+    private float[] transposed = new float[0];
 
     TrainMatmul(int threads) {
         pool = new WorkerPool(threads);
@@ -60,16 +61,29 @@ final class TrainMatmul implements AutoCloseable {
 
     // dW[out, in] = dout[R, out]^T . x[R, in] (written)
     void backwardWeight(float[] dw, float[] dout, float[] x, int rows, int out, int in) {
-        float[] doutT = transposed.computeIfAbsent(out * rows, n -> new float[n]);
+        if (transposed.length < out * rows) {
+            transposed = new float[out * rows];
+        }
+        float[] doutT = transposed;
         for (int r = 0; r < rows; r++) {
             for (int o = 0; o < out; o++) {
                 doutT[o * rows + r] = dout[r * out + o];
             }
         }
-        PackedMatrix xT = packedActivations.computeIfAbsent(((long) in << 32) | rows,
-                key -> PackedMatrix.allocate(in, rows, Gemm.NR));
+        PackedMatrix xT = packedTranspose(in, rows);
         xT.fillTransposed(x);
         gemm.multiply(pool, dw, doutT, xT, out);
+    }
+
+    private PackedMatrix packedTranspose(int out, int in) {
+        for (PackedMatrix p : packedActivations) {
+            if (p.out() == out && p.in() == in) {
+                return p;
+            }
+        }
+        PackedMatrix p = PackedMatrix.allocate(out, in, Gemm.NR);
+        packedActivations.add(p);
+        return p;
     }
 
     @Override

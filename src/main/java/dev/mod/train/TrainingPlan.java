@@ -208,7 +208,9 @@ public final class TrainingPlan implements AutoCloseable {
      */
     public double forward(int[][] input, int[][] target) {
         if (weightsStale) {
-            weights.forEach((name, weight) -> weight.refresh(p.get(name)));
+            for (java.util.Map.Entry<String, TrainMatmul.Weight> e : weights.entrySet()) {
+                e.getValue().refresh(p.get(e.getKey()));
+            }
             weightsStale = false;
         }
         for (int b = 0; b < batch; b++) {

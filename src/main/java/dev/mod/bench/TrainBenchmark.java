@@ -1,0 +1,103 @@
+package dev.mod.bench;
+
+import dev.mod.cpu.CpuKernels;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.model.Presets;
+import dev.mod.plan.ForwardPlan;
+import dev.mod.train.AdamW;
+import dev.mod.train.Parameters;
+import dev.mod.train.TrainingPlan;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A training step of the benchmark model (8 layers, d = 512; MoD: every other block routed at 12.5%)
+ * on a batch of 4 sequences of 512 tokens, on all cores: forward, backward, clipping and the AdamW update,
+ * against the inference forward pass of the cpu backend on the same batch (the anchor of "a step costs at
+ * most 3.5 forward passes"). Run with -prof gc to see what a step allocates.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 2, time = 10)
+@Measurement(iterations = 3, time = 10)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
+public class TrainBenchmark {
+    static final int BATCH = 4;
+    static final int SEQ = 512;
+
+    @Param({"dense", "mod"})
+    public String model;
+
+    private TrainingPlan plan;
+    private Parameters params;
+    private Parameters grads;
+    private AdamW adam;
+    private CpuKernels kernels;
+    private ForwardPlan forward;
+    private int[][] input;
+    private int[][] target;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        ModelConfig config = Presets.get("bench");
+        Model m = ModelInit.random(config, 1);
+        if (model.equals("dense")) {
+            m = m.asDense();
+        }
+        params = Parameters.of(m);
+        grads = params.zerosLike();
+        adam = new AdamW(params, 0.1);
+        int threads = Runtime.getRuntime().availableProcessors();
+        plan = new TrainingPlan(m.config(), params, grads, new TrainingPlan.AuxWeights(0.01, 0), BATCH, SEQ, threads);
+        kernels = new CpuKernels(threads);
+        forward = new ForwardPlan(m, kernels, BATCH, SEQ);
+        SplittableRandom random = new SplittableRandom(2);
+        input = new int[BATCH][SEQ];
+        target = new int[BATCH][SEQ];
+        for (int b = 0; b < BATCH; b++) {
+            for (int t = 0; t < SEQ; t++) {
+                input[b][t] = random.nextInt(256);
+                target[b][t] = random.nextInt(256);
+            }
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        plan.close();
+        kernels.close();
+    }
+
+    @Benchmark
+    public double trainStep() {
+        double loss = plan.forward(input, target);
+        plan.backward();
+        AdamW.clip(grads, 1.0);
+        adam.update(params, grads, 1e-4);
+        plan.weightsChanged();
+        return loss;
+    }
+
+    @Benchmark
+    public float[] inferenceForward() {
+        forward.run(input);
+        return forward.logits();
+    }
+}
