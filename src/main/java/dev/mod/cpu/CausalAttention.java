@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  * Rows must be in ascending position order within each sequence (the plan guarantees it: dense layers
  * use 0..T-1, routed layers the ascending selection), so "position j <= position i" is "j <= i".
  */
-final class CausalAttention implements WorkerPool.Task {
+public final class CausalAttention implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final int QB = 4;
@@ -34,13 +34,23 @@ final class CausalAttention implements WorkerPool.Task {
     /** n rounded up to whole vectors, plus one vector: the row stride of the transposed keys and of the scores. */
     private int nPad;
 
-    CausalAttention(int workers) {
+    /** Where each row's log-sum-exp of its scaled scores goes, [B, H, n] (training keeps it); null: nowhere. */
+    private float[] lse;
+
+    public CausalAttention(int workers) {
         probs = new float[workers][];
     }
 
     // out[B, n, H * dh] = softmax(q k^T / sqrt(dh), causal) v; q[B, n, H * dh], k and v [B, n, Hkv * dh]
     void attend(WorkerPool pool, float[] out, float[] q, float[] k, float[] v,
                 int batch, int n, int nHeads, int nKvHeads, int dh) {
+        attend(pool, out, null, q, k, v, batch, n, nHeads, nKvHeads, dh);
+    }
+
+    // the same, and lse[B, H, n] = log sum_j exp(q_i . k_j / sqrt(dh)) of each row (for the backward pass)
+    public void attend(WorkerPool pool, float[] out, float[] lse, float[] q, float[] k, float[] v,
+                       int batch, int n, int nHeads, int nKvHeads, int dh) {
+        this.lse = lse;
         // rows a whole number of vectors long, plus one vector so that rows do not sit a multiple of
         // 4 KB apart (which would map them all to the same L1 sets)
         int padded = (n + L - 1) / L * L + L;
@@ -63,6 +73,7 @@ final class CausalAttention implements WorkerPool.Task {
         transposing = false;
         pool.run(this, batch * nHeads * queryBlocks);
         this.out = null;
+        this.lse = null;
         this.q = null;
         this.k = null;
         this.v = null;
@@ -144,10 +155,11 @@ final class CausalAttention implements WorkerPool.Task {
             t3.mul(scale).intoArray(p, 3 * nPad + j + L);
         }
         // softmax of row m over keys 0 .. i0+m; later keys get weight 0
-        float inv0 = softmaxRow(p, 0, i0 + 1, keys);
-        float inv1 = softmaxRow(p, nPad, Math.min(i0 + 2, keys), keys);
-        float inv2 = softmaxRow(p, 2 * nPad, Math.min(i0 + 3, keys), keys);
-        float inv3 = softmaxRow(p, 3 * nPad, Math.min(i0 + 4, keys), keys);
+        int lseRow = (b * nHeads + h) * n + i0;
+        float inv0 = softmaxRow(p, 0, i0 + 1, keys, lse, lseRow);
+        float inv1 = softmaxRow(p, nPad, Math.min(i0 + 2, keys), keys, rowsHere > 1 ? lse : null, lseRow + 1);
+        float inv2 = softmaxRow(p, 2 * nPad, Math.min(i0 + 3, keys), keys, rowsHere > 2 ? lse : null, lseRow + 2);
+        float inv3 = softmaxRow(p, 3 * nPad, Math.min(i0 + 4, keys), keys, rowsHere > 3 ? lse : null, lseRow + 3);
 
         // out_m = sum_j p[m, j] v_j / sum_m
         int kvDim = nKvHeads * dh;
@@ -201,14 +213,21 @@ final class CausalAttention implements WorkerPool.Task {
         }
     }
 
-    /** Row p[base ..]: exp(s - max) over the first `visible` keys, 0 for the rest up to `keys`; returns 1 / sum. */
-    private static float softmaxRow(float[] p, int base, int visible, int keys) {
+    /**
+     * Row p[base ..]: exp(s - max) over the first `visible` keys, 0 for the rest up to `keys`; returns 1 / sum.
+     * lse[lseIndex] = max + log(sum) when lse is not null.
+     */
+    private static float softmaxRow(float[] p, int base, int visible, int keys, float[] lse, int lseIndex) {
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < visible; j++) {
             max = Math.max(max, p[base + j]);
         }
         VectorMath.exp(p, base, p, base, visible, 1f, max);
         java.util.Arrays.fill(p, base + visible, base + keys, 0f);
-        return 1f / VectorMath.sum(p, base, visible);
+        float sum = VectorMath.sum(p, base, visible);
+        if (lse != null) {
+            lse[lseIndex] = (float) (max + Math.log(sum));
+        }
+        return 1f / sum;
     }
 }

@@ -43,20 +43,37 @@ public record PackedMatrix(float[] data, int out, int in, int width) {
 
     // this[out, in] = w[out, in] (row-major), repacked in place
     public void fill(float[] w) {
-        for (int o = 0; o < out; o++) {
-            int base = (o / width) * in * width + o % width;
+        for (int panel = 0; panel < panels(); panel++) {
+            fillPanel(w, panel);
+        }
+    }
+
+    // panel `panel` of this[out, in] = w[out, in] (row-major); panels are independent, so threads may split them
+    public void fillPanel(float[] w, int panel) {
+        int o1 = Math.min(out, (panel + 1) * width);
+        int base = panel * in * width;
+        for (int o = panel * width; o < o1; o++) {
+            int c = o - panel * width;
             for (int i = 0; i < in; i++) {
-                data[base + i * width] = w[o * in + i];
+                data[base + i * width + c] = w[o * in + i];
             }
         }
     }
 
     // this[out, in] = m^T for m[in, out] (row-major), repacked in place
     public void fillTransposed(float[] m) {
+        for (int panel = 0; panel < panels(); panel++) {
+            fillTransposedPanel(m, panel);
+        }
+    }
+
+    // panel `panel` of this[out, in] = m^T for m[in, out] (row-major): rows of m copied piece by piece
+    public void fillTransposedPanel(float[] m, int panel) {
+        int o0 = panel * width;
+        int count = Math.min(width, out - o0);
+        int base = panel * in * width;
         for (int i = 0; i < in; i++) {
-            for (int o = 0; o < out; o++) {
-                data[((o / width) * in + i) * width + o % width] = m[i * out + o];
-            }
+            System.arraycopy(m, i * out + o0, data, base + i * width, count);
         }
     }
 }

@@ -6,21 +6,24 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The row-wise and element-wise kernels (RMSNorm, RoPE, SwiGLU, add, router logits, scatter), each a
- * plain vector loop over one chunk of rows or elements. One object per backend holds the arguments of
+ * plain vector loop over one chunk of rows or elements, and the backward twins training needs (RMSNorm,
+ * SwiGLU; RoPE's backward is RoPE with the sines negated). One object per backend holds the arguments of
  * the call in progress so that dispatching to the pool allocates nothing.
  */
-final class RowKernels implements WorkerPool.Task {
+public final class RowKernels implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final int ROWS_PER_CHUNK = 16;
     private static final int ELEMENTS_PER_CHUNK = 1 << 14;
 
-    private enum Op { RMSNORM, ROPE, SWIGLU, ADD, ROUTER, SCATTER }
+    private enum Op { RMSNORM, RMSNORM_BACKWARD, ROPE, SWIGLU, SWIGLU_BACKWARD, ADD, ROUTER, SCATTER }
 
     private Op op;
     private float[] out;
     private float[] a;
     private float[] b;
+    private float[] c;
+    private float[] d;
     private float[] w;
     private int[] index;
     private int rows;
@@ -39,7 +42,7 @@ final class RowKernels implements WorkerPool.Task {
     /** exp(-gate) of one chunk of SwiGLU; one per thread. */
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[ELEMENTS_PER_CHUNK]);
 
-    RowKernels(WorkerPool pool) {
+    public RowKernels(WorkerPool pool) {
         this.pool = pool;
     }
 
@@ -47,7 +50,7 @@ final class RowKernels implements WorkerPool.Task {
         op = kind;
         rows = rowCount;
         pool.run(this, (rowCount + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
-        out = a = b = w = cos = sin = null;
+        out = a = b = c = w = cos = sin = null;
         index = null;
     }
 
@@ -55,10 +58,11 @@ final class RowKernels implements WorkerPool.Task {
         op = kind;
         len = length;
         pool.run(this, (length + ELEMENTS_PER_CHUNK - 1) / ELEMENTS_PER_CHUNK);
-        out = a = b = null;
+        out = a = b = c = d = null;
     }
 
-    void rmsnorm(float[] out, float[] x, float[] weight, int rows, int d, double eps) {
+    // out[rows, d] = x / sqrt(mean(x^2) + eps) * w
+    public void rmsnorm(float[] out, float[] x, float[] weight, int rows, int d, double eps) {
         this.out = out;
         this.a = x;
         this.w = weight;
@@ -67,7 +71,8 @@ final class RowKernels implements WorkerPool.Task {
         runRows(Op.RMSNORM, rows);
     }
 
-    void rope(float[] x, int[] pos, float[] cos, float[] sin, int rows, int heads, int dh) {
+    // x[rows, heads * dh] in place: pair (2j, 2j+1) rotated by the angle whose cos/sin[pos[r], j] are tabulated
+    public void rope(float[] x, int[] pos, float[] cos, float[] sin, int rows, int heads, int dh) {
         this.a = x;
         this.index = pos;
         this.cos = cos;
@@ -77,18 +82,41 @@ final class RowKernels implements WorkerPool.Task {
         runRows(Op.ROPE, rows);
     }
 
-    void swiglu(float[] out, float[] gate, float[] up, int len) {
+    // out[len] = silu(gate) * up
+    public void swiglu(float[] out, float[] gate, float[] up, int len) {
         this.out = out;
         this.a = gate;
         this.b = up;
         runElements(Op.SWIGLU, len);
     }
 
-    void add(float[] out, float[] x, float[] y, int len) {
+    // out[len] = x + y
+    public void add(float[] out, float[] x, float[] y, int len) {
         this.out = out;
         this.a = x;
         this.b = y;
         runElements(Op.ADD, len);
+    }
+
+    // dx[rows, d] += rstd * w * dout - x * rstd^3 / d * (dout . (w * x)), rstd = 1 / sqrt(mean(x^2) + eps) of each row
+    public void rmsnormBackward(float[] dx, float[] dout, float[] x, float[] weight, int rows, int d, double eps) {
+        this.out = dx;
+        this.a = x;
+        this.b = dout;
+        this.w = weight;
+        this.width = d;
+        this.eps = eps;
+        runRows(Op.RMSNORM_BACKWARD, rows);
+    }
+
+    // dgate[len] = dout * up * silu'(gate), dup[len] = dout * silu(gate) (written)
+    public void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int len) {
+        this.out = dgate;
+        this.c = dup;
+        this.d = dout;
+        this.a = gate;
+        this.b = up;
+        runElements(Op.SWIGLU_BACKWARD, len);
     }
 
     void routerLogits(float[] r, float[] x, float[] weight, int rows, int d) {
@@ -113,13 +141,13 @@ final class RowKernels implements WorkerPool.Task {
 
     @Override
     public void run(int chunk, int worker) {
-        if (op == Op.SWIGLU || op == Op.ADD) {
+        if (op == Op.SWIGLU || op == Op.SWIGLU_BACKWARD || op == Op.ADD) {
             int start = chunk * ELEMENTS_PER_CHUNK;
             int end = Math.min(len, start + ELEMENTS_PER_CHUNK);
-            if (op == Op.SWIGLU) {
-                swigluRange(start, end);
-            } else {
-                addRange(start, end);
+            switch (op) {
+                case SWIGLU -> swigluRange(start, end);
+                case SWIGLU_BACKWARD -> swigluBackwardRange(start, end);
+                default -> addRange(start, end);
             }
             return;
         }
@@ -127,6 +155,7 @@ final class RowKernels implements WorkerPool.Task {
         for (int r = chunk * ROWS_PER_CHUNK; r < end; r++) {
             switch (op) {
                 case RMSNORM -> rmsnormRow(r);
+                case RMSNORM_BACKWARD -> rmsnormBackwardRow(r);
                 case ROPE -> ropeRow(r);
                 case ROUTER -> out[r] = VectorMath.dot(a, r * width, w, 0, width);
                 case SCATTER -> scatterRow(r);
@@ -146,6 +175,31 @@ final class RowKernels implements WorkerPool.Task {
         }
         for (; i < width; i++) {
             out[base + i] = a[base + i] * scale * w[i];
+        }
+    }
+
+    // out[r, :] += rstd * w * b[r] - a[r] * rstd^3 / d * (b[r] . (w * a[r])): RMSNorm's input gradient
+    private void rmsnormBackwardRow(int r) {
+        int base = r * width;
+        float sumSquares = VectorMath.dot(a, base, a, base, width);
+        float rstd = (float) (1.0 / Math.sqrt(sumSquares / width + eps));
+        float[] wx = scratch.get();
+        int i = 0;
+        for (; i + L <= width; i += L) {
+            FloatVector.fromArray(S, b, base + i).mul(FloatVector.fromArray(S, w, i)).intoArray(wx, i);
+        }
+        for (; i < width; i++) {
+            wx[i] = b[base + i] * w[i];
+        }
+        float coefficient = VectorMath.dot(wx, 0, a, base, width) * rstd * rstd * rstd / width;
+        i = 0;
+        for (; i + L <= width; i += L) {
+            FloatVector.fromArray(S, wx, i).mul(rstd)
+                    .sub(FloatVector.fromArray(S, a, base + i).mul(coefficient))
+                    .add(FloatVector.fromArray(S, out, base + i)).intoArray(out, base + i);
+        }
+        for (; i < width; i++) {
+            out[base + i] += wx[i] * rstd - a[base + i] * coefficient;
         }
     }
 
@@ -179,6 +233,29 @@ final class RowKernels implements WorkerPool.Task {
         }
         for (; i < n; i++) {
             out[start + i] = a[start + i] / (e[i] + 1f) * b[start + i];
+        }
+    }
+
+    // out[i] = d[i] * b[i] * sig * (1 + a[i] * (1 - sig)), c[i] = d[i] * a[i] * sig, sig = sigmoid(a[i])
+    private void swigluBackwardRange(int start, int end) {
+        float[] e = scratch.get();
+        int n = end - start;
+        VectorMath.exp(a, start, e, 0, n, -1f, 0f);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector g = FloatVector.fromArray(S, a, start + i);
+            FloatVector sig = FloatVector.broadcast(S, 1f).div(FloatVector.fromArray(S, e, i).add(1f));
+            FloatVector dy = FloatVector.fromArray(S, d, start + i);
+            FloatVector silu = g.mul(sig);
+            dy.mul(silu).intoArray(c, start + i);
+            FloatVector slope = sig.mul(g.mul(sig.neg().add(1f)).add(1f));
+            dy.mul(FloatVector.fromArray(S, b, start + i)).mul(slope).intoArray(out, start + i);
+        }
+        for (; i < n; i++) {
+            float g = a[start + i];
+            float sig = 1f / (1f + e[i]);
+            c[start + i] = d[start + i] * g * sig;
+            out[start + i] = d[start + i] * b[start + i] * sig * (1 + g * (1 - sig));
         }
     }
 

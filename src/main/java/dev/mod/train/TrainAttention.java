@@ -6,17 +6,17 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Causal attention for training and its backward twin. Rows are in ascending position order within each
- * sequence (0..T-1, or a routed layer's ascending selection), so row j is visible to row i when j <= i.
- * The forward pass keeps only the log-sum-exp of each row's scores; the backward pass recomputes the
- * probabilities from it (as flash attention does), so memory grows with T, not T^2.
+ * The backward twin of causal attention (the forward is the cpu backend's {@link dev.mod.cpu.CausalAttention},
+ * which also keeps each row's log-sum-exp for this pass). Rows are in ascending position order within each
+ * sequence, so row j is visible to row i when j <= i. The probabilities are recomputed from the log-sum-exp
+ * (as flash attention does), so memory grows with T, not T^2.
  *
  * Work is split by (sequence, kv head): the chunk owns the gradients of that kv head's keys and values and
  * of its query heads, so no two threads write the same gradient and results do not depend on the thread
- * count. A chunk first transposes its keys (and in the backward pass its values) to [dh, n], rows padded
- * to whole vectors, so that the loops over the visible rows that give one number per row (scores, dp, and
- * the gradients of keys and values) are broadcast-FMAs along contiguous rows; the sums over rows (the
- * output, dq) add whole rows of v and k. No loop takes a horizontal sum per pair of rows.
+ * count. A chunk first transposes its keys and values to [dh, n], rows padded to whole vectors, so that the
+ * loops over the visible rows that give one number per row (scores, dp, and the gradients of keys and
+ * values) are broadcast-FMAs along contiguous rows; dq, a sum over rows, adds whole rows of k. No loop
+ * takes a horizontal sum per pair of rows.
  */
 final class TrainAttention implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -32,7 +32,6 @@ final class TrainAttention implements WorkerPool.Task {
     private final float[][] probs;
     private final float[][] dProbs;
 
-    private boolean backward;
     private float[] out;
     private float[] lse;
     private float[] q;
@@ -58,22 +57,10 @@ final class TrainAttention implements WorkerPool.Task {
         dProbs = new float[workers][0];
     }
 
-    // out[B, n, H * dh] = softmax(q k^T / sqrt(dh), causal) v; lse[B, H, n] = log sum exp of each row's scores;
-    // q[B, n, H * dh], k and v [B, n, Hkv * dh]
-    void forward(float[] out, float[] lse, float[] q, float[] k, float[] v, int batch, int n, int nHeads, int nKvHeads, int dh) {
-        set(false, n, nHeads, nKvHeads, dh);
-        this.out = out;
-        this.lse = lse;
-        this.q = q;
-        this.k = k;
-        this.v = v;
-        pool.run(this, batch * nKvHeads);
-    }
-
     // dq, dk, dv (written) from dout[B, n, H * dh] and the forward's q, k, v, out, lse
     void backward(float[] dq, float[] dk, float[] dv, float[] dout, float[] out, float[] lse, float[] q, float[] k, float[] v,
                   int batch, int n, int nHeads, int nKvHeads, int dh) {
-        set(true, n, nHeads, nKvHeads, dh);
+        set(n, nHeads, nKvHeads, dh);
         this.dq = dq;
         this.dk = dk;
         this.dv = dv;
@@ -86,8 +73,7 @@ final class TrainAttention implements WorkerPool.Task {
         pool.run(this, batch * nKvHeads);
     }
 
-    private void set(boolean backward, int n, int nHeads, int nKvHeads, int dh) {
-        this.backward = backward;
+    private void set(int n, int nHeads, int nKvHeads, int dh) {
         this.n = n;
         this.nPad = (n + L - 1) / L * L;
         this.nHeads = nHeads;
@@ -114,12 +100,8 @@ final class TrainAttention implements WorkerPool.Task {
         float[] kT = keysT[worker];
         float[] vT = valuesT[worker];
         transpose(k, kT, b, g);
-        if (backward) {
-            transpose(v, vT, b, g);
-            backwardChunk(b, g, kT, vT, dKeysT[worker], dValuesT[worker], probs[worker], dProbs[worker]);
-        } else {
-            forwardChunk(b, g, kT, probs[worker]);
-        }
+        transpose(v, vT, b, g);
+        backwardChunk(b, g, kT, vT, dKeysT[worker], dValuesT[worker], probs[worker], dProbs[worker]);
     }
 
     // xT[e, j] = x[b, j, g * dh + e]; padding columns n .. nPad stay zero
@@ -163,29 +145,6 @@ final class TrainAttention implements WorkerPool.Task {
         }
         for (int e = 0; e < dh; e++) {
             y[yi + e] *= scale;
-        }
-    }
-
-    private void forwardChunk(int b, int g, float[] kT, float[] p) {
-        int qDim = nHeads * dh;
-        int group = nHeads / nKvHeads;
-        float scale = (float) (1 / Math.sqrt(dh));
-        for (int h = g * group; h < (g + 1) * group; h++) {
-            for (int i = 0; i < n; i++) {
-                int visible = i + 1;
-                int jEnd = (visible + L - 1) / L * L;
-                int qi = (b * n + i) * qDim + h * dh;
-                scores(p, qi, kT, jEnd);
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < visible; j++) {
-                    max = Math.max(max, p[j]);
-                }
-                VectorMath.exp(p, 0, p, 0, visible, scale, scale * max);
-                java.util.Arrays.fill(p, visible, jEnd, 0f);
-                float sum = VectorMath.sum(p, 0, visible);
-                weightedRows(out, qi, p, v, b, g, visible, 1 / sum);
-                lse[(b * nHeads + h) * n + i] = (float) (scale * max + Math.log(sum));
-            }
         }
     }
 

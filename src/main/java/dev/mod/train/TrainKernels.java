@@ -3,10 +3,12 @@ package dev.mod.train;
 import dev.mod.model.RouterWeighting;
 
 /**
- * The forward kernels of training and, beside each, its backward twin (in the spirit of llm.c). Plain loops
- * over row-major float arrays; shapes in the comment above each. Backward kernels add into the gradients of
- * their inputs ("+="), so that a tensor read by several operations collects all of its gradient. Matrix
- * products and attention, the heavy part, are in {@link TrainMatmul} and {@link TrainAttention}.
+ * The forward kernels of training and, beside each, its backward twin (in the spirit of llm.c), where the
+ * cpu backend has no vector kernel for them: plain loops over row-major float arrays, shapes in the comment
+ * above each. Backward kernels add into the gradients of their inputs ("+="), so that a tensor read by
+ * several operations collects all of its gradient. RMSNorm, RoPE, SwiGLU and their twins are the cpu
+ * backend's {@link dev.mod.cpu.RowKernels}; matrix products and attention are in {@link TrainMatmul} and
+ * {@link TrainAttention}.
  */
 final class TrainKernels {
     private TrainKernels() {
@@ -29,82 +31,19 @@ final class TrainKernels {
         }
     }
 
-    // out[R, d] = x * rstd * w, rstd[R] = 1 / sqrt(mean(x^2) + eps)
-    static void rmsnorm(float[] out, float[] rstd, float[] x, float[] w, int rows, int d, double eps) {
+    // dw[d] += sum_r dout[r] * x[r] * rstd[r], rstd = 1 / sqrt(mean(x[r]^2) + eps): RMSNorm's weight gradient
+    // (its input gradient is the cpu backend's vector kernel)
+    static void rmsnormWeightGrad(float[] dw, float[] dout, float[] x, int rows, int d, double eps) {
         for (int r = 0; r < rows; r++) {
             int o = r * d;
             double sum = 0;
             for (int i = 0; i < d; i++) {
                 sum += (double) x[o + i] * x[o + i];
             }
-            float s = (float) (1.0 / Math.sqrt(sum / d + eps));
-            rstd[r] = s;
+            float rstd = (float) (1.0 / Math.sqrt(sum / d + eps));
             for (int i = 0; i < d; i++) {
-                out[o + i] = x[o + i] * s * w[i];
+                dw[i] += dout[o + i] * x[o + i] * rstd;
             }
-        }
-    }
-
-    // dx[R, d] += rstd * w * dout - x * rstd^3 / d * sum(dout * w * x); dw[d] += sum_r dout * x * rstd
-    static void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, float[] rstd, int rows, int d) {
-        for (int r = 0; r < rows; r++) {
-            int o = r * d;
-            float s = rstd[r];
-            double dot = 0;
-            for (int i = 0; i < d; i++) {
-                dot += (double) dout[o + i] * w[i] * x[o + i];
-            }
-            float c = (float) (dot * s * s * s / d);
-            for (int i = 0; i < d; i++) {
-                dx[o + i] += s * w[i] * dout[o + i] - x[o + i] * c;
-                dw[i] += dout[o + i] * x[o + i] * s;
-            }
-        }
-    }
-
-    // x[R, heads * dh] in place: pair (2j, 2j+1) of each head rotated by angle pos[r] * theta^(-2j / dh)
-    static void rope(float[] x, int[] pos, int rows, int heads, int dh, double theta) {
-        rotate(x, pos, rows, heads, dh, theta, 1);
-    }
-
-    // dx[R, heads * dh] in place: the gradient rotated back (the transpose of a rotation is its inverse)
-    static void ropeBackward(float[] dx, int[] pos, int rows, int heads, int dh, double theta) {
-        rotate(dx, pos, rows, heads, dh, theta, -1);
-    }
-
-    private static void rotate(float[] x, int[] pos, int rows, int heads, int dh, double theta, int sign) {
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < dh / 2; j++) {
-                double angle = pos[r] * Math.pow(theta, -2.0 * j / dh);
-                float c = (float) Math.cos(angle);
-                float s = (float) (sign * Math.sin(angle));
-                for (int h = 0; h < heads; h++) {
-                    int i = r * heads * dh + h * dh + 2 * j;
-                    float a = x[i];
-                    float b = x[i + 1];
-                    x[i] = a * c - b * s;
-                    x[i + 1] = a * s + b * c;
-                }
-            }
-        }
-    }
-
-    // out[len] = silu(gate) * up
-    static void swiglu(float[] out, float[] gate, float[] up, int len) {
-        for (int i = 0; i < len; i++) {
-            float g = gate[i];
-            out[i] = g / (1 + (float) Math.exp(-g)) * up[i];
-        }
-    }
-
-    // dgate[len] = dout * up * silu'(gate), dup[len] = dout * silu(gate) (written, not added)
-    static void swigluBackward(float[] dgate, float[] dup, float[] dout, float[] gate, float[] up, int len) {
-        for (int i = 0; i < len; i++) {
-            float g = gate[i];
-            float sig = 1 / (1 + (float) Math.exp(-g));
-            float silu = g * sig;
-            dgate[i] = dout[i] * up[i] * sig * (1 + g * (1 - sig));
-            dup[i] = dout[i] * silu;
         }
     }
 
@@ -234,17 +173,4 @@ final class TrainKernels {
         return loss / rows;
     }
 
-    // out[len] += a[len]
-    static void addInPlace(float[] out, float[] a, int len) {
-        for (int i = 0; i < len; i++) {
-            out[i] += a[i];
-        }
-    }
-
-    // out[len] = a[len] + b[len]
-    static void add(float[] out, float[] a, float[] b, int len) {
-        for (int i = 0; i < len; i++) {
-            out[i] = a[i] + b[i];
-        }
-    }
 }

@@ -13,15 +13,65 @@ import java.util.List;
  * transposed, x^T packed). Weights are repacked in place after every optimizer step; scratch for the
  * transposes is kept per shape, so a warm training step allocates nothing here.
  */
-final class TrainMatmul implements AutoCloseable {
+final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     private final WorkerPool pool;
     private final Gemm gemm = new Gemm();
     /** x^T of weight gradients, one per shape seen (a handful: found by a scan, so no key is boxed). */
     private final List<PackedMatrix> packedActivations = new ArrayList<>();
     private float[] transposed = new float[0];
 
+    /** Rows of a transpose per chunk. */
+    private static final int TRANSPOSE_ROWS = 64;
+
+    // The copy in progress (set by the caller, read by the pool's threads): a transpose or a repacking.
+    private float[] src;
+    private float[] dst;
+    private int srcRows;
+    private int srcCols;
+    private PackedMatrix packTarget;
+    private boolean packTransposed;
+
     TrainMatmul(int threads) {
         pool = new WorkerPool(threads);
+    }
+
+    @Override
+    public void run(int chunk, int worker) {
+        if (packTarget != null) {
+            if (packTransposed) {
+                packTarget.fillTransposedPanel(src, chunk);
+            } else {
+                packTarget.fillPanel(src, chunk);
+            }
+            return;
+        }
+        int r1 = Math.min(srcRows, (chunk + 1) * TRANSPOSE_ROWS);
+        for (int r = chunk * TRANSPOSE_ROWS; r < r1; r++) {
+            for (int c = 0; c < srcCols; c++) {
+                dst[c * srcRows + r] = src[r * srcCols + c];
+            }
+        }
+    }
+
+    // dst[cols, rows] = src[rows, cols]^T, rows split among the threads
+    private void transpose(float[] dst, float[] src, int rows, int cols) {
+        this.src = src;
+        this.dst = dst;
+        this.srcRows = rows;
+        this.srcCols = cols;
+        pool.run(this, (rows + TRANSPOSE_ROWS - 1) / TRANSPOSE_ROWS);
+        this.src = null;
+        this.dst = null;
+    }
+
+    // target = m (transposed: m^T), panels split among the threads
+    void pack(PackedMatrix target, float[] m, boolean transposed) {
+        this.packTarget = target;
+        this.packTransposed = transposed;
+        this.src = m;
+        pool.run(this, target.panels());
+        this.packTarget = null;
+        this.src = null;
     }
 
     WorkerPool pool() {
@@ -43,9 +93,9 @@ final class TrainMatmul implements AutoCloseable {
         }
 
         /** Repacks both forms from the master weights w [out, in]. */
-        void refresh(float[] w) {
-            forward.fill(w);
-            transposed.fillTransposed(w);
+        void refresh(TrainMatmul mm, float[] w) {
+            mm.pack(forward, w, false);
+            mm.pack(transposed, w, true);
         }
     }
 
@@ -64,14 +114,10 @@ final class TrainMatmul implements AutoCloseable {
         if (transposed.length < out * rows) {
             transposed = new float[out * rows];
         }
-        float[] doutT = transposed;
-        for (int r = 0; r < rows; r++) {
-            for (int o = 0; o < out; o++) {
-                doutT[o * rows + r] = dout[r * out + o];
-            }
-        }
+        transpose(transposed, dout, rows, out);
         PackedMatrix xT = packedTranspose(in, rows);
-        xT.fillTransposed(x);
+        pack(xT, x, true);
+        float[] doutT = transposed;
         gemm.multiply(pool, dw, doutT, xT, out);
     }
 

@@ -1,5 +1,7 @@
 package dev.mod.train;
 
+import dev.mod.cpu.CausalAttention;
+import dev.mod.cpu.RowKernels;
 import dev.mod.cpu.TopKSelector;
 import dev.mod.model.ModelConfig;
 
@@ -28,7 +30,13 @@ public final class TrainingPlan implements AutoCloseable {
     private final int capacity;
     private final int predictorDim;
     private final TrainMatmul mm;
-    private final TrainAttention attention;
+    private final CausalAttention attention;
+    private final TrainAttention attentionBackward;
+    private final RowKernels rowKernels;
+    /** cos, sin and -sin [T, dh / 2] of RoPE's angles: RoPE's backward rotates by the opposite angle. */
+    private final float[] ropeCos;
+    private final float[] ropeSin;
+    private final float[] ropeSinBack;
     private final TopKSelector topK;
     private final java.util.Map<String, TrainMatmul.Weight> weights = new java.util.HashMap<>();
     private boolean weightsStale = true;
@@ -39,7 +47,6 @@ public final class TrainingPlan implements AutoCloseable {
     private final int[] positions;
     private final float[] x;        // [R, d] the residual stream; after forward() the final one
     private final float[] normedF;  // [R, d]
-    private final float[] rstdF;    // [R]
     private final float[] logits;   // [R, V]; probabilities after forward(), their gradient after backward()
 
     // gradient scratch, [R, *]
@@ -76,7 +83,6 @@ public final class TrainingPlan implements AutoCloseable {
         final int[] target;
         final float[] xs;
         final float[] normed1;
-        final float[] rstd1;
         final float[] q;
         final float[] k;
         final float[] v;
@@ -85,7 +91,6 @@ public final class TrainingPlan implements AutoCloseable {
         final float[] a;
         final float[] h;
         final float[] normed2;
-        final float[] rstd2;
         final float[] g1;
         final float[] u;
         final float[] s;
@@ -106,7 +111,6 @@ public final class TrainingPlan implements AutoCloseable {
             target = routed ? new int[rows] : null;
             xs = routed ? new float[n * d] : null;
             normed1 = new float[n * d];
-            rstd1 = new float[n];
             q = new float[n * qDim];
             k = new float[n * c.kvDim()];
             v = new float[n * c.kvDim()];
@@ -115,7 +119,6 @@ public final class TrainingPlan implements AutoCloseable {
             a = new float[n * d];
             h = new float[n * d];
             normed2 = new float[n * d];
-            rstd2 = new float[n];
             g1 = new float[n * c.hiddenDim()];
             u = new float[n * c.hiddenDim()];
             s = new float[n * c.hiddenDim()];
@@ -149,7 +152,21 @@ public final class TrainingPlan implements AutoCloseable {
         String predictor = config.routedLayers().isEmpty() ? null : "layers." + config.routedLayers().get(0) + ".predictor.w1.weight";
         this.predictorDim = predictor != null && params.has(predictor) ? (int) params.shape(predictor)[0] : 0;
         this.mm = new TrainMatmul(threads);
-        this.attention = new TrainAttention(mm.pool(), threads);
+        this.attention = new CausalAttention(threads);
+        this.attentionBackward = new TrainAttention(mm.pool(), threads);
+        this.rowKernels = new RowKernels(mm.pool());
+        int half = config.headDim() / 2;
+        ropeCos = new float[seqLen * half];
+        ropeSin = new float[seqLen * half];
+        ropeSinBack = new float[seqLen * half];
+        for (int pos = 0; pos < seqLen; pos++) {
+            for (int j = 0; j < half; j++) {
+                double angle = pos * Math.pow(config.ropeTheta(), -2.0 * j / config.headDim());
+                ropeCos[pos * half + j] = (float) Math.cos(angle);
+                ropeSin[pos * half + j] = (float) Math.sin(angle);
+                ropeSinBack[pos * half + j] = -ropeSin[pos * half + j];
+            }
+        }
         this.topK = new TopKSelector(threads);
         int d = config.dim();
         int qDim = config.nHeads() * config.headDim();
@@ -162,7 +179,6 @@ public final class TrainingPlan implements AutoCloseable {
         }
         x = new float[rows * d];
         normedF = new float[rows * d];
-        rstdF = new float[rows];
         logits = new float[Math.multiplyExact(rows, config.vocabSize())];
         dx = new float[rows * d];
         dIn = new float[rows * d];
@@ -209,7 +225,7 @@ public final class TrainingPlan implements AutoCloseable {
     public double forward(int[][] input, int[][] target) {
         if (weightsStale) {
             for (java.util.Map.Entry<String, TrainMatmul.Weight> e : weights.entrySet()) {
-                e.getValue().refresh(p.get(e.getKey()));
+                e.getValue().refresh(mm, p.get(e.getKey()));
             }
             weightsStale = false;
         }
@@ -242,10 +258,10 @@ public final class TrainingPlan implements AutoCloseable {
                 }
             } else {
                 block(layer);
-                TrainKernels.addInPlace(x, layer.f, rows * d);
+                rowKernels.add(x, x, layer.f, rows * d);
             }
         }
-        TrainKernels.rmsnorm(normedF, rstdF, x, p.get("norm.weight"), rows, d, c.normEps());
+        rowKernels.rmsnorm(normedF, x, p.get("norm.weight"), rows, d, c.normEps());
         mm.forward(logits, normedF, w("output.weight"), rows);
         crossEntropy = TrainKernels.crossEntropy(logits, targets, rows, c.vocabSize());
         return loss();
@@ -257,21 +273,21 @@ public final class TrainingPlan implements AutoCloseable {
         int d = c.dim();
         int dh = c.headDim();
         float[] in = l.blockIn();
-        TrainKernels.rmsnorm(l.normed1, l.rstd1, in, p.get(l.name("attention_norm.weight")), n, d, c.normEps());
+        rowKernels.rmsnorm(l.normed1, in, p.get(l.name("attention_norm.weight")), n, d, c.normEps());
         mm.forward(l.q, l.normed1, w(l.name("attention.wq.weight")), n);
         mm.forward(l.k, l.normed1, w(l.name("attention.wk.weight")), n);
         mm.forward(l.v, l.normed1, w(l.name("attention.wv.weight")), n);
-        TrainKernels.rope(l.q, l.positions(), n, c.nHeads(), dh, c.ropeTheta());
-        TrainKernels.rope(l.k, l.positions(), n, c.nKvHeads(), dh, c.ropeTheta());
-        attention.forward(l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
+        rowKernels.rope(l.q, l.positions(), ropeCos, ropeSin, n, c.nHeads(), dh);
+        rowKernels.rope(l.k, l.positions(), ropeCos, ropeSin, n, c.nKvHeads(), dh);
+        attention.attend(mm.pool(), l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
         mm.forward(l.a, l.att, w(l.name("attention.wo.weight")), n);
-        TrainKernels.add(l.h, in, l.a, n * d);
-        TrainKernels.rmsnorm(l.normed2, l.rstd2, l.h, p.get(l.name("ffn_norm.weight")), n, d, c.normEps());
+        rowKernels.add(l.h, in, l.a, n * d);
+        rowKernels.rmsnorm(l.normed2, l.h, p.get(l.name("ffn_norm.weight")), n, d, c.normEps());
         mm.forward(l.g1, l.normed2, w(l.name("feed_forward.w1.weight")), n);
         mm.forward(l.u, l.normed2, w(l.name("feed_forward.w3.weight")), n);
-        TrainKernels.swiglu(l.s, l.g1, l.u, n * c.hiddenDim());
+        rowKernels.swiglu(l.s, l.g1, l.u, n * c.hiddenDim());
         mm.forward(l.f, l.s, w(l.name("feed_forward.w2.weight")), n);
-        TrainKernels.addInPlace(l.f, l.a, n * d);
+        rowKernels.add(l.f, l.f, l.a, n * d);
     }
 
     // predictorLogit[R] = w2 . silu(w1 . xin[R, d])
@@ -297,7 +313,7 @@ public final class TrainingPlan implements AutoCloseable {
         mm.backwardWeight(grads.get("output.weight"), logits, normedF, rows, vocab, d);
         mm.backwardInput(dN, logits, w("output.weight"), rows);
         java.util.Arrays.fill(dx, 0f);
-        TrainKernels.rmsnormBackward(dx, grads.get("norm.weight"), dN, x, p.get("norm.weight"), rstdF, rows, d);
+        rmsnormBackward(dx, grads.get("norm.weight"), dN, x, p.get("norm.weight"), rows);
         for (int i = layers.length - 1; i >= 0; i--) {
             Layer l = layers[i];
             if (l.routed) {
@@ -316,7 +332,7 @@ public final class TrainingPlan implements AutoCloseable {
             } else {
                 System.arraycopy(dx, 0, dF, 0, rows * d);
                 blockBackward(l, dF);
-                TrainKernels.addInPlace(dx, dIn, rows * d);
+                rowKernels.add(dx, dx, dIn, rows * d);
             }
         }
         TrainKernels.embedBackward(grads.get("tok_embeddings.weight"), dx, tokens, rows, d);
@@ -331,32 +347,37 @@ public final class TrainingPlan implements AutoCloseable {
         float[] in = l.blockIn();
         mm.backwardWeight(grads.get(l.name("feed_forward.w2.weight")), df, l.s, n, d, hidden);
         mm.backwardInput(dS, df, w(l.name("feed_forward.w2.weight")), n);
-        TrainKernels.swigluBackward(dG, dU, dS, l.g1, l.u, n * hidden);
+        rowKernels.swigluBackward(dG, dU, dS, l.g1, l.u, n * hidden);
         mm.backwardWeight(grads.get(l.name("feed_forward.w1.weight")), dG, l.normed2, n, hidden, d);
         mm.backwardWeight(grads.get(l.name("feed_forward.w3.weight")), dU, l.normed2, n, hidden, d);
         mm.backwardInput(dN, dG, w(l.name("feed_forward.w1.weight")), n);
         mm.backwardInput(dTmp, dU, w(l.name("feed_forward.w3.weight")), n);
-        TrainKernels.addInPlace(dN, dTmp, n * d);
+        rowKernels.add(dN, dN, dTmp, n * d);
         java.util.Arrays.fill(dH, 0, n * d, 0f);
-        TrainKernels.rmsnormBackward(dH, grads.get(l.name("ffn_norm.weight")), dN, l.h, p.get(l.name("ffn_norm.weight")), l.rstd2, n, d);
+        rmsnormBackward(dH, grads.get(l.name("ffn_norm.weight")), dN, l.h, p.get(l.name("ffn_norm.weight")), n);
         // h = in + a and f = a + m: a's gradient is df + dh, in's is dh plus the attention branch's
-        TrainKernels.add(dA, df, dH, n * d);
+        rowKernels.add(dA, df, dH, n * d);
         mm.backwardWeight(grads.get(l.name("attention.wo.weight")), dA, l.att, n, d, c.nHeads() * dh);
         mm.backwardInput(dAtt, dA, w(l.name("attention.wo.weight")), n);
-        attention.backward(dQ, dK, dV, dAtt, l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
-        TrainKernels.ropeBackward(dQ, l.positions(), n, c.nHeads(), dh, c.ropeTheta());
-        TrainKernels.ropeBackward(dK, l.positions(), n, c.nKvHeads(), dh, c.ropeTheta());
+        attentionBackward.backward(dQ, dK, dV, dAtt, l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
+        rowKernels.rope(dQ, l.positions(), ropeCos, ropeSinBack, n, c.nHeads(), dh);
+        rowKernels.rope(dK, l.positions(), ropeCos, ropeSinBack, n, c.nKvHeads(), dh);
         mm.backwardWeight(grads.get(l.name("attention.wq.weight")), dQ, l.normed1, n, c.nHeads() * dh, d);
         mm.backwardWeight(grads.get(l.name("attention.wk.weight")), dK, l.normed1, n, c.kvDim(), d);
         mm.backwardWeight(grads.get(l.name("attention.wv.weight")), dV, l.normed1, n, c.kvDim(), d);
         mm.backwardInput(dN, dQ, w(l.name("attention.wq.weight")), n);
         mm.backwardInput(dTmp, dK, w(l.name("attention.wk.weight")), n);
-        TrainKernels.addInPlace(dN, dTmp, n * d);
+        rowKernels.add(dN, dN, dTmp, n * d);
         mm.backwardInput(dTmp, dV, w(l.name("attention.wv.weight")), n);
-        TrainKernels.addInPlace(dN, dTmp, n * d);
+        rowKernels.add(dN, dN, dTmp, n * d);
         System.arraycopy(dH, 0, dIn, 0, n * d);
-        TrainKernels.rmsnormBackward(dIn, grads.get(l.name("attention_norm.weight")), dN, in,
-                p.get(l.name("attention_norm.weight")), l.rstd1, n, d);
+        rmsnormBackward(dIn, grads.get(l.name("attention_norm.weight")), dN, in, p.get(l.name("attention_norm.weight")), n);
+    }
+
+    // dx[rows, d] += RMSNorm's input gradient, dw[d] += its weight gradient, from dout[rows, d] and the input x
+    private void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int n) {
+        rowKernels.rmsnormBackward(dx, dout, x, w, n, c.dim(), c.normEps());
+        TrainKernels.rmsnormWeightGrad(dw, dout, x, n, c.dim(), c.normEps());
     }
 
     // the predictor's BCE gradient into its w1 and w2 only: its input is a stop-gradient of xin

@@ -17,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TrainKernelsGradientTest {
     private static final SplittableRandom RANDOM = new SplittableRandom(17);
     private static final TrainMatmul MATMUL = new TrainMatmul(2);
+    private static final dev.mod.cpu.RowKernels ROWS = new dev.mod.cpu.RowKernels(MATMUL.pool());
 
     @AfterAll
     static void close() {
@@ -58,20 +59,19 @@ class TrainKernelsGradientTest {
     @Test
     void rmsnorm() {
         int rows = 3;
-        int d = 8;
+        int d = 40;
         float[] x = random(rows * d);
         float[] w = random(d);
         float[] c = random(rows * d);
         float[] out = new float[rows * d];
-        float[] rstd = new float[rows];
         DoubleSupplier loss = () -> {
-            TrainKernels.rmsnorm(out, rstd, x, w, rows, d, 1e-5);
+            ROWS.rmsnorm(out, x, w, rows, d, 1e-5);
             return dot(c, out);
         };
-        loss.getAsDouble();
         float[] dx = new float[rows * d];
         float[] dw = new float[d];
-        TrainKernels.rmsnormBackward(dx, dw, c, x, w, rstd, rows, d);
+        ROWS.rmsnormBackward(dx, c, x, w, rows, d, 1e-5);
+        TrainKernels.rmsnormWeightGrad(dw, c, x, rows, d, 1e-5);
         check("rmsnorm dx", x, dx, loss);
         check("rmsnorm dw", w, dw, loss);
     }
@@ -82,28 +82,39 @@ class TrainKernelsGradientTest {
         int heads = 2;
         int dh = 4;
         int[] pos = {0, 5, 9};
+        float[] cos = new float[10 * dh / 2];
+        float[] sin = new float[cos.length];
+        float[] sinBack = new float[cos.length];
+        for (int p = 0; p < 10; p++) {
+            for (int j = 0; j < dh / 2; j++) {
+                double angle = p * Math.pow(100, -2.0 * j / dh);
+                cos[p * dh / 2 + j] = (float) Math.cos(angle);
+                sin[p * dh / 2 + j] = (float) Math.sin(angle);
+                sinBack[p * dh / 2 + j] = -sin[p * dh / 2 + j];
+            }
+        }
         float[] x = random(rows * heads * dh);
         float[] c = random(x.length);
         DoubleSupplier ropeLoss = () -> {
             float[] y = x.clone();
-            TrainKernels.rope(y, pos, rows, heads, dh, 100);
+            ROWS.rope(y, pos, cos, sin, rows, heads, dh);
             return dot(c, y);
         };
         float[] dx = c.clone();
-        TrainKernels.ropeBackward(dx, pos, rows, heads, dh, 100);
+        ROWS.rope(dx, pos, cos, sinBack, rows, heads, dh);
         check("rope dx", x, dx, ropeLoss);
 
-        float[] gate = random(10);
-        float[] up = random(10);
-        float[] cs = random(10);
-        float[] out = new float[10];
+        float[] gate = random(40);
+        float[] up = random(40);
+        float[] cs = random(40);
+        float[] out = new float[40];
         DoubleSupplier swigluLoss = () -> {
-            TrainKernels.swiglu(out, gate, up, 10);
+            ROWS.swiglu(out, gate, up, 40);
             return dot(cs, out);
         };
-        float[] dgate = new float[10];
-        float[] dup = new float[10];
-        TrainKernels.swigluBackward(dgate, dup, cs, gate, up, 10);
+        float[] dgate = new float[40];
+        float[] dup = new float[40];
+        ROWS.swigluBackward(dgate, dup, cs, gate, up, 40);
         check("swiglu dgate", gate, dgate, swigluLoss);
         check("swiglu dup", up, dup, swigluLoss);
 
@@ -202,7 +213,7 @@ class TrainKernelsGradientTest {
         float[] y = new float[rows * out];
         TrainMatmul.Weight weight = new TrainMatmul.Weight(out, in);
         DoubleSupplier loss = () -> {
-            weight.refresh(w);
+            weight.refresh(MATMUL, w);
             MATMUL.forward(y, x, weight, rows);
             return dot(c, y);
         };
@@ -228,9 +239,10 @@ class TrainKernelsGradientTest {
         float[] c = random(q.length);
         float[] out = new float[q.length];
         float[] lse = new float[batch * heads * n];
+        dev.mod.cpu.CausalAttention forward = new dev.mod.cpu.CausalAttention(2);
         TrainAttention attention = new TrainAttention(MATMUL.pool(), 2);
         DoubleSupplier loss = () -> {
-            attention.forward(out, lse, q, k, v, batch, n, heads, kvHeads, dh);
+            forward.attend(MATMUL.pool(), out, lse, q, k, v, batch, n, heads, kvHeads, dh);
             return dot(c, out);
         };
         loss.getAsDouble();
