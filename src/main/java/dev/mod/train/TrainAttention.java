@@ -21,6 +21,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class TrainAttention implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    /** Query rows per block: each vector of keys, values and their gradients is loaded once for four rows. */
+    private static final int QB = 4;
 
     private final WorkerPool pool;
     /** Per worker: keys^T, values^T, and in the backward pass their gradients, [dh, nPad] each. */
@@ -28,7 +30,7 @@ final class TrainAttention implements WorkerPool.Task {
     private final float[][] valuesT;
     private final float[][] dKeysT;
     private final float[][] dValuesT;
-    /** Per worker: a row's probabilities and their gradient, [nPad]. */
+    /** Per worker: four rows' probabilities and their gradients, [4, nPad]. */
     private final float[][] probs;
     private final float[][] dProbs;
 
@@ -86,9 +88,9 @@ final class TrainAttention implements WorkerPool.Task {
                 dKeysT[w] = new float[dh * nPad];
                 dValuesT[w] = new float[dh * nPad];
             }
-            if (probs[w].length < nPad) {
-                probs[w] = new float[nPad];
-                dProbs[w] = new float[nPad];
+            if (probs[w].length < QB * nPad) {
+                probs[w] = new float[QB * nPad];
+                dProbs[w] = new float[QB * nPad];
             }
         }
     }
@@ -115,80 +117,130 @@ final class TrainAttention implements WorkerPool.Task {
         }
     }
 
-    // p[0, jEnd) = q[qi, dh] . kT[:, j] for every j (rows past `visible` are computed and later zeroed)
-    private void scores(float[] p, int qi, float[] kT, int jEnd) {
-        java.util.Arrays.fill(p, 0, jEnd, 0f);
-        for (int e = 0; e < dh; e++) {
-            FloatVector qe = FloatVector.broadcast(S, q[qi + e]);
-            int row = e * nPad;
-            for (int j = 0; j < jEnd; j += L) {
-                FloatVector.fromArray(S, kT, row + j).fma(qe, FloatVector.fromArray(S, p, j)).intoArray(p, j);
+    // P[m, j] = x_m . yT[:, j] for the four rows m (x_m = src[xm .. xm + dh)) and every j < keysPad: each vector of
+    // yT is loaded once for the four rows
+    private void blockDots(float[] P, float[] src, int x0, int x1, int x2, int x3, float[] yT, int keysPad) {
+        for (int j = 0; j < keysPad; j += L) {
+            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+            for (int e = 0; e < dh; e++) {
+                FloatVector y = FloatVector.fromArray(S, yT, e * nPad + j);
+                s0 = y.fma(FloatVector.broadcast(S, src[x0 + e]), s0);
+                s1 = y.fma(FloatVector.broadcast(S, src[x1 + e]), s1);
+                s2 = y.fma(FloatVector.broadcast(S, src[x2 + e]), s2);
+                s3 = y.fma(FloatVector.broadcast(S, src[x3 + e]), s3);
             }
+            s0.intoArray(P, j);
+            s1.intoArray(P, nPad + j);
+            s2.intoArray(P, 2 * nPad + j);
+            s3.intoArray(P, 3 * nPad + j);
         }
     }
 
-    // y[yi, dh] = scale * sum over j < visible of w[j] * x[b, j, g * dh .. + dh] (x row-major [B, n, Hkv * dh]):
-    // row after row, so no horizontal sums
-    private void weightedRows(float[] y, int yi, float[] w, float[] x, int b, int g, int visible, float scale) {
+    /**
+     * Query rows i0 .. i0+3 of head h (rows past the sequence reuse row i0's vectors; their probabilities are
+     * zero, so they add nothing): recompute the probabilities from the log-sum-exp, then
+     * ds = p * (dout . v_j - dout . out) * scale, dq = ds . k, dk += ds^T q, dv += p^T dout.
+     */
+    private void backwardBlock(int b, int g, int h, int i0, float[] kT, float[] vT, float[] dkT, float[] dvT,
+                               float[] p, float[] ds) {
+        int qDim = nHeads * dh;
         int kvDim = nKvHeads * dh;
-        java.util.Arrays.fill(y, yi, yi + dh, 0f);
-        int vectorEnd = dh / L * L;
-        for (int j = 0; j < visible; j++) {
-            int row = (b * n + j) * kvDim + g * dh;
-            FloatVector wj = FloatVector.broadcast(S, w[j]);
-            for (int e = 0; e < vectorEnd; e += L) {
-                FloatVector.fromArray(S, x, row + e).fma(wj, FloatVector.fromArray(S, y, yi + e)).intoArray(y, yi + e);
+        float scale = (float) (1 / Math.sqrt(dh));
+        int rowsHere = Math.min(QB, n - i0);
+        int keys = i0 + rowsHere;
+        int keysPad = (keys + L - 1) / L * L;
+        int r0 = (b * n + i0) * qDim + h * dh;
+        int r1 = rowsHere > 1 ? r0 + qDim : r0;
+        int r2 = rowsHere > 2 ? r0 + 2 * qDim : r0;
+        int r3 = rowsHere > 3 ? r0 + 3 * qDim : r0;
+        blockDots(p, q, r0, r1, r2, r3, kT, keysPad);
+        blockDots(ds, dout, r0, r1, r2, r3, vT, keysPad);
+        FloatVector scaleV = FloatVector.broadcast(S, scale);
+        for (int m = 0; m < QB; m++) {
+            int base = m * nPad;
+            if (m >= rowsHere) {
+                java.util.Arrays.fill(p, base, base + keysPad, 0f);
+                java.util.Arrays.fill(ds, base, base + keysPad, 0f);
+                continue;
             }
-            for (int e = vectorEnd; e < dh; e++) {
-                y[yi + e] = Math.fma(w[j], x[row + e], y[yi + e]);
+            int visible = i0 + m + 1;
+            VectorMath.exp(p, base, p, base, visible, scale, lse[(b * nHeads + h) * n + i0 + m]);
+            java.util.Arrays.fill(p, base + visible, base + keysPad, 0f);
+            int row = r0 + m * qDim;
+            FloatVector delta = FloatVector.broadcast(S, VectorMath.dot(dout, row, out, row, dh));
+            for (int j = 0; j < keysPad; j += L) {
+                FloatVector.fromArray(S, ds, base + j).sub(delta).mul(FloatVector.fromArray(S, p, base + j)).mul(scaleV)
+                        .intoArray(ds, base + j);
             }
         }
-        for (int e = 0; e < dh; e++) {
-            y[yi + e] *= scale;
+        // dq_m = sum_j ds_m[j] k_j: rows of k, each loaded once for the four query rows
+        int kBase = b * n * kvDim + g * dh;
+        int e = 0;
+        for (; e + L <= dh; e += L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            for (int j = 0; j < keys; j++) {
+                FloatVector kv = FloatVector.fromArray(S, k, kBase + j * kvDim + e);
+                a0 = kv.fma(FloatVector.broadcast(S, ds[j]), a0);
+                a1 = kv.fma(FloatVector.broadcast(S, ds[nPad + j]), a1);
+                a2 = kv.fma(FloatVector.broadcast(S, ds[2 * nPad + j]), a2);
+                a3 = kv.fma(FloatVector.broadcast(S, ds[3 * nPad + j]), a3);
+            }
+            a0.intoArray(dq, r0 + e);
+            if (rowsHere > 1) {
+                a1.intoArray(dq, r0 + qDim + e);
+            }
+            if (rowsHere > 2) {
+                a2.intoArray(dq, r0 + 2 * qDim + e);
+            }
+            if (rowsHere > 3) {
+                a3.intoArray(dq, r0 + 3 * qDim + e);
+            }
+        }
+        for (; e < dh; e++) {
+            for (int m = 0; m < rowsHere; m++) {
+                float acc = 0;
+                for (int j = 0; j < keys; j++) {
+                    acc = Math.fma(ds[m * nPad + j], k[kBase + j * kvDim + e], acc);
+                }
+                dq[r0 + m * qDim + e] = acc;
+            }
+        }
+        // dkT[e, j] += sum_m ds_m[j] q_m[e], dvT[e, j] += sum_m p_m[j] dout_m[e]: one load and store per four rows
+        for (int j = 0; j < keysPad; j += L) {
+            FloatVector s0 = FloatVector.fromArray(S, ds, j);
+            FloatVector s1 = FloatVector.fromArray(S, ds, nPad + j);
+            FloatVector s2 = FloatVector.fromArray(S, ds, 2 * nPad + j);
+            FloatVector s3 = FloatVector.fromArray(S, ds, 3 * nPad + j);
+            FloatVector p0 = FloatVector.fromArray(S, p, j);
+            FloatVector p1 = FloatVector.fromArray(S, p, nPad + j);
+            FloatVector p2 = FloatVector.fromArray(S, p, 2 * nPad + j);
+            FloatVector p3 = FloatVector.fromArray(S, p, 3 * nPad + j);
+            for (int c = 0; c < dh; c++) {
+                int at = c * nPad + j;
+                FloatVector dkv = FloatVector.fromArray(S, dkT, at);
+                dkv = s0.fma(FloatVector.broadcast(S, q[r0 + c]), dkv);
+                dkv = s1.fma(FloatVector.broadcast(S, q[r1 + c]), dkv);
+                dkv = s2.fma(FloatVector.broadcast(S, q[r2 + c]), dkv);
+                dkv = s3.fma(FloatVector.broadcast(S, q[r3 + c]), dkv);
+                dkv.intoArray(dkT, at);
+                FloatVector dvv = FloatVector.fromArray(S, dvT, at);
+                dvv = p0.fma(FloatVector.broadcast(S, dout[r0 + c]), dvv);
+                dvv = p1.fma(FloatVector.broadcast(S, dout[r1 + c]), dvv);
+                dvv = p2.fma(FloatVector.broadcast(S, dout[r2 + c]), dvv);
+                dvv = p3.fma(FloatVector.broadcast(S, dout[r3 + c]), dvv);
+                dvv.intoArray(dvT, at);
+            }
         }
     }
 
     private void backwardChunk(int b, int g, float[] kT, float[] vT, float[] dkT, float[] dvT, float[] p, float[] ds) {
-        int qDim = nHeads * dh;
         int kvDim = nKvHeads * dh;
         int group = nHeads / nKvHeads;
-        float scale = (float) (1 / Math.sqrt(dh));
         java.util.Arrays.fill(dkT, 0, dh * nPad, 0f);
         java.util.Arrays.fill(dvT, 0, dh * nPad, 0f);
         for (int h = g * group; h < (g + 1) * group; h++) {
-            for (int i = 0; i < n; i++) {
-                int visible = i + 1;
-                int jEnd = (visible + L - 1) / L * L;
-                int qi = (b * n + i) * qDim + h * dh;
-                // p = softmax row i, recomputed from the forward's log-sum-exp
-                scores(p, qi, kT, jEnd);
-                VectorMath.exp(p, 0, p, 0, visible, scale, lse[(b * nHeads + h) * n + i]);
-                java.util.Arrays.fill(p, visible, jEnd, 0f);
-                // ds = p * (dout . v_j - dout . out) * scale
-                java.util.Arrays.fill(ds, 0, jEnd, 0f);
-                for (int e = 0; e < dh; e++) {
-                    FloatVector de = FloatVector.broadcast(S, dout[qi + e]);
-                    int row = e * nPad;
-                    for (int j = 0; j < jEnd; j += L) {
-                        FloatVector.fromArray(S, vT, row + j).fma(de, FloatVector.fromArray(S, ds, j)).intoArray(ds, j);
-                    }
-                }
-                float delta = VectorMath.dot(dout, qi, out, qi, dh);
-                FloatVector deltaV = FloatVector.broadcast(S, delta);
-                FloatVector scaleV = FloatVector.broadcast(S, scale);
-                for (int j = 0; j < jEnd; j += L) {
-                    FloatVector.fromArray(S, ds, j).sub(deltaV).mul(FloatVector.fromArray(S, p, j)).mul(scaleV).intoArray(ds, j);
-                }
-                weightedRows(dq, qi, ds, k, b, g, visible, 1);
-                for (int e = 0; e < dh; e++) {
-                    int row = e * nPad;
-                    FloatVector qe = FloatVector.broadcast(S, q[qi + e]);
-                    FloatVector de = FloatVector.broadcast(S, dout[qi + e]);
-                    for (int j = 0; j < jEnd; j += L) {
-                        FloatVector.fromArray(S, ds, j).fma(qe, FloatVector.fromArray(S, dkT, row + j)).intoArray(dkT, row + j);
-                        FloatVector.fromArray(S, p, j).fma(de, FloatVector.fromArray(S, dvT, row + j)).intoArray(dvT, row + j);
-                    }
-                }
+            for (int i0 = 0; i0 < n; i0 += QB) {
+                backwardBlock(b, g, h, i0, kT, vT, dkT, dvT, p, ds);
             }
         }
         for (int j = 0; j < n; j++) {

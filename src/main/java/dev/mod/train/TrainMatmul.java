@@ -45,10 +45,15 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
             }
             return;
         }
-        int r1 = Math.min(srcRows, (chunk + 1) * TRANSPOSE_ROWS);
-        for (int r = chunk * TRANSPOSE_ROWS; r < r1; r++) {
-            for (int c = 0; c < srcCols; c++) {
-                dst[c * srcRows + r] = src[r * srcCols + c];
+        // in tiles of 64 rows x 16 columns, so that both sides touch few cache lines at a time
+        int r0 = chunk * TRANSPOSE_ROWS;
+        int r1 = Math.min(srcRows, r0 + TRANSPOSE_ROWS);
+        for (int c0 = 0; c0 < srcCols; c0 += 16) {
+            int c1 = Math.min(srcCols, c0 + 16);
+            for (int r = r0; r < r1; r++) {
+                for (int c = c0; c < c1; c++) {
+                    dst[c * srcRows + r] = src[r * srcCols + c];
+                }
             }
         }
     }
