@@ -89,8 +89,8 @@ public class TrainBenchmark {
     public double trainStep() {
         double loss = plan.forward(input, target);
         plan.backward();
-        AdamW.clip(grads, 1.0);
-        adam.update(params, grads, 1e-4);
+        adam.clip(plan.pool(), params, grads, 1.0);
+        adam.update(plan.pool(), params, grads, 1e-4);
         plan.weightsChanged();
         return loss;
     }

@@ -119,7 +119,8 @@ public final class RowKernels implements WorkerPool.Task {
         runElements(Op.SWIGLU_BACKWARD, len);
     }
 
-    void routerLogits(float[] r, float[] x, float[] weight, int rows, int d) {
+    // r[rows] = x[rows, d] . w[d]
+    public void routerLogits(float[] r, float[] x, float[] weight, int rows, int d) {
         this.out = r;
         this.a = x;
         this.w = weight;

@@ -47,17 +47,6 @@ final class TrainKernels {
         }
     }
 
-    // r[R] = x[R, d] . w[d]
-    static void routerLogits(float[] r, float[] x, float[] w, int rows, int d) {
-        for (int t = 0; t < rows; t++) {
-            double sum = 0;
-            for (int i = 0; i < d; i++) {
-                sum += (double) x[t * d + i] * w[i];
-            }
-            r[t] = (float) sum;
-        }
-    }
-
     // dx[R, d] += dr[t] * w; dw[d] += sum_t dr[t] * x[t]
     static void routerLogitsBackward(float[] dx, float[] dw, float[] dr, float[] x, float[] w, int rows, int d) {
         for (int t = 0; t < rows; t++) {

@@ -115,12 +115,12 @@ public final class Trainer {
                     throw diverged("loss is " + loss, step, plan);
                 }
                 plan.backward();
-                double norm = AdamW.clip(grads, s.clip());
+                double norm = adam.clip(plan.pool(), params, grads, s.clip());
                 if (!Double.isFinite(norm)) {
                     throw diverged("gradient norm is " + norm, step, plan);
                 }
                 double lr = AdamW.learningRate(step, s.lr(), s.warmup(), s.steps(), s.minLrRatio());
-                adam.update(params, grads, lr);
+                adam.update(plan.pool(), params, grads, lr);
                 plan.weightsChanged();
                 double seconds = (System.nanoTime() - begin) / 1e9;
                 ObjectNode line = JSON.createObjectNode();

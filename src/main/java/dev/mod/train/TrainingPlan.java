@@ -40,6 +40,8 @@ public final class TrainingPlan implements AutoCloseable {
     private final TopKSelector topK;
     private final java.util.Map<String, TrainMatmul.Weight> weights = new java.util.HashMap<>();
     private boolean weightsStale = true;
+    /** Gradients that backward() accumulates with "+=" (the rest are written whole). */
+    private final java.util.List<String> accumulated = new java.util.ArrayList<>();
     private final Layer[] layers;
 
     private final int[] tokens;
@@ -97,6 +99,7 @@ public final class TrainingPlan implements AutoCloseable {
         final float[] f;
         final float[] predictorHidden;
         final float[] predictorLogit;
+        private final java.util.Map<String, String> names = new java.util.HashMap<>();
 
         Layer(int index) {
             this.index = index;
@@ -135,8 +138,14 @@ public final class TrainingPlan implements AutoCloseable {
             return routed ? sel : TrainingPlan.this.positions;
         }
 
+        /** "layers.{index}.{tensor}", built once per tensor: a training step builds no strings. */
         String name(String tensor) {
-            return "layers." + index + "." + tensor;
+            String name = names.get(tensor);
+            if (name == null) {
+                name = "layers." + index + "." + tensor;
+                names.put(tensor, name);
+            }
+            return name;
         }
     }
 
@@ -205,8 +214,15 @@ public final class TrainingPlan implements AutoCloseable {
             if (shape.length == 2 && !name.equals("tok_embeddings.weight") && !name.endsWith("router.weight")
                     && !name.endsWith("predictor.w2.weight")) {
                 weights.put(name, new TrainMatmul.Weight((int) shape[0], (int) shape[1]));
+            } else {
+                accumulated.add(name);
             }
         }
+    }
+
+    /** The threads of this plan, for the optimizer to share. */
+    public dev.mod.cpu.WorkerPool pool() {
+        return mm.pool();
     }
 
     /** The parameters changed (an optimizer step): repack the weights before the next forward pass. */
@@ -240,7 +256,7 @@ public final class TrainingPlan implements AutoCloseable {
         for (Layer layer : layers) {
             System.arraycopy(x, 0, layer.xin, 0, rows * d);
             if (layer.routed) {
-                TrainKernels.routerLogits(layer.r, x, p.get(layer.name("router.weight")), rows, d);
+                rowKernels.routerLogits(layer.r, x, p.get(layer.name("router.weight")), rows, d);
                 topK.select(mm.pool(), layer.sel, layer.r, batch, seqLen, capacity);
                 java.util.Arrays.fill(layer.target, 0);
                 for (int b = 0; b < batch; b++) {
@@ -304,9 +320,15 @@ public final class TrainingPlan implements AutoCloseable {
         }
     }
 
-    /** The gradients of the last forward()'s loss, written into the gradient parameters. */
+    /**
+     * The gradients of the last forward()'s loss, written into the gradient parameters. Matrix gradients are
+     * written whole by their GEMM; the others (embeddings, norms, routers, predictor outputs) are sums of
+     * "+=" and are zeroed first.
+     */
     public void backward() {
-        grads.zero();
+        for (String name : accumulated) {
+            java.util.Arrays.fill(grads.get(name), 0f);
+        }
         int d = c.dim();
         int vocab = c.vocabSize();
         TrainKernels.crossEntropyBackward(logits, logits, targets, rows, vocab, 1f / rows);

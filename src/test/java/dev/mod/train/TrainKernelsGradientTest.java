@@ -123,7 +123,7 @@ class TrainKernelsGradientTest {
         float[] cr = random(4);
         float[] r = new float[4];
         DoubleSupplier routerLoss = () -> {
-            TrainKernels.routerLogits(r, xr, w, 4, 6);
+            ROWS.routerLogits(r, xr, w, 4, 6);
             return dot(cr, r);
         };
         float[] dxr = new float[xr.length];
