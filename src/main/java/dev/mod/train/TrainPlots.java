@@ -52,6 +52,7 @@ public final class TrainPlots {
         }
         JFreeChart chart = ChartFactory.createXYLineChart("loss", againstFlops ? "training FLOPs" : "step",
                 "cross-entropy (nats per byte)", data, PlotOrientation.VERTICAL, true, false, false);
+        ((org.jfree.chart.axis.NumberAxis) chart.getXYPlot().getRangeAxis()).setAutoRangeIncludesZero(false);
         System.setProperty("java.awt.headless", "true");
         AtomicFiles.write(png, out -> ChartUtils.writeChartAsPNG(out, chart, 900, 560));
     }
