@@ -105,20 +105,26 @@ public final class ReferenceKernels implements Kernels {
                         scores[j] = dot * scale;
                         max = Math.max(max, scores[j]);
                     }
-                    double total = 0;
-                    for (int j = 0; j < n; j++) {
-                        scores[j] = Math.exp(scores[j] - max);
-                        total += scores[j];
-                    }
-                    for (int e = 0; e < dh; e++) {
-                        double acc = 0;
-                        for (int j = 0; j < n; j++) {
-                            acc += scores[j] * v[(b * n + j) * kvDim + kvHead * dh + e];
-                        }
-                        out[qi + e] = (float) (acc / total);
-                    }
+                    softmaxTimesValues(scores, n, max, v, b * n * kvDim + kvHead * dh, kvDim, out, qi, dh);
                 }
             }
+        }
+    }
+
+    // out[oi, dh] = sum_j softmax(scores[0, count))_j v[vBase + j * vStride, dh], max the largest score
+    private static void softmaxTimesValues(double[] scores, int count, double max, float[] v, int vBase, int vStride,
+                                           float[] out, int oi, int dh) {
+        double total = 0;
+        for (int j = 0; j < count; j++) {
+            scores[j] = Math.exp(scores[j] - max);
+            total += scores[j];
+        }
+        for (int e = 0; e < dh; e++) {
+            double acc = 0;
+            for (int j = 0; j < count; j++) {
+                acc += scores[j] * v[vBase + j * vStride + e];
+            }
+            out[oi + e] = (float) (acc / total);
         }
     }
 
@@ -146,18 +152,7 @@ public final class ReferenceKernels implements Kernels {
                     scores[j] = dot * scale;
                     max = Math.max(max, scores[j]);
                 }
-                double total = 0;
-                for (int j = 0; j < visible; j++) {
-                    scores[j] = Math.exp(scores[j] - max);
-                    total += scores[j];
-                }
-                for (int e = 0; e < dh; e++) {
-                    double acc = 0;
-                    for (int j = 0; j < visible; j++) {
-                        acc += scores[j] * v[j * kvDim + kvOff + e];
-                    }
-                    out[qi + e] = (float) (acc / total);
-                }
+                softmaxTimesValues(scores, visible, max, v, kvOff, kvDim, out, qi, dh);
             }
         }
     }
