@@ -7,6 +7,11 @@ reference backend must agree.
 
 usage: spec_oracle.py CASE.json MODEL.safetensors EXPECTED.json
 CASE.json: {"config": {...}, "seed": int, "dtype": "F32"|"F16"|"BF16", "tokens": [[...], ...]}
+
+       spec_oracle.py gradcheck CASE.json MODEL.safetensors EXPECTED.json
+CASE.json as above, plus "targets": [[...], ...] and "checks": [[tensor name, flat index], ...]: writes the
+model, then the mean next-token cross-entropy and, for each check, its derivative by central differences
+in float64 (TrainingOracleTest compares the Java training step's gradients with them).
 """
 import json
 import math
@@ -141,7 +146,44 @@ def forward(c, w, tokens, routing="topk"):
     return np.array(logits), selected
 
 
+def cross_entropy(logits, targets):
+    """Mean over rows of -log softmax(logits)[target], in float64."""
+    top = logits.max(axis=-1, keepdims=True)
+    lse = top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1))
+    picked = np.take_along_axis(logits, np.array(targets)[..., None], axis=-1)[..., 0]
+    return float(np.mean(lse - picked))
+
+
+def gradcheck(case, weights):
+    """The loss, and d loss / d w[name].flat[index] by central differences (eps 1e-6 relative) for each check."""
+    c, tokens, targets = case["config"], case["tokens"], case["targets"]
+    loss = cross_entropy(forward(c, weights, tokens)[0], targets)
+    grads = []
+    for name, index in case["checks"]:
+        flat = weights[name].reshape(-1)
+        saved = flat[index]
+        eps = 1e-6 * max(1.0, abs(saved))
+        flat[index] = saved + eps
+        plus = cross_entropy(forward(c, weights, tokens)[0], targets)
+        flat[index] = saved - eps
+        minus = cross_entropy(forward(c, weights, tokens)[0], targets)
+        flat[index] = saved
+        grads.append((plus - minus) / (2 * eps))
+    return loss, grads
+
+
 def main():
+    if sys.argv[1] == "gradcheck":
+        case_path, model_path, expected_path = sys.argv[2:5]
+        with open(case_path) as f:
+            case = json.load(f)
+        c = case["config"]
+        weights = write_safetensors(model_path, {"format": "mod", "config": json.dumps(c)},
+                                    random_weights(c, case["seed"]), case["dtype"])
+        loss, grads = gradcheck(case, weights)
+        with open(expected_path, "w") as f:
+            json.dump({"loss": loss, "grads": grads}, f)
+        return
     case_path, model_path, expected_path = sys.argv[1:4]
     with open(case_path) as f:
         case = json.load(f)

@@ -2,8 +2,8 @@ package dev.mod.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.mod.NumpyOracle;
 import dev.mod.io.SafetensorsFile;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -21,32 +20,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * `mod forward` against an independent NumPy transcription of the spec (src/test/python/spec_oracle.py),
  * on model files written by that script's own safetensors writer, for every backend: the selections must
- * be identical and the logits within 1e-4 of the largest logit. Runs where a Python 3 with NumPy is found ($MOD_PYTHON,
- * else python3); skipped with the reason printed elsewhere.
+ * be identical and the logits within 1e-4 of the largest logit. Runs where a Python 3 with NumPy is found
+ * ({@link NumpyOracle}); skipped with the reason printed otherwise.
  */
 class OracleParityTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static String python;
 
     @TempDir
     Path dir;
-
-    @BeforeAll
-    static void findPython() throws InterruptedException {
-        String candidate = System.getenv().getOrDefault("MOD_PYTHON", "python3");
-        try {
-            Process p = new ProcessBuilder(candidate, "-c", "import numpy").redirectErrorStream(true).start();
-            if (p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) {
-                python = candidate;
-            }
-        } catch (IOException e) {
-            python = null;
-        }
-        if (python == null) {
-            System.out.println("OracleParityTest skipped: no Python 3 with NumPy (" + candidate
-                    + "); set MOD_PYTHON or install python3-numpy");
-        }
-    }
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
@@ -73,7 +54,7 @@ class OracleParityTest {
 
     private void check(String name, String config, String dtype, int batch, int seqLen, String routing)
             throws IOException, InterruptedException {
-        assumeTrue(python != null, "no Python 3 with NumPy");
+        assumeTrue(NumpyOracle.python() != null, "no Python 3 with NumPy");
         JsonNode cfg = JSON.readTree(config);
         Random random = new Random(name.hashCode());
         int[][] tokens = new int[batch][seqLen];
@@ -106,11 +87,7 @@ class OracleParityTest {
         JSON.writeValue(casePath.toFile(), testCase);
         Path model = dir.resolve("model.safetensors");
         Path expectedPath = dir.resolve("expected.json");
-        Process p = new ProcessBuilder(python, Path.of("src/test/python/spec_oracle.py").toString(),
-                casePath.toString(), model.toString(), expectedPath.toString()).redirectErrorStream(true).start();
-        String log = new String(p.getInputStream().readAllBytes());
-        assumeTrue(p.waitFor(120, TimeUnit.SECONDS), "oracle timed out");
-        assertEquals(0, p.exitValue(), "oracle failed: " + log);
+        NumpyOracle.run(casePath.toString(), model.toString(), expectedPath.toString());
 
         JsonNode expected = JSON.readTree(expectedPath.toFile());
         for (String backend : new String[] {"reference", "cpu"}) {
