@@ -27,10 +27,17 @@ public final class Gemm implements WorkerPool.Task {
     private float[] x;
     private PackedMatrix w;
     private int rows;
+    private boolean accumulate;
     private int rowBlocks;
 
     // out[rows, w.out] = x[rows, w.in] . w^T
     public void multiply(WorkerPool pool, float[] out, float[] x, PackedMatrix w, int rows) {
+        multiply(pool, out, x, w, rows, false);
+    }
+
+    // out[rows, w.out] (+)= x[rows, w.in] . w^T: with accumulate, the product is added to what out holds
+    public void multiply(WorkerPool pool, float[] out, float[] x, PackedMatrix w, int rows, boolean accumulate) {
+        this.accumulate = accumulate;
         this.out = out;
         this.x = x;
         this.w = w;
@@ -50,7 +57,7 @@ public final class Gemm implements WorkerPool.Task {
         int in = w.in();
         for (int k0 = 0; k0 < in; k0 += KC) {
             int k1 = Math.min(in, k0 + KC);
-            boolean first = k0 == 0;
+            boolean first = k0 == 0 && !accumulate;
             int r = r0;
             for (; r + MR <= r1; r += MR) {
                 tile4(r, panel, k0, k1, first);

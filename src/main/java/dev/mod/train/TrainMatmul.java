@@ -111,7 +111,12 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
 
     // dx[R, W.in] = dout[R, W.out] . W (written)
     void backwardInput(float[] dx, float[] dout, Weight w, int rows) {
-        gemm.multiply(pool, dx, dout, w.transposed, rows);
+        gemm.multiply(pool, dx, dout, w.transposed, rows, false);
+    }
+
+    // dx[R, W.in] += dout[R, W.out] . W: for an input read by several products
+    void backwardInputAdd(float[] dx, float[] dout, Weight w, int rows) {
+        gemm.multiply(pool, dx, dout, w.transposed, rows, true);
     }
 
     // dW[out, in] = dout[R, out]^T . x[R, in] (written)

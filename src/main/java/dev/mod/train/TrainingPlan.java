@@ -58,7 +58,6 @@ public final class TrainingPlan implements AutoCloseable {
     private final float[] dA;
     private final float[] dH;
     private final float[] dN;
-    private final float[] dTmp;
     private final float[] dQ;
     private final float[] dK;
     private final float[] dV;
@@ -195,7 +194,6 @@ public final class TrainingPlan implements AutoCloseable {
         dA = new float[rows * d];
         dH = new float[rows * d];
         dN = new float[rows * d];
-        dTmp = new float[rows * d];
         dQ = new float[rows * qDim];
         dK = new float[rows * config.kvDim()];
         dV = new float[rows * config.kvDim()];
@@ -341,7 +339,8 @@ public final class TrainingPlan implements AutoCloseable {
             if (l.routed) {
                 java.util.Arrays.fill(dR, 0, rows, 0f);
                 TrainKernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
-                blockBackward(l, dF);
+                java.util.Arrays.fill(dIn, 0, l.n * d, 0f);
+                blockBackward(l, dF, dIn);
                 TrainKernels.gatherBackward(dx, dIn, l.sel, batch, seqLen, capacity, d);
                 if (aux.router() != 0) {
                     TrainKernels.binaryCrossEntropy(dR, l.r, l.target, rows, (float) aux.router());
@@ -352,16 +351,16 @@ public final class TrainingPlan implements AutoCloseable {
                     predictorBackward(l);
                 }
             } else {
+                // x' = x + f(x): f's gradient is dx', x's is dx' plus what flows back through f
                 System.arraycopy(dx, 0, dF, 0, rows * d);
-                blockBackward(l, dF);
-                rowKernels.add(dx, dx, dIn, rows * d);
+                blockBackward(l, dF, dx);
             }
         }
         TrainKernels.embedBackward(grads.get("tok_embeddings.weight"), dx, tokens, rows, d);
     }
 
-    // dIn[n, d] (written) and the block's weight gradients, from df[n, d]
-    private void blockBackward(Layer l, float[] df) {
+    // din[n, d] += the gradient of the block's input, and the block's weight gradients, from df[n, d]
+    private void blockBackward(Layer l, float[] df, float[] din) {
         int n = l.n;
         int d = c.dim();
         int dh = c.headDim();
@@ -373,8 +372,7 @@ public final class TrainingPlan implements AutoCloseable {
         mm.backwardWeight(grads.get(l.name("feed_forward.w1.weight")), dG, l.normed2, n, hidden, d);
         mm.backwardWeight(grads.get(l.name("feed_forward.w3.weight")), dU, l.normed2, n, hidden, d);
         mm.backwardInput(dN, dG, w(l.name("feed_forward.w1.weight")), n);
-        mm.backwardInput(dTmp, dU, w(l.name("feed_forward.w3.weight")), n);
-        rowKernels.add(dN, dN, dTmp, n * d);
+        mm.backwardInputAdd(dN, dU, w(l.name("feed_forward.w3.weight")), n);
         java.util.Arrays.fill(dH, 0, n * d, 0f);
         rmsnormBackward(dH, grads.get(l.name("ffn_norm.weight")), dN, l.h, p.get(l.name("ffn_norm.weight")), n);
         // h = in + a and f = a + m: a's gradient is df + dh, in's is dh plus the attention branch's
@@ -388,12 +386,11 @@ public final class TrainingPlan implements AutoCloseable {
         mm.backwardWeight(grads.get(l.name("attention.wk.weight")), dK, l.normed1, n, c.kvDim(), d);
         mm.backwardWeight(grads.get(l.name("attention.wv.weight")), dV, l.normed1, n, c.kvDim(), d);
         mm.backwardInput(dN, dQ, w(l.name("attention.wq.weight")), n);
-        mm.backwardInput(dTmp, dK, w(l.name("attention.wk.weight")), n);
-        rowKernels.add(dN, dN, dTmp, n * d);
-        mm.backwardInput(dTmp, dV, w(l.name("attention.wv.weight")), n);
-        rowKernels.add(dN, dN, dTmp, n * d);
-        System.arraycopy(dH, 0, dIn, 0, n * d);
-        rmsnormBackward(dIn, grads.get(l.name("attention_norm.weight")), dN, in, p.get(l.name("attention_norm.weight")), n);
+        mm.backwardInputAdd(dN, dK, w(l.name("attention.wk.weight")), n);
+        mm.backwardInputAdd(dN, dV, w(l.name("attention.wv.weight")), n);
+        // din += dh + RMSNorm's input gradient
+        rowKernels.add(din, din, dH, n * d);
+        rmsnormBackward(din, grads.get(l.name("attention_norm.weight")), dN, in, p.get(l.name("attention_norm.weight")), n);
     }
 
     // dx[rows, d] += RMSNorm's input gradient, dw[d] += its weight gradient, from dout[rows, d] and the input x
