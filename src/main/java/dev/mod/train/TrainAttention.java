@@ -173,7 +173,14 @@ final class TrainAttention implements WorkerPool.Task {
                         .intoArray(ds, base + j);
             }
         }
-        // dq_m = sum_j ds_m[j] k_j: rows of k, each loaded once for the four query rows
+        queryGradients(b, g, r0, rowsHere, keys, ds);
+        keyValueGradients(r0, r1, r2, r3, keysPad, p, ds, dkT, dvT);
+    }
+
+    // dq_m = sum_j ds_m[j] k_j for the block's rows (from r0, qDim apart): rows of k, each loaded once for the four
+    private void queryGradients(int b, int g, int r0, int rowsHere, int keys, float[] ds) {
+        int qDim = nHeads * dh;
+        int kvDim = nKvHeads * dh;
         int kBase = b * n * kvDim + g * dh;
         int e = 0;
         for (; e + L <= dh; e += L) {
@@ -205,7 +212,11 @@ final class TrainAttention implements WorkerPool.Task {
                 dq[r0 + m * qDim + e] = acc;
             }
         }
-        // dkT[e, j] += sum_m ds_m[j] q_m[e], dvT[e, j] += sum_m p_m[j] dout_m[e]: one load and store per four rows
+    }
+
+    // dkT[e, j] += sum_m ds_m[j] q_m[e], dvT[e, j] += sum_m p_m[j] dout_m[e]: one load and store per four rows
+    private void keyValueGradients(int r0, int r1, int r2, int r3, int keysPad, float[] p, float[] ds,
+                                   float[] dkT, float[] dvT) {
         for (int j = 0; j < keysPad; j += L) {
             FloatVector s0 = FloatVector.fromArray(S, ds, j);
             FloatVector s1 = FloatVector.fromArray(S, ds, nPad + j);
