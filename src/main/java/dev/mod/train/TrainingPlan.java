@@ -369,8 +369,9 @@ public final class TrainingPlan implements AutoCloseable {
         mm.backwardWeight(grads.get(l.name("feed_forward.w2.weight")), df, l.s, n, d, hidden);
         mm.backwardInput(dS, df, w(l.name("feed_forward.w2.weight")), n);
         rowKernels.swigluBackward(dG, dU, dS, l.g1, l.u, n * hidden);
-        mm.backwardWeight(grads.get(l.name("feed_forward.w1.weight")), dG, l.normed2, n, hidden, d);
-        mm.backwardWeight(grads.get(l.name("feed_forward.w3.weight")), dU, l.normed2, n, hidden, d);
+        dev.mod.cpu.PackedMatrix normed2 = mm.packActivations(l.normed2, n, d);
+        mm.backwardWeight(grads.get(l.name("feed_forward.w1.weight")), dG, normed2, n, hidden);
+        mm.backwardWeight(grads.get(l.name("feed_forward.w3.weight")), dU, normed2, n, hidden);
         mm.backwardInput(dN, dG, w(l.name("feed_forward.w1.weight")), n);
         mm.backwardInputAdd(dN, dU, w(l.name("feed_forward.w3.weight")), n);
         java.util.Arrays.fill(dH, 0, n * d, 0f);
@@ -382,9 +383,10 @@ public final class TrainingPlan implements AutoCloseable {
         attentionBackward.backward(dQ, dK, dV, dAtt, l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
         rowKernels.rope(dQ, l.positions(), ropeCos, ropeSinBack, n, c.nHeads(), dh);
         rowKernels.rope(dK, l.positions(), ropeCos, ropeSinBack, n, c.nKvHeads(), dh);
-        mm.backwardWeight(grads.get(l.name("attention.wq.weight")), dQ, l.normed1, n, c.nHeads() * dh, d);
-        mm.backwardWeight(grads.get(l.name("attention.wk.weight")), dK, l.normed1, n, c.kvDim(), d);
-        mm.backwardWeight(grads.get(l.name("attention.wv.weight")), dV, l.normed1, n, c.kvDim(), d);
+        dev.mod.cpu.PackedMatrix normed1 = mm.packActivations(l.normed1, n, d);
+        mm.backwardWeight(grads.get(l.name("attention.wq.weight")), dQ, normed1, n, c.nHeads() * dh);
+        mm.backwardWeight(grads.get(l.name("attention.wk.weight")), dK, normed1, n, c.kvDim());
+        mm.backwardWeight(grads.get(l.name("attention.wv.weight")), dV, normed1, n, c.kvDim());
         mm.backwardInput(dN, dQ, w(l.name("attention.wq.weight")), n);
         mm.backwardInputAdd(dN, dK, w(l.name("attention.wk.weight")), n);
         mm.backwardInputAdd(dN, dV, w(l.name("attention.wv.weight")), n);
