@@ -4,8 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * out[rows, W.out] = x[rows, W.in] . W^T, with W packed into panels of three vectors' width; x row-major,
- * or given transposed (x^T [W.in, rows], as a weight gradient has dout^T at hand).
+ * out[rows, W.out] = x[rows, W.in] . W^T, with W packed into panels of three vectors' width.
  * The micro-kernel holds a 4-row x 3-vector tile of accumulators in registers and streams the panel;
  * the reduction dimension is split into fixed blocks that stay in L1. Work is split into chunks of
  * (64-row block, panel): each output element is summed by one thread in a fixed order, so results do
@@ -30,9 +29,6 @@ public final class Gemm implements WorkerPool.Task {
     private int rows;
     private boolean accumulate;
     private int rowBlocks;
-    /** Where x[r, i] is: x[r * rowStride + i * kStride] (row-major x, or x stored transposed). */
-    private int rowStride;
-    private int kStride;
 
     // out[rows, w.out] = x[rows, w.in] . w^T
     public void multiply(WorkerPool pool, float[] out, float[] x, PackedMatrix w, int rows) {
@@ -41,14 +37,6 @@ public final class Gemm implements WorkerPool.Task {
 
     // out[rows, w.out] (+)= x[rows, w.in] . w^T: with accumulate, the product is added to what out holds
     public void multiply(WorkerPool pool, float[] out, float[] x, PackedMatrix w, int rows, boolean accumulate) {
-        multiply(pool, out, x, false, w, rows, accumulate);
-    }
-
-    // out[rows, w.out] (+)= x . w^T, x given as x^T [w.in, rows] when xTransposed (a weight gradient's dout^T)
-    public void multiply(WorkerPool pool, float[] out, float[] x, boolean xTransposed, PackedMatrix w, int rows,
-                         boolean accumulate) {
-        this.rowStride = xTransposed ? 1 : w.in();
-        this.kStride = xTransposed ? rows : 1;
         this.accumulate = accumulate;
         this.out = out;
         this.x = x;
@@ -85,33 +73,32 @@ public final class Gemm implements WorkerPool.Task {
         float[] a = x;
         float[] p = w.data();
         int in = w.in();
-        int step = kStride;
-        int x0 = r * rowStride;
-        int x1 = x0 + rowStride;
-        int x2 = x1 + rowStride;
-        int x3 = x2 + rowStride;
+        int x0 = r * in;
+        int x1 = x0 + in;
+        int x2 = x1 + in;
+        int x3 = x2 + in;
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00;
         FloatVector c10 = c00, c11 = c00, c12 = c00;
         FloatVector c20 = c00, c21 = c00, c22 = c00;
         FloatVector c30 = c00, c31 = c00, c32 = c00;
         int pi = (panel * in + k0) * NR;
-        for (int i = k0, xi = k0 * step; i < k1; i++, pi += NR, xi += step) {
+        for (int i = k0; i < k1; i++, pi += NR) {
             FloatVector w0 = FloatVector.fromArray(S, p, pi);
             FloatVector w1 = FloatVector.fromArray(S, p, pi + L);
             FloatVector w2 = FloatVector.fromArray(S, p, pi + 2 * L);
-            FloatVector b = FloatVector.broadcast(S, a[x0 + xi]);
+            FloatVector b = FloatVector.broadcast(S, a[x0 + i]);
             c00 = w0.fma(b, c00);
             c01 = w1.fma(b, c01);
             c02 = w2.fma(b, c02);
-            b = FloatVector.broadcast(S, a[x1 + xi]);
+            b = FloatVector.broadcast(S, a[x1 + i]);
             c10 = w0.fma(b, c10);
             c11 = w1.fma(b, c11);
             c12 = w2.fma(b, c12);
-            b = FloatVector.broadcast(S, a[x2 + xi]);
+            b = FloatVector.broadcast(S, a[x2 + i]);
             c20 = w0.fma(b, c20);
             c21 = w1.fma(b, c21);
             c22 = w2.fma(b, c22);
-            b = FloatVector.broadcast(S, a[x3 + xi]);
+            b = FloatVector.broadcast(S, a[x3 + i]);
             c30 = w0.fma(b, c30);
             c31 = w1.fma(b, c31);
             c32 = w2.fma(b, c32);
@@ -136,12 +123,11 @@ public final class Gemm implements WorkerPool.Task {
     private void tile1(int r, int panel, int k0, int k1, boolean first) {
         float[] p = w.data();
         int in = w.in();
-        int step = kStride;
-        int xr = r * rowStride;
+        int xr = r * in;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0;
         int pi = (panel * in + k0) * NR;
-        for (int i = k0, xi = k0 * step; i < k1; i++, pi += NR, xi += step) {
-            FloatVector b = FloatVector.broadcast(S, x[xr + xi]);
+        for (int i = k0; i < k1; i++, pi += NR) {
+            FloatVector b = FloatVector.broadcast(S, x[xr + i]);
             c0 = FloatVector.fromArray(S, p, pi).fma(b, c0);
             c1 = FloatVector.fromArray(S, p, pi + L).fma(b, c1);
             c2 = FloatVector.fromArray(S, p, pi + 2 * L).fma(b, c2);

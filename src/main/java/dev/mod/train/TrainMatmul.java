@@ -9,19 +9,26 @@ import java.util.List;
 
 /**
  * The matrix products of training, all on the cpu backend's packed GEMM (out = x . W^T): the forward
- * product, the input gradient dx = dout . W (W^T packed), and the weight gradient dW = dout^T . x (the GEMM
- * reads dout as its transposed left operand; x^T packed). Weights are repacked in place after every
- * optimizer step, on the pool's threads; packed activations are kept per shape, so a warm training step
- * allocates nothing here.
+ * product, the input gradient dx = dout . W (W^T packed), and the weight gradient dW = dout^T . x (dout
+ * transposed, x^T packed). Weights are repacked in place after every optimizer step; scratch for the
+ * transposes and packed activations are kept per shape, so a warm training step allocates nothing here.
+ * Transposes and repacking run on the pool's threads.
  */
 final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     private final WorkerPool pool;
     private final Gemm gemm = new Gemm();
     /** x^T of weight gradients, one per shape seen (a handful: found by a scan, so no key is boxed). */
     private final List<PackedMatrix> packedActivations = new ArrayList<>();
+    private float[] transposed = new float[0];
 
-    // The repacking in progress (set by the caller, read by the pool's threads).
+    /** Rows of a transpose per chunk. */
+    private static final int TRANSPOSE_ROWS = 64;
+
+    // The copy in progress (set by the caller, read by the pool's threads): a transpose or a repacking.
     private float[] src;
+    private float[] dst;
+    private int srcRows;
+    private int srcCols;
     private PackedMatrix packTarget;
     private boolean packTransposed;
 
@@ -30,12 +37,37 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     }
 
     @Override
-    public void run(int panel, int worker) {
-        if (packTransposed) {
-            packTarget.fillTransposedPanel(src, panel);
-        } else {
-            packTarget.fillPanel(src, panel);
+    public void run(int chunk, int worker) {
+        if (packTarget != null) {
+            if (packTransposed) {
+                packTarget.fillTransposedPanel(src, chunk);
+            } else {
+                packTarget.fillPanel(src, chunk);
+            }
+            return;
         }
+        // in tiles of 64 rows x 16 columns, so that both sides touch few cache lines at a time
+        int r0 = chunk * TRANSPOSE_ROWS;
+        int r1 = Math.min(srcRows, r0 + TRANSPOSE_ROWS);
+        for (int c0 = 0; c0 < srcCols; c0 += 16) {
+            int c1 = Math.min(srcCols, c0 + 16);
+            for (int r = r0; r < r1; r++) {
+                for (int c = c0; c < c1; c++) {
+                    dst[c * srcRows + r] = src[r * srcCols + c];
+                }
+            }
+        }
+    }
+
+    // dst[cols, rows] = src[rows, cols]^T, rows split among the threads
+    private void transpose(float[] dst, float[] src, int rows, int cols) {
+        this.src = src;
+        this.dst = dst;
+        this.srcRows = rows;
+        this.srcCols = cols;
+        pool.run(this, (rows + TRANSPOSE_ROWS - 1) / TRANSPOSE_ROWS);
+        this.src = null;
+        this.dst = null;
     }
 
     // target = m (transposed: m^T), panels split among the threads
@@ -101,10 +133,13 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
         return xT;
     }
 
-    // dW[out, in] = dout[R, out]^T . x, with x packed by packActivations (written); the GEMM reads dout as the
-    // transpose of its left operand, so dout is not copied
+    // dW[out, in] = dout[R, out]^T . x, with x packed by packActivations (written)
     void backwardWeight(float[] dw, float[] dout, PackedMatrix xT, int rows, int out) {
-        gemm.multiply(pool, dw, dout, true, xT, out, false);
+        if (transposed.length < out * rows) {
+            transposed = new float[out * rows];
+        }
+        transpose(transposed, dout, rows, out);
+        gemm.multiply(pool, dw, transposed, xT, out);
     }
 
     private PackedMatrix packedTranspose(int out, int in) {
