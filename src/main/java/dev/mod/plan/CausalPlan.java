@@ -361,20 +361,8 @@ public final class CausalPlan {
         return c;
     }
 
-    public CausalRouting routing() {
-        return routing;
-    }
-
     public List<Integer> routedLayers() {
         return c.routedLayers();
-    }
-
-    public int sequences() {
-        return sequences;
-    }
-
-    public int maxRows() {
-        return maxRows;
     }
 
     private <T> T lookup(T[] perLayer, int layer) {

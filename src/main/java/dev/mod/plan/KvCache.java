@@ -113,15 +113,6 @@ public final class KvCache {
         return rows * 2L * kvDim * Float.BYTES;
     }
 
-    /** Rows layer keeps, summed over sequences. */
-    public long rows(int layer) {
-        long rows = 0;
-        for (int n : lengths[layer]) {
-            rows += n;
-        }
-        return rows;
-    }
-
     /** What a dense model of this config (every layer keeps every token) holds for the given tokens. */
     public long denseBytes(long tokens) {
         return tokens * config.nLayers() * 2L * kvDim * Float.BYTES;

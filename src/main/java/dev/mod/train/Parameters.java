@@ -78,14 +78,6 @@ public final class Parameters {
         return names;
     }
 
-    public long count() {
-        return values.values().stream().mapToLong(v -> v.length).sum();
-    }
-
-    public void zero() {
-        values.values().forEach(v -> java.util.Arrays.fill(v, 0f));
-    }
-
     /** The parameters as model tensors (views of these arrays, named as in model files, with the given prefix). */
     public List<Tensor> tensors(String prefix) {
         List<Tensor> list = new ArrayList<>();

@@ -8,7 +8,6 @@ import dev.mod.data.Rng;
 import dev.mod.data.TrainingData;
 import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
-import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.model.ModelInit;
@@ -286,10 +285,5 @@ public final class Trainer {
                 out.write((JSON.writeValueAsString(line) + "\n").getBytes(StandardCharsets.UTF_8));
             }
         });
-    }
-
-    /** The model of a finished or checkpointed run. */
-    public Model loadModel() {
-        return ModelFile.load(modelFile());
     }
 }
