@@ -143,7 +143,8 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     }
 
     private PackedMatrix packedTranspose(int out, int in) {
-        for (PackedMatrix p : packedActivations) {
+        for (int i = 0; i < packedActivations.size(); i++) {
+            PackedMatrix p = packedActivations.get(i);
             if (p.out() == out && p.in() == in) {
                 return p;
             }

@@ -324,8 +324,8 @@ public final class TrainingPlan implements AutoCloseable {
      * "+=" and are zeroed first.
      */
     public void backward() {
-        for (String name : accumulated) {
-            java.util.Arrays.fill(grads.get(name), 0f);
+        for (int i = 0; i < accumulated.size(); i++) {
+            java.util.Arrays.fill(grads.get(accumulated.get(i)), 0f);
         }
         int d = c.dim();
         int vocab = c.vocabSize();
