@@ -131,11 +131,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     // xs[B, k, d] = x[b, sel[b, j], :]
     @Override
     public void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int k, int d) {
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < k; j++) {
-                System.arraycopy(x, (b * seqLen + sel[b * k + j]) * d, xs, (b * k + j) * d, d);
-            }
-        }
+        rows.gather(xs, x, sel, batch, seqLen, k, d);
     }
 
     // x[b, sel[b, j], :] += g(r[b, sel[b, j]]) * f[b, j, :]

@@ -5,7 +5,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The row-wise and element-wise kernels (RMSNorm, RoPE, SwiGLU, add, router logits, scatter), each a
+ * The row-wise and element-wise kernels (RMSNorm, RoPE, SwiGLU, add, router logits, gather, scatter), each a
  * plain vector loop over one chunk of rows or elements, and the backward twins training needs (RMSNorm,
  * SwiGLU; RoPE's backward is RoPE with the sines negated). One object per backend holds the arguments of
  * the call in progress so that dispatching to the pool allocates nothing.
@@ -128,7 +128,17 @@ public final class RowKernels implements WorkerPool.Task {
         runRows(Op.ROUTER, rows);
     }
 
-    void scatter(float[] x, float[] f, int[] sel, float[] r, RouterWeighting g, int batch, int seqLen, int k, int d) {
+    // xs[B, k, d] = x[b, sel[b, j], :]: row copies, no arithmetic, so no threads
+    public void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int k, int d) {
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < k; j++) {
+                System.arraycopy(x, (b * seqLen + sel[b * k + j]) * d, xs, (b * k + j) * d, d);
+            }
+        }
+    }
+
+    // x[b, sel[b, j], :] += g(r[b, sel[b, j]]) * f[b, j, :]
+    public void scatter(float[] x, float[] f, int[] sel, float[] r, RouterWeighting g, int batch, int seqLen, int k, int d) {
         this.out = x;
         this.a = f;
         this.b = r;

@@ -6,9 +6,10 @@ import dev.mod.model.RouterWeighting;
  * The forward kernels of training and, beside each, its backward twin (in the spirit of llm.c), where the
  * cpu backend has no vector kernel for them: plain loops over row-major float arrays, shapes in the comment
  * above each. Backward kernels add into the gradients of their inputs ("+="), so that a tensor read by
- * several operations collects all of its gradient. RMSNorm, RoPE, SwiGLU and their twins are the cpu
- * backend's {@link dev.mod.cpu.RowKernels}; matrix products and attention are in {@link TrainMatmul} and
- * {@link TrainAttention}.
+ * several operations collects all of its gradient. The forward kernels the cpu backend already has (RMSNorm,
+ * RoPE, SwiGLU, router logits, gather, scatter) are its {@link dev.mod.cpu.RowKernels}, where the RMSNorm,
+ * RoPE and SwiGLU twins live too; here are the twins of gather, scatter and the router; matrix products and
+ * attention are in {@link TrainMatmul} and {@link TrainAttention}.
  */
 final class TrainKernels {
     private TrainKernels() {
@@ -61,15 +62,6 @@ final class TrainKernels {
         }
     }
 
-    // xs[B, k, d] = x[b, sel[b, j], :]
-    static void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int k, int d) {
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < k; j++) {
-                System.arraycopy(x, (b * seqLen + sel[b * k + j]) * d, xs, (b * k + j) * d, d);
-            }
-        }
-    }
-
     // dx[b, sel[b, j], :] += dxs[b, j, :]
     static void gatherBackward(float[] dx, float[] dxs, int[] sel, int batch, int seqLen, int k, int d) {
         for (int b = 0; b < batch; b++) {
@@ -78,19 +70,6 @@ final class TrainKernels {
                 int from = (b * k + j) * d;
                 for (int i = 0; i < d; i++) {
                     dx[to + i] += dxs[from + i];
-                }
-            }
-        }
-    }
-
-    // x[b, sel[b, j], :] += g(r[b, sel[b, j]]) * f[b, j, :]
-    static void scatter(float[] x, float[] f, int[] sel, float[] r, RouterWeighting g, int batch, int seqLen, int k, int d) {
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < k; j++) {
-                int t = b * seqLen + sel[b * k + j];
-                float gain = (float) g.apply(r[t]);
-                for (int i = 0; i < d; i++) {
-                    x[t * d + i] += gain * f[(b * k + j) * d + i];
                 }
             }
         }

@@ -262,9 +262,9 @@ public final class TrainingPlan implements AutoCloseable {
                         layer.target[b * seqLen + layer.sel[b * capacity + j]] = 1;
                     }
                 }
-                TrainKernels.gather(layer.xs, x, layer.sel, batch, seqLen, capacity, d);
+                rowKernels.gather(layer.xs, x, layer.sel, batch, seqLen, capacity, d);
                 block(layer);
-                TrainKernels.scatter(x, layer.f, layer.sel, layer.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                rowKernels.scatter(x, layer.f, layer.sel, layer.r, c.routerWeighting(), batch, seqLen, capacity, d);
                 routerLoss += TrainKernels.binaryCrossEntropy(null, layer.r, layer.target, rows, 0);
                 if (predictorDim > 0) {
                     predictorForward(layer);
