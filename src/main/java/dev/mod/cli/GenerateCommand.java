@@ -58,8 +58,6 @@ final class GenerateCommand implements Callable<Integer> {
         Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topP, seed);
         try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
             CausalRouting rule = routing == null ? CausalRouting.defaultFor(model) : routing.causal(model, threshold);
-            rule.checkAgainst(model);
-            Generator.encode(model.config(), prompts, maxTokens);
             PrintStream out = System.out;
             boolean streaming = prompts.size() == 1;
             Generator.Result result = Generator.generate(model, runtime.hostKernels("generation"), rule, prompts, settings,

@@ -27,7 +27,7 @@ public final class Generator {
             if (maxTokens < 1) {
                 throw new ModException("--max-tokens must be at least 1, got " + maxTokens);
             }
-            new Sampler(temperature, topP, seed);
+            Sampler.check(temperature, topP);
         }
     }
 
@@ -48,7 +48,7 @@ public final class Generator {
     }
 
     /** Checks prompts against the model before anything runs: none empty, each with its tokens fitting the context. */
-    public static List<int[]> encode(ModelConfig config, List<String> prompts, int maxTokens) {
+    private static List<int[]> encode(ModelConfig config, List<String> prompts, int maxTokens) {
         ByteTokenizer.checkVocabulary(config.vocabSize());
         if (prompts.isEmpty()) {
             throw new ModException("no prompt given");

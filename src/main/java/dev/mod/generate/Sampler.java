@@ -18,15 +18,20 @@ public final class Sampler {
     private Integer[] order = new Integer[0];
 
     public Sampler(double temperature, double topP, long seed) {
+        check(temperature, topP);
+        this.temperature = temperature;
+        this.topP = topP;
+        this.random = new SplittableRandom(seed);
+    }
+
+    /** Refuses a temperature below 0 (or not a number) and a top-p outside (0, 1]. */
+    public static void check(double temperature, double topP) {
         if (!(temperature >= 0) || !Double.isFinite(temperature)) {
             throw new ModException("--temperature must be a number >= 0, got " + temperature);
         }
         if (!(topP > 0 && topP <= 1)) {
             throw new ModException("--top-p must be in (0, 1], got " + topP);
         }
-        this.temperature = temperature;
-        this.topP = topP;
-        this.random = new SplittableRandom(seed);
     }
 
     // the next token from logits[off, off + vocab)
