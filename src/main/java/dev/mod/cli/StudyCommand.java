@@ -103,7 +103,7 @@ final class StudyCommand implements Callable<Integer> {
             for (String id : ids) {
                 studyDevices.add(device(id, cpu, reference, tornado));
             }
-            StudySettings settings = new StudySettings(model, dev.mod.study.StudySettings.configJson(m.config()), seed, capacities, seqLens, batch,
+            StudySettings settings = new StudySettings(model, m.config().toJsonTree(), seed, capacities, seqLens, batch,
                     ids, warmupSeconds, repeats, decodeSteps);
             if (resume) {
                 StudyFile earlier = StudyFile.read(studyJson);

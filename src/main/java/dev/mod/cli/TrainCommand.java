@@ -126,7 +126,7 @@ final class TrainCommand implements Callable<Integer> {
                     + config.vocabSize());
         }
         TrainSettings settings = new TrainSettings(source.preset != null ? source.preset : source.config.toString(),
-                TrainSettings.configJson(config), predictorDim, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
+                config.toJsonTree(), predictorDim, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
                 minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery);
         if (predictorDim > 0 && config.routedLayers().isEmpty()) {
             throw new ModException("--predictor-dim needs routed layers; this model has none");

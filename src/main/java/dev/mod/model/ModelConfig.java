@@ -171,6 +171,15 @@ public record ModelConfig(
     }
 
     public String toJson() {
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJsonTree());
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The JSON form as a tree, for results files that embed the config. */
+    public ObjectNode toJsonTree() {
         ObjectNode node = JSON.createObjectNode();
         node.put("vocab_size", vocabSize);
         node.put("dim", dim);
@@ -185,11 +194,7 @@ public record ModelConfig(
         ArrayNode routed = node.putArray("routed_layers");
         routedLayers.forEach(routed::add);
         node.put("router_weighting", routerWeighting.jsonName());
-        try {
-            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(node);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return node;
     }
 
     /** Parses the JSON form; unknown fields, wrong types and invalid values are one-line errors. */

@@ -1,9 +1,7 @@
 package dev.mod.study;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.mod.model.ModelConfig;
 
 import java.util.List;
@@ -25,16 +23,6 @@ public record StudySettings(
         @JsonProperty("warmup_seconds") double warmupSeconds,
         @JsonProperty("repeats") int repeats,
         @JsonProperty("decode_steps") int decodeSteps) {
-
-    private static final ObjectMapper JSON = new ObjectMapper();
-
-    public static JsonNode configJson(ModelConfig config) {
-        try {
-            return JSON.readTree(config.toJson());
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     public ModelConfig config() {
         return ModelConfig.fromJson(modelConfig.toString());

@@ -66,14 +66,6 @@ public record TrainSettings(
         return ModelConfig.fromJson(modelConfig.toString());
     }
 
-    public static JsonNode configJson(ModelConfig config) {
-        try {
-            return JSON.readTree(config.toJson());
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     public String toJson() {
         try {
             return JSON.writeValueAsString(this);

@@ -26,7 +26,7 @@ class StudyRunnerTest {
     void aFailingDeviceIsReportedInItsRowsAndTheStudyGoesOn() {
         ModelConfig config = TestModels.config(2, 2, 0.25, List.of(1), RouterWeighting.RAW);
         Model model = TestModels.model(config, 1);
-        StudySettings settings = new StudySettings("test", StudySettings.configJson(config), 1, List.of(0.25, 1.0),
+        StudySettings settings = new StudySettings("test", config.toJsonTree(), 1, List.of(0.25, 1.0),
                 List.of(16), 1, List.of("broken", "cpu"), 0, 3, 4);
         try (CpuKernels kernels = new CpuKernels(2)) {
             StudyDevice broken = StudyDevice.of("broken", "a device that runs out of memory", (m, b, t) -> {
