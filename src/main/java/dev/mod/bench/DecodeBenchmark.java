@@ -85,14 +85,8 @@ public class DecodeBenchmark {
         if (model.equals("dense")) {
             used = mod.asDense();
         } else {
-            int[][] calibration = new int[CALIBRATION_SEQUENCES][CALIBRATION_SEQ];
-            int from = CONTEXT_OFFSET - CALIBRATION_SEQUENCES * (CALIBRATION_SEQ - 1);
-            for (int s = 0; s < CALIBRATION_SEQUENCES; s++) {
-                calibration[s][0] = ByteTokenizer.BOS;
-                for (int i = 1; i < CALIBRATION_SEQ; i++) {
-                    calibration[s][i] = text[from + s * (CALIBRATION_SEQ - 1) + i - 1] & 0xFF;
-                }
-            }
+            int[][] calibration = ByteTokenizer.promptWindows(text,
+                    CONTEXT_OFFSET - CALIBRATION_SEQUENCES * (CALIBRATION_SEQ - 1), CALIBRATION_SEQUENCES, CALIBRATION_SEQ);
             used = mod.withCalibration(CausalPlan.calibrate(mod, kernels, calibration));
         }
         int prefix = context - STEPS;

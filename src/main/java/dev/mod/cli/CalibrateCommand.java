@@ -88,13 +88,6 @@ final class CalibrateCommand implements Callable<Integer> {
             throw new ModException("calibration text has " + bytes.length + " bytes, shorter than one sequence of " + t
                     + " tokens (BOS and " + (t - 1) + " bytes)");
         }
-        int[][] sequences = new int[n][t];
-        for (int s = 0; s < n; s++) {
-            sequences[s][0] = ByteTokenizer.BOS;
-            for (int i = 1; i < t; i++) {
-                sequences[s][i] = bytes[s * (t - 1) + i - 1] & 0xFF;
-            }
-        }
-        return sequences;
+        return ByteTokenizer.promptWindows(bytes, 0, n, t);
     }
 }

@@ -48,6 +48,19 @@ public final class ByteTokenizer {
         return ids;
     }
 
+    // sequences[count, seqLen]: each BOS, then the next seqLen - 1 bytes of text from `from` on (prompt-shaped
+    // windows, as calibration runs them)
+    public static int[][] promptWindows(byte[] text, int from, int count, int seqLen) {
+        int[][] sequences = new int[count][seqLen];
+        for (int s = 0; s < count; s++) {
+            sequences[s][0] = BOS;
+            for (int i = 1; i < seqLen; i++) {
+                sequences[s][i] = text[from + s * (seqLen - 1) + i - 1] & 0xFF;
+            }
+        }
+        return sequences;
+    }
+
     /**
      * Turns generated ids back into text as they come: a character split over several byte tokens comes out
      * once its last byte is in; bytes that are not valid UTF-8 become U+FFFD; BOS and EOS produce no text.

@@ -291,6 +291,8 @@ public final class StudyRunner {
         int batch = settings.batch();
         int context = seqLen - steps;
         int[][] tokens = tokens(model.config().vocabSize(), batch, seqLen, 0);
+        int[] seq = new int[batch];
+        int[] tok = new int[batch];
         Map<Double, CausalPlan> plans = new LinkedHashMap<>();
         for (Double capacity : capacities) {
             try {
@@ -298,7 +300,7 @@ public final class StudyRunner {
                 plans.put(capacity, plan);
                 long warmupEnd = System.nanoTime() + (long) (settings.warmupSeconds() * 1e9);
                 do {
-                    decodeRun(plan, tokens, context, steps);
+                    decodeRun(plan, tokens, context, steps, seq, tok);
                 } while (System.nanoTime() < warmupEnd);
             } catch (RuntimeException | OutOfMemoryError e) {
                 plans.remove(capacity);
@@ -317,7 +319,7 @@ public final class StudyRunner {
                 CausalPlan plan = e.getValue();
                 plan.resetCounts();
                 long start = System.nanoTime();
-                long bytes = decodeRun(plan, tokens, context, steps);
+                long bytes = decodeRun(plan, tokens, context, steps, seq, tok);
                 ms.get(e.getKey())[i] = (System.nanoTime() - start) / 1e6 / steps;
                 kvBytes.put(e.getKey(), bytes);
                 for (int layer : plan.routedLayers()) {
@@ -350,11 +352,12 @@ public final class StudyRunner {
         return plan;
     }
 
-    /** s decode steps of every sequence from `context` on, then the caches rolled back; the cache bytes at the end. */
-    private static long decodeRun(CausalPlan plan, int[][] tokens, int context, int steps) {
+    /**
+     * s decode steps of every sequence from `context` on, then the caches rolled back; the cache bytes at the
+     * end. seq and tok are scratch of one entry per sequence, so that a timed run allocates nothing.
+     */
+    private static long decodeRun(CausalPlan plan, int[][] tokens, int context, int steps, int[] seq, int[] tok) {
         int batch = tokens.length;
-        int[] seq = new int[batch];
-        int[] tok = new int[batch];
         for (int s = 0; s < steps; s++) {
             for (int b = 0; b < batch; b++) {
                 seq[b] = b;
