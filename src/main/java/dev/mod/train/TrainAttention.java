@@ -5,6 +5,8 @@ import dev.mod.cpu.WorkerPool;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.Arrays;
+
 /**
  * The backward twin of causal attention (the forward is the cpu backend's {@link dev.mod.cpu.CausalAttention},
  * which also keeps each row's log-sum-exp for this pass). Rows are in ascending position order within each
@@ -13,26 +15,53 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * Work is split by (sequence, kv head): the chunk owns the gradients of that kv head's keys and values and
  * of its query heads, so no two threads write the same gradient and results do not depend on the thread
- * count. A chunk first transposes its keys and values to [dh, n], rows padded to whole vectors, so that the
- * loops over the visible rows that give one number per row (scores, dp, and the gradients of keys and
- * values) are broadcast-FMAs along contiguous rows; dq, a sum over rows, adds whole rows of k. No loop
- * takes a horizontal sum per pair of rows.
+ * count. A chunk copies its keys and values into scratch padded to whole vectors (keys and values also
+ * transposed), then walks its query rows in blocks of {@link #QB}: each block is five small matrix products
+ * (scores, dp, dq, dk, dv) on one register-blocked kernel, {@link #product}, which keeps a tile of 4 rows x
+ * 4 vectors in registers, as the GEMM does; the gradients of keys and values stay in the chunk's scratch
+ * until its last block.
  */
 final class TrainAttention implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Query rows per block: each vector of keys, values and their gradients is loaded once for four rows. */
-    private static final int QB = 4;
+    /** Query rows per block: their scores and gradients ([QB, T] each) stay in L2 between the products. */
+    private static final int QB = 16;
+
+    /** One worker's scratch; n and dh padded to whole vectors (nPad, dhPad). */
+    private static final class Scratch {
+        float[] keysT = new float[0];    // [dhPad, nPad]
+        float[] valuesT = new float[0];  // [dhPad, nPad]
+        float[] keys = new float[0];     // [nPad, dhPad]
+        float[] dKeys = new float[0];    // [nPad, dhPad]
+        float[] dValues = new float[0];  // [nPad, dhPad]
+        float[] probs = new float[0];    // [QB, nPad]
+        float[] dScores = new float[0];  // [QB, nPad]
+        float[] q = new float[0];        // [QB, dhPad] the block's query rows
+        float[] dOut = new float[0];     // [QB, dhPad] and their output gradients
+        float[] dq = new float[0];       // [QB, dhPad]
+
+        void ensure(int nPad, int dhPad) {
+            if (keysT.length < dhPad * nPad) {
+                keysT = new float[dhPad * nPad];
+                valuesT = new float[dhPad * nPad];
+                keys = new float[nPad * dhPad];
+                dKeys = new float[nPad * dhPad];
+                dValues = new float[nPad * dhPad];
+            }
+            if (probs.length < QB * nPad) {
+                probs = new float[QB * nPad];
+                dScores = new float[QB * nPad];
+            }
+            if (q.length < QB * dhPad) {
+                q = new float[QB * dhPad];
+                dOut = new float[QB * dhPad];
+                dq = new float[QB * dhPad];
+            }
+        }
+    }
 
     private final WorkerPool pool;
-    /** Per worker: keys^T, values^T, and in the backward pass their gradients, [dh, nPad] each. */
-    private final float[][] keysT;
-    private final float[][] valuesT;
-    private final float[][] dKeysT;
-    private final float[][] dValuesT;
-    /** Per worker: four rows' probabilities and their gradients, [4, nPad]. */
-    private final float[][] probs;
-    private final float[][] dProbs;
+    private final Scratch[] scratch;
 
     private float[] out;
     private float[] lse;
@@ -48,21 +77,28 @@ final class TrainAttention implements WorkerPool.Task {
     private int nHeads;
     private int nKvHeads;
     private int dh;
+    private int dhPad;
 
     TrainAttention(WorkerPool pool, int workers) {
         this.pool = pool;
-        keysT = new float[workers][0];
-        valuesT = new float[workers][0];
-        dKeysT = new float[workers][0];
-        dValuesT = new float[workers][0];
-        probs = new float[workers][0];
-        dProbs = new float[workers][0];
+        scratch = new Scratch[workers];
+        for (int w = 0; w < workers; w++) {
+            scratch[w] = new Scratch();
+        }
     }
 
     // dq, dk, dv (written) from dout[B, n, H * dh] and the forward's q, k, v, out, lse
     void backward(float[] dq, float[] dk, float[] dv, float[] dout, float[] out, float[] lse, float[] q, float[] k, float[] v,
                   int batch, int n, int nHeads, int nKvHeads, int dh) {
-        set(n, nHeads, nKvHeads, dh);
+        this.n = n;
+        this.nPad = roundUp(n);
+        this.nHeads = nHeads;
+        this.nKvHeads = nKvHeads;
+        this.dh = dh;
+        this.dhPad = roundUp(dh);
+        for (Scratch s : scratch) {
+            s.ensure(nPad, dhPad);
+        }
         this.dq = dq;
         this.dk = dk;
         this.dv = dv;
@@ -75,97 +111,81 @@ final class TrainAttention implements WorkerPool.Task {
         pool.run(this, batch * nKvHeads);
     }
 
-    private void set(int n, int nHeads, int nKvHeads, int dh) {
-        this.n = n;
-        this.nPad = (n + L - 1) / L * L;
-        this.nHeads = nHeads;
-        this.nKvHeads = nKvHeads;
-        this.dh = dh;
-        for (int w = 0; w < keysT.length; w++) {
-            if (keysT[w].length < dh * nPad) {
-                keysT[w] = new float[dh * nPad];
-                valuesT[w] = new float[dh * nPad];
-                dKeysT[w] = new float[dh * nPad];
-                dValuesT[w] = new float[dh * nPad];
-            }
-            if (probs[w].length < QB * nPad) {
-                probs[w] = new float[QB * nPad];
-                dProbs[w] = new float[QB * nPad];
-            }
-        }
+    private static int roundUp(int x) {
+        return (x + L - 1) / L * L;
     }
 
     @Override
     public void run(int chunk, int worker) {
         int b = chunk / nKvHeads;
         int g = chunk % nKvHeads;
-        float[] kT = keysT[worker];
-        float[] vT = valuesT[worker];
-        transpose(k, kT, b, g);
-        transpose(v, vT, b, g);
-        backwardChunk(b, g, kT, vT, dKeysT[worker], dValuesT[worker], probs[worker], dProbs[worker]);
-    }
-
-    // xT[e, j] = x[b, j, g * dh + e]; padding columns n .. nPad stay zero
-    private void transpose(float[] x, float[] xT, int b, int g) {
+        Scratch s = scratch[worker];
+        loadKeysAndValues(s, b, g);
+        Arrays.fill(s.dKeys, 0, nPad * dhPad, 0f);
+        Arrays.fill(s.dValues, 0, nPad * dhPad, 0f);
+        int group = nHeads / nKvHeads;
+        for (int h = g * group; h < (g + 1) * group; h++) {
+            for (int i0 = 0; i0 < n; i0 += QB) {
+                backwardBlock(s, b, h, i0);
+            }
+        }
         int kvDim = nKvHeads * dh;
         for (int j = 0; j < n; j++) {
             int row = (b * n + j) * kvDim + g * dh;
-            for (int e = 0; e < dh; e++) {
-                xT[e * nPad + j] = x[row + e];
-            }
+            System.arraycopy(s.dKeys, j * dhPad, dk, row, dh);
+            System.arraycopy(s.dValues, j * dhPad, dv, row, dh);
         }
     }
 
-    // P[m, j] = x_m . yT[:, j] for the four rows m (x_m = src[xm .. xm + dh)) and every j < keysPad: each vector of
-    // yT is loaded once for the four rows
-    private void blockDots(float[] P, float[] src, int x0, int x1, int x2, int x3, float[] yT, int keysPad) {
-        for (int j = 0; j < keysPad; j += L) {
-            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
+    // keysT, valuesT [dhPad, nPad] and keys [nPad, dhPad] of sequence b, kv head g; padding zero
+    private void loadKeysAndValues(Scratch s, int b, int g) {
+        Arrays.fill(s.keysT, 0, dhPad * nPad, 0f);
+        Arrays.fill(s.valuesT, 0, dhPad * nPad, 0f);
+        Arrays.fill(s.keys, 0, nPad * dhPad, 0f);
+        int kvDim = nKvHeads * dh;
+        for (int j = 0; j < n; j++) {
+            int row = (b * n + j) * kvDim + g * dh;
+            System.arraycopy(k, row, s.keys, j * dhPad, dh);
             for (int e = 0; e < dh; e++) {
-                FloatVector y = FloatVector.fromArray(S, yT, e * nPad + j);
-                s0 = y.fma(FloatVector.broadcast(S, src[x0 + e]), s0);
-                s1 = y.fma(FloatVector.broadcast(S, src[x1 + e]), s1);
-                s2 = y.fma(FloatVector.broadcast(S, src[x2 + e]), s2);
-                s3 = y.fma(FloatVector.broadcast(S, src[x3 + e]), s3);
+                s.keysT[e * nPad + j] = k[row + e];
+                s.valuesT[e * nPad + j] = v[row + e];
             }
-            s0.intoArray(P, j);
-            s1.intoArray(P, nPad + j);
-            s2.intoArray(P, 2 * nPad + j);
-            s3.intoArray(P, 3 * nPad + j);
         }
     }
 
     /**
-     * Query rows i0 .. i0+3 of head h (rows past the sequence reuse row i0's vectors; their probabilities are
-     * zero, so they add nothing): recompute the probabilities from the log-sum-exp, then
-     * ds = p * (dout . v_j - dout . out) * scale, dq = ds . k, dk += ds^T q, dv += p^T dout.
+     * Query rows i0 .. i0+QB-1 of head h (rows past the sequence are zero, so they add nothing): recompute the
+     * probabilities p from the log-sum-exp, then ds = p * (dout . v_j - dout . out) * scale, dq = ds . K,
+     * dK += ds^T . Q, dV += p^T . dOut. Keys past the block's last row are invisible to all its rows.
      */
-    private void backwardBlock(int b, int g, int h, int i0, float[] kT, float[] vT, float[] dkT, float[] dvT,
-                               float[] p, float[] ds) {
+    private void backwardBlock(Scratch s, int b, int h, int i0) {
         int qDim = nHeads * dh;
-        int kvDim = nKvHeads * dh;
         float scale = (float) (1 / Math.sqrt(dh));
         int rowsHere = Math.min(QB, n - i0);
         int keys = i0 + rowsHere;
-        int keysPad = (keys + L - 1) / L * L;
+        int keysPad = roundUp(keys);
+        Arrays.fill(s.q, 0, QB * dhPad, 0f);
+        Arrays.fill(s.dOut, 0, QB * dhPad, 0f);
         int r0 = (b * n + i0) * qDim + h * dh;
-        int r1 = rowsHere > 1 ? r0 + qDim : r0;
-        int r2 = rowsHere > 2 ? r0 + 2 * qDim : r0;
-        int r3 = rowsHere > 3 ? r0 + 3 * qDim : r0;
-        blockDots(p, q, r0, r1, r2, r3, kT, keysPad);
-        blockDots(ds, dout, r0, r1, r2, r3, vT, keysPad);
+        for (int m = 0; m < rowsHere; m++) {
+            System.arraycopy(q, r0 + m * qDim, s.q, m * dhPad, dh);
+            System.arraycopy(dout, r0 + m * qDim, s.dOut, m * dhPad, dh);
+        }
+        float[] p = s.probs;
+        float[] ds = s.dScores;
+        product(p, nPad, s.q, dhPad, 1, s.keysT, nPad, QB, keysPad, dh, false);
+        product(ds, nPad, s.dOut, dhPad, 1, s.valuesT, nPad, QB, keysPad, dh, false);
         FloatVector scaleV = FloatVector.broadcast(S, scale);
         for (int m = 0; m < QB; m++) {
             int base = m * nPad;
             if (m >= rowsHere) {
-                java.util.Arrays.fill(p, base, base + keysPad, 0f);
-                java.util.Arrays.fill(ds, base, base + keysPad, 0f);
+                Arrays.fill(p, base, base + keysPad, 0f);
+                Arrays.fill(ds, base, base + keysPad, 0f);
                 continue;
             }
             int visible = i0 + m + 1;
             VectorMath.exp(p, base, p, base, visible, scale, lse[(b * nHeads + h) * n + i0 + m]);
-            java.util.Arrays.fill(p, base + visible, base + keysPad, 0f);
+            Arrays.fill(p, base + visible, base + keysPad, 0f);
             int row = r0 + m * qDim;
             FloatVector delta = FloatVector.broadcast(S, VectorMath.dot(dout, row, out, row, dh));
             for (int j = 0; j < keysPad; j += L) {
@@ -173,93 +193,160 @@ final class TrainAttention implements WorkerPool.Task {
                         .intoArray(ds, base + j);
             }
         }
-        queryGradients(b, g, r0, rowsHere, keys, ds);
-        keyValueGradients(r0, r1, r2, r3, keysPad, p, ds, dkT, dvT);
+        product(s.dq, dhPad, ds, nPad, 1, s.keys, dhPad, QB, dhPad, keys, false);
+        for (int m = 0; m < rowsHere; m++) {
+            System.arraycopy(s.dq, m * dhPad, dq, r0 + m * qDim, dh);
+        }
+        product(s.dKeys, dhPad, ds, 1, nPad, s.q, dhPad, keysPad, dhPad, QB, true);
+        product(s.dValues, dhPad, p, 1, nPad, s.dOut, dhPad, keysPad, dhPad, QB, true);
     }
 
-    // dq_m = sum_j ds_m[j] k_j for the block's rows (from r0, qDim apart): rows of k, each loaded once for the four
-    private void queryGradients(int b, int g, int r0, int rowsHere, int keys, float[] ds) {
-        int qDim = nHeads * dh;
-        int kvDim = nKvHeads * dh;
-        int kBase = b * n * kvDim + g * dh;
-        int e = 0;
-        for (; e + L <= dh; e += L) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-            for (int j = 0; j < keys; j++) {
-                FloatVector kv = FloatVector.fromArray(S, k, kBase + j * kvDim + e);
-                a0 = kv.fma(FloatVector.broadcast(S, ds[j]), a0);
-                a1 = kv.fma(FloatVector.broadcast(S, ds[nPad + j]), a1);
-                a2 = kv.fma(FloatVector.broadcast(S, ds[2 * nPad + j]), a2);
-                a3 = kv.fma(FloatVector.broadcast(S, ds[3 * nPad + j]), a3);
+    /**
+     * c[M, N] (+)= A[M, K] . b[K, N] with A(i, k) = a[i * aRow + k * aCol] (so A may be read transposed), b's
+     * rows bRow apart and c's cRow apart; M a multiple of 4, N of the vector length. Tiles of 4 rows x 4
+     * vectors (then 4 rows x 1 vector) of c are summed in registers: per step of k, 4 broadcasts of A and 4
+     * vectors of b feed 16 FMAs.
+     */
+    static void product(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
+                        int rowsM, int colsN, int depthK, boolean accumulate) {
+        for (int i = 0; i < rowsM; i += 4) {
+            int j = 0;
+            for (; j + 4 * L <= colsN; j += 4 * L) {
+                tile4x4(c, cRow, a, aRow, aCol, b, bRow, i, j, depthK, accumulate);
             }
-            a0.intoArray(dq, r0 + e);
-            if (rowsHere > 1) {
-                a1.intoArray(dq, r0 + qDim + e);
-            }
-            if (rowsHere > 2) {
-                a2.intoArray(dq, r0 + 2 * qDim + e);
-            }
-            if (rowsHere > 3) {
-                a3.intoArray(dq, r0 + 3 * qDim + e);
-            }
-        }
-        for (; e < dh; e++) {
-            for (int m = 0; m < rowsHere; m++) {
-                float acc = 0;
-                for (int j = 0; j < keys; j++) {
-                    acc = Math.fma(ds[m * nPad + j], k[kBase + j * kvDim + e], acc);
-                }
-                dq[r0 + m * qDim + e] = acc;
+            for (; j < colsN; j += L) {
+                tile4x1(c, cRow, a, aRow, aCol, b, bRow, i, j, depthK, accumulate);
             }
         }
     }
 
-    // dkT[e, j] += sum_m ds_m[j] q_m[e], dvT[e, j] += sum_m p_m[j] dout_m[e]: one load and store per four rows
-    private void keyValueGradients(int r0, int r1, int r2, int r3, int keysPad, float[] p, float[] ds,
-                                   float[] dkT, float[] dvT) {
-        for (int j = 0; j < keysPad; j += L) {
-            FloatVector s0 = FloatVector.fromArray(S, ds, j);
-            FloatVector s1 = FloatVector.fromArray(S, ds, nPad + j);
-            FloatVector s2 = FloatVector.fromArray(S, ds, 2 * nPad + j);
-            FloatVector s3 = FloatVector.fromArray(S, ds, 3 * nPad + j);
-            FloatVector p0 = FloatVector.fromArray(S, p, j);
-            FloatVector p1 = FloatVector.fromArray(S, p, nPad + j);
-            FloatVector p2 = FloatVector.fromArray(S, p, 2 * nPad + j);
-            FloatVector p3 = FloatVector.fromArray(S, p, 3 * nPad + j);
-            for (int c = 0; c < dh; c++) {
-                int at = c * nPad + j;
-                FloatVector dkv = FloatVector.fromArray(S, dkT, at);
-                dkv = s0.fma(FloatVector.broadcast(S, q[r0 + c]), dkv);
-                dkv = s1.fma(FloatVector.broadcast(S, q[r1 + c]), dkv);
-                dkv = s2.fma(FloatVector.broadcast(S, q[r2 + c]), dkv);
-                dkv = s3.fma(FloatVector.broadcast(S, q[r3 + c]), dkv);
-                dkv.intoArray(dkT, at);
-                FloatVector dvv = FloatVector.fromArray(S, dvT, at);
-                dvv = p0.fma(FloatVector.broadcast(S, dout[r0 + c]), dvv);
-                dvv = p1.fma(FloatVector.broadcast(S, dout[r1 + c]), dvv);
-                dvv = p2.fma(FloatVector.broadcast(S, dout[r2 + c]), dvv);
-                dvv = p3.fma(FloatVector.broadcast(S, dout[r3 + c]), dvv);
-                dvv.intoArray(dvT, at);
-            }
+    // c[i..i+3, j..j+4L) (+)= A[i..i+3, :] . b[:, j..j+4L)
+    private static void tile4x4(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
+                                int i, int j, int depthK, boolean accumulate) {
+        int c0 = i * cRow + j;
+        int c1 = c0 + cRow;
+        int c2 = c1 + cRow;
+        int c3 = c2 + cRow;
+        FloatVector s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33;
+        if (accumulate) {
+            s00 = FloatVector.fromArray(S, c, c0);
+            s01 = FloatVector.fromArray(S, c, c0 + L);
+            s02 = FloatVector.fromArray(S, c, c0 + 2 * L);
+            s03 = FloatVector.fromArray(S, c, c0 + 3 * L);
+            s10 = FloatVector.fromArray(S, c, c1);
+            s11 = FloatVector.fromArray(S, c, c1 + L);
+            s12 = FloatVector.fromArray(S, c, c1 + 2 * L);
+            s13 = FloatVector.fromArray(S, c, c1 + 3 * L);
+            s20 = FloatVector.fromArray(S, c, c2);
+            s21 = FloatVector.fromArray(S, c, c2 + L);
+            s22 = FloatVector.fromArray(S, c, c2 + 2 * L);
+            s23 = FloatVector.fromArray(S, c, c2 + 3 * L);
+            s30 = FloatVector.fromArray(S, c, c3);
+            s31 = FloatVector.fromArray(S, c, c3 + L);
+            s32 = FloatVector.fromArray(S, c, c3 + 2 * L);
+            s33 = FloatVector.fromArray(S, c, c3 + 3 * L);
+        } else {
+            s00 = FloatVector.zero(S);
+            s01 = s00;
+            s02 = s00;
+            s03 = s00;
+            s10 = s00;
+            s11 = s00;
+            s12 = s00;
+            s13 = s00;
+            s20 = s00;
+            s21 = s00;
+            s22 = s00;
+            s23 = s00;
+            s30 = s00;
+            s31 = s00;
+            s32 = s00;
+            s33 = s00;
         }
+        int a0 = i * aRow;
+        int a1 = a0 + aRow;
+        int a2 = a1 + aRow;
+        int a3 = a2 + aRow;
+        for (int kk = 0; kk < depthK; kk++) {
+            int bk = kk * bRow + j;
+            int ak = kk * aCol;
+            FloatVector b0 = FloatVector.fromArray(S, b, bk);
+            FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
+            FloatVector b2 = FloatVector.fromArray(S, b, bk + 2 * L);
+            FloatVector b3 = FloatVector.fromArray(S, b, bk + 3 * L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + ak]);
+            s00 = b0.fma(x, s00);
+            s01 = b1.fma(x, s01);
+            s02 = b2.fma(x, s02);
+            s03 = b3.fma(x, s03);
+            x = FloatVector.broadcast(S, a[a1 + ak]);
+            s10 = b0.fma(x, s10);
+            s11 = b1.fma(x, s11);
+            s12 = b2.fma(x, s12);
+            s13 = b3.fma(x, s13);
+            x = FloatVector.broadcast(S, a[a2 + ak]);
+            s20 = b0.fma(x, s20);
+            s21 = b1.fma(x, s21);
+            s22 = b2.fma(x, s22);
+            s23 = b3.fma(x, s23);
+            x = FloatVector.broadcast(S, a[a3 + ak]);
+            s30 = b0.fma(x, s30);
+            s31 = b1.fma(x, s31);
+            s32 = b2.fma(x, s32);
+            s33 = b3.fma(x, s33);
+        }
+        s00.intoArray(c, c0);
+        s01.intoArray(c, c0 + L);
+        s02.intoArray(c, c0 + 2 * L);
+        s03.intoArray(c, c0 + 3 * L);
+        s10.intoArray(c, c1);
+        s11.intoArray(c, c1 + L);
+        s12.intoArray(c, c1 + 2 * L);
+        s13.intoArray(c, c1 + 3 * L);
+        s20.intoArray(c, c2);
+        s21.intoArray(c, c2 + L);
+        s22.intoArray(c, c2 + 2 * L);
+        s23.intoArray(c, c2 + 3 * L);
+        s30.intoArray(c, c3);
+        s31.intoArray(c, c3 + L);
+        s32.intoArray(c, c3 + 2 * L);
+        s33.intoArray(c, c3 + 3 * L);
     }
 
-    private void backwardChunk(int b, int g, float[] kT, float[] vT, float[] dkT, float[] dvT, float[] p, float[] ds) {
-        int kvDim = nKvHeads * dh;
-        int group = nHeads / nKvHeads;
-        java.util.Arrays.fill(dkT, 0, dh * nPad, 0f);
-        java.util.Arrays.fill(dvT, 0, dh * nPad, 0f);
-        for (int h = g * group; h < (g + 1) * group; h++) {
-            for (int i0 = 0; i0 < n; i0 += QB) {
-                backwardBlock(b, g, h, i0, kT, vT, dkT, dvT, p, ds);
-            }
+    // c[i..i+3, j..j+L) (+)= A[i..i+3, :] . b[:, j..j+L)
+    private static void tile4x1(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
+                                int i, int j, int depthK, boolean accumulate) {
+        int c0 = i * cRow + j;
+        int c1 = c0 + cRow;
+        int c2 = c1 + cRow;
+        int c3 = c2 + cRow;
+        FloatVector s0, s1, s2, s3;
+        if (accumulate) {
+            s0 = FloatVector.fromArray(S, c, c0);
+            s1 = FloatVector.fromArray(S, c, c1);
+            s2 = FloatVector.fromArray(S, c, c2);
+            s3 = FloatVector.fromArray(S, c, c3);
+        } else {
+            s0 = FloatVector.zero(S);
+            s1 = s0;
+            s2 = s0;
+            s3 = s0;
         }
-        for (int j = 0; j < n; j++) {
-            int row = (b * n + j) * kvDim + g * dh;
-            for (int e = 0; e < dh; e++) {
-                dk[row + e] = dkT[e * nPad + j];
-                dv[row + e] = dvT[e * nPad + j];
-            }
+        int a0 = i * aRow;
+        int a1 = a0 + aRow;
+        int a2 = a1 + aRow;
+        int a3 = a2 + aRow;
+        for (int kk = 0; kk < depthK; kk++) {
+            int ak = kk * aCol;
+            FloatVector bv = FloatVector.fromArray(S, b, kk * bRow + j);
+            s0 = bv.fma(FloatVector.broadcast(S, a[a0 + ak]), s0);
+            s1 = bv.fma(FloatVector.broadcast(S, a[a1 + ak]), s1);
+            s2 = bv.fma(FloatVector.broadcast(S, a[a2 + ak]), s2);
+            s3 = bv.fma(FloatVector.broadcast(S, a[a3 + ak]), s3);
         }
+        s0.intoArray(c, c0);
+        s1.intoArray(c, c1);
+        s2.intoArray(c, c2);
+        s3.intoArray(c, c3);
     }
 }
