@@ -8,23 +8,28 @@ import jdk.incubator.vector.VectorSpecies;
  * The micro-kernel holds a 4-row x 3-vector tile of accumulators in registers and streams the panel;
  * the reduction dimension is split into fixed blocks that stay in L1. Work is split into chunks of
  * (64-row block, panel): each output element is summed by one thread in a fixed order, so results do
- * not depend on the number of threads.
+ * not depend on the number of threads. The left operand is either row-major or, when it is the transpose
+ * of a matrix at hand (training's weight gradients), packed into micro-panels of 4 rows
+ * ({@link #allocateLeft}, filled by {@link PackedMatrix#fillTransposedPanels}), which copies 4-float pieces
+ * rather than transposing.
  */
 public final class Gemm implements WorkerPool.Task {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     /** Panel width: three vectors. */
     public static final int NR = 3 * L;
-    private static final int MR = 4;
+    /** Rows of the micro-kernel, and the width of a packed left operand's micro-panels. */
+    public static final int MR = 4;
     private static final int MC = 64;
     private static final int KC = 256;
 
-    /** A 4 x NR tile of results on its way to the output; one per thread. */
-    private final ThreadLocal<float[]> tiles = ThreadLocal.withInitial(() -> new float[MR * NR]);
+    /** Per worker: a tile of results at the edge of the output (fewer than 4 rows or NR columns). */
+    private float[][] tiles = new float[0][];
 
     // The call in progress (set by multiply, read by the pool's threads).
     private float[] out;
     private float[] x;
+    private boolean leftPacked;
     private PackedMatrix w;
     private int rows;
     private boolean accumulate;
@@ -37,9 +42,32 @@ public final class Gemm implements WorkerPool.Task {
 
     // out[rows, w.out] (+)= x[rows, w.in] . w^T: with accumulate, the product is added to what out holds
     public void multiply(WorkerPool pool, float[] out, float[] x, PackedMatrix w, int rows, boolean accumulate) {
+        start(pool, out, x, false, w, rows, accumulate);
+    }
+
+    // out[a.out, w.out] (+)= A[a.out, a.in] . w^T, A packed by packLeft (micro-panels of MR rows)
+    public void multiply(WorkerPool pool, float[] out, PackedMatrix a, PackedMatrix w, boolean accumulate) {
+        if (a.width() != MR || a.in() != w.in()) {
+            throw new IllegalArgumentException("left operand [" + a.out() + ", " + a.in() + "] of width " + a.width()
+                    + " does not fit a right operand with " + w.in() + " columns");
+        }
+        start(pool, out, a.data(), true, w, a.out(), accumulate);
+    }
+
+    /** A left operand A [rows, depth] for {@link #multiply(WorkerPool, float[], PackedMatrix, PackedMatrix, boolean)}. */
+    public static PackedMatrix allocateLeft(int rows, int depth) {
+        return PackedMatrix.allocate(rows, depth, MR);
+    }
+
+    private void start(WorkerPool pool, float[] out, float[] x, boolean leftPacked, PackedMatrix w, int rows,
+                       boolean accumulate) {
+        if (tiles.length < pool.threads()) {
+            tiles = new float[pool.threads()][MR * NR];
+        }
         this.accumulate = accumulate;
         this.out = out;
         this.x = x;
+        this.leftPacked = leftPacked;
         this.w = w;
         this.rows = rows;
         this.rowBlocks = (rows + MC - 1) / MC;
@@ -55,55 +83,102 @@ public final class Gemm implements WorkerPool.Task {
         int r0 = (chunk % rowBlocks) * MC;
         int r1 = Math.min(rows, r0 + MC);
         int in = w.in();
+        float[] tile = tiles[worker];
         for (int k0 = 0; k0 < in; k0 += KC) {
             int k1 = Math.min(in, k0 + KC);
             boolean first = k0 == 0 && !accumulate;
             int r = r0;
+            if (leftPacked) {
+                // micro-panels are zero past the last row, so a short last tile reads zeros
+                for (; r < r1; r += MR) {
+                    tile4(tile, r, Math.min(MR, r1 - r), panel, k0, k1, first);
+                }
+                continue;
+            }
             for (; r + MR <= r1; r += MR) {
-                tile4(r, panel, k0, k1, first);
+                tile4(tile, r, MR, panel, k0, k1, first);
             }
             for (; r < r1; r++) {
-                tile1(r, panel, k0, k1, first);
+                tile1(tile, r, panel, k0, k1, first);
             }
         }
     }
 
-    // out[r..r+3, panel cols] (+)= x[r..r+3, k0..k1] . panel[k0..k1]
-    private void tile4(int r, int panel, int k0, int k1, boolean first) {
+    // out[r..r+count-1, panel cols] (+)= A[r..r+3, k0..k1] . panel[k0..k1]
+    private void tile4(float[] tile, int r, int count, int panel, int k0, int k1, boolean first) {
         float[] a = x;
         float[] p = w.data();
         int in = w.in();
+        // row m of the tile starts at x0 + m * rowGap and its entries are step apart; r is a multiple of MR,
+        // so r * in is also where a packed operand's micro-panel starts
+        int rowGap = leftPacked ? 1 : in;
+        int step = leftPacked ? MR : 1;
         int x0 = r * in;
-        int x1 = x0 + in;
-        int x2 = x1 + in;
-        int x3 = x2 + in;
+        int x1 = x0 + rowGap;
+        int x2 = x1 + rowGap;
+        int x3 = x2 + rowGap;
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00;
         FloatVector c10 = c00, c11 = c00, c12 = c00;
         FloatVector c20 = c00, c21 = c00, c22 = c00;
         FloatVector c30 = c00, c31 = c00, c32 = c00;
         int pi = (panel * in + k0) * NR;
-        for (int i = k0; i < k1; i++, pi += NR) {
+        for (int i = k0, ai = k0 * step; i < k1; i++, ai += step, pi += NR) {
             FloatVector w0 = FloatVector.fromArray(S, p, pi);
             FloatVector w1 = FloatVector.fromArray(S, p, pi + L);
             FloatVector w2 = FloatVector.fromArray(S, p, pi + 2 * L);
-            FloatVector b = FloatVector.broadcast(S, a[x0 + i]);
+            FloatVector b = FloatVector.broadcast(S, a[x0 + ai]);
             c00 = w0.fma(b, c00);
             c01 = w1.fma(b, c01);
             c02 = w2.fma(b, c02);
-            b = FloatVector.broadcast(S, a[x1 + i]);
+            b = FloatVector.broadcast(S, a[x1 + ai]);
             c10 = w0.fma(b, c10);
             c11 = w1.fma(b, c11);
             c12 = w2.fma(b, c12);
-            b = FloatVector.broadcast(S, a[x2 + i]);
+            b = FloatVector.broadcast(S, a[x2 + ai]);
             c20 = w0.fma(b, c20);
             c21 = w1.fma(b, c21);
             c22 = w2.fma(b, c22);
-            b = FloatVector.broadcast(S, a[x3 + i]);
+            b = FloatVector.broadcast(S, a[x3 + ai]);
             c30 = w0.fma(b, c30);
             c31 = w1.fma(b, c31);
             c32 = w2.fma(b, c32);
         }
-        float[] tile = tiles.get();
+        int n = w.out();
+        int col = panel * NR;
+        if (count == MR && col + NR <= n) {
+            // a whole tile goes straight to the output
+            int o0 = r * n + col;
+            int o1 = o0 + n;
+            int o2 = o1 + n;
+            int o3 = o2 + n;
+            if (!first) {
+                c00 = c00.add(FloatVector.fromArray(S, out, o0));
+                c01 = c01.add(FloatVector.fromArray(S, out, o0 + L));
+                c02 = c02.add(FloatVector.fromArray(S, out, o0 + 2 * L));
+                c10 = c10.add(FloatVector.fromArray(S, out, o1));
+                c11 = c11.add(FloatVector.fromArray(S, out, o1 + L));
+                c12 = c12.add(FloatVector.fromArray(S, out, o1 + 2 * L));
+                c20 = c20.add(FloatVector.fromArray(S, out, o2));
+                c21 = c21.add(FloatVector.fromArray(S, out, o2 + L));
+                c22 = c22.add(FloatVector.fromArray(S, out, o2 + 2 * L));
+                c30 = c30.add(FloatVector.fromArray(S, out, o3));
+                c31 = c31.add(FloatVector.fromArray(S, out, o3 + L));
+                c32 = c32.add(FloatVector.fromArray(S, out, o3 + 2 * L));
+            }
+            c00.intoArray(out, o0);
+            c01.intoArray(out, o0 + L);
+            c02.intoArray(out, o0 + 2 * L);
+            c10.intoArray(out, o1);
+            c11.intoArray(out, o1 + L);
+            c12.intoArray(out, o1 + 2 * L);
+            c20.intoArray(out, o2);
+            c21.intoArray(out, o2 + L);
+            c22.intoArray(out, o2 + 2 * L);
+            c30.intoArray(out, o3);
+            c31.intoArray(out, o3 + L);
+            c32.intoArray(out, o3 + 2 * L);
+            return;
+        }
         c00.intoArray(tile, 0);
         c01.intoArray(tile, L);
         c02.intoArray(tile, 2 * L);
@@ -116,11 +191,11 @@ public final class Gemm implements WorkerPool.Task {
         c30.intoArray(tile, 3 * NR);
         c31.intoArray(tile, 3 * NR + L);
         c32.intoArray(tile, 3 * NR + 2 * L);
-        flush(tile, r, MR, panel * NR, first);
+        flush(tile, r, count, col, first);
     }
 
     // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1]
-    private void tile1(int r, int panel, int k0, int k1, boolean first) {
+    private void tile1(float[] tile, int r, int panel, int k0, int k1, boolean first) {
         float[] p = w.data();
         int in = w.in();
         int xr = r * in;
@@ -132,7 +207,6 @@ public final class Gemm implements WorkerPool.Task {
             c1 = FloatVector.fromArray(S, p, pi + L).fma(b, c1);
             c2 = FloatVector.fromArray(S, p, pi + 2 * L).fma(b, c2);
         }
-        float[] tile = tiles.get();
         c0.intoArray(tile, 0);
         c1.intoArray(tile, L);
         c2.intoArray(tile, 2 * L);
@@ -140,9 +214,9 @@ public final class Gemm implements WorkerPool.Task {
     }
 
     /**
-     * Adds (or, on the first k-block, writes) rows r .. r+count-1 of a tile, parked in the thread's scratch,
-     * to the output. Vectors go through scratch rather than as arguments: a vector passed to a method that
-     * is not inlined is boxed on the heap.
+     * Adds (or, on the first k-block, writes) rows r .. r+count-1 of a tile at the output's edge, parked in the
+     * worker's scratch, to the output. Vectors go through scratch rather than as arguments: a vector passed to
+     * a method that is not inlined is boxed on the heap.
      */
     private void flush(float[] tile, int r, int count, int col, boolean first) {
         int n = w.out();

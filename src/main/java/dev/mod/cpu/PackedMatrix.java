@@ -1,6 +1,8 @@
 package dev.mod.cpu;
 
 import dev.mod.model.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * A weight matrix W [out, in] repacked for the GEMM micro-kernel: column panels of `width` outputs,
@@ -8,6 +10,9 @@ import dev.mod.model.Tensor;
  * `out`. The micro-kernel then streams one panel contiguously while broadcasting activations.
  */
 public record PackedMatrix(float[] data, int out, int in, int width) {
+    /** Four floats: a row of a 4-wide panel in one move. */
+    private static final VectorSpecies<Float> FOUR = FloatVector.SPECIES_128;
+
     public int panels() {
         return (out + width - 1) / width;
     }
@@ -62,18 +67,32 @@ public record PackedMatrix(float[] data, int out, int in, int width) {
 
     // this[out, in] = m^T for m[in, out] (row-major), repacked in place
     public void fillTransposed(float[] m) {
-        for (int panel = 0; panel < panels(); panel++) {
-            fillTransposedPanel(m, panel);
-        }
+        fillTransposedPanels(m, 0, panels());
     }
 
-    // panel `panel` of this[out, in] = m^T for m[in, out] (row-major): rows of m copied piece by piece
-    public void fillTransposedPanel(float[] m, int panel) {
-        int o0 = panel * width;
-        int count = Math.min(width, out - o0);
-        int base = panel * in * width;
-        for (int i = 0; i < in; i++) {
-            System.arraycopy(m, i * out + o0, data, base + i * width, count);
+    /**
+     * Panels first .. end-1 of this[out, in] = m^T for m[in, out] (row-major): each panel row is a piece of a row
+     * of m. Rows of m are taken 16 at a time across all the panels, so that a narrow panel (the GEMM's 4-row
+     * left operand) reads whole cache lines of m while they are still in L1; panels are independent, so threads
+     * may split them.
+     */
+    public void fillTransposedPanels(float[] m, int first, int end) {
+        for (int i0 = 0; i0 < in; i0 += 16) {
+            int i1 = Math.min(in, i0 + 16);
+            for (int panel = first; panel < end; panel++) {
+                int o0 = panel * width;
+                int count = Math.min(width, out - o0);
+                int base = panel * in * width;
+                if (count == 4 && width == 4) {
+                    for (int i = i0; i < i1; i++) {
+                        FloatVector.fromArray(FOUR, m, i * out + o0).intoArray(data, base + i * 4);
+                    }
+                } else {
+                    for (int i = i0; i < i1; i++) {
+                        System.arraycopy(m, i * out + o0, data, base + i * width, count);
+                    }
+                }
+            }
         }
     }
 }

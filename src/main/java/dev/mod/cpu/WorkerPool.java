@@ -57,6 +57,11 @@ public final class WorkerPool implements AutoCloseable {
         return (int) word & MAX_CHUNKS;
     }
 
+    /** The number of threads, the caller's included: workers are numbered 0 .. threads() - 1. */
+    public int threads() {
+        return workers.length + 1;
+    }
+
     /** Runs chunks 0 .. n-1 of the task and returns when all are done. */
     public void run(Task t, int n) {
         if (n <= 0) {

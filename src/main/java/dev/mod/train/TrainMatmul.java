@@ -9,28 +9,24 @@ import java.util.List;
 
 /**
  * The matrix products of training, all on the cpu backend's packed GEMM (out = x . W^T): the forward
- * product, the input gradient dx = dout . W (W^T packed), and the weight gradient dW = dout^T . x (dout
- * transposed, x^T packed). Weights are repacked in place after every optimizer step; scratch for the
- * transposes and packed activations are kept per shape, so a warm training step allocates nothing here.
- * Transposes and repacking run on the pool's threads.
+ * product, the input gradient dx = dout . W (W^T packed), and the weight gradient dW = dout^T . x (dout^T
+ * packed as the GEMM's left operand, in micro-panels of 4 of its rows; x^T packed as the right one).
+ * Weights are repacked in place after every optimizer step; the packed operands are kept per shape, so a
+ * warm training step allocates nothing here. Packing runs on the pool's threads.
  */
 final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     private final WorkerPool pool;
     private final Gemm gemm = new Gemm();
     /** x^T of weight gradients, one per shape seen (a handful: found by a scan, so no key is boxed). */
     private final List<PackedMatrix> packedActivations = new ArrayList<>();
-    private float[] transposed = new float[0];
+    /** dout^T of weight gradients, one per shape seen. */
+    private final List<PackedMatrix> packedLefts = new ArrayList<>();
 
-    /** Rows of a transpose per chunk. */
-    private static final int TRANSPOSE_ROWS = 64;
-
-    // The copy in progress (set by the caller, read by the pool's threads): a transpose or a repacking.
+    // The repacking in progress (set by the caller, read by the pool's threads).
     private float[] src;
-    private float[] dst;
-    private int srcRows;
-    private int srcCols;
     private PackedMatrix packTarget;
     private boolean packTransposed;
+    private int panelsPerChunk;
 
     TrainMatmul(int threads) {
         pool = new WorkerPool(threads);
@@ -38,36 +34,12 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
 
     @Override
     public void run(int chunk, int worker) {
-        if (packTarget != null) {
-            if (packTransposed) {
-                packTarget.fillTransposedPanel(src, chunk);
-            } else {
-                packTarget.fillPanel(src, chunk);
-            }
-            return;
+        if (packTransposed) {
+            int first = chunk * panelsPerChunk;
+            packTarget.fillTransposedPanels(src, first, Math.min(packTarget.panels(), first + panelsPerChunk));
+        } else {
+            packTarget.fillPanel(src, chunk);
         }
-        // in tiles of 64 rows x 16 columns, so that both sides touch few cache lines at a time
-        int r0 = chunk * TRANSPOSE_ROWS;
-        int r1 = Math.min(srcRows, r0 + TRANSPOSE_ROWS);
-        for (int c0 = 0; c0 < srcCols; c0 += 16) {
-            int c1 = Math.min(srcCols, c0 + 16);
-            for (int r = r0; r < r1; r++) {
-                for (int c = c0; c < c1; c++) {
-                    dst[c * srcRows + r] = src[r * srcCols + c];
-                }
-            }
-        }
-    }
-
-    // dst[cols, rows] = src[rows, cols]^T, rows split among the threads
-    private void transpose(float[] dst, float[] src, int rows, int cols) {
-        this.src = src;
-        this.dst = dst;
-        this.srcRows = rows;
-        this.srcCols = cols;
-        pool.run(this, (rows + TRANSPOSE_ROWS - 1) / TRANSPOSE_ROWS);
-        this.src = null;
-        this.dst = null;
     }
 
     // target = m (transposed: m^T), panels split among the threads
@@ -75,7 +47,9 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
         this.packTarget = target;
         this.packTransposed = transposed;
         this.src = m;
-        pool.run(this, target.panels());
+        // a transposed chunk copies pieces of at least 64 floats of each row of m (16 of the GEMM's 4-row panels)
+        this.panelsPerChunk = transposed ? Math.max(1, 64 / target.width()) : 1;
+        pool.run(this, (target.panels() + panelsPerChunk - 1) / panelsPerChunk);
         this.packTarget = null;
         this.src = null;
     }
@@ -135,11 +109,22 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
 
     // dW[out, in] = dout[R, out]^T . x, with x packed by packActivations (written)
     void backwardWeight(float[] dw, float[] dout, PackedMatrix xT, int rows, int out) {
-        if (transposed.length < out * rows) {
-            transposed = new float[out * rows];
+        PackedMatrix left = packedLeft(out, rows);
+        pack(left, dout, true);
+        gemm.multiply(pool, dw, left, xT, false);
+    }
+
+    // dout^T [out, R] as the GEMM's left operand, one per shape
+    private PackedMatrix packedLeft(int out, int rows) {
+        for (int i = 0; i < packedLefts.size(); i++) {
+            PackedMatrix p = packedLefts.get(i);
+            if (p.out() == out && p.in() == rows) {
+                return p;
+            }
         }
-        transpose(transposed, dout, rows, out);
-        gemm.multiply(pool, dw, transposed, xT, out);
+        PackedMatrix p = Gemm.allocateLeft(out, rows);
+        packedLefts.add(p);
+        return p;
     }
 
     private PackedMatrix packedTranspose(int out, int in) {

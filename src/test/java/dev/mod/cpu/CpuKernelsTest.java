@@ -44,6 +44,34 @@ class CpuKernelsTest {
         assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-5, "" + CpuParityTest.relativeError(actual, expected));
     }
 
+    /**
+     * The GEMM with its left operand packed from a transpose (training's weight gradients): A = m^T for m [depth,
+     * rows], added to what out held; rows not a multiple of the micro-panels, depth past one k-block.
+     */
+    @ParameterizedTest
+    @CsvSource({"1, 1, 1", "6, 5, 7", "4, 16, 48", "67, 300, 97", "130, 513, 200"})
+    void gemmWithPackedTransposedLeftAccumulates(int rows, int depth, int out) {
+        float[] m = random(depth * rows, 3);
+        float[] w = random(out * depth, 4);
+        float[] actual = random(rows * out, 5);
+        float[] expected = actual.clone();
+        for (int r = 0; r < rows; r++) {
+            for (int o = 0; o < out; o++) {
+                double sum = 0;
+                for (int i = 0; i < depth; i++) {
+                    sum += (double) m[i * rows + r] * w[o * depth + i];
+                }
+                expected[r * out + o] += (float) sum;
+            }
+        }
+        PackedMatrix left = Gemm.allocateLeft(rows, depth);
+        left.fillTransposed(m);
+        try (WorkerPool pool = new WorkerPool(2)) {
+            new Gemm().multiply(pool, actual, left, PackedMatrix.pack(w, out, depth, Gemm.NR), true);
+        }
+        assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-5, "" + CpuParityTest.relativeError(actual, expected));
+    }
+
     @ParameterizedTest
     @CsvSource({"1, 1, 1, 4", "2, 9, 4, 2", "1, 33, 2, 64", "2, 20, 3, 40", "1, 5, 1, 6"})
     void attentionMatchesReference(int batch, int n, int kvHeads, int dh) {
