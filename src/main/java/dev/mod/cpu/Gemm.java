@@ -10,7 +10,7 @@ import jdk.incubator.vector.VectorSpecies;
  * (64-row block, panel): each output element is summed by one thread in a fixed order, so results do
  * not depend on the number of threads. The left operand is either row-major or, when it is the transpose
  * of a matrix at hand (training's weight gradients), packed into micro-panels of 4 rows
- * ({@link #allocateLeft}, filled by {@link PackedMatrix#fillTransposedPanels}), which copies 4-float pieces
+ * ({@link #allocateLeft}, filled by {@link PackedMatrix#fillTransposedColumns}), which copies 4-float pieces
  * rather than transposing.
  */
 public final class Gemm implements WorkerPool.Task {

@@ -67,19 +67,20 @@ public record PackedMatrix(float[] data, int out, int in, int width) {
 
     // this[out, in] = m^T for m[in, out] (row-major), repacked in place
     public void fillTransposed(float[] m) {
-        fillTransposedPanels(m, 0, panels());
+        fillTransposedColumns(m, 0, in);
     }
 
     /**
-     * Panels first .. end-1 of this[out, in] = m^T for m[in, out] (row-major): each panel row is a piece of a row
-     * of m. Rows of m are taken 16 at a time across all the panels, so that a narrow panel (the GEMM's 4-row
-     * left operand) reads whole cache lines of m while they are still in L1; panels are independent, so threads
-     * may split them.
+     * Columns first .. end-1 of this[out, in] = m^T for m[in, out] (row-major), i.e. rows first .. end-1 of m,
+     * each cut into its panels' pieces. Rows are taken 16 at a time across all the panels, so that a narrow panel
+     * (the GEMM's 4-row left operand) reads whole cache lines of m while they are still in L1; ranges of columns
+     * are independent, so threads may split them.
      */
-    public void fillTransposedPanels(float[] m, int first, int end) {
-        for (int i0 = 0; i0 < in; i0 += 16) {
-            int i1 = Math.min(in, i0 + 16);
-            for (int panel = first; panel < end; panel++) {
+    public void fillTransposedColumns(float[] m, int first, int end) {
+        int panels = panels();
+        for (int i0 = first; i0 < end; i0 += 16) {
+            int i1 = Math.min(end, i0 + 16);
+            for (int panel = 0; panel < panels; panel++) {
                 int o0 = panel * width;
                 int count = Math.min(width, out - o0);
                 int base = panel * in * width;

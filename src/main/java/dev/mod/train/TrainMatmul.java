@@ -26,7 +26,8 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     private float[] src;
     private PackedMatrix packTarget;
     private boolean packTransposed;
-    private int panelsPerChunk;
+    /** A transposed packing is split into whole rows of its source, 64 per chunk, so that each is read in one pass. */
+    private static final int COLUMNS_PER_CHUNK = 64;
 
     TrainMatmul(int threads) {
         pool = new WorkerPool(threads);
@@ -35,8 +36,8 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     @Override
     public void run(int chunk, int worker) {
         if (packTransposed) {
-            int first = chunk * panelsPerChunk;
-            packTarget.fillTransposedPanels(src, first, Math.min(packTarget.panels(), first + panelsPerChunk));
+            int first = chunk * COLUMNS_PER_CHUNK;
+            packTarget.fillTransposedColumns(src, first, Math.min(packTarget.in(), first + COLUMNS_PER_CHUNK));
         } else {
             packTarget.fillPanel(src, chunk);
         }
@@ -47,9 +48,7 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
         this.packTarget = target;
         this.packTransposed = transposed;
         this.src = m;
-        // a transposed chunk copies pieces of at least 64 floats of each row of m (16 of the GEMM's 4-row panels)
-        this.panelsPerChunk = transposed ? Math.max(1, 64 / target.width()) : 1;
-        pool.run(this, (target.panels() + panelsPerChunk - 1) / panelsPerChunk);
+        pool.run(this, transposed ? (target.in() + COLUMNS_PER_CHUNK - 1) / COLUMNS_PER_CHUNK : target.panels());
         this.packTarget = null;
         this.src = null;
     }
