@@ -26,6 +26,8 @@ final class TrainAttention implements WorkerPool.Task {
     private static final int L = S.length();
     /** Query rows per block: their scores and gradients ([QB, T] each) stay in L2 between the products. */
     private static final int QB = 16;
+    /** Depth of a block of {@link #product}: 64 steps of a 4-vector tile of b fill 16 KB of L1. */
+    private static final int KB = 64;
 
     /** One worker's scratch; n and dh padded to whole vectors (nPad, dhPad). */
     private static final class Scratch {
@@ -39,6 +41,7 @@ final class TrainAttention implements WorkerPool.Task {
         float[] q = new float[0];        // [QB, dhPad] the block's query rows
         float[] dOut = new float[0];     // [QB, dhPad] and their output gradients
         float[] dq = new float[0];       // [QB, dhPad]
+        float[] delta = new float[0];    // [n] dout . out of each row of the head at hand
 
         void ensure(int nPad, int dhPad) {
             if (keysT.length < dhPad * nPad) {
@@ -51,6 +54,9 @@ final class TrainAttention implements WorkerPool.Task {
             if (probs.length < QB * nPad) {
                 probs = new float[QB * nPad];
                 dScores = new float[QB * nPad];
+            }
+            if (delta.length < nPad) {
+                delta = new float[nPad];
             }
             if (q.length < QB * dhPad) {
                 q = new float[QB * dhPad];
@@ -124,7 +130,13 @@ final class TrainAttention implements WorkerPool.Task {
         Arrays.fill(s.dKeys, 0, nPad * dhPad, 0f);
         Arrays.fill(s.dValues, 0, nPad * dhPad, 0f);
         int group = nHeads / nKvHeads;
+        int qDim = nHeads * dh;
         for (int h = g * group; h < (g + 1) * group; h++) {
+            // one pass down the rows, which the hardware prefetches, rather than a cache miss per row later
+            for (int i = 0; i < n; i++) {
+                int row = (b * n + i) * qDim + h * dh;
+                s.delta[i] = VectorMath.dot(dout, row, out, row, dh);
+            }
             for (int i0 = 0; i0 < n; i0 += QB) {
                 backwardBlock(s, b, h, i0);
             }
@@ -186,8 +198,7 @@ final class TrainAttention implements WorkerPool.Task {
             int visible = i0 + m + 1;
             VectorMath.exp(p, base, p, base, visible, scale, lse[(b * nHeads + h) * n + i0 + m]);
             Arrays.fill(p, base + visible, base + keysPad, 0f);
-            int row = r0 + m * qDim;
-            FloatVector delta = FloatVector.broadcast(S, VectorMath.dot(dout, row, out, row, dh));
+            FloatVector delta = FloatVector.broadcast(S, s.delta[i0 + m]);
             for (int j = 0; j < keysPad; j += L) {
                 FloatVector.fromArray(S, ds, base + j).sub(delta).mul(FloatVector.fromArray(S, p, base + j)).mul(scaleV)
                         .intoArray(ds, base + j);
@@ -205,24 +216,31 @@ final class TrainAttention implements WorkerPool.Task {
      * c[M, N] (+)= A[M, K] . b[K, N] with A(i, k) = a[i * aRow + k * aCol] (so A may be read transposed), b's
      * rows bRow apart and c's cRow apart; M a multiple of 4, N of the vector length. Tiles of 4 rows x 4
      * vectors (then 4 rows x 1 vector) of c are summed in registers: per step of k, 4 broadcasts of A and 4
-     * vectors of b feed 16 FMAs.
+     * vectors of b feed 16 FMAs. K is taken in blocks of {@link #KB}, and within a block every row of c passes
+     * over one tile of b before the next, so that the tile (KB x 4 vectors) is read from L1.
      */
     static void product(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
                         int rowsM, int colsN, int depthK, boolean accumulate) {
-        for (int i = 0; i < rowsM; i += 4) {
+        for (int k0 = 0; k0 < depthK; k0 += KB) {
+            int k1 = Math.min(depthK, k0 + KB);
+            boolean add = accumulate || k0 > 0;
             int j = 0;
             for (; j + 4 * L <= colsN; j += 4 * L) {
-                tile4x4(c, cRow, a, aRow, aCol, b, bRow, i, j, depthK, accumulate);
+                for (int i = 0; i < rowsM; i += 4) {
+                    tile4x4(c, cRow, a, aRow, aCol, b, bRow, i, j, k0, k1, add);
+                }
             }
             for (; j < colsN; j += L) {
-                tile4x1(c, cRow, a, aRow, aCol, b, bRow, i, j, depthK, accumulate);
+                for (int i = 0; i < rowsM; i += 4) {
+                    tile4x1(c, cRow, a, aRow, aCol, b, bRow, i, j, k0, k1, add);
+                }
             }
         }
     }
 
-    // c[i..i+3, j..j+4L) (+)= A[i..i+3, :] . b[:, j..j+4L)
+    // c[i..i+3, j..j+4L) (+)= A[i..i+3, k0..k1) . b[k0..k1, j..j+4L)
     private static void tile4x4(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
-                                int i, int j, int depthK, boolean accumulate) {
+                                int i, int j, int k0, int k1, boolean accumulate) {
         int c0 = i * cRow + j;
         int c1 = c0 + cRow;
         int c2 = c1 + cRow;
@@ -267,7 +285,7 @@ final class TrainAttention implements WorkerPool.Task {
         int a1 = a0 + aRow;
         int a2 = a1 + aRow;
         int a3 = a2 + aRow;
-        for (int kk = 0; kk < depthK; kk++) {
+        for (int kk = k0; kk < k1; kk++) {
             int bk = kk * bRow + j;
             int ak = kk * aCol;
             FloatVector b0 = FloatVector.fromArray(S, b, bk);
@@ -313,9 +331,9 @@ final class TrainAttention implements WorkerPool.Task {
         s33.intoArray(c, c3 + 3 * L);
     }
 
-    // c[i..i+3, j..j+L) (+)= A[i..i+3, :] . b[:, j..j+L)
+    // c[i..i+3, j..j+L) (+)= A[i..i+3, k0..k1) . b[k0..k1, j..j+L)
     private static void tile4x1(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
-                                int i, int j, int depthK, boolean accumulate) {
+                                int i, int j, int k0, int k1, boolean accumulate) {
         int c0 = i * cRow + j;
         int c1 = c0 + cRow;
         int c2 = c1 + cRow;
@@ -336,7 +354,7 @@ final class TrainAttention implements WorkerPool.Task {
         int a1 = a0 + aRow;
         int a2 = a1 + aRow;
         int a3 = a2 + aRow;
-        for (int kk = 0; kk < depthK; kk++) {
+        for (int kk = k0; kk < k1; kk++) {
             int ak = kk * aCol;
             FloatVector bv = FloatVector.fromArray(S, b, kk * bRow + j);
             s0 = bv.fma(FloatVector.broadcast(S, a[a0 + ak]), s0);
