@@ -68,6 +68,8 @@ final class TrainAttention implements WorkerPool.Task {
 
     private final WorkerPool pool;
     private final Scratch[] scratch;
+    /** l * kvDim for the lanes l of a vector: offsets of a gather down the rows of k or v. */
+    private final int[] rowOffsets = new int[L];
 
     private float[] out;
     private float[] lse;
@@ -102,6 +104,9 @@ final class TrainAttention implements WorkerPool.Task {
         this.nKvHeads = nKvHeads;
         this.dh = dh;
         this.dhPad = roundUp(dh);
+        for (int l = 0; l < L; l++) {
+            rowOffsets[l] = l * nKvHeads * dh;
+        }
         for (Scratch s : scratch) {
             s.ensure(nPad, dhPad);
         }
@@ -151,13 +156,28 @@ final class TrainAttention implements WorkerPool.Task {
 
     // keysT, valuesT [dhPad, nPad] and keys [nPad, dhPad] of sequence b, kv head g; padding zero
     private void loadKeysAndValues(Scratch s, int b, int g) {
-        Arrays.fill(s.keysT, 0, dhPad * nPad, 0f);
-        Arrays.fill(s.valuesT, 0, dhPad * nPad, 0f);
-        Arrays.fill(s.keys, 0, nPad * dhPad, 0f);
+        if (n < nPad || dh < dhPad) {
+            // padding must read as zero; without any, every entry is overwritten below
+            Arrays.fill(s.keysT, 0, dhPad * nPad, 0f);
+            Arrays.fill(s.valuesT, 0, dhPad * nPad, 0f);
+            Arrays.fill(s.keys, 0, nPad * dhPad, 0f);
+        }
         int kvDim = nKvHeads * dh;
+        int first = b * n * kvDim + g * dh;
         for (int j = 0; j < n; j++) {
-            int row = (b * n + j) * kvDim + g * dh;
-            System.arraycopy(k, row, s.keys, j * dhPad, dh);
+            System.arraycopy(k, first + j * kvDim, s.keys, j * dhPad, dh);
+        }
+        // the transposes gather one vector of keys (rows kvDim apart) per entry e
+        int j = 0;
+        for (; j + L <= n; j += L) {
+            int at = first + j * kvDim;
+            for (int e = 0; e < dh; e++) {
+                FloatVector.fromArray(S, k, at + e, rowOffsets, 0).intoArray(s.keysT, e * nPad + j);
+                FloatVector.fromArray(S, v, at + e, rowOffsets, 0).intoArray(s.valuesT, e * nPad + j);
+            }
+        }
+        for (; j < n; j++) {
+            int row = first + j * kvDim;
             for (int e = 0; e < dh; e++) {
                 s.keysT[e * nPad + j] = k[row + e];
                 s.valuesT[e * nPad + j] = v[row + e];
