@@ -1,6 +1,9 @@
 package dev.mod.train;
 
+import dev.mod.cpu.VectorMath;
 import dev.mod.model.RouterWeighting;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The forward kernels of training and, beside each, its backward twin (in the spirit of llm.c), where the
@@ -12,6 +15,9 @@ import dev.mod.model.RouterWeighting;
  * attention are in {@link TrainMatmul} and {@link TrainAttention}.
  */
 final class TrainKernels {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+
     private TrainKernels() {
     }
 
@@ -33,31 +39,39 @@ final class TrainKernels {
     }
 
     // dw[d] += sum_r dout[r] * x[r] * rstd[r], rstd = 1 / sqrt(mean(x[r]^2) + eps): RMSNorm's weight gradient
-    // (its input gradient is the cpu backend's vector kernel)
+    // (its input gradient is the cpu backend's vector kernel). In vectors, as it runs over every row twice per
+    // layer; rstd as the forward computes it, from a float dot.
     static void rmsnormWeightGrad(float[] dw, float[] dout, float[] x, int rows, int d, double eps) {
         for (int r = 0; r < rows; r++) {
             int o = r * d;
-            double sum = 0;
-            for (int i = 0; i < d; i++) {
-                sum += (double) x[o + i] * x[o + i];
+            float rstd = (float) (1.0 / Math.sqrt(VectorMath.dot(x, o, x, o, d) / d + eps));
+            int i = 0;
+            for (; i + L <= d; i += L) {
+                FloatVector.fromArray(S, dout, o + i).mul(FloatVector.fromArray(S, x, o + i)).mul(rstd)
+                        .add(FloatVector.fromArray(S, dw, i)).intoArray(dw, i);
             }
-            float rstd = (float) (1.0 / Math.sqrt(sum / d + eps));
-            for (int i = 0; i < d; i++) {
+            for (; i < d; i++) {
                 dw[i] += dout[o + i] * x[o + i] * rstd;
             }
         }
     }
 
-    // dx[R, d] += dr[t] * w; dw[d] += sum_t dr[t] * x[t]
+    // dx[R, d] += dr[t] * w; dw[d] += sum_t dr[t] * x[t] (in vectors, as it runs over every row)
     static void routerLogitsBackward(float[] dx, float[] dw, float[] dr, float[] x, float[] w, int rows, int d) {
         for (int t = 0; t < rows; t++) {
             float g = dr[t];
             if (g == 0) {
                 continue;
             }
-            for (int i = 0; i < d; i++) {
-                dx[t * d + i] += g * w[i];
-                dw[i] += g * x[t * d + i];
+            int o = t * d;
+            int i = 0;
+            for (; i + L <= d; i += L) {
+                FloatVector.fromArray(S, w, i).mul(g).add(FloatVector.fromArray(S, dx, o + i)).intoArray(dx, o + i);
+                FloatVector.fromArray(S, x, o + i).mul(g).add(FloatVector.fromArray(S, dw, i)).intoArray(dw, i);
+            }
+            for (; i < d; i++) {
+                dx[o + i] += g * w[i];
+                dw[i] += g * x[o + i];
             }
         }
     }
