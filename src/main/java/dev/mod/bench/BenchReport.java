@@ -18,7 +18,9 @@ import java.util.Map;
  * Usage: BenchReport RESULT.json [MORE.json ...]
  */
 public final class BenchReport {
-    private record Row(String benchmark, Map<String, String> params, double score, String unit, Map<String, Double> secondary) {
+    /** score: JMH's mean over the measured iterations; median: their median (all forks together). */
+    private record Row(String benchmark, Map<String, String> params, double score, double median, String unit,
+                       Map<String, Double> secondary) {
         String param(String name) {
             return params.get(name);
         }
@@ -37,8 +39,10 @@ public final class BenchReport {
                 result.path("secondaryMetrics").fields().forEachRemaining(e ->
                         secondary.put(e.getKey(), e.getValue().path("score").asDouble()));
                 String name = result.get("benchmark").asText();
+                List<Double> iterations = new ArrayList<>();
+                result.path("primaryMetric").path("rawData").forEach(fork -> fork.forEach(v -> iterations.add(v.asDouble())));
                 rows.add(new Row(name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1), params,
-                        result.path("primaryMetric").path("score").asDouble(),
+                        result.path("primaryMetric").path("score").asDouble(), median(iterations),
                         result.path("primaryMetric").path("scoreUnit").asText(), secondary));
             }
         }
@@ -47,6 +51,15 @@ public final class BenchReport {
         model(rows);
         decode(rows);
         train(rows);
+    }
+
+    private static double median(List<Double> values) {
+        if (values.isEmpty()) {
+            return Double.NaN;
+        }
+        List<Double> sorted = values.stream().sorted().toList();
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
     }
 
     private static Row find(List<Row> rows, String benchmark, String... params) {
@@ -186,7 +199,8 @@ public final class BenchReport {
         if (rows.stream().noneMatch(r -> r.benchmark().startsWith("TrainBenchmark"))) {
             return;
         }
-        System.out.println("Training step (forward, backward, clipping, AdamW), bench model, 4 x 512 tokens, cpu backend, all cores\n");
+        System.out.println("Training step (forward, backward, clipping, AdamW), bench model, 4 x 512 tokens, cpu backend, all cores;"
+                + " medians of the measured iterations\n");
         System.out.println("| model | step ms | training tokens/s | inference forward ms | step / forward | allocated per step (B) |");
         System.out.println("|---|---|---|---|---|---|");
         for (String m : List.of("dense", "mod")) {
@@ -196,8 +210,8 @@ public final class BenchReport {
                 continue;
             }
             Double alloc = step.secondary().get("gc.alloc.rate.norm");
-            System.out.printf(Locale.ROOT, "| %s | %.0f | %.0f | %.0f | %.2f | %s |%n", m.equals("mod") ? "MoD" : m, step.score(),
-                    4 * 512 / (step.score() / 1e3), fwd.score(), step.score() / fwd.score(),
+            System.out.printf(Locale.ROOT, "| %s | %.0f | %.0f | %.0f | %.2f | %s |%n", m.equals("mod") ? "MoD" : m, step.median(),
+                    4 * 512 / (step.median() / 1e3), fwd.median(), step.median() / fwd.median(),
                     alloc == null ? "(run with -prof gc)" : String.format(Locale.ROOT, "%.0f", alloc));
         }
         System.out.println();

@@ -30,13 +30,15 @@ import java.util.concurrent.TimeUnit;
  * A training step of the benchmark model (8 layers, d = 512; MoD: every other block routed at 12.5%)
  * on a batch of 4 sequences of 512 tokens, on all cores: forward, backward, clipping and the AdamW update,
  * against the inference forward pass of the cpu backend on the same batch (the anchor of "a step costs at
- * most 3.5 forward passes"). Run with -prof gc to see what a step allocates.
+ * most 3.5 forward passes"). A step takes seconds, so the warm-up runs three iterations of 10 s, enough for the
+ * JIT to finish compiling every kernel (with two, the first measured iteration was still ~10% slow), and the
+ * report takes the median of five measured iterations. Run with -prof gc to see what a step allocates.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 2, time = 10)
-@Measurement(iterations = 3, time = 10)
+@Warmup(iterations = 3, time = 10)
+@Measurement(iterations = 5, time = 10)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
 public class TrainBenchmark {
     static final int BATCH = 4;
