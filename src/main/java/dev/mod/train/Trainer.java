@@ -59,6 +59,11 @@ public final class Trainer {
         return dir.resolve("log.jsonl");
     }
 
+    /** The run's settings (model config, data, optimizer, seed), written at its start: how to make it again. */
+    public Path settingsFile() {
+        return dir.resolve("settings.json");
+    }
+
     /** Trains from the start, or from the folder's checkpoint; returns the last evaluation's line. */
     public JsonNode run(boolean resume, Consumer<Progress> progress) {
         ModelConfig config = s.config();
@@ -94,6 +99,7 @@ public final class Trainer {
             } catch (IOException e) {
                 throw new ModException("cannot create " + dir + ": " + e.getMessage(), e);
             }
+            AtomicFiles.write(settingsFile(), out -> out.write(s.toJson().getBytes(StandardCharsets.UTF_8)));
         }
         Parameters grads = params.zerosLike();
         int b = s.batch();

@@ -44,6 +44,7 @@ class TrainerTest {
         TrainSettings s = settings(SMALL, text.toString(), 12, 24, 3e-3, 4, 8);
         Trainer straight = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("straight"), 2);
         straight.run(false, p -> { });
+        assertEquals(s, TrainSettings.fromJson(Files.readString(straight.settingsFile())), "the run folder says how it was made");
 
         Trainer interrupted = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("resumed"), 1);
         RuntimeException crash = assertThrows(RuntimeException.class, () -> interrupted.run(false, p -> {
