@@ -18,9 +18,12 @@ import java.util.Map;
  * Usage: BenchReport RESULT.json [MORE.json ...]
  */
 public final class BenchReport {
-    /** score: JMH's mean over the measured iterations; median: their median (all forks together). */
+    /**
+     * score: JMH's mean over the measured iterations; median: their median (all forks together); secondary:
+     * the scores of the secondary metrics (profilers, counters), secondaryIterations: their values per iteration.
+     */
     private record Row(String benchmark, Map<String, String> params, double score, double median, String unit,
-                       Map<String, Double> secondary) {
+                       Map<String, Double> secondary, Map<String, List<Double>> secondaryIterations) {
         String param(String name) {
             return params.get(name);
         }
@@ -36,14 +39,15 @@ public final class BenchReport {
                 Map<String, String> params = new LinkedHashMap<>();
                 result.path("params").fields().forEachRemaining(e -> params.put(e.getKey(), e.getValue().asText()));
                 Map<String, Double> secondary = new LinkedHashMap<>();
-                result.path("secondaryMetrics").fields().forEachRemaining(e ->
-                        secondary.put(e.getKey(), e.getValue().path("score").asDouble()));
+                Map<String, List<Double>> secondaryIterations = new LinkedHashMap<>();
+                result.path("secondaryMetrics").fields().forEachRemaining(e -> {
+                    secondary.put(e.getKey(), e.getValue().path("score").asDouble());
+                    secondaryIterations.put(e.getKey(), iterations(e.getValue()));
+                });
                 String name = result.get("benchmark").asText();
-                List<Double> iterations = new ArrayList<>();
-                result.path("primaryMetric").path("rawData").forEach(fork -> fork.forEach(v -> iterations.add(v.asDouble())));
                 rows.add(new Row(name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1), params,
-                        result.path("primaryMetric").path("score").asDouble(), median(iterations),
-                        result.path("primaryMetric").path("scoreUnit").asText(), secondary));
+                        result.path("primaryMetric").path("score").asDouble(), median(iterations(result.path("primaryMetric"))),
+                        result.path("primaryMetric").path("scoreUnit").asText(), secondary, secondaryIterations));
             }
         }
         gemm(rows);
@@ -51,6 +55,13 @@ public final class BenchReport {
         model(rows);
         decode(rows);
         train(rows);
+    }
+
+    // a metric's values per measured iteration, all forks in order
+    private static List<Double> iterations(JsonNode metric) {
+        List<Double> values = new ArrayList<>();
+        metric.path("rawData").forEach(fork -> fork.forEach(v -> values.add(v.asDouble())));
+        return values;
     }
 
     private static double median(List<Double> values) {
@@ -199,19 +210,30 @@ public final class BenchReport {
         if (rows.stream().noneMatch(r -> r.benchmark().startsWith("TrainBenchmark"))) {
             return;
         }
-        System.out.println("Training step (forward, backward, clipping, AdamW), bench model, 4 x 512 tokens, cpu backend, all cores;"
-                + " medians of the measured iterations\n");
-        System.out.println("| model | step ms | training tokens/s | inference forward ms | step / forward | allocated per step (B) |");
+        System.out.println("Training step (forward, backward, clipping, AdamW) and inference forward pass of the same batch, "
+                + "timed in the same rounds; bench model, 4 x 512 tokens, cpu backend, all cores; medians over the "
+                + "measured iterations of each iteration's mean\n");
+        System.out.println("| model | step ms | training tokens/s | inference forward ms | step / forward | allocated per round (B) |");
         System.out.println("|---|---|---|---|---|---|");
         for (String m : List.of("dense", "mod")) {
-            Row step = find(rows, "TrainBenchmark.trainStep", "model", m);
-            Row fwd = find(rows, "TrainBenchmark.inferenceForward", "model", m);
-            if (step == null || fwd == null) {
+            Row r = find(rows, "TrainBenchmark.forwardThenStep", "model", m);
+            if (r == null) {
                 continue;
             }
-            Double alloc = step.secondary().get("gc.alloc.rate.norm");
-            System.out.printf(Locale.ROOT, "| %s | %.0f | %.0f | %.0f | %.2f | %s |%n", m.equals("mod") ? "MoD" : m, step.median(),
-                    4 * 512 / (step.median() / 1e3), fwd.median(), step.median() / fwd.median(),
+            List<Double> forward = r.secondaryIterations().get("forwardMs");
+            List<Double> step = r.secondaryIterations().get("stepMs");
+            List<Double> rounds = r.secondaryIterations().get("rounds");
+            List<Double> stepMs = new ArrayList<>();
+            List<Double> forwardMs = new ArrayList<>();
+            List<Double> ratio = new ArrayList<>();
+            for (int i = 0; i < rounds.size(); i++) {
+                stepMs.add(step.get(i) / rounds.get(i));
+                forwardMs.add(forward.get(i) / rounds.get(i));
+                ratio.add(step.get(i) / forward.get(i));
+            }
+            Double alloc = r.secondary().get("gc.alloc.rate.norm");
+            System.out.printf(Locale.ROOT, "| %s | %.0f | %.0f | %.0f | %.2f | %s |%n", m.equals("mod") ? "MoD" : m, median(stepMs),
+                    4 * 512 / (median(stepMs) / 1e3), median(forwardMs), median(ratio),
                     alloc == null ? "(run with -prof gc)" : String.format(Locale.ROOT, "%.0f", alloc));
         }
         System.out.println();

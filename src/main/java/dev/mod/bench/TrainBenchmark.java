@@ -9,6 +9,7 @@ import dev.mod.plan.ForwardPlan;
 import dev.mod.train.AdamW;
 import dev.mod.train.Parameters;
 import dev.mod.train.TrainingPlan;
+import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -30,9 +31,13 @@ import java.util.concurrent.TimeUnit;
  * A training step of the benchmark model (8 layers, d = 512; MoD: every other block routed at 12.5%)
  * on a batch of 4 sequences of 512 tokens, on all cores: forward, backward, clipping and the AdamW update,
  * against the inference forward pass of the cpu backend on the same batch (the anchor of "a step costs at
- * most 3.5 forward passes"). A step takes seconds, so the warm-up runs three iterations of 10 s, enough for the
- * JIT to finish compiling every kernel (with two, the first measured iteration was still ~10% slow), and the
- * report takes the median of five measured iterations. Run with -prof gc to see what a step allocates.
+ * most 3.5 forward passes"). Each round runs two inference forward passes (the second timed) and then one
+ * training step (timed): the two are measured side by side in the same JVM (same JIT state) and within
+ * seconds of each other, so that the ratio is not skewed by a shared machine's drift or by two JVMs
+ * compiling differently, both of which moved it by 10-20% when they were separate benchmarks. The counters give each iteration's
+ * summed times and rounds; the report takes medians over iterations. A step takes seconds, so the warm-up
+ * runs three iterations of 10 s, enough for the JIT to finish compiling every kernel. Run with -prof gc to
+ * see what a round allocates.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -55,6 +60,22 @@ public class TrainBenchmark {
     private ForwardPlan forward;
     private int[][] input;
     private int[][] target;
+
+    /** One iteration's summed milliseconds of inference forward passes and of training steps, and its rounds. */
+    @State(Scope.Thread)
+    @AuxCounters(AuxCounters.Type.EVENTS)
+    public static class Times {
+        public double forwardMs;
+        public double stepMs;
+        public long rounds;
+
+        @Setup(Level.Iteration)
+        public void reset() {
+            forwardMs = 0;
+            stepMs = 0;
+            rounds = 0;
+        }
+    }
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -88,18 +109,22 @@ public class TrainBenchmark {
     }
 
     @Benchmark
-    public double trainStep() {
+    public double forwardThenStep(Times times) {
+        // the timed forward pass follows an untimed one, as it would in a loop of forward passes: a training
+        // step just before would have evicted its buffers from the caches and made the anchor slower
+        forward.run(input);
+        long t0 = System.nanoTime();
+        forward.run(input);
+        long t1 = System.nanoTime();
         double loss = plan.forward(input, target);
         plan.backward();
         adam.clip(plan.pool(), params, grads, 1.0);
         adam.update(plan.pool(), params, grads, 1e-4);
         plan.weightsChanged();
-        return loss;
-    }
-
-    @Benchmark
-    public float[] inferenceForward() {
-        forward.run(input);
-        return forward.logits();
+        long t2 = System.nanoTime();
+        times.forwardMs += (t1 - t0) / 1e6;
+        times.stepMs += (t2 - t1) / 1e6;
+        times.rounds++;
+        return loss + forward.logits()[0];
     }
 }
