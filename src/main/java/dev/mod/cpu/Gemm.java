@@ -9,8 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
  * the reduction dimension is split into fixed blocks that stay in L1. Work is split into chunks of
  * (64-row block, panel): each output element is summed by one thread in a fixed order, so results do
  * not depend on the number of threads. The left operand is either row-major or, when it is the transpose
- * of a matrix at hand (training's weight gradients), packed into micro-panels of 4 rows
- * ({@link #allocateLeft}, filled by {@link PackedMatrix#fillTransposedColumns}), which copies 4-float pieces
+ * of a matrix at hand (training's weight gradients), packed into micro-panels of 4 rows (a PackedMatrix
+ * of width {@link #MR}, filled by {@link PackedMatrix#fillTransposedColumns}), which copies 4-float pieces
  * rather than transposing.
  */
 public final class Gemm implements WorkerPool.Task {
@@ -52,11 +52,6 @@ public final class Gemm implements WorkerPool.Task {
                     + " does not fit a right operand with " + w.in() + " columns");
         }
         start(pool, out, a.data(), true, w, a.out(), accumulate);
-    }
-
-    /** A left operand A [rows, depth] for {@link #multiply(WorkerPool, float[], PackedMatrix, PackedMatrix, boolean)}. */
-    public static PackedMatrix allocateLeft(int rows, int depth) {
-        return PackedMatrix.allocate(rows, depth, MR);
     }
 
     private void start(WorkerPool pool, float[] out, float[] x, boolean leftPacked, PackedMatrix w, int rows,

@@ -43,7 +43,7 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
         }
     }
 
-    // target = m (transposed: m^T), panels split among the threads
+    // target = m (transposed: m^T), split among the threads by panels (transposed: by rows of m)
     void pack(PackedMatrix target, float[] m, boolean transposed) {
         this.packTarget = target;
         this.packTransposed = transposed;
@@ -101,40 +101,28 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     // x[R, in] packed as the GEMM's right operand of a weight gradient (x^T [in, R]); valid until the next
     // call for the same shape, so products that share an input (w1 and w3, wq, wk and wv) pack it once
     PackedMatrix packActivations(float[] x, int rows, int in) {
-        PackedMatrix xT = packedTranspose(in, rows);
+        PackedMatrix xT = kept(packedActivations, in, rows, Gemm.NR);
         pack(xT, x, true);
         return xT;
     }
 
     // dW[out, in] = dout[R, out]^T . x, with x packed by packActivations (written)
     void backwardWeight(float[] dw, float[] dout, PackedMatrix xT, int rows, int out) {
-        PackedMatrix left = packedLeft(out, rows);
+        PackedMatrix left = kept(packedLefts, out, rows, Gemm.MR);
         pack(left, dout, true);
         gemm.multiply(pool, dw, left, xT, false);
     }
 
-    // dout^T [out, R] as the GEMM's left operand, one per shape
-    private PackedMatrix packedLeft(int out, int rows) {
-        for (int i = 0; i < packedLefts.size(); i++) {
-            PackedMatrix p = packedLefts.get(i);
-            if (p.out() == out && p.in() == rows) {
-                return p;
-            }
-        }
-        PackedMatrix p = Gemm.allocateLeft(out, rows);
-        packedLefts.add(p);
-        return p;
-    }
-
-    private PackedMatrix packedTranspose(int out, int in) {
-        for (int i = 0; i < packedActivations.size(); i++) {
-            PackedMatrix p = packedActivations.get(i);
+    // the packed matrix [out, in] of this width kept in the list, allocated on first use
+    private static PackedMatrix kept(List<PackedMatrix> list, int out, int in, int width) {
+        for (int i = 0; i < list.size(); i++) {
+            PackedMatrix p = list.get(i);
             if (p.out() == out && p.in() == in) {
                 return p;
             }
         }
-        PackedMatrix p = PackedMatrix.allocate(out, in, Gemm.NR);
-        packedActivations.add(p);
+        PackedMatrix p = PackedMatrix.allocate(out, in, width);
+        list.add(p);
         return p;
     }
 

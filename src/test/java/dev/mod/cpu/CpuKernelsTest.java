@@ -64,7 +64,7 @@ class CpuKernelsTest {
                 expected[r * out + o] += (float) sum;
             }
         }
-        PackedMatrix left = Gemm.allocateLeft(rows, depth);
+        PackedMatrix left = PackedMatrix.allocate(rows, depth, Gemm.MR);
         left.fillTransposed(m);
         try (WorkerPool pool = new WorkerPool(2)) {
             new Gemm().multiply(pool, actual, left, PackedMatrix.pack(w, out, depth, Gemm.NR), true);
