@@ -28,8 +28,8 @@ import java.util.concurrent.Callable;
         description = {"Train a MoD model (or its dense counterpart, --dense) on byte-level text or a synthetic task, "
                 + "on the cpu backend: AdamW, cosine schedule with warm-up, gradient clipping, FP32 master weights, "
                 + "the paper's auxiliary router and predictor losses.",
-                "Writes to --out: log.jsonl, checkpoint.safetensors, model.safetensors (usable by forward, generate, "
-                        + "study) and loss.png. --resume goes on from the checkpoint, bit for bit. `mod train-plot` compares runs."})
+                "Writes to --out: settings.json (how the run was made), log.jsonl, checkpoint.safetensors, "
+                        + "model.safetensors (usable by forward, generate, study) and loss.png. --resume goes on from the checkpoint, bit for bit. `mod train-plot` compares runs."})
 final class TrainCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
