@@ -157,8 +157,8 @@ final class TrainCommand implements Callable<Integer> {
         if (last != null) {
             System.out.println("held-out: " + last);
         }
-        System.out.printf("wrote %s, %s, %s and %s%n", trainer.logFile(), trainer.checkpointFile(), trainer.modelFile(),
-                out.resolve("loss.png"));
+        System.out.printf("wrote %s, %s, %s, %s and %s%n", trainer.settingsFile(), trainer.logFile(),
+                trainer.checkpointFile(), trainer.modelFile(), out.resolve("loss.png"));
         return 0;
     }
 
