@@ -1,0 +1,60 @@
+package dev.mod.bench;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The report's arithmetic on a hand-made JMH result, where the medians are known. */
+class BenchReportTest {
+    @TempDir
+    Path dir;
+
+    // one fork of the training benchmark: per iteration the summed forward and step milliseconds and the rounds
+    private static String trainResult(String model, double[] forwardMs, double[] stepMs, double[] rounds) {
+        return """
+                {"benchmark": "dev.mod.bench.TrainBenchmark.forwardThenStep", "params": {"model": "%s"},
+                 "primaryMetric": {"score": 1, "scoreUnit": "ms/op", "rawData": [[1, 1, 1]]},
+                 "secondaryMetrics": {
+                   "forwardMs": {"score": 0, "rawData": [%s]},
+                   "stepMs": {"score": 0, "rawData": [%s]},
+                   "rounds": {"score": 0, "rawData": [%s]},
+                   "gc.alloc.rate.norm": {"score": 1234, "rawData": [[1234, 1234, 1234]]}}}
+                """.formatted(model, array(forwardMs), array(stepMs), array(rounds));
+    }
+
+    private static String array(double[] values) {
+        StringBuilder s = new StringBuilder("[");
+        for (int i = 0; i < values.length; i++) {
+            s.append(i == 0 ? "" : ", ").append(values[i]);
+        }
+        return s.append("]").toString();
+    }
+
+    @Test
+    void trainingTableGivesMediansOfEachIterationsMeansAndRatio() throws IOException {
+        // iterations (rounds, forward ms, step ms per round): (4, 100, 300), (5, 110, 320), (2, 90, 360);
+        // means per round: forward 100, 110, 90 -> median 100; step 300, 320, 360 -> median 320;
+        // ratios 3.00, 2.91, 4.00 -> median 3.00 (not 320 / 100 = 3.20: the ratio is taken per iteration)
+        Path json = dir.resolve("train.json");
+        Files.writeString(json, "[" + trainResult("mod", new double[] {400, 550, 180}, new double[] {1200, 1600, 720},
+                new double[] {4, 5, 2}) + "]");
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream saved = System.out;
+        System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        try {
+            BenchReport.main(new String[] {json.toString()});
+        } finally {
+            System.setOut(saved);
+        }
+        String table = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(table.contains("| MoD | 320 | 6400 | 100 | 3.00 | 1234 |"), table);
+    }
+}
