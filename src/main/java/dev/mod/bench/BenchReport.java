@@ -2,6 +2,8 @@ package dev.mod.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.mod.model.ModelCost;
+import dev.mod.model.Presets;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -152,8 +154,8 @@ public final class BenchReport {
     }
 
     private static double blockFlops(int seqLen, String capacity) {
-        var one = dev.mod.model.Presets.get("bench").oneBlock(capacity.equals("dense") ? null : Double.valueOf(capacity));
-        return dev.mod.model.ModelCost.layerFlops(one, 0, seqLen);
+        var one = Presets.get("bench").oneBlock(capacity.equals("dense") ? null : Double.valueOf(capacity));
+        return ModelCost.layerFlops(one, 0, seqLen);
     }
 
     private static void model(List<Row> rows) {
@@ -162,7 +164,7 @@ public final class BenchReport {
         if (lengths.isEmpty()) {
             return;
         }
-        var config = dev.mod.model.Presets.get("bench");
+        var config = Presets.get("bench");
         System.out.println("Full forward, bench model (8 layers, d = 512; MoD: every other block at 12.5%), one sequence, cpu backend, all cores\n");
         System.out.println("| T | dense ms | MoD ms | time MoD / dense | FLOPs MoD / dense | allocated per pass (B, MoD) |");
         System.out.println("|---|---|---|---|---|---|");
@@ -176,7 +178,7 @@ public final class BenchReport {
             Double alloc = mod.secondary().get("gc.alloc.rate.norm");
             System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.3f | %.3f | %s |%n", t, dense.score(), mod.score(),
                     mod.score() / dense.score(),
-                    dev.mod.model.ModelCost.forwardFlops(config, seqLen) / dev.mod.model.ModelCost.forwardFlops(config.dense(), seqLen),
+                    ModelCost.forwardFlops(config, seqLen) / ModelCost.forwardFlops(config.dense(), seqLen),
                     alloc == null ? "(run with -prof gc)" : String.format(Locale.ROOT, "%.0f", alloc));
         }
         System.out.println();

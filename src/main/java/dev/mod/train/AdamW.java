@@ -5,6 +5,9 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * AdamW (Loshchilov and Hutter): Adam with bias correction and weight decay decoupled from the gradient,
  * applied to matrices only (norm weights and the router's vector are not decayed). The moments are FP32
@@ -95,7 +98,7 @@ public final class AdamW implements WorkerPool.Task {
         grads = g;
         names = p.names().toArray(new String[0]);
         decays = new double[names.length];
-        java.util.List<int[]> segments = new java.util.ArrayList<>();
+        List<int[]> segments = new ArrayList<>();
         for (int t = 0; t < names.length; t++) {
             decays[t] = p.shape(names[t]).length == 2 && !names[t].endsWith("router.weight") ? weightDecay : 0;
             int length = p.get(names[t]).length;

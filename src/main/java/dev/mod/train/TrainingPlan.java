@@ -1,9 +1,17 @@
 package dev.mod.train;
 
 import dev.mod.cpu.CausalAttention;
+import dev.mod.cpu.PackedMatrix;
 import dev.mod.cpu.RowKernels;
 import dev.mod.cpu.TopKSelector;
+import dev.mod.cpu.WorkerPool;
 import dev.mod.model.ModelConfig;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * One training step of a model on batches of B sequences of T tokens, as a static plan: every activation
@@ -38,10 +46,10 @@ public final class TrainingPlan implements AutoCloseable {
     private final float[] ropeSin;
     private final float[] ropeSinBack;
     private final TopKSelector topK;
-    private final java.util.Map<String, TrainMatmul.Weight> weights = new java.util.HashMap<>();
+    private final Map<String, TrainMatmul.Weight> weights = new HashMap<>();
     private boolean weightsStale = true;
     /** Gradients that backward() accumulates with "+=" (the rest are written whole). */
-    private final java.util.List<String> accumulated = new java.util.ArrayList<>();
+    private final List<String> accumulated = new ArrayList<>();
     private final Layer[] layers;
 
     private final int[] tokens;
@@ -98,7 +106,7 @@ public final class TrainingPlan implements AutoCloseable {
         final float[] f;
         final float[] predictorHidden;
         final float[] predictorLogit;
-        private final java.util.Map<String, String> names = new java.util.HashMap<>();
+        private final Map<String, String> names = new HashMap<>();
 
         Layer(int index) {
             this.index = index;
@@ -219,7 +227,7 @@ public final class TrainingPlan implements AutoCloseable {
     }
 
     /** The threads of this plan, for the optimizer to share. */
-    public dev.mod.cpu.WorkerPool pool() {
+    public WorkerPool pool() {
         return mm.pool();
     }
 
@@ -238,7 +246,7 @@ public final class TrainingPlan implements AutoCloseable {
      */
     public double forward(int[][] input, int[][] target) {
         if (weightsStale) {
-            for (java.util.Map.Entry<String, TrainMatmul.Weight> e : weights.entrySet()) {
+            for (Map.Entry<String, TrainMatmul.Weight> e : weights.entrySet()) {
                 e.getValue().refresh(mm, p.get(e.getKey()));
             }
             weightsStale = false;
@@ -256,7 +264,7 @@ public final class TrainingPlan implements AutoCloseable {
             if (layer.routed) {
                 rowKernels.routerLogits(layer.r, x, p.get(layer.name("router.weight")), rows, d);
                 topK.select(mm.pool(), layer.sel, layer.r, batch, seqLen, capacity);
-                java.util.Arrays.fill(layer.target, 0);
+                Arrays.fill(layer.target, 0);
                 for (int b = 0; b < batch; b++) {
                     for (int j = 0; j < capacity; j++) {
                         layer.target[b * seqLen + layer.sel[b * capacity + j]] = 1;
@@ -325,21 +333,21 @@ public final class TrainingPlan implements AutoCloseable {
      */
     public void backward() {
         for (int i = 0; i < accumulated.size(); i++) {
-            java.util.Arrays.fill(grads.get(accumulated.get(i)), 0f);
+            Arrays.fill(grads.get(accumulated.get(i)), 0f);
         }
         int d = c.dim();
         int vocab = c.vocabSize();
         TrainKernels.crossEntropyBackward(logits, logits, targets, rows, vocab, 1f / rows);
         mm.backwardWeight(grads.get("output.weight"), logits, normedF, rows, vocab, d);
         mm.backwardInput(dN, logits, w("output.weight"), rows);
-        java.util.Arrays.fill(dx, 0f);
+        Arrays.fill(dx, 0f);
         rmsnormBackward(dx, grads.get("norm.weight"), dN, x, p.get("norm.weight"), rows);
         for (int i = layers.length - 1; i >= 0; i--) {
             Layer l = layers[i];
             if (l.routed) {
-                java.util.Arrays.fill(dR, 0, rows, 0f);
+                Arrays.fill(dR, 0, rows, 0f);
                 TrainKernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
-                java.util.Arrays.fill(dIn, 0, l.n * d, 0f);
+                Arrays.fill(dIn, 0, l.n * d, 0f);
                 blockBackward(l, dF, dIn);
                 TrainKernels.gatherBackward(dx, dIn, l.sel, batch, seqLen, capacity, d);
                 if (aux.router() != 0) {
@@ -369,12 +377,12 @@ public final class TrainingPlan implements AutoCloseable {
         mm.backwardWeight(grads.get(l.name("feed_forward.w2.weight")), df, l.s, n, d, hidden);
         mm.backwardInput(dS, df, w(l.name("feed_forward.w2.weight")), n);
         rowKernels.swigluBackward(dG, dU, dS, l.g1, l.u, n * hidden);
-        dev.mod.cpu.PackedMatrix normed2 = mm.packActivations(l.normed2, n, d);
+        PackedMatrix normed2 = mm.packActivations(l.normed2, n, d);
         mm.backwardWeight(grads.get(l.name("feed_forward.w1.weight")), dG, normed2, n, hidden);
         mm.backwardWeight(grads.get(l.name("feed_forward.w3.weight")), dU, normed2, n, hidden);
         mm.backwardInput(dN, dG, w(l.name("feed_forward.w1.weight")), n);
         mm.backwardInputAdd(dN, dU, w(l.name("feed_forward.w3.weight")), n);
-        java.util.Arrays.fill(dH, 0, n * d, 0f);
+        Arrays.fill(dH, 0, n * d, 0f);
         rmsnormBackward(dH, grads.get(l.name("ffn_norm.weight")), dN, l.h, p.get(l.name("ffn_norm.weight")), n);
         // h = in + a and f = a + m: a's gradient is df + dh, in's is dh plus the attention branch's
         rowKernels.add(dA, df, dH, n * d);
@@ -383,7 +391,7 @@ public final class TrainingPlan implements AutoCloseable {
         attentionBackward.backward(dQ, dK, dV, dAtt, l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
         rowKernels.rope(dQ, l.positions(), ropeCos, ropeSinBack, n, c.nHeads(), dh);
         rowKernels.rope(dK, l.positions(), ropeCos, ropeSinBack, n, c.nKvHeads(), dh);
-        dev.mod.cpu.PackedMatrix normed1 = mm.packActivations(l.normed1, n, d);
+        PackedMatrix normed1 = mm.packActivations(l.normed1, n, d);
         mm.backwardWeight(grads.get(l.name("attention.wq.weight")), dQ, normed1, n, c.nHeads() * dh);
         mm.backwardWeight(grads.get(l.name("attention.wk.weight")), dK, normed1, n, c.kvDim());
         mm.backwardWeight(grads.get(l.name("attention.wv.weight")), dV, normed1, n, c.kvDim());
@@ -406,7 +414,7 @@ public final class TrainingPlan implements AutoCloseable {
         float[] w2 = p.get(l.name("predictor.w2.weight"));
         float[] g2 = grads.get(l.name("predictor.w2.weight"));
         float[] dLogit = dR;
-        java.util.Arrays.fill(dLogit, 0, rows, 0f);
+        Arrays.fill(dLogit, 0, rows, 0f);
         TrainKernels.binaryCrossEntropy(dLogit, l.predictorLogit, l.target, rows, (float) aux.predictor());
         for (int t = 0; t < rows; t++) {
             for (int j = 0; j < predictorDim; j++) {
