@@ -48,16 +48,27 @@ enum Backend {
     private static Object callTornadoDevices(String method) {
         try {
             return Class.forName(TORNADO_DEVICES).getMethod(method).invoke(null);
-        } catch (ClassNotFoundException | LinkageError e) {
+        } catch (ClassNotFoundException e) {
             return null;
+        } catch (LinkageError e) {
+            return failedToStart(e);
         } catch (InvocationTargetException e) {
-            if (e.getCause() instanceof LinkageError) {
-                return null;
+            if (e.getCause() instanceof LinkageError linkage) {
+                return failedToStart(linkage);
             }
             throw new ModException("tornado: cannot list devices: " + e.getCause(), e.getCause());
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Null when TornadoVM's classes are not in this JVM; a one-line error with the cause when TornadoVM failed to start. */
+    private static Object failedToStart(LinkageError e) {
+        ModException why = tornadoMissing(e);
+        if (why.getMessage().equals(NOT_UNDER_TORNADO)) {
+            return null;
+        }
+        throw why;
     }
 
     /** One backend in use: its kernels (made once, shared by every pass it opens) and the passes it opens. */
@@ -104,6 +115,24 @@ enum Backend {
         }
     }
 
+    /**
+     * Why the tornado backend could not start: this JVM lacks TornadoVM's classes (not run under
+     * scripts/mod-tornado, or a build without the tornado profile), or TornadoVM is here and failed to start,
+     * in which case the first cause it gave is the message.
+     */
+    static ModException tornadoMissing(Throwable e) {
+        if (e instanceof ClassNotFoundException || (e instanceof NoClassDefFoundError && e.getCause() == null
+                && String.valueOf(e.getMessage()).startsWith("uk/ac/manchester/tornado/api/"))) {
+            return new ModException(NOT_UNDER_TORNADO, e);
+        }
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String message = root.getMessage() == null ? "" : ": " + root.getMessage().lines().findFirst().orElse("");
+        return new ModException("TornadoVM failed to start: " + root.getClass().getSimpleName() + message, e);
+    }
+
     Instance start() {
         return new Instance(this);
     }
@@ -114,10 +143,10 @@ enum Backend {
                     .getConstructor(Model.class, int.class, int.class, boolean.class, String.class)
                     .newInstance(model, batch, seqLen, device != null, device);
         } catch (ClassNotFoundException | LinkageError e) {
-            throw new ModException(NOT_UNDER_TORNADO);
+            throw tornadoMissing(e);
         } catch (InvocationTargetException e) {
-            if (e.getCause() instanceof LinkageError) {
-                throw new ModException(NOT_UNDER_TORNADO);
+            if (e.getCause() instanceof LinkageError linkage) {
+                throw tornadoMissing(linkage);
             }
             if (e.getCause() instanceof RuntimeException r) {
                 throw r;

@@ -65,8 +65,12 @@ final class DemoCommand implements Callable<Integer> {
         System.out.printf("model    %s: %s%n", source.describe(seed), Describe.config(c));
         System.out.printf("batch    B = %d, T = %d; routed layers process k = %d tokens per sequence; backend %s%n%n",
                 batch, seqLen, modPlan.capacity(), backend);
+        modPlan.keepRoutingOutputs(false);
+        densePlan.keepRoutingOutputs(false);
         double modMs = medianMillis(modPlan, tokens);
         double denseMs = medianMillis(densePlan, tokens);
+        modPlan.keepRoutingOutputs(true);
+        modPlan.run(tokens);
         double modFlops = batch * ModelCost.forwardFlops(c, seqLen);
         double denseFlops = batch * ModelCost.forwardFlops(c.dense(), seqLen);
         System.out.printf("%-8s %14s %12s %12s%n", "", "FLOPs", "time (ms)", "GFLOP/s");

@@ -65,6 +65,13 @@ public interface ForwardPass extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Whether the next runs must keep selected() and routerLogits() (default yes). A device backend moves them
+     * to the host only when kept; timing runs turn them off. Host backends always have them.
+     */
+    default void keepRoutingOutputs(boolean keep) {
+    }
+
     /** Releases what the pass holds on a device; host-side passes hold nothing. */
     @Override
     default void close() {

@@ -51,16 +51,44 @@ class TornadoParityTest extends ConsoleTest {
         Path modelFile = dir.resolve("model.safetensors");
         ModelFile.save(model, modelFile);
         Path out = dir.resolve("out.safetensors");
-        System.setProperty("layer0.attention.q.device", "0:99");
+        System.setProperty("layer0.attention.qkv.device", "0:99");
         try {
             assertEquals(1, mod("forward", "--backend", "tornado", "--model", modelFile.toString(), "--tokens", "1,2,3",
                     "--out", out.toString()));
         } finally {
-            System.clearProperty("layer0.attention.q.device");
+            System.clearProperty("layer0.attention.qkv.device");
         }
         String message = stderr().strip();
-        assertTrue(message.startsWith("mod: error: tornado: ") && !message.contains("\n") && !message.contains("\u001B"), message);
+        assertTrue(message.startsWith("mod: error: tornado-config: layer0.attention.qkv.device=0:99: no such TornadoVM device") && !message.contains("\n") && !message.contains("\u001B"), message);
         assertTrue(message.contains("99"), message);
+        assertTrue(!java.nio.file.Files.exists(out), "no output written");
+    }
+
+    /** tornado-config settings the plan cannot honour: each one line naming the property, exit 1, nothing written. */
+    @ParameterizedTest(name = "{0}={1}")
+    @org.junit.jupiter.params.provider.CsvSource({
+            "layer0.mlp.w13.local.workgroup.size, 16, 'tornado-config: layer0.mlp.w13.local.workgroup.size: layer0.mlp.w13 sets its own work-groups, which TornadoVM cannot override; use mod.tornado.layer0.mlp.w13.local=N'",
+            "layer0.attention.q.device, 0:0, 'tornado-config: layer0.attention.q.device: graph layer0 has no task attention.q'",
+            "layer0.attention.qkv.device, x, 'tornado-config: layer0.attention.qkv.device=x: a TornadoVM device is B:D'",
+            "mod.tornado.device, 1:0, 'tornado-config: mod.tornado.device=1:0: no such TornadoVM device'",
+            "mod.tornado.layer0.mlp.w2.matmul, fast, 'tornado-config: mod.tornado.layer0.mlp.w2.matmul=fast: the layouts are rows and tiled'",
+            "mod.tornado.layer0.mlp.w9.local, 32, 'tornado-config: mod.tornado.layer0.mlp.w9: no matrix-product task layer0.mlp.w9'",
+            "mod.tornado.layer0.mlp.w2.locl, 32, 'tornado-config: unknown setting mod.tornado.layer0.mlp.w2.locl'"})
+    void aSettingThePlanCannotHonourFailsWithOneLine(String property, String value, String expected) {
+        assumeTrue(available, "no TornadoVM SDK in this build");
+        Model model = ModelInit.random(TestModels.config(1, 2, 0.5, java.util.List.of(), dev.mod.model.RouterWeighting.RAW), 5);
+        Path modelFile = dir.resolve("model.safetensors");
+        ModelFile.save(model, modelFile);
+        Path out = dir.resolve("out.safetensors");
+        System.setProperty(property, value);
+        try {
+            assertEquals(1, mod("forward", "--backend", "tornado", "--model", modelFile.toString(), "--tokens", "1,2,3",
+                    "--out", out.toString()));
+        } finally {
+            System.clearProperty(property);
+        }
+        String message = stderr().strip();
+        assertTrue(message.startsWith("mod: error: " + expected) && !message.contains("\n"), message);
         assertTrue(!java.nio.file.Files.exists(out), "no output written");
     }
 
@@ -68,6 +96,23 @@ class TornadoParityTest extends ConsoleTest {
     @MethodSource("dev.mod.cpu.CpuParityTest#configs")
     void tornadoMatchesReference(String name, ModelConfig config, int batch, int seqLen) {
         assumeTrue(available, "no TornadoVM SDK in this build");
+        checkAgainstReference(name, config, batch, seqLen);
+    }
+
+    /** The GPU layout of the matrix products (work-group tiles in local memory), run here on the CPU device. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.mod.cpu.CpuParityTest#configs")
+    void tiledProductsMatchReference(String name, ModelConfig config, int batch, int seqLen) {
+        assumeTrue(available, "no TornadoVM SDK in this build");
+        System.setProperty("mod.tornado.matmul", "tiled");
+        try {
+            checkAgainstReference(name, config, batch, seqLen);
+        } finally {
+            System.clearProperty("mod.tornado.matmul");
+        }
+    }
+
+    private void checkAgainstReference(String name, ModelConfig config, int batch, int seqLen) {
         Model model = ModelInit.random(config, name.hashCode());
         Path modelFile = dir.resolve("model.safetensors");
         ModelFile.save(model, modelFile);

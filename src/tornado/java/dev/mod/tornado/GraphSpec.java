@@ -22,8 +22,11 @@ final class GraphSpec {
     final Set<Object> buffers = new LinkedHashSet<>();
     final List<Consumer<TaskGraph>> tasks = new ArrayList<>();
     final List<Object> everyRunIn = new ArrayList<>();
-    final List<Object> everyRunOut = new ArrayList<>();
     final List<Object> onDemandOut = new ArrayList<>();
+    /** Names of the tasks, in order. */
+    final List<String> taskNames = new ArrayList<>();
+    /** The matrix-product tasks (their layout and work-group size can be set in tornado-config). */
+    final List<String> products = new ArrayList<>();
     /** Work-group grids of the tasks that set their own (KernelContext kernels), by task name. */
     final Map<String, WorkerGrid> grids = new LinkedHashMap<>();
 
@@ -32,7 +35,16 @@ final class GraphSpec {
     }
 
     /** Adds a task; buffers lists every device array it reads or writes. */
-    GraphSpec task(Consumer<TaskGraph> adder, Object... used) {
+    GraphSpec task(String taskName, Consumer<TaskGraph> adder, Object... used) {
+        for (int i = 0; i < used.length; i++) {
+            for (int j = 0; j < i; j++) {
+                if (used[i] == used[j]) {
+                    // TornadoVM 5.2.1's scheduler loops forever on such a task.
+                    throw new IllegalStateException(name + "." + taskName + " names one buffer twice");
+                }
+            }
+        }
+        taskNames.add(taskName);
         tasks.add(adder);
         buffers.addAll(List.of(used));
         return this;
@@ -41,6 +53,6 @@ final class GraphSpec {
     /** Adds a task that runs on the given grid of work-items. */
     GraphSpec task(String taskName, WorkerGrid grid, Consumer<TaskGraph> adder, Object... used) {
         grids.put(taskName, grid);
-        return task(adder, used);
+        return task(taskName, adder, used);
     }
 }

@@ -1,5 +1,6 @@
 package dev.mod.tornado;
 
+import dev.mod.ModException;
 import uk.ac.manchester.tornado.api.TornadoBackend;
 import uk.ac.manchester.tornado.api.TornadoRuntime;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
@@ -27,18 +28,23 @@ public final class TornadoDevices {
 
     /** The device "B:D", or a one-line error naming the devices there are. */
     static TornadoDevice device(String id) {
-        String[] parts = id.split(":");
+        return device(id, "device");
+    }
+
+    /** The device "B:D" that the setting {@code what} names, or a one-line error naming the devices there are. */
+    static TornadoDevice device(String id, String what) {
+        String[] parts = id.trim().split(":", -1);
         TornadoRuntime runtime = TornadoRuntimeProvider.getTornadoRuntime();
-        try {
+        if (parts.length == 2 && parts[0].matches("[0-9]{1,3}") && parts[1].matches("[0-9]{1,3}")) {
             int b = Integer.parseInt(parts[0]);
             int d = Integer.parseInt(parts[1]);
-            if (parts.length == 2 && b >= 0 && b < runtime.getNumBackends() && d >= 0 && d < runtime.getBackend(b).getNumDevices()) {
+            if (b < runtime.getNumBackends() && d < runtime.getBackend(b).getNumDevices()) {
                 return runtime.getBackend(b).getDevice(d);
             }
-        } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
-            // reported below
+            throw new ModException(what + "=" + id + ": no such TornadoVM device (devices: " + String.join(", ", ids()) + ")");
         }
-        throw new dev.mod.ModException("no TornadoVM device " + id + " (devices: " + String.join(", ", ids()) + ")");
+        throw new ModException(what + "=" + id + ": a TornadoVM device is B:D, backend and device index (devices: "
+                + String.join(", ", ids()) + ")");
     }
 
     /** One line per device: "tornado:B:D  name (backend)". */

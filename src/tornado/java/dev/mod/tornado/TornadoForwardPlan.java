@@ -1,8 +1,5 @@
 package dev.mod.tornado;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.MappingIterator;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.mod.ModException;
 import dev.mod.model.LayerWeights;
 import dev.mod.model.Model;
@@ -20,6 +17,10 @@ import uk.ac.manchester.tornado.api.TornadoProfilerResult;
 import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
+import uk.ac.manchester.tornado.api.WorkerGrid3D;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
+import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
 import uk.ac.manchester.tornado.api.enums.ProfilerMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
@@ -30,23 +31,28 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
  * The MoD forward pass as TornadoVM task graphs, built once for (model, B, T): a graph for the
- * embedding, one per layer (the same stages as the CPU plan: router, top-k, gather, attention, MLP,
- * scatter or residual, as named tasks) and one for the head, in one execution plan. Weights move to the
- * device on the first run; activations pass from graph to graph on the device; each batch moves its
- * tokens in and its logits out, and the routed layers' selections and router logits only when asked.
+ * embedding, one per layer and one for the head, in one execution plan. A dense layer is 8 launches:
+ * attention.norm, attention.qkv (one product against the q/k/v weights concatenated when the plan is
+ * built), attention.rope (q and k), attention (flash-style), attention.out, mlp.norm (which adds the
+ * attention output to the block input: the residual is never stored), mlp.w13 (w1 and w3 as one product
+ * with SwiGLU in its epilogue) and mlp.w2 (whose epilogue adds the attention output and the MLP output to the
+ * residual stream). A routed layer adds router, topk.rank and topk.select in front, reads its picked rows in
+ * place through the selection (no gathered copy), and mlp.w2 scatters x += g(r) * f into the picked rows.
+ * Weights move to the device on the first run; activations pass from graph to graph on the device; a run
+ * moves only its tokens in. The logits and the routed layers' selections and router logits stay on the
+ * device until asked for: logits() brings them over on its first call after a run, and the routing outputs come
+ * over after their layer's graph unless keepRoutingOutputs(false) (timing runs).
  */
 public final class TornadoForwardPlan implements ForwardPass {
     /** Per graph of the last run: bytes moved and times, when the plan was built with profiling on. */
     public record GraphProfile(String graph, int tasks, long bytesIn, long bytesOut, long kernelNanos, long transferNanos,
                                long compileNanos, Map<String, Long> taskKernelNanos) {
     }
-
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final java.util.regex.Pattern TRAILING_COMMA = java.util.regex.Pattern.compile(",(\\s*[}\\]])");
 
     private final ModelConfig config;
     private final int batch;
@@ -55,35 +61,37 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final boolean profiling;
     private final List<String> graphNames = new ArrayList<>();
     private final List<Integer> graphTasks = new ArrayList<>();
-    /** The routed layer whose graph has this index, for bringing its selections back after that graph. */
+    /** The routed layer whose graph has this index. */
     private final Map<Integer, Integer> routedLayerOfGraph = new TreeMap<>();
     private final TornadoExecutionPlan plan;
+    private final TornadoDevice device;
+    private final boolean cpuDevice;
+    private final TornadoPlacement placement;
+    /** Bytes of every buffer the plan keeps on the device. */
+    private long deviceBytes;
 
     // Device buffers: the activations shared by every graph, then the per-layer routing buffers.
     private final IntArray tokens;
     private final FloatArray x;
     private final FloatArray normed;
-    private final FloatArray q;
-    private final FloatArray k;
-    private final FloatArray v;
+    private final FloatArray qkv;
     private final FloatArray attention;
     private final FloatArray attnOut;
-    private final FloatArray h;
-    private final FloatArray gate;
-    private final FloatArray up;
-    private final FloatArray mlpOut;
-    private final FloatArray delta;
+    private final FloatArray hidden;
     private final FloatArray ropeCos;
     private final FloatArray ropeSin;
     private final FloatArray logitsDevice;
     private final Map<Integer, FloatArray> routerDevice = new TreeMap<>();
     private final Map<Integer, IntArray> selectedDevice = new TreeMap<>();
 
-    // Host copies of the outputs.
+    // Host copies of the outputs, filled on demand after each run.
     private final float[] logits;
     private final Map<Integer, float[]> router = new TreeMap<>();
     private final Map<Integer, int[]> selected = new TreeMap<>();
-    private boolean wantRouting = true;
+    private final Map<Integer, TornadoExecutionResult> lastResults = new TreeMap<>();
+    private final Set<Object> fetched = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    private long fetchedBytes;
+    private boolean routingOutputs = true;
     private final List<GraphProfile> lastProfile = new ArrayList<>();
 
     public TornadoForwardPlan(Model model, int batch, int seqLen) {
@@ -95,10 +103,11 @@ public final class TornadoForwardPlan implements ForwardPass {
     }
 
     /**
-     * @param profiling whether runs record TornadoVM's profile (bytes moved, kernel and transfer times)
-     * @param device    "B:D" (backend and device index, as `mod devices` lists them), or null for TornadoVM's default
+     * @param profiling  whether runs record TornadoVM's profile (bytes moved, kernel and transfer times)
+     * @param deviceName "B:D" (backend and device index, as `mod devices` lists them), or null for
+     *                   tornado-config's mod.tornado.device, else TornadoVM's default
      */
-    public TornadoForwardPlan(Model model, int batch, int seqLen, boolean profiling, String device) {
+    public TornadoForwardPlan(Model model, int batch, int seqLen, boolean profiling, String deviceName) {
         ModelConfig c = model.config();
         if (batch < 1 || seqLen < 1) {
             throw new ModException("batch and sequence length must be at least 1");
@@ -106,31 +115,34 @@ public final class TornadoForwardPlan implements ForwardPass {
         if (seqLen > c.maxSeqLen()) {
             throw new ModException("sequence length " + seqLen + " is above the model's max_seq_len " + c.maxSeqLen());
         }
+        if (c.headDim() > AttentionKernels.MAX_HEAD_DIM || c.headDim() % 2 != 0) {
+            throw new ModException("the tornado backend takes even head sizes up to " + AttentionKernels.MAX_HEAD_DIM
+                    + ", this model's is " + c.headDim());
+        }
         this.config = c;
         this.batch = batch;
         this.seqLen = seqLen;
         this.capacity = c.capacityTokens(seqLen);
         this.profiling = profiling;
+        this.placement = TornadoPlacement.read(System.getProperties());
+        String chosen = deviceName != null ? deviceName : placement.device();
+        this.device = chosen != null ? TornadoDevices.device(chosen, deviceName != null ? "device" : "tornado-config: " + TornadoPlacement.PREFIX + "device")
+                : TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
+        this.cpuDevice = device.getDeviceType() == TornadoDeviceType.CPU;
         int rows = batch * seqLen;
         int d = c.dim();
         int qDim = c.nHeads() * c.headDim();
-        tokens = new IntArray(rows);
-        x = new FloatArray(rows * d);
-        normed = new FloatArray(rows * d);
-        q = new FloatArray(rows * qDim);
-        k = new FloatArray(rows * c.kvDim());
-        v = new FloatArray(rows * c.kvDim());
-        attention = new FloatArray(rows * qDim);
-        attnOut = new FloatArray(rows * d);
-        h = new FloatArray(rows * d);
-        gate = new FloatArray(rows * c.hiddenDim());
-        up = new FloatArray(rows * c.hiddenDim());
-        mlpOut = new FloatArray(rows * d);
-        delta = new FloatArray(rows * d);
-        logitsDevice = new FloatArray(rows * c.vocabSize());
+        tokens = ints(rows);
+        x = floats(rows * d);
+        normed = floats(rows * d);
+        qkv = floats(rows * (qDim + 2 * c.kvDim()));
+        attention = floats(rows * qDim);
+        attnOut = floats(rows * d);
+        hidden = floats(rows * c.hiddenDim());
+        logitsDevice = floats(rows * c.vocabSize());
         int half = c.headDim() / 2;
-        ropeCos = new FloatArray(seqLen * half);
-        ropeSin = new FloatArray(seqLen * half);
+        ropeCos = floats(seqLen * half);
+        ropeSin = floats(seqLen * half);
         for (int p = 0; p < seqLen; p++) {
             for (int j = 0; j < half; j++) {
                 double angle = p * Math.pow(c.ropeTheta(), -2.0 * j / c.headDim());
@@ -149,22 +161,20 @@ public final class TornadoForwardPlan implements ForwardPass {
             specs.add(layerGraph(model, layer));
         }
         specs.add(headGraph(model));
-        specs.forEach(spec -> {
-            graphNames.add(spec.name);
-            graphTasks.add(spec.tasks.size());
-        });
-        TornadoExecutionPlan built = new TornadoExecutionPlan(build(specs));
+        placement.check(System.getProperties(), specs);
+        checkDeviceMemory();
         GridScheduler grids = new GridScheduler();
         for (GraphSpec spec : specs) {
+            graphNames.add(spec.name);
+            graphTasks.add(spec.tasks.size());
             spec.grids.forEach((task, grid) -> grids.addWorkerGrid(spec.name + "." + task, grid));
         }
+        TornadoExecutionPlan built = new TornadoExecutionPlan(build(specs));
         built.withGridScheduler(grids);
         if (profiling) {
             built.withProfiler(ProfilerMode.SILENT);
         }
-        if (device != null) {
-            built.withDevice(TornadoDevices.device(device));
-        }
+        built.withDevice(device);
         plan = built;
     }
 
@@ -210,9 +220,6 @@ public final class TornadoForwardPlan implements ForwardPass {
             if (!persist.isEmpty()) {
                 g.persistOnDevice(persist.toArray());
             }
-            if (!spec.everyRunOut.isEmpty()) {
-                g.transferToHost(DataTransferMode.EVERY_EXECUTION, spec.everyRunOut.toArray());
-            }
             if (!spec.onDemandOut.isEmpty()) {
                 g.transferToHost(DataTransferMode.UNDER_DEMAND, spec.onDemandOut.toArray());
             }
@@ -225,35 +232,74 @@ public final class TornadoForwardPlan implements ForwardPass {
         int rows = batch * seqLen;
         FloatArray embeddings = floats(model.embeddings());
         GraphSpec g = new GraphSpec("embedding")
-                .task(t -> t.task("embed", TornadoKernels::embed, tokens, embeddings, x, rows, config.dim()), tokens, embeddings, x);
+                .task("embed", t -> t.task("embed", TornadoKernels::embed, tokens, embeddings, x, rows, config.dim()), tokens, embeddings, x);
         g.everyRunIn.add(tokens);
         return g;
     }
 
-    /** Adds out[rows, outDim] = x[rows, in] . w[outDim, in]^T as a tiled-GEMM task with its grid. */
-    private static void matmul(GraphSpec g, String task, FloatArray x, FloatArray w, FloatArray out, int rows, int in, int outDim) {
-        g.task(task, grid(rows, outDim),
-                t -> t.task(task, TornadoKernels::matmulTiled, new KernelContext(), x, w, out, rows, in, outDim), x, w, out);
+    /**
+     * The buffers and settings of a product's epilogue (MatmulKernels): extra, map and gains are read only
+     * by the RESIDUAL epilogue, but every task names them, so tasks that do not use them pass the layer's own.
+     */
+    private record Epilogue(int mode, FloatArray extra, IntArray map, FloatArray gains, int width, int perSeq, int gainMode) {
     }
 
-    /** Adds out[rows, d] = RMSNorm(x) * w as a task with one work-group per row. */
-    private static void rmsnorm(GraphSpec g, String task, FloatArray x, FloatArray w, FloatArray out, int rows, int d, float eps) {
+    /** Adds out = x[rows, in] . w[outDim, in]^T with its epilogue as a product task in the layout tornado-config or the device picks. */
+    private void matmul(GraphSpec g, String task, FloatArray in, FloatArray w, FloatArray out, int rows, int inDim, int outDim, Epilogue e) {
+        String name = g.name + "." + task;
+        String layout = placement.layoutOf(name, cpuDevice);
+        WorkerGrid grid;
+        if (layout.equals("tiled")) {
+            checkTiledFits(name);
+            if (placement.local().containsKey(name)) {
+                throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ".local: the tiled layout's work-groups are "
+                        + MatmulKernels.TILE_ITEMS + " x " + MatmulKernels.TILE_ITEMS + ", fixed by its tile");
+            }
+            grid = new WorkerGrid2D(ceilDiv(outDim, MatmulKernels.TILE) * MatmulKernels.TILE_ITEMS,
+                    ceilDiv(rows, MatmulKernels.TILE) * MatmulKernels.TILE_ITEMS);
+            grid.setLocalWork(MatmulKernels.TILE_ITEMS, MatmulKernels.TILE_ITEMS, 1);
+            g.task(task, grid, t -> t.task(task, MatmulKernels::matmulTiled, new KernelContext(), in, w, out, e.extra(), e.map(), e.gains(),
+                    rows, inDim, outDim, e.mode(), e.width(), seqLen, e.perSeq(), e.gainMode()), in, w, out, e.extra(), e.map(), e.gains());
+        } else {
+            int pairs = ceilDiv(outDim, 2 * MatmulKernels.PAIR) * MatmulKernels.PAIR;
+            int local = placement.local().getOrDefault(name, (int) Math.min(64, device.getDeviceMaxWorkgroupDimensions()[0]));
+            grid = new WorkerGrid2D(ceilDiv(pairs, local) * local, ceilDiv(rows, MatmulKernels.ROWS_PER_ITEM));
+            grid.setLocalWork(local, 1, 1);
+            g.task(task, grid, t -> t.task(task, MatmulKernels::matmulRows, new KernelContext(), in, w, out, e.extra(), e.map(), e.gains(),
+                    rows, inDim, outDim, e.mode(), e.width(), seqLen, e.perSeq(), e.gainMode()), in, w, out, e.extra(), e.map(), e.gains());
+        }
+        g.products.add(task);
+    }
+
+    /** The tiled layout needs 256 items per work-group and two padded tiles of local memory. */
+    private void checkTiledFits(String task) {
+        long items = (long) MatmulKernels.TILE_ITEMS * MatmulKernels.TILE_ITEMS;
+        long localBytes = 2L * MatmulKernels.TILE_K * (MatmulKernels.TILE + 1) * Float.BYTES;
+        long[] maxGroup = device.getDeviceMaxWorkgroupDimensions();
+        if (maxGroup[0] * (maxGroup.length > 1 ? maxGroup[1] : 1) < items || device.getDeviceLocalMemorySize() < localBytes) {
+            throw new ModException(task + ": the tiled layout needs work-groups of " + items + " items and " + localBytes
+                    + " bytes of local memory, more than " + device.getPhysicalDevice().getDeviceName() + " offers; use "
+                    + TornadoPlacement.PREFIX + task + ".matmul=rows");
+        }
+    }
+
+    /** Adds out[rows, d] = RMSNorm(x[map rows] (+ extra)) * w as a task with one work-group per row. */
+    private void rmsnorm(GraphSpec g, String task, FloatArray w, IntArray map, FloatArray extra, int add, int rows, int perSeq) {
+        int d = config.dim();
+        float eps = (float) config.normEps();
         WorkerGrid grid = new WorkerGrid1D(rows * TornadoKernels.ROW_GROUP);
         grid.setLocalWork(TornadoKernels.ROW_GROUP, 1, 1);
-        g.task(task, grid, t -> t.task(task, TornadoKernels::rmsnorm, new KernelContext(), x, w, out, rows, d, eps), x, w, out);
+        g.task(task, grid, t -> t.task(task, TornadoKernels::rmsnorm, new KernelContext(), x, map, extra, w, normed, d, eps, seqLen, perSeq,
+                add), x, map, extra, w, normed);
     }
 
-    /** The grid of matmulTiled for out[rows, outDim]: TILE x TILE work-groups covering the output. */
-    private static WorkerGrid grid(int rows, int outDim) {
-        int tile = TornadoKernels.TILE;
-        WorkerGrid grid = new WorkerGrid2D((outDim + tile - 1) / tile * tile, (rows + tile - 1) / tile * tile);
-        grid.setLocalWork(tile, tile, 1);
-        return grid;
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
     }
 
     /** 0 .. T-1 in every row of the batch: the positions of a dense layer's rows. */
     private IntArray densePositions() {
-        IntArray positions = new IntArray(batch * seqLen);
+        IntArray positions = ints(batch * seqLen);
         for (int r = 0; r < batch * seqLen; r++) {
             positions.set(r, r % seqLen);
         }
@@ -261,12 +307,59 @@ public final class TornadoForwardPlan implements ForwardPass {
     }
 
     /** A tensor as F32 in TornadoVM's off-heap array, to be moved to the device on the first run. */
-    private static FloatArray floats(Tensor t) {
-        FloatArray a = new FloatArray(Math.toIntExact(t.numel()));
+    private FloatArray floats(Tensor t) {
+        FloatArray a = floats(Math.toIntExact(t.numel()));
         for (int i = 0; i < a.getSize(); i++) {
             a.set(i, t.get(i));
         }
         return a;
+    }
+
+    /** Weights [rows of a; rows of b; ...] concatenated: one product instead of several. */
+    private FloatArray concatenated(Tensor... parts) {
+        long total = 0;
+        for (Tensor t : parts) {
+            total += t.numel();
+        }
+        FloatArray a = floats(Math.toIntExact(total));
+        int at = 0;
+        for (Tensor t : parts) {
+            for (int i = 0; i < t.numel(); i++) {
+                a.set(at++, t.get(i));
+            }
+        }
+        return a;
+    }
+
+    /**
+     * w1 and w3 [F, d] as one weight [2 * F', d] (F' = F rounded up to PAIR, padding rows zero): PAIR rows of w1,
+     * then the same PAIR rows of w3, in turn, as the SwiGLU epilogue reads them (MatmulKernels).
+     */
+    private FloatArray gateUpInterleaved(Tensor w1, Tensor w3) {
+        int f = config.hiddenDim();
+        int d = config.dim();
+        int pair = MatmulKernels.PAIR;
+        int padded = ceilDiv(f, pair) * pair;
+        FloatArray a = floats(2 * padded * d);
+        a.init(0f);
+        for (int j = 0; j < f; j++) {
+            int gateRow = (j / pair) * 2 * pair + j % pair;
+            for (int i = 0; i < d; i++) {
+                a.set(gateRow * d + i, w1.get((long) j * d + i));
+                a.set((gateRow + pair) * d + i, w3.get((long) j * d + i));
+            }
+        }
+        return a;
+    }
+
+    private FloatArray floats(int n) {
+        deviceBytes += (long) n * Float.BYTES;
+        return new FloatArray(n);
+    }
+
+    private IntArray ints(int n) {
+        deviceBytes += (long) n * Integer.BYTES;
+        return new IntArray(n);
     }
 
     private GraphSpec layerGraph(Model model, int layer) {
@@ -276,80 +369,66 @@ public final class TornadoForwardPlan implements ForwardPass {
         int d = c.dim();
         int dh = c.headDim();
         int qDim = c.nHeads() * dh;
+        int qkvDim = qDim + 2 * c.kvDim();
         int f = c.hiddenDim();
         boolean routed = c.isRouted(layer);
         int n = routed ? capacity : seqLen;
         int rows = batch * n;
-        float eps = (float) c.normEps();
         FloatArray attentionNorm = floats(w.attentionNorm());
-        FloatArray wq = floats(w.wq());
-        FloatArray wk = floats(w.wk());
-        FloatArray wv = floats(w.wv());
+        FloatArray wqkv = concatenated(w.wq(), w.wk(), w.wv());
         FloatArray wo = floats(w.wo());
         FloatArray ffnNorm = floats(w.ffnNorm());
-        FloatArray w1 = floats(w.w1());
+        FloatArray w13 = gateUpInterleaved(w.w1(), w.w3());
         FloatArray w2 = floats(w.w2());
-        FloatArray w3 = floats(w.w3());
-        // The gathered rows of a routed layer and the positions of a dense layer are the layer's own:
+        // A layer's map (a routed layer's selection, a dense layer's positions) and gains are its own buffers:
         // buffers are handed only from one graph to the next, and these skip the layers of the other kind.
-        FloatArray in = x;
-        IntArray pos = densePositions();
-        FloatArray r = null;
-        IntArray sel = null;
+        IntArray map;
+        FloatArray gains;
+        int gainMode;
         if (routed) {
             FloatArray routerWeight = floats(w.router());
-            FloatArray logitsOfRouter = new FloatArray(batch * seqLen);
-            IntArray rank = new IntArray(batch * seqLen);
-            IntArray chosen = new IntArray(batch * capacity);
-            FloatArray selectedX = new FloatArray(batch * capacity * d);
+            FloatArray logitsOfRouter = floats(batch * seqLen);
+            IntArray rank = ints(batch * seqLen);
+            IntArray chosen = ints(batch * capacity);
             routerDevice.put(layer, logitsOfRouter);
             selectedDevice.put(layer, chosen);
             router.put(layer, new float[batch * seqLen]);
             selected.put(layer, new int[batch * capacity]);
-            g.task(t -> t.task("router", TornadoKernels::routerLogits, x, routerWeight, logitsOfRouter, batch * seqLen, d),
+            g.task("router", t -> t.task("router", TornadoKernels::routerLogits, x, routerWeight, logitsOfRouter, batch * seqLen, d),
                             x, routerWeight, logitsOfRouter)
-                    .task(t -> t.task("topk.rank", TornadoKernels::topKRank, logitsOfRouter, rank, batch, seqLen),
+                    .task("topk.rank", t -> t.task("topk.rank", TornadoKernels::topKRank, logitsOfRouter, rank, batch, seqLen),
                             logitsOfRouter, rank)
-                    .task(t -> t.task("topk.select", TornadoKernels::topKCompact, rank, chosen, batch, seqLen, capacity),
-                            rank, chosen)
-                    .task(t -> t.task("gather", TornadoKernels::gather, x, chosen, selectedX, batch, seqLen, capacity, d),
-                            x, chosen, selectedX);
+                    .task("topk.select", t -> t.task("topk.select", TornadoKernels::topKCompact, rank, chosen, batch, seqLen, capacity),
+                            rank, chosen);
             g.onDemandOut.add(chosen);
             g.onDemandOut.add(logitsOfRouter);
-            in = selectedX;
-            pos = chosen;
-            r = logitsOfRouter;
-            sel = chosen;
-        }
-        FloatArray blockIn = in;
-        IntArray blockPos = pos;
-        rmsnorm(g, "attention.norm", blockIn, attentionNorm, normed, rows, d, eps);
-        matmul(g, "attention.q", normed, wq, q, rows, d, qDim);
-        matmul(g, "attention.k", normed, wk, k, rows, d, c.kvDim());
-        matmul(g, "attention.v", normed, wv, v, rows, d, c.kvDim());
-        g.task(t -> t.task("attention.rope_q", TornadoKernels::rope, q, blockPos, ropeCos, ropeSin, rows, c.nHeads(), dh),
-                        q, blockPos, ropeCos, ropeSin)
-                .task(t -> t.task("attention.rope_k", TornadoKernels::rope, k, blockPos, ropeCos, ropeSin, rows, c.nKvHeads(), dh),
-                        k, blockPos, ropeCos, ropeSin)
-                .task(t -> t.task("attention.softmax", TornadoKernels::attention, q, k, v, attention, batch, n, c.nHeads(),
-                        c.nKvHeads(), dh), q, k, v, attention);
-        matmul(g, "attention.out", attention, wo, attnOut, rows, qDim, d);
-        g.task(t -> t.task("attention.residual", TornadoKernels::add, blockIn, attnOut, h, rows * d), blockIn, attnOut, h);
-        rmsnorm(g, "mlp.norm", h, ffnNorm, normed, rows, d, eps);
-        matmul(g, "mlp.w1", normed, w1, gate, rows, d, f);
-        matmul(g, "mlp.w3", normed, w3, up, rows, d, f);
-        g.task(t -> t.task("mlp.swiglu", TornadoKernels::swiglu, gate, up, gate, rows * f), gate, up);
-        matmul(g, "mlp.w2", gate, w2, mlpOut, rows, f, d);
-        g.task(t -> t.task("mlp.delta", TornadoKernels::add, attnOut, mlpOut, delta, rows * d), attnOut, mlpOut, delta);
-        if (routed) {
-            FloatArray logitsOfRouter = r;
-            IntArray chosen = sel;
-            int sigmoid = c.routerWeighting() == RouterWeighting.SIGMOID ? 1 : 0;
-            g.task(t -> t.task("scatter", TornadoKernels::scatter, delta, chosen, logitsOfRouter, x, batch, seqLen, capacity, d,
-                    sigmoid), delta, chosen, logitsOfRouter, x);
+            map = chosen;
+            gains = logitsOfRouter;
+            gainMode = c.routerWeighting() == RouterWeighting.SIGMOID ? 2 : 1;
         } else {
-            g.task(t -> t.task("residual", TornadoKernels::add, x, delta, x, rows * d), x, delta);
+            map = densePositions();
+            gains = floats(1);
+            gains.init(1f);
+            gainMode = 0;
         }
+        // What a task does not read still fills its slot, with a buffer of its own: TornadoVM 5.2.1's scheduler
+        // loops forever on a task that names one buffer twice.
+        FloatArray unused = floats(1);
+        Epilogue store = new Epilogue(MatmulKernels.STORE, unused, map, gains, 0, n, gainMode);
+        rmsnorm(g, "attention.norm", attentionNorm, map, unused, 0, rows, n);
+        matmul(g, "attention.qkv", normed, wqkv, qkv, rows, d, qkvDim, store);
+        int ropeHeads = c.nHeads() + c.nKvHeads();
+        g.task("attention.rope", t -> t.task("attention.rope", TornadoKernels::rope, qkv, map, ropeCos, ropeSin, rows, ropeHeads, qkvDim, dh),
+                qkv, map, ropeCos, ropeSin);
+        WorkerGrid attentionGrid = new WorkerGrid3D(ceilDiv(n, AttentionKernels.QUERIES) * AttentionKernels.QUERIES, c.nHeads(), batch);
+        attentionGrid.setLocalWork(AttentionKernels.QUERIES, 1, 1);
+        g.task("attention", attentionGrid, t -> t.task("attention", AttentionKernels::attention, new KernelContext(), qkv, attention, n,
+                c.nHeads(), c.nKvHeads(), dh), qkv, attention);
+        matmul(g, "attention.out", attention, wo, attnOut, rows, qDim, d, store);
+        rmsnorm(g, "mlp.norm", ffnNorm, map, attnOut, 1, rows, n);
+        int gateUp = 2 * ceilDiv(f, MatmulKernels.PAIR) * MatmulKernels.PAIR;
+        matmul(g, "mlp.w13", normed, w13, hidden, rows, d, gateUp, new Epilogue(MatmulKernels.SWIGLU, attnOut, map, gains, f, n, gainMode));
+        matmul(g, "mlp.w2", hidden, w2, x, rows, f, d, new Epilogue(MatmulKernels.RESIDUAL, attnOut, map, gains, d, n, gainMode));
         return g;
     }
 
@@ -357,18 +436,46 @@ public final class TornadoForwardPlan implements ForwardPass {
         int rows = batch * seqLen;
         FloatArray norm = floats(model.finalNorm());
         FloatArray output = floats(model.output());
-        float eps = (float) config.normEps();
+        IntArray positions = densePositions();
+        FloatArray unused = floats(1);
+        FloatArray noGains = floats(1);
         GraphSpec g = new GraphSpec("head");
-        rmsnorm(g, "norm", x, norm, normed, rows, config.dim(), eps);
-        matmul(g, "logits", normed, output, logitsDevice, rows, config.dim(), config.vocabSize());
-        g.everyRunOut.add(logitsDevice);
+        rmsnorm(g, "norm", norm, positions, unused, 0, rows, seqLen);
+        matmul(g, "logits", normed, output, logitsDevice, rows, config.dim(), config.vocabSize(),
+                new Epilogue(MatmulKernels.STORE, unused, positions, noGains, 0, seqLen, 0));
+        g.onDemandOut.add(logitsDevice);
         return g;
     }
 
-    /** Whether runs bring the routed layers' selections and router logits back to the host (default: yes). */
-    public TornadoForwardPlan withRoutingOutputs(boolean want) {
-        wantRouting = want;
-        return this;
+    /**
+     * The plan's buffers against the device: all of them within its global memory and TornadoVM's limit
+     * (tornado.device.memory, 4 GB unless set), the largest within one allocation.
+     */
+    private void checkDeviceMemory() {
+        String name = device.getPhysicalDevice().getDeviceName();
+        long global = device.getPhysicalDevice().getDeviceGlobalMemorySize();
+        if (deviceBytes > global) {
+            throw new ModException("the plan needs " + mib(deviceBytes) + " of device memory; " + name + " has " + mib(global));
+        }
+        long largest = (long) Math.max(logitsDevice.getSize(), (long) config.vocabSize() * config.dim()) * Float.BYTES;
+        if (largest > device.getMaxAllocMemory()) {
+            throw new ModException("the plan's largest buffer is " + mib(largest) + "; " + name + " allocates at most " + mib(device.getMaxAllocMemory())
+                    + " at once");
+        }
+        long limit = TornadoMemoryLimit.bytes();
+        if (deviceBytes > limit) {
+            throw new ModException("the plan needs " + mib(deviceBytes) + " of device memory, above TornadoVM's limit of " + mib(limit)
+                    + ": set tornado.device.memory (for example " + ceilDiv((int) (deviceBytes >> 20), 1024) + "GB) in tornado-config");
+        }
+    }
+
+    private static String mib(long bytes) {
+        return String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / 1048576.0);
+    }
+
+    /** Bytes the plan keeps on the device: weights, activations, routing buffers. */
+    public long deviceBytes() {
+        return deviceBytes;
     }
 
     @Override
@@ -380,48 +487,55 @@ public final class TornadoForwardPlan implements ForwardPass {
             }
         }
         lastProfile.clear();
+        lastResults.clear();
+        fetched.clear();
+        fetchedBytes = 0;
         for (int g = 0; g < graphNames.size(); g++) {
             TornadoExecutionResult result = plan.withGraph(g).execute();
             if (profiling) {
                 TornadoProfilerResult p = result.getProfilerResult();
                 lastProfile.add(new GraphProfile(graphNames.get(g), graphTasks.get(g), p.getTotalBytesCopyIn(), p.getTotalBytesCopyOut(),
                         p.getDeviceKernelTime(), p.getDataTransfersTime(), p.getCompileTime(),
-                        taskKernelNanos(graphNames.get(g), p.getProfileLog())));
+                        TornadoProfileLog.taskKernelNanos(graphNames.get(g), p.getProfileLog())));
             }
             Integer layer = routedLayerOfGraph.get(g);
-            if (wantRouting && layer != null) {
+            if (layer != null && routingOutputs) {
+                // Right after the layer's graph: fetched after later graphs ran, TornadoVM 5.2.1 copied the wrong
+                // bytes into host memory (seen as a corrupted JVM).
                 result.transferToHost(selectedDevice.get(layer), routerDevice.get(layer));
                 copy(selectedDevice.get(layer), selected.get(layer));
                 copy(routerDevice.get(layer), router.get(layer));
+                fetchedBytes += (long) selected.get(layer).length * Integer.BYTES + (long) router.get(layer).length * Float.BYTES;
+            }
+            if (g == graphNames.size() - 1) {
+                lastResults.put(g, result);
             }
         }
-        MemorySegment.copy(logitsDevice.getSegment(), ValueLayout.JAVA_FLOAT, 0, logits, 0, logits.length);
     }
 
     /**
-     * Kernel time per task of the last run, from TornadoVM's profile log: a JSON object per run, appended,
-     * each holding "graph.task": {"TASK_KERNEL_TIME": nanoseconds}.
+     * Whether runs bring the routed layers' selections and router logits to the host (default: yes), right after
+     * each routed layer's graph; timing runs turn it off.
      */
-    private static Map<String, Long> taskKernelNanos(String graph, String log) {
-        Map<String, Long> times = new java.util.LinkedHashMap<>();
-        // TornadoVM 5.2.1 leaves a comma before some closing braces; strict JSON readers reject it.
-        String json = TRAILING_COMMA.matcher(log).replaceAll("$1");
-        try (MappingIterator<JsonNode> runs = JSON.readerFor(JsonNode.class).readValues(json)) {
-            JsonNode last = null;
-            while (runs.hasNext()) {
-                last = runs.next();
-            }
-            if (last != null) {
-                last.path(graph).fields().forEachRemaining(e -> {
-                    if (e.getValue().has("TASK_KERNEL_TIME")) {
-                        times.put(e.getKey().substring(graph.length() + 1), e.getValue().get("TASK_KERNEL_TIME").asLong());
-                    }
-                });
-            }
-        } catch (java.io.IOException e) {
-            throw new ModException("tornado: unreadable profile log: " + e.getMessage(), e);
+    @Override
+    public void keepRoutingOutputs(boolean keep) {
+        routingOutputs = keep;
+    }
+
+    /** Whether a buffer that graph left on the device still has to come over to the host in this run (and brings it). */
+    private boolean fetch(int graph, Object buffer, long bytes) {
+        if (lastResults.isEmpty() || !fetched.add(buffer)) {
+            return false;
         }
-        return times;
+        lastResults.get(graph).transferToHost(buffer);
+        fetchedBytes += bytes;
+        return true;
+    }
+
+    private void checkRoutingOutputs() {
+        if (!routingOutputs) {
+            throw new IllegalStateException("the routing outputs stay on the device: keepRoutingOutputs(true) before the run");
+        }
     }
 
     private static void copy(IntArray from, int[] to) {
@@ -437,9 +551,10 @@ public final class TornadoForwardPlan implements ForwardPass {
         return List.copyOf(lastProfile);
     }
 
+    /** Bytes moved by the last run and by the outputs asked for since (profiling on). */
     @Override
     public Long hostDeviceBytes() {
-        return profiling ? lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() : null;
+        return profiling ? lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() + fetchedBytes : null;
     }
 
     @Override
@@ -467,8 +582,12 @@ public final class TornadoForwardPlan implements ForwardPass {
         return "tornado";
     }
 
+    /** logits[B, T, V] of the last run, brought from the device on the first call after a run. */
     @Override
     public float[] logits() {
+        if (fetch(graphNames.size() - 1, logitsDevice, (long) logits.length * Float.BYTES)) {
+            copy(logitsDevice, logits);
+        }
         return logits;
     }
 
@@ -483,6 +602,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         if (s == null) {
             throw new ModException("layer " + layer + " is not routed");
         }
+        checkRoutingOutputs();
         return s;
     }
 
@@ -492,6 +612,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         if (r == null) {
             throw new ModException("layer " + layer + " is not routed");
         }
+        checkRoutingOutputs();
         return r;
     }
 

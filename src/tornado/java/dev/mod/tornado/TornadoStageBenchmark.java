@@ -18,10 +18,10 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Per-stage kernel and transfer times of one block of the benchmark model (d = 512, 8 heads, hidden 1376)
- * on the TornadoVM device, from TornadoVM's profiler, dense and routed at each capacity, beside the cpu
- * backend's time for the same block measured in the same run. Medians of the timed runs after one warm-up
- * run (which compiles the kernels and moves the weights).
+ * One block of the benchmark model (d = 512, 8 heads, hidden 1376) on the TornadoVM device, dense and routed
+ * at each capacity: the block's kernel time and launches beside the cpu backend's time for the same block in
+ * the same run, then each task's kernel time with its GFLOP/s and GB/s (TornadoVM's profiler). Medians of the
+ * timed runs after one warm-up run (which compiles the kernels and moves the weights).
  * Usage (under TornadoVM, see scripts/bench-tornado): TornadoStageBenchmark [T] [repeats] [capacities]
  */
 public final class TornadoStageBenchmark {
@@ -35,20 +35,21 @@ public final class TornadoStageBenchmark {
         ModelConfig bench = Presets.get("bench");
         System.out.printf("One block of the bench model (d = %d, %d heads, hidden %d), B = 1, T = %d; medians of %d runs%n%n",
                 bench.dim(), bench.nHeads(), bench.hiddenDim(), seqLen, repeats);
-        System.out.println("| block | FLOPs / dense | tornado kernels ms | routing | attention | MLP | residual/scatter | transfers ms | bytes in / out per run | cpu block ms |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|---|");
-        List<String> rows = new ArrayList<>();
+        List<String> blockRows = new ArrayList<>();
+        List<String> taskRows = new ArrayList<>();
+        List<Double> tornadoMs = new ArrayList<>();
         List<Model> models = new ArrayList<>();
         for (String capacity : capacities) {
             ModelConfig one = bench.oneBlock(capacity.equals("dense") ? null : Double.valueOf(capacity));
             Model model = ModelInit.random(one, 1);
             int[][] tokens = benchTokens(one, seqLen);
-            Map<String, double[]> stageMs = new LinkedHashMap<>();
+            Map<String, double[]> taskMs = new LinkedHashMap<>();
             double[] kernelMs = new double[repeats];
-            double[] transferMs = new double[repeats];
             long bytesIn = 0;
             long bytesOut = 0;
-            try (TornadoForwardPlan plan = new TornadoForwardPlan(model, 1, seqLen, true).withRoutingOutputs(false)) {
+            int launches = 0;
+            try (TornadoForwardPlan plan = new TornadoForwardPlan(model, 1, seqLen, true)) {
+                plan.keepRoutingOutputs(false);
                 plan.run(tokens);
                 for (int i = 0; i < repeats; i++) {
                     plan.run(tokens);
@@ -57,30 +58,64 @@ public final class TornadoStageBenchmark {
                     for (TornadoForwardPlan.GraphProfile g : plan.lastProfile()) {
                         bytesIn += g.bytesIn();
                         bytesOut += g.bytesOut();
-                        transferMs[i] += g.transferNanos() / 1e6;
-                        if (!g.graph().equals("layer0")) {
-                            continue;
-                        }
-                        kernelMs[i] = g.kernelNanos() / 1e6;
-                        for (Map.Entry<String, Long> task : g.taskKernelNanos().entrySet()) {
-                            stageMs.computeIfAbsent(stageOf(task.getKey()), s -> new double[repeats])[i] += task.getValue() / 1e6;
+                        if (g.graph().equals("layer0")) {
+                            kernelMs[i] = g.kernelNanos() / 1e6;
+                            launches = g.tasks();
+                            for (Map.Entry<String, Long> task : g.taskKernelNanos().entrySet()) {
+                                taskMs.computeIfAbsent(task.getKey(), t -> new double[repeats])[i] = task.getValue() / 1e6;
+                            }
                         }
                     }
                 }
             }
-            rows.add(String.format(Locale.ROOT, "| %s | %.3f | %.1f | %s | %s | %s | %s | %.2f | %d / %d |",
-                    capacity.equals("dense") ? "dense" : "routed " + capacity,
-                    ModelCost.layerFlops(one, 0, seqLen) / ModelCost.layerFlops(one.dense(), 0, seqLen),
-                    median(kernelMs), stage(stageMs, "routing"), stage(stageMs, "attention"), stage(stageMs, "mlp"),
-                    stage(stageMs, "update"), median(transferMs), bytesIn, bytesOut));
+            String block = capacity.equals("dense") ? "dense" : "routed " + capacity;
+            int n = one.isRouted(0) ? one.capacityTokens(seqLen) : seqLen;
+            for (Map.Entry<String, double[]> task : taskMs.entrySet()) {
+                double ms = median(task.getValue());
+                double[] work = taskWork(one, task.getKey(), n);
+                taskRows.add(String.format(Locale.ROOT, "| %s | %s | %.3f | %s | %s |", block, task.getKey(), ms,
+                        work[0] > 0 ? String.format(Locale.ROOT, "%.1f", work[0] / ms / 1e6) : "-",
+                        work[1] > 0 ? String.format(Locale.ROOT, "%.1f", work[1] / ms / 1e6) : "-"));
+            }
+            tornadoMs.add(median(kernelMs));
+            blockRows.add(String.format(Locale.ROOT, "| %s | %.3f | %d | %.2f | %d / %d |", block,
+                    ModelCost.layerFlops(one, 0, seqLen) / ModelCost.layerFlops(one.dense(), 0, seqLen), launches, median(kernelMs),
+                    bytesIn, bytesOut));
             models.add(model);
         }
         // The cpu backend runs after every TornadoVM plan is closed: on PoCL, compiling TornadoVM kernels
         // after the cpu backend's worker pool has run crashed the JVM (seen with TornadoVM 5.2.1).
-        for (int i = 0; i < rows.size(); i++) {
-            int[][] tokens = benchTokens(models.get(i).config(), seqLen);
-            System.out.printf(Locale.ROOT, "%s %.2f |%n", rows.get(i), cpuBlockMillis(models.get(i), tokens, repeats));
+        System.out.println("| block | FLOPs / dense | launches | tornado kernels ms | bytes in / out per run | cpu block ms | tornado / cpu |");
+        System.out.println("|---|---|---|---|---|---|---|");
+        for (int i = 0; i < blockRows.size(); i++) {
+            double cpu = cpuBlockMillis(models.get(i), benchTokens(models.get(i).config(), seqLen), Math.max(repeats, 5));
+            System.out.printf(Locale.ROOT, "%s %.2f | %.1f |%n", blockRows.get(i), cpu, tornadoMs.get(i) / cpu);
         }
+        System.out.println();
+        System.out.println("| block | task | kernel ms | GFLOP/s | GB/s (each operand once) |");
+        System.out.println("|---|---|---|---|---|");
+        taskRows.forEach(System.out::println);
+    }
+
+    /** FLOPs and the bytes a task must at least move (each operand read once, the result written once) for n rows. */
+    private static double[] taskWork(ModelConfig c, String task, int n) {
+        int d = c.dim();
+        int qDim = c.nHeads() * c.headDim();
+        int f = c.hiddenDim();
+        return switch (task) {
+            case "attention.qkv" -> product(n, d, qDim + 2 * c.kvDim());
+            case "attention.out" -> product(n, qDim, d);
+            case "mlp.w13" -> product(n, d, 2 * f);
+            case "mlp.w2" -> product(n, f, d);
+            case "attention" -> new double[] {4.0 * c.headDim() * c.nHeads() * n * (n + 1) / 2.0,
+                    4.0 * n * (qDim + 2 * c.kvDim() + qDim)};
+            case "attention.norm", "mlp.norm" -> new double[] {0, 4.0 * n * 2 * d};
+            default -> new double[] {0, 0};
+        };
+    }
+
+    private static double[] product(int rows, int in, int out) {
+        return new double[] {2.0 * rows * in * out, 4.0 * ((double) rows * in + (double) out * in + (double) rows * out)};
     }
 
     private static int[][] benchTokens(ModelConfig config, int seqLen) {
@@ -90,24 +125,6 @@ public final class TornadoStageBenchmark {
             tokens[0][t] = random.nextInt(config.vocabSize());
         }
         return tokens;
-    }
-
-    private static String stageOf(String task) {
-        if (task.startsWith("attention.")) {
-            return "attention";
-        }
-        if (task.startsWith("mlp.")) {
-            return "mlp";
-        }
-        if (task.equals("scatter") || task.equals("residual")) {
-            return "update";
-        }
-        return "routing";
-    }
-
-    private static String stage(Map<String, double[]> stageMs, String stage) {
-        double[] ms = stageMs.get(stage);
-        return ms == null ? "-" : String.format(Locale.ROOT, "%.1f", median(ms));
     }
 
     /** The same block's stages on the cpu backend, all cores: median of the timed runs after warm-up. */

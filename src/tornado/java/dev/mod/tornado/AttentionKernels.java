@@ -1,0 +1,92 @@
+package dev.mod.tornado;
+
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.math.TornadoMath;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+
+/**
+ * Causal attention in one pass, flash-style: a work-group per (block of QUERIES queries, head, sequence),
+ * one item per query; key and value tiles of KEYS rows staged in local memory by the whole group; online
+ * softmax with the query, its running max and sum and its output accumulator in private memory; tiles past
+ * the block's last query are never loaded. GQA: head h reads kv head h / (nHeads / nKvHeads).
+ * This class must be compiled with debug information (see TornadoKernels).
+ */
+public final class AttentionKernels {
+    private AttentionKernels() {
+    }
+
+    /** Queries per work-group (one item each) and keys per staged tile. */
+    public static final int QUERIES = 32;
+    public static final int KEYS = 32;
+    /** The largest head size the private and local arrays hold. */
+    public static final int MAX_HEAD_DIM = 128;
+
+    // out[B * n, H * dh] = softmax(q k^T / sqrt(dh), keys j <= i) v, q, k, v read from qkv[B * n, (H + 2 Hkv) * dh]
+    // (q heads, then k heads, then v heads per row; rows of a sequence in ascending position order).
+    // Grid: (ceil(n / QUERIES) * QUERIES, H, B), local (QUERIES, 1, 1).
+    public static void attention(KernelContext context, FloatArray qkv, FloatArray out, int n, int nHeads, int nKvHeads, int dh) {
+        int item = context.localIdx;
+        int i0 = context.groupIdx * QUERIES;
+        int h = context.groupIdy;
+        int b = context.groupIdz;
+        int i = i0 + item;
+        int query = TornadoMath.min(i, n - 1);
+        int stride = (nHeads + 2 * nKvHeads) * dh;
+        int kvHead = h / (nHeads / nKvHeads);
+        int kOffset = (nHeads + kvHead) * dh;
+        int vOffset = (nHeads + nKvHeads + kvHead) * dh;
+        float[] keys = context.allocateFloatLocalArray(KEYS * MAX_HEAD_DIM);
+        float[] values = context.allocateFloatLocalArray(KEYS * MAX_HEAD_DIM);
+        float[] q = new float[MAX_HEAD_DIM];
+        float[] acc = new float[MAX_HEAD_DIM];
+        float[] scores = new float[KEYS];
+        float scale = 1f / TornadoMath.sqrt((float) dh);
+        for (int e = 0; e < dh; e++) {
+            q[e] = qkv.get((b * n + query) * stride + h * dh + e) * scale;
+            acc[e] = 0f;
+        }
+        float max = -3.0e38f;
+        float sum = 0f;
+        int last = TornadoMath.min(i0 + QUERIES, n) - 1;
+        for (int j0 = 0; j0 <= last; j0 += KEYS) {
+            for (int idx = item; idx < KEYS * dh; idx += QUERIES) {
+                int j = j0 + idx / dh;
+                int e = idx % dh;
+                keys[idx] = j < n ? qkv.get((b * n + j) * stride + kOffset + e) : 0f;
+                values[idx] = j < n ? qkv.get((b * n + j) * stride + vOffset + e) : 0f;
+            }
+            context.localBarrier();
+            int count = TornadoMath.min(KEYS, query - j0 + 1);
+            float tileMax = max;
+            for (int jj = 0; jj < count; jj++) {
+                float dot = 0f;
+                for (int e = 0; e < dh; e++) {
+                    dot += q[e] * keys[jj * dh + e];
+                }
+                scores[jj] = dot;
+                tileMax = TornadoMath.max(tileMax, dot);
+            }
+            if (count > 0) {
+                float correction = TornadoMath.exp(max - tileMax);
+                sum *= correction;
+                for (int e = 0; e < dh; e++) {
+                    acc[e] *= correction;
+                }
+                for (int jj = 0; jj < count; jj++) {
+                    float p = TornadoMath.exp(scores[jj] - tileMax);
+                    sum += p;
+                    for (int e = 0; e < dh; e++) {
+                        acc[e] += p * values[jj * dh + e];
+                    }
+                }
+                max = tileMax;
+            }
+            context.localBarrier();
+        }
+        if (i < n) {
+            for (int e = 0; e < dh; e++) {
+                out.set((b * n + i) * nHeads * dh + h * dh + e, acc[e] / sum);
+            }
+        }
+    }
+}
