@@ -1,0 +1,27 @@
+package dev.mod.cli;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** Why the tornado backend could not start, as the one-line error says it. */
+class BackendTest {
+    @Test
+    void withoutTornadoVMsClassesTheErrorPointsAtTheLauncher() {
+        assertEquals(Backend.NOT_UNDER_TORNADO,
+                Backend.tornadoMissing(new NoClassDefFoundError("uk/ac/manchester/tornado/api/TaskGraph")).getMessage());
+        assertEquals(Backend.NOT_UNDER_TORNADO,
+                Backend.tornadoMissing(new ClassNotFoundException("dev.mod.tornado.TornadoForwardPlan")).getMessage());
+    }
+
+    @Test
+    void whenTornadoVMFailsToStartTheErrorGivesItsFirstCause() {
+        // What TornadoVM 5.2.1 throws with -Dtornado.device=0:0, wrapped as its static initialiser fails.
+        Error failure = new ExceptionInInitializerError(new NumberFormatException("For input string: \"0:0\""));
+        assertEquals("TornadoVM failed to start: NumberFormatException: For input string: \"0:0\"",
+                Backend.tornadoMissing(failure).getMessage());
+        Error missingLibrary = new UnsatisfiedLinkError("no tornado-opencl in java.library.path\nsecond line");
+        assertEquals("TornadoVM failed to start: UnsatisfiedLinkError: no tornado-opencl in java.library.path",
+                Backend.tornadoMissing(missingLibrary).getMessage());
+    }
+}
