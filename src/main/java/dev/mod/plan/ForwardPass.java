@@ -14,14 +14,25 @@ public interface ForwardPass extends AutoCloseable {
     /** Runs one batch: tokens[b][t], B rows of T tokens. */
     void run(int[][] tokens);
 
-    ModelConfig config();
+    /** The static shape the pass was built for: (config, B, T), k and each layer's rows. */
+    PlanShape shape();
 
-    int batch();
+    default ModelConfig config() {
+        return shape().config();
+    }
 
-    int seqLen();
+    default int batch() {
+        return shape().batch();
+    }
+
+    default int seqLen() {
+        return shape().seqLen();
+    }
 
     /** k: tokens per sequence processed by each routed layer. */
-    int capacity();
+    default int capacity() {
+        return shape().capacity();
+    }
 
     /** The backend's name, as --backend takes it. */
     String backend();

@@ -18,6 +18,7 @@ import java.util.TreeMap;
 public final class ForwardPlan implements ForwardPass {
     private final Model model;
     private final Kernels kernels;
+    private final PlanShape shape;
     private final int batch;
     private final int seqLen;
     private final int capacity;
@@ -31,20 +32,12 @@ public final class ForwardPlan implements ForwardPass {
 
     public ForwardPlan(Model model, Kernels kernels, int batch, int seqLen) {
         ModelConfig c = model.config();
-        if (batch < 1) {
-            throw new ModException("batch must hold at least one sequence");
-        }
-        if (seqLen < 1) {
-            throw new ModException("sequences must hold at least one token");
-        }
-        if (seqLen > c.maxSeqLen()) {
-            throw new ModException("sequence length " + seqLen + " is above the model's max_seq_len " + c.maxSeqLen());
-        }
+        this.shape = PlanShape.of(c, batch, seqLen);
         this.model = model;
         this.kernels = kernels;
         this.batch = batch;
         this.seqLen = seqLen;
-        this.capacity = c.capacityTokens(seqLen);
+        this.capacity = shape.capacity();
         this.activations = Activations.allocate(c, batch, seqLen);
         this.tokens = new int[batch * seqLen];
         this.stages = Collections.unmodifiableList(buildStages(c));
@@ -57,8 +50,9 @@ public final class ForwardPlan implements ForwardPass {
         Activations a = activations;
         List<Stage> list = new ArrayList<>();
         list.add(new EmbeddingStage(a, tokens, model.embeddings(), rows, d));
-        for (int layer = 0; layer < c.nLayers(); layer++) {
-            if (c.isRouted(layer)) {
+        for (PlanShape.Layer shapeOfLayer : shape.layers()) {
+            int layer = shapeOfLayer.index();
+            if (shapeOfLayer.routed()) {
                 float[] r = new float[rows];
                 int[] sel = new int[batch * capacity];
                 routerLogits.put(layer, r);
@@ -95,24 +89,8 @@ public final class ForwardPlan implements ForwardPass {
     }
 
     @Override
-    public ModelConfig config() {
-        return model.config();
-    }
-
-    @Override
-    public int batch() {
-        return batch;
-    }
-
-    @Override
-    public int seqLen() {
-        return seqLen;
-    }
-
-    /** k: tokens per sequence processed by each routed layer. */
-    @Override
-    public int capacity() {
-        return capacity;
+    public PlanShape shape() {
+        return shape;
     }
 
     @Override

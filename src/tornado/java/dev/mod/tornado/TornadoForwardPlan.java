@@ -7,6 +7,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
 import dev.mod.model.Tensor;
 import dev.mod.plan.ForwardPass;
+import dev.mod.plan.PlanShape;
 import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.ImmutableTaskGraph;
 import uk.ac.manchester.tornado.api.KernelContext;
@@ -35,8 +36,9 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * The MoD forward pass as TornadoVM task graphs, built once for (model, B, T): a graph for the
- * embedding, one per layer and one for the head, in one execution plan. A dense layer is 8 launches:
+ * The MoD forward pass as TornadoVM task graphs, built once for (model, B, T) from its {@link PlanShape}
+ * (the shape the cpu plan's stages follow too): a graph for the embedding, one per layer and one for the
+ * head, in one execution plan. A dense layer is 8 launches:
  * attention.norm, attention.qkv (one product against the q/k/v weights concatenated when the plan is
  * built), attention.rope (q and k), attention (flash-style), attention.out, mlp.norm (which adds the
  * attention output to the block input: the residual is never stored), mlp.w13 (w1 and w3 as one product
@@ -55,6 +57,7 @@ public final class TornadoForwardPlan implements ForwardPass {
     }
 
     private final ModelConfig config;
+    private final PlanShape shape;
     private final int batch;
     private final int seqLen;
     private final int capacity;
@@ -109,12 +112,7 @@ public final class TornadoForwardPlan implements ForwardPass {
      */
     public TornadoForwardPlan(Model model, int batch, int seqLen, boolean profiling, String deviceName) {
         ModelConfig c = model.config();
-        if (batch < 1 || seqLen < 1) {
-            throw new ModException("batch and sequence length must be at least 1");
-        }
-        if (seqLen > c.maxSeqLen()) {
-            throw new ModException("sequence length " + seqLen + " is above the model's max_seq_len " + c.maxSeqLen());
-        }
+        this.shape = PlanShape.of(c, batch, seqLen);
         if (c.headDim() > AttentionKernels.MAX_HEAD_DIM || c.headDim() % 2 != 0) {
             throw new ModException("the tornado backend takes even head sizes up to " + AttentionKernels.MAX_HEAD_DIM
                     + ", this model's is " + c.headDim());
@@ -122,7 +120,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         this.config = c;
         this.batch = batch;
         this.seqLen = seqLen;
-        this.capacity = c.capacityTokens(seqLen);
+        this.capacity = shape.capacity();
         this.profiling = profiling;
         this.placement = TornadoPlacement.read(System.getProperties());
         String chosen = deviceName != null ? deviceName : placement.device();
@@ -154,9 +152,9 @@ public final class TornadoForwardPlan implements ForwardPass {
 
         List<GraphSpec> specs = new ArrayList<>();
         specs.add(embeddingGraph(model));
-        for (int layer = 0; layer < c.nLayers(); layer++) {
-            if (c.isRouted(layer)) {
-                routedLayerOfGraph.put(specs.size(), layer);
+        for (PlanShape.Layer layer : shape.layers()) {
+            if (layer.routed()) {
+                routedLayerOfGraph.put(specs.size(), layer.index());
             }
             specs.add(layerGraph(model, layer));
         }
@@ -362,8 +360,9 @@ public final class TornadoForwardPlan implements ForwardPass {
         return new IntArray(n);
     }
 
-    private GraphSpec layerGraph(Model model, int layer) {
+    private GraphSpec layerGraph(Model model, PlanShape.Layer shapeOfLayer) {
         ModelConfig c = config;
+        int layer = shapeOfLayer.index();
         LayerWeights w = model.layer(layer);
         GraphSpec g = new GraphSpec("layer" + layer);
         int d = c.dim();
@@ -371,8 +370,8 @@ public final class TornadoForwardPlan implements ForwardPass {
         int qDim = c.nHeads() * dh;
         int qkvDim = qDim + 2 * c.kvDim();
         int f = c.hiddenDim();
-        boolean routed = c.isRouted(layer);
-        int n = routed ? capacity : seqLen;
+        boolean routed = shapeOfLayer.routed();
+        int n = shapeOfLayer.rowsPerSequence();
         int rows = batch * n;
         FloatArray attentionNorm = floats(w.attentionNorm());
         FloatArray wqkv = concatenated(w.wq(), w.wk(), w.wv());
@@ -558,23 +557,8 @@ public final class TornadoForwardPlan implements ForwardPass {
     }
 
     @Override
-    public ModelConfig config() {
-        return config;
-    }
-
-    @Override
-    public int batch() {
-        return batch;
-    }
-
-    @Override
-    public int seqLen() {
-        return seqLen;
-    }
-
-    @Override
-    public int capacity() {
-        return capacity;
+    public PlanShape shape() {
+        return shape;
     }
 
     @Override

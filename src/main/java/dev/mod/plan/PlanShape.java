@@ -1,0 +1,48 @@
+package dev.mod.plan;
+
+import dev.mod.ModException;
+import dev.mod.model.ModelConfig;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The static shape of a forward pass for batches of B sequences of T tokens, which every backend's plan
+ * follows: the embedding, then each layer with its kind and the rows of each sequence it processes (k in a
+ * routed layer, T in a dense one), then the head. The cpu and reference backends' {@link ForwardPlan} makes
+ * its stages from it, the TornadoVM plan its task graphs.
+ */
+public record PlanShape(ModelConfig config, int batch, int seqLen, int capacity, List<Layer> layers) {
+    /** One layer: routed or dense, and the rows of each sequence its attention and MLP process. */
+    public record Layer(int index, boolean routed, int rowsPerSequence) {
+    }
+
+    public PlanShape {
+        layers = List.copyOf(layers);
+    }
+
+    /** The shape for (config, B, T), or a one-line error when B or T cannot be planned. */
+    public static PlanShape of(ModelConfig config, int batch, int seqLen) {
+        if (batch < 1) {
+            throw new ModException("batch must hold at least one sequence");
+        }
+        if (seqLen < 1) {
+            throw new ModException("sequences must hold at least one token");
+        }
+        if (seqLen > config.maxSeqLen()) {
+            throw new ModException("sequence length " + seqLen + " is above the model's max_seq_len " + config.maxSeqLen());
+        }
+        int capacity = config.capacityTokens(seqLen);
+        List<Layer> layers = new ArrayList<>();
+        for (int i = 0; i < config.nLayers(); i++) {
+            boolean routed = config.isRouted(i);
+            layers.add(new Layer(i, routed, routed ? capacity : seqLen));
+        }
+        return new PlanShape(config, batch, seqLen, capacity, layers);
+    }
+
+    /** B * T: the rows of the residual stream, the embedding and the head. */
+    public int rows() {
+        return batch * seqLen;
+    }
+}
