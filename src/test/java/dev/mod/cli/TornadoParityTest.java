@@ -71,7 +71,7 @@ class TornadoParityTest extends ConsoleTest {
             "layer0.attention.q.device, 0:0, 'tornado-config: layer0.attention.q.device: graph layer0 has no task attention.q'",
             "layer0.attention.qkv.device, x, 'tornado-config: layer0.attention.qkv.device=x: a TornadoVM device is B:D'",
             "mod.tornado.device, 1:0, 'tornado-config: mod.tornado.device=1:0: no such TornadoVM device'",
-            "mod.tornado.layer0.mlp.w2.matmul, fast, 'tornado-config: mod.tornado.layer0.mlp.w2.matmul=fast: the layouts are rows and tiled'",
+            "mod.tornado.layer0.mlp.w2.matmul, fast, 'tornado-config: mod.tornado.layer0.mlp.w2.matmul=fast: the layouts are rows, tiled and vector'",
             "mod.tornado.layer0.mlp.w9.local, 32, 'tornado-config: mod.tornado.layer0.mlp.w9: no matrix-product task layer0.mlp.w9'",
             "mod.tornado.layer0.mlp.w2.locl, 32, 'tornado-config: unknown setting mod.tornado.layer0.mlp.w2.locl'"})
     void aSettingThePlanCannotHonourFailsWithOneLine(String property, String value, String expected) {
@@ -110,6 +110,28 @@ class TornadoParityTest extends ConsoleTest {
         } finally {
             System.clearProperty("mod.tornado.matmul");
         }
+    }
+
+    /** The matrix-vector layout (GPUs' default for at most four rows), on configs whose products all have that few. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("fewRows")
+    void vectorProductsMatchReference(String name, ModelConfig config, int batch, int seqLen) {
+        assumeTrue(available, "no TornadoVM SDK in this build");
+        System.setProperty("mod.tornado.matmul", "vector");
+        try {
+            checkAgainstReference(name, config, batch, seqLen);
+        } finally {
+            System.clearProperty("mod.tornado.matmul");
+        }
+    }
+
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> fewRows() {
+        return java.util.stream.Stream.of(
+                org.junit.jupiter.params.provider.Arguments.of("one token in each of 2 sequences, routed and dense",
+                        TestModels.config(2, 2, 1.0, java.util.List.of(1), dev.mod.model.RouterWeighting.SIGMOID), 2, 1),
+                org.junit.jupiter.params.provider.Arguments.of("4 tokens, GQA, a routed layer of 2",
+                        new ModelConfig(70, 96, 2, 4, 2, 150, 1e-5, 10000, 16, 0.5, java.util.List.of(1),
+                                dev.mod.model.RouterWeighting.RAW), 1, 4));
     }
 
     private void checkAgainstReference(String name, ModelConfig config, int batch, int seqLen) {

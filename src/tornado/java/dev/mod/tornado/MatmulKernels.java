@@ -16,6 +16,9 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
  * <li>{@link #matmulRows}, for CPU devices (PoCL): each item computes 4 rows x 2 columns straight from
  * global memory with k innermost; the OpenCL compiler vectorises that loop as eight reductions (which it
  * does only when TornadoVM emits a*b+c rather than fma(), see scripts/tornado-options).</li>
+ * <li>{@link #matmulVector}, for few rows on GPUs (a decode step, a small routed layer): the matrix-vector
+ * form, a work-group per column pair, its items striding over k and adding up in local memory, so each
+ * weight row is read once, coalesced, by one work-group.</li>
  * </ul>
  * An item's two columns (of its 4 x 4 block in the tiled form: columns 0/1 and 2/3) are PAIR apart within
  * blocks of 2 * PAIR columns: oa = (g / PAIR) * 2 * PAIR + g % PAIR and ob = oa + PAIR. The SwiGLU
@@ -45,6 +48,9 @@ public final class MatmulKernels {
     public static final int TILE_ITEMS = 16;
     /** Rows form: rows per item. */
     public static final int ROWS_PER_ITEM = 4;
+    /** Vector form: the most rows it takes, and the items of its work-group (a power of two). */
+    public static final int VECTOR_ROWS = 4;
+    public static final int VECTOR_ITEMS = 64;
 
     // out (see epilogue) from x[rows, in] . w[outDim, in]^T; one item per 4 rows x 2 columns (oa, oa + PAIR).
     // Grid: (items >= ceil(outDim / (2 PAIR)) * PAIR, ceil(rows / 4)), any local size along x.
@@ -158,6 +164,69 @@ public final class MatmulKernels {
             finish(out, extra, map, gains, r, o0 + lx, acc[i * 4], acc[i * 4 + 1], rows, outDim, epilogue, width, seqLen, perSeq, gainMode);
             finish(out, extra, map, gains, r, o0 + lx + 32, acc[i * 4 + 2], acc[i * 4 + 3], rows, outDim, epilogue, width, seqLen, perSeq,
                     gainMode);
+        }
+    }
+
+    // out (see epilogue) from x[rows <= VECTOR_ROWS, in] . w[outDim, in]^T; a work-group per column pair (oa, oa + PAIR).
+    // Grid: (ceil(outDim / (2 PAIR)) * PAIR * VECTOR_ITEMS), local VECTOR_ITEMS.
+    public static void matmulVector(KernelContext context, FloatArray x, FloatArray w, FloatArray out, FloatArray extra,
+                                    IntArray map, FloatArray gains, int rows, int in, int outDim, int epilogue, int width,
+                                    int seqLen, int perSeq, int gainMode) {
+        int g = context.groupIdx;
+        int item = context.localIdx;
+        int oa = (g / PAIR) * 2 * PAIR + g % PAIR;
+        int wa = TornadoMath.min(oa, outDim - 1) * in;
+        int wb = TornadoMath.min(oa + PAIR, outDim - 1) * in;
+        int x1 = TornadoMath.min(1, rows - 1) * in;
+        int x2 = TornadoMath.min(2, rows - 1) * in;
+        int x3 = TornadoMath.min(3, rows - 1) * in;
+        float[] partial = context.allocateFloatLocalArray(2 * VECTOR_ROWS * VECTOR_ITEMS);
+        float s0a = 0f;
+        float s0b = 0f;
+        float s1a = 0f;
+        float s1b = 0f;
+        float s2a = 0f;
+        float s2b = 0f;
+        float s3a = 0f;
+        float s3b = 0f;
+        for (int k = item; k < in; k += VECTOR_ITEMS) {
+            float a = w.get(wa + k);
+            float b = w.get(wb + k);
+            float v0 = x.get(k);
+            float v1 = x.get(x1 + k);
+            float v2 = x.get(x2 + k);
+            float v3 = x.get(x3 + k);
+            s0a += v0 * a;
+            s0b += v0 * b;
+            s1a += v1 * a;
+            s1b += v1 * b;
+            s2a += v2 * a;
+            s2b += v2 * b;
+            s3a += v3 * a;
+            s3b += v3 * b;
+        }
+        partial[item] = s0a;
+        partial[VECTOR_ITEMS + item] = s0b;
+        partial[2 * VECTOR_ITEMS + item] = s1a;
+        partial[3 * VECTOR_ITEMS + item] = s1b;
+        partial[4 * VECTOR_ITEMS + item] = s2a;
+        partial[5 * VECTOR_ITEMS + item] = s2b;
+        partial[6 * VECTOR_ITEMS + item] = s3a;
+        partial[7 * VECTOR_ITEMS + item] = s3b;
+        context.localBarrier();
+        for (int stride = VECTOR_ITEMS / 2; stride > 0; stride /= 2) {
+            if (item < stride) {
+                for (int j = 0; j < 2 * VECTOR_ROWS; j++) {
+                    partial[j * VECTOR_ITEMS + item] += partial[j * VECTOR_ITEMS + item + stride];
+                }
+            }
+            context.localBarrier();
+        }
+        if (item == 0) {
+            for (int i = 0; i < VECTOR_ROWS; i++) {
+                finish(out, extra, map, gains, i, oa, partial[2 * i * VECTOR_ITEMS], partial[(2 * i + 1) * VECTOR_ITEMS], rows, outDim,
+                        epilogue, width, seqLen, perSeq, gainMode);
+            }
         }
     }
 

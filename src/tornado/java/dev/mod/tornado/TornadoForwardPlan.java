@@ -245,14 +245,23 @@ public final class TornadoForwardPlan implements ForwardPass {
     /** Adds out = x[rows, in] . w[outDim, in]^T with its epilogue as a product task in the layout tornado-config or the device picks. */
     private void matmul(GraphSpec g, String task, FloatArray in, FloatArray w, FloatArray out, int rows, int inDim, int outDim, Epilogue e) {
         String name = g.name + "." + task;
-        String layout = placement.layoutOf(name, cpuDevice);
+        String layout = placement.layoutOf(name, cpuDevice, rows);
+        if (!layout.equals("rows") && placement.local().containsKey(name)) {
+            throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ".local: the " + layout
+                    + " layout's work-groups are fixed by its kernel; .local sets the rows layout's");
+        }
         WorkerGrid grid;
-        if (layout.equals("tiled")) {
-            checkTiledFits(name);
-            if (placement.local().containsKey(name)) {
-                throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ".local: the tiled layout's work-groups are "
-                        + MatmulKernels.TILE_ITEMS + " x " + MatmulKernels.TILE_ITEMS + ", fixed by its tile");
+        if (layout.equals("vector")) {
+            if (rows > MatmulKernels.VECTOR_ROWS) {
+                throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ": the vector layout takes at most "
+                        + MatmulKernels.VECTOR_ROWS + " rows, this product has " + rows);
             }
+            grid = new WorkerGrid1D(ceilDiv(outDim, 2 * MatmulKernels.PAIR) * MatmulKernels.PAIR * MatmulKernels.VECTOR_ITEMS);
+            grid.setLocalWork(MatmulKernels.VECTOR_ITEMS, 1, 1);
+            g.task(task, grid, t -> t.task(task, MatmulKernels::matmulVector, new KernelContext(), in, w, out, e.extra(), e.map(), e.gains(),
+                    rows, inDim, outDim, e.mode(), e.width(), seqLen, e.perSeq(), e.gainMode()), in, w, out, e.extra(), e.map(), e.gains());
+        } else if (layout.equals("tiled")) {
+            checkTiledFits(name);
             grid = new WorkerGrid2D(ceilDiv(outDim, MatmulKernels.TILE) * MatmulKernels.TILE_ITEMS,
                     ceilDiv(rows, MatmulKernels.TILE) * MatmulKernels.TILE_ITEMS);
             grid.setLocalWork(MatmulKernels.TILE_ITEMS, MatmulKernels.TILE_ITEMS, 1);

@@ -17,8 +17,9 @@ import java.util.TreeSet;
  * tasks so that a typo or a setting TornadoVM would trip over is one line naming the property.
  * <ul>
  * <li>{@code mod.tornado.device=B:D}: every graph on device B:D (TornadoVM's {@code tornado.device} takes no B:D);</li>
- * <li>{@code mod.tornado.matmul=rows|tiled} for every product, {@code mod.tornado.<graph>.<task>.matmul=rows|tiled}
- * for one ({@link MatmulKernels}; the default is rows on CPU devices, tiled on others);</li>
+ * <li>{@code mod.tornado.matmul=rows|tiled|vector} for every product, {@code mod.tornado.<graph>.<task>.matmul=...}
+ * for one ({@link MatmulKernels}; the default is rows on CPU devices, elsewhere vector for products of at most
+ * four rows and tiled for the others);</li>
  * <li>{@code mod.tornado.<graph>.<task>.local=N}: the work-group size of a product in the rows layout (the tiled
  * layout's is fixed by its tile);</li>
  * <li>TornadoVM's {@code <graph>.<task>.device=B:D} (checked: the task and the device exist) and
@@ -83,9 +84,13 @@ record TornadoPlacement(String device, Map<String, String> matmul, Map<String, I
         }
     }
 
-    /** The layout of a product task: its own setting, else the plan-wide one, else by device type. */
-    String layoutOf(String task, boolean cpuDevice) {
-        return matmul.getOrDefault(task, matmul.getOrDefault("*", cpuDevice ? "rows" : "tiled"));
+    /**
+     * The layout of a product task of the given rows: its own setting, else the plan-wide one, else by device
+     * type (rows on CPU devices; elsewhere vector for at most VECTOR_ROWS rows, tiled for more).
+     */
+    String layoutOf(String task, boolean cpuDevice, int rows) {
+        String byDevice = cpuDevice ? "rows" : rows <= MatmulKernels.VECTOR_ROWS ? "vector" : "tiled";
+        return matmul.getOrDefault(task, matmul.getOrDefault("*", byDevice));
     }
 
     private static void checkTornadoTaskProperty(String key, String value, Map<String, GraphSpec> graphs) {
@@ -115,8 +120,8 @@ record TornadoPlacement(String device, Map<String, String> matmul, Map<String, I
     }
 
     private static String layout(String key, String value) {
-        if (!value.equals("rows") && !value.equals("tiled")) {
-            throw new ModException("tornado-config: " + key + "=" + value + ": the layouts are rows and tiled");
+        if (!value.equals("rows") && !value.equals("tiled") && !value.equals("vector")) {
+            throw new ModException("tornado-config: " + key + "=" + value + ": the layouts are rows, tiled and vector");
         }
         return value;
     }
