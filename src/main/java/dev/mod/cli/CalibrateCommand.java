@@ -3,6 +3,7 @@ package dev.mod.cli;
 import dev.mod.ModException;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.data.JdkSourceText;
+import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
 import dev.mod.model.RoutingCalibration;
@@ -47,6 +48,7 @@ final class CalibrateCommand implements Callable<Integer> {
         if (maxSequences < 1) {
             throw new ModException("--sequences must be at least 1, got " + maxSequences);
         }
+        AtomicFiles.refuseInputs(out, modelPath, text.equals(JdkSourceText.NAME) ? null : Path.of(text));
         try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
             ByteTokenizer.checkVocabulary(model.config().vocabSize());
             if (model.config().routedLayers().isEmpty()) {

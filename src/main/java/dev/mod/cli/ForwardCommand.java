@@ -1,6 +1,7 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsWriter;
 import dev.mod.model.Model;
@@ -61,6 +62,7 @@ final class ForwardCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        AtomicFiles.refuseInputs(out, modelPath, tokens.file);
         int[][] batch = tokens.read();
         if (routing != RoutingChoice.topk) {
             return causal(batch);

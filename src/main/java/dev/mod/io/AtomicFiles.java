@@ -7,13 +7,18 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * Writes a file under a temporary name beside the target and renames it into place, so that a failed
- * or interrupted run never leaves a half-written file where a good one was.
+ * or interrupted run never leaves a half-written file where a good one was. Only regular files are
+ * written: a target that is a directory, a device, a pipe or a symbolic link is refused rather than
+ * replaced, and a file that is replaced keeps its permissions.
  */
 public final class AtomicFiles {
     /** Writes the whole body of a file to the stream it is given. */
@@ -25,18 +30,50 @@ public final class AtomicFiles {
     private AtomicFiles() {
     }
 
+    /**
+     * Refuses an output path that names one of the run's inputs (the same file, also through a link or
+     * another spelling of the path): writing it would replace what the run reads.
+     */
+    public static void refuseInputs(Path output, Path... inputs) {
+        for (Path input : inputs) {
+            if (input == null || !Files.exists(output) || !Files.exists(input)) {
+                continue;
+            }
+            try {
+                if (Files.isSameFile(output, input)) {
+                    throw new ModException("--out " + output + " is the run's input " + input + ": write the output to another file");
+                }
+            } catch (IOException e) {
+                throw new ModException("cannot compare " + output + " with " + input + ": " + IoErrors.describe(e), e);
+            }
+        }
+    }
+
     public static void write(Path target, Body body) {
-        Path absolute = target.toAbsolutePath();
+        Path absolute = target.toAbsolutePath().normalize();
         Path dir = absolute.getParent();
+        if (dir == null || absolute.getFileName() == null) {
+            throw new ModException("cannot write " + target + ": not a file's path");
+        }
+        Set<PosixFilePermission> keptMode = null;
+        if (Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
+            if (Files.isSymbolicLink(absolute)) {
+                throw new ModException("cannot write " + target + ": it is a symbolic link (name the file it points to)");
+            }
+            if (!Files.isRegularFile(absolute, LinkOption.NOFOLLOW_LINKS)) {
+                throw new ModException("cannot write " + target + ": " + (Files.isDirectory(absolute) ? "it is a directory"
+                        : "not a regular file (a device or a pipe)"));
+            }
+            keptMode = posixMode(absolute);
+        }
         Path temp = null;
         try {
-            if (dir != null) {
-                Files.createDirectories(dir);
-            }
+            Files.createDirectories(dir);
             temp = Files.createTempFile(dir, "." + absolute.getFileName(), ".tmp");
             if (Files.getFileStore(temp).supportsFileAttributeView("posix")) {
-                // createTempFile makes the file private (rw-------); results and models are meant to be shared.
-                Files.setPosixFilePermissions(temp, PosixFilePermissions.fromString("rw-r--r--"));
+                // createTempFile makes the file private (rw-------); results and models are meant to be shared,
+                // and a file that is replaced keeps the mode its owner gave it.
+                Files.setPosixFilePermissions(temp, keptMode != null ? keptMode : PosixFilePermissions.fromString("rw-r--r--"));
             }
             try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(temp), 1 << 20)) {
                 body.writeTo(out);
@@ -57,6 +94,15 @@ public final class AtomicFiles {
                     // The write already failed; that error is the one to report.
                 }
             }
+        }
+    }
+
+    /** The file's POSIX permissions, or null where the file system has none. */
+    private static Set<PosixFilePermission> posixMode(Path file) {
+        try {
+            return Files.getFileStore(file).supportsFileAttributeView("posix") ? Files.getPosixFilePermissions(file) : null;
+        } catch (IOException e) {
+            return null;
         }
     }
 }

@@ -20,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 class CliTest extends ConsoleTest {
     @TempDir
@@ -127,6 +128,41 @@ class CliTest extends ConsoleTest {
 
         assertEquals(0, mod("forward", "--model", model, "--tokens", "1,2,3", "--out", result.toString()), stderr());
         failsCleanly("outside the vocabulary", result, "forward", "--model", model, "--tokens", "-1", "--out", result.toString());
+    }
+
+    /** Outputs that would destroy something: each refused in one line, and what was there is kept as it was. */
+    @Test
+    void outputsThatWouldReplaceAnInputOrANonRegularFileAreRefused() throws IOException {
+        Path model = tinyModel();
+        String m = model.toString();
+        failsCleanly("is the run's input", model, "forward", "--model", m, "--tokens", "1,2,3", "--out", m);
+        Path otherSpelling = dir.resolve(".").resolve(model.getFileName());
+        failsCleanly("is the run's input", model, "forward", "--model", m, "--tokens", "1,2,3", "--out", otherSpelling.toString());
+        Path tokensFile = dir.resolve("tokens.txt");
+        Files.writeString(tokensFile, "1,2,3\n");
+        failsCleanly("is the run's input", tokensFile, "forward", "--model", m, "--tokens-file", tokensFile.toString(),
+                "--out", tokensFile.toString());
+        Path link = dir.resolve("link.safetensors");
+        Path target = dir.resolve("target.safetensors");
+        Files.writeString(target, "mine");
+        Files.createSymbolicLink(link, target);
+        failsCleanly("it is a symbolic link", target, "forward", "--model", m, "--tokens", "1,2,3", "--out", link.toString());
+        assertTrue(Files.isSymbolicLink(link), "the link is kept");
+        Path folder = Files.createDirectories(dir.resolve("folder"));
+        assertEquals(1, mod("forward", "--model", m, "--tokens", "1,2,3", "--out", folder.toString()));
+        assertTrue(stderr().strip().endsWith("it is a directory"), stderr());
+        assertEquals(1, mod("forward", "--model", m, "--tokens", "1,2,3", "--out", "/"));
+        assertTrue(stderr().strip().startsWith("mod: error: cannot write /: "), stderr());
+    }
+
+    @Test
+    void aReplacedOutputKeepsItsPermissions() throws IOException {
+        Path result = dir.resolve("out.safetensors");
+        Files.writeString(result, "old");
+        assumeTrue(Files.getFileStore(result).supportsFileAttributeView("posix"), "no POSIX permissions here");
+        Files.setPosixFilePermissions(result, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        assertEquals(0, mod("forward", "--model", tinyModel().toString(), "--tokens", "1,2,3", "--out", result.toString()), stderr());
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(result)));
     }
 
     @Test
