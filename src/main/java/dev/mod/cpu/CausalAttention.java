@@ -169,7 +169,7 @@ public final class CausalAttention implements WorkerPool.Task {
         for (; e + 2 * L <= dh; e += 2 * L) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-            for (int j = 0; j < keys; j++) {
+            for (int j = 0; j <= i0; j++) {
                 int row = vBase + j * kvDim + e;
                 FloatVector va = FloatVector.fromArray(S, v, row);
                 FloatVector vb = FloatVector.fromArray(S, v, row + L);
@@ -184,6 +184,26 @@ public final class CausalAttention implements WorkerPool.Task {
                 c0 = vb.fma(b0, c0);
                 c1 = vb.fma(b1, c1);
                 c2 = vb.fma(b2, c2);
+                c3 = vb.fma(b3, c3);
+            }
+            // The block's own later keys: row m sees key i0 + d only for d <= m. A masked key is skipped, not
+            // added with weight 0, so that a non-finite value at a later position never reaches an earlier one.
+            for (int j = i0 + 1; j < keys; j++) {
+                int row = vBase + j * kvDim + e;
+                FloatVector va = FloatVector.fromArray(S, v, row);
+                FloatVector vb = FloatVector.fromArray(S, v, row + L);
+                if (j - i0 <= 1) {
+                    FloatVector b1 = FloatVector.broadcast(S, p[nPad + j]);
+                    a1 = va.fma(b1, a1);
+                    c1 = vb.fma(b1, c1);
+                }
+                if (j - i0 <= 2) {
+                    FloatVector b2 = FloatVector.broadcast(S, p[2 * nPad + j]);
+                    a2 = va.fma(b2, a2);
+                    c2 = vb.fma(b2, c2);
+                }
+                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + j]);
+                a3 = va.fma(b3, a3);
                 c3 = vb.fma(b3, c3);
             }
             a0.mul(inv0).intoArray(out, o0 + e);
@@ -205,7 +225,7 @@ public final class CausalAttention implements WorkerPool.Task {
         for (; e < dh; e++) {
             for (int m = 0; m < rowsHere; m++) {
                 float acc = 0;
-                for (int j = 0; j < keys; j++) {
+                for (int j = 0; j <= i0 + m; j++) {
                     acc = Math.fma(p[m * nPad + j], v[vBase + j * kvDim + e], acc);
                 }
                 out[o0 + m * qDim + e] = acc * (m == 0 ? inv0 : m == 1 ? inv1 : m == 2 ? inv2 : inv3);

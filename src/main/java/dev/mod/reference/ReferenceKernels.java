@@ -122,7 +122,11 @@ public final class ReferenceKernels implements Kernels {
         for (int e = 0; e < dh; e++) {
             double acc = 0;
             for (int j = 0; j < count; j++) {
-                acc += scores[j] * v[vBase + j * vStride + e];
+                // A masked key's weight is exactly 0 (exp of -inf): skipped, not added as 0 x v, so that a
+                // non-finite value at a later position never reaches an earlier one.
+                if (scores[j] != 0) {
+                    acc += scores[j] * v[vBase + j * vStride + e];
+                }
             }
             out[oi + e] = (float) (acc / total);
         }

@@ -95,6 +95,40 @@ class CpuParityTest {
         assertArrayEquals(first, plan.logits());
     }
 
+    /**
+     * A NaN in the last position's embedding stays there: every earlier position's logits are finite and those of
+     * the same run without the last token, on the cpu and reference backends (masked keys are skipped, never
+     * added as 0 x NaN). Dense, so that top-k routing (which sees every token by design) plays no part; T = 23
+     * puts the last token inside a block of query rows, past a block boundary.
+     */
+    @Test
+    void aNonFiniteValueAtALaterPositionNeverReachesAnEarlierOne() {
+        ModelConfig config = new ModelConfig(40, 64, 2, 4, 2, 96, 1e-5, 10000, 64, 1.0, List.of(), RouterWeighting.RAW);
+        Model model = ModelInit.random(config, 8);
+        int poisoned = 39;
+        for (int i = 0; i < config.dim(); i++) {
+            model.embeddings().data().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) poisoned * config.dim() + i, Float.NaN);
+        }
+        int seqLen = 23;
+        int[][] tokens = TestModels.tokens(1, seqLen, poisoned, 3);
+        int[][] prefix = {java.util.Arrays.copyOf(tokens[0], seqLen - 1)};
+        for (int t : new int[] {seqLen - 1, seqLen - 2, seqLen - 3}) {
+            tokens[0][t] = poisoned;
+            prefix[0] = java.util.Arrays.copyOf(tokens[0], t);
+            for (dev.mod.plan.Kernels kernels : new dev.mod.plan.Kernels[] {CPU, new dev.mod.reference.ReferenceKernels()}) {
+                ForwardPlan whole = new ForwardPlan(model, kernels, 1, seqLen);
+                whole.run(tokens);
+                ForwardPlan before = new ForwardPlan(model, kernels, 1, t);
+                before.run(prefix);
+                float[] earlier = java.util.Arrays.copyOf(whole.logits(), t * config.vocabSize());
+                for (float logit : earlier) {
+                    assertTrue(Float.isFinite(logit), kernels.name() + ": position before " + t + " not finite");
+                }
+                assertTrue(relativeError(earlier, before.logits()) < 1e-5, kernels.name() + ": earlier positions changed");
+            }
+        }
+    }
+
     static double relativeError(float[] actual, float[] expected) {
         double largest = 0;
         double worst = 0;
