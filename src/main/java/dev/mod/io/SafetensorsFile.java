@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.mod.ModException;
+import dev.mod.StrictJson;
 import dev.mod.model.DType;
 import dev.mod.model.Tensor;
 
@@ -34,7 +35,7 @@ import java.util.Map;
 public final class SafetensorsFile implements AutoCloseable {
     /** The reference implementation refuses headers above 100 MB; so do we. */
     private static final long MAX_HEADER = 100L << 20;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.mapper();
 
     private final Arena arena;
     private final Map<String, String> metadata;

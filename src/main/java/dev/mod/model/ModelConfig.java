@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
+import dev.mod.StrictJson;
 
 import java.math.BigDecimal;
 import java.math.RoundingMode;
@@ -34,7 +35,7 @@ public record ModelConfig(
         List<Integer> routedLayers,
         RouterWeighting routerWeighting) {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.mapper();
     private static final Set<String> FIELDS = Set.of("vocab_size", "dim", "n_layers", "n_heads", "n_kv_heads",
             "hidden_dim", "norm_eps", "rope_theta", "max_seq_len", "capacity", "routed_layers", "router_weighting");
 

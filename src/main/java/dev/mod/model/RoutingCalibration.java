@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
+import dev.mod.StrictJson;
 
 import java.util.Iterator;
 import java.util.Map;
@@ -17,7 +18,7 @@ import java.util.TreeMap;
  * model file's metadata under "calibration".
  */
 public record RoutingCalibration(Map<Integer, Double> thresholds, long tokens, int seqLen, double capacity) {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.mapper();
 
     public RoutingCalibration {
         thresholds = Map.copyOf(new TreeMap<>(thresholds));

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.mod.ModException;
+import dev.mod.StrictJson;
 import dev.mod.model.ModelConfig;
 
 /**
@@ -33,7 +34,7 @@ public record TrainSettings(
         @JsonProperty("eval_batches") int evalBatches,
         @JsonProperty("checkpoint_every") int checkpointEvery) {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.mapper();
 
     public TrainSettings {
         ModelConfig c = ModelConfig.fromJson(modelConfig.toString());

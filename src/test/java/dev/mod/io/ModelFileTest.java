@@ -176,6 +176,11 @@ class ModelFileTest {
         assertTrue(loadError(rawFile("[1, 2]", 0)).contains("not a JSON object"));
         assertTrue(loadError(rawFile("{\"a\": {\"dtype\": \"F32\"}}", 0)).contains("needs dtype, shape and data_offsets"));
         assertTrue(loadError(rawFile("{\"__metadata__\": {\"x\": 1}}", 0)).contains("not a string"));
+        // A tensor or a metadata key given twice, and bytes after the JSON value: not "the last one wins".
+        String a = "\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}";
+        assertTrue(loadError(rawFile("{" + a + ", " + a + "}", 8)).contains("Duplicate field 'a'"), loadError(rawFile("{" + a + ", " + a + "}", 8)));
+        assertTrue(loadError(rawFile("{\"__metadata__\": {\"format\": \"mod\", \"format\": \"pt\"}}", 0)).contains("Duplicate field 'format'"));
+        assertTrue(loadError(rawFile("{" + a + "} {}", 8)).contains("invalid JSON"), loadError(rawFile("{" + a + "} {}", 8)));
     }
 
     @Test

@@ -61,10 +61,22 @@ class ModelConfigTest {
             "\"colour\": 1        | unknown field \"colour\"",
             "\"vocab_size\": 0    | vocab_size must be a positive integer"})
     void invalidConfigsAreOneLineErrors(String override, String message) {
-        String json = MINIMAL.replace("}", ", " + override + "}").replace("\"dim\": 8, ", override.startsWith("\"dim\"") ? "" : "\"dim\": 8, ");
+        // The override replaces the field where MINIMAL has it (a key given twice is an error of its own).
+        String key = override.substring(0, override.indexOf(':'));
+        String json = MINIMAL.contains(key) ? MINIMAL.replaceFirst(java.util.regex.Pattern.quote(key) + ": [^,}]+",
+                java.util.regex.Matcher.quoteReplacement(override)) : MINIMAL.replace("}", ", " + override + "}");
         ModException e = assertThrows(ModException.class, () -> ModelConfig.fromJson(json));
         assertTrue(e.getMessage().contains(message), e.getMessage());
         assertTrue(!e.getMessage().contains("\n"), "one line: " + e.getMessage());
+    }
+
+    @Test
+    void aKeyGivenTwiceOrContentAfterTheObjectIsRefused() {
+        String twice = MINIMAL.replace("\"dim\": 8,", "\"dim\": 8, \"dim\": 16,");
+        assertTrue(assertThrows(ModException.class, () -> ModelConfig.fromJson(twice)).getMessage().contains("Duplicate field 'dim'"));
+        ModException trailing = assertThrows(ModException.class, () -> ModelConfig.fromJson(MINIMAL + " {\"dim\": 16}"));
+        assertTrue(trailing.getMessage().startsWith("config: not valid JSON"), trailing.getMessage());
+        ModelConfig.fromJson(MINIMAL + "\n  ");
     }
 
     @Test
