@@ -22,7 +22,7 @@ import picocli.CommandLine.Command;
                 StudyCommand.class,
                 CommandLine.HelpCommand.class
         })
-public final class Main implements Runnable {
+public final class Main implements java.util.concurrent.Callable<Integer> {
     public static void main(String[] args) {
         System.exit(run(args));
     }
@@ -76,9 +76,12 @@ public final class Main implements Runnable {
         return null;
     }
 
+    /** `mod` without a command is a usage error: the usage goes to stderr and the exit code is 2. */
     @Override
-    public void run() {
-        new CommandLine(this).usage(System.out);
+    public Integer call() {
+        System.err.println("mod: error: no command given");
+        new CommandLine(this).usage(System.err);
+        return 2;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -199,5 +199,7 @@ class CliTest extends ConsoleTest {
         assertEquals(2, mod("forward", "--model", "x"));
         assertTrue(stderr().startsWith("mod: error: "), stderr());
         assertEquals(2, mod("init", "--preset", "tiny", "--config", "c.json", "--out", "m"));
+        assertEquals(2, mod());
+        assertTrue(stderr().startsWith("mod: error: no command given"), stderr());
     }
 }
