@@ -1,6 +1,7 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.io.IoErrors;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -19,9 +20,17 @@ final class TokenBatch {
             if (rowText.isBlank()) {
                 continue;
             }
-            String[] items = rowText.trim().split("[,\\s]+");
+            // One comma (with spaces around it, or none) or a run of spaces between ids: "1,,2" has an empty id.
+            String[] items = rowText.strip().split("\\s*,\\s*|\\s+", -1);
             int[] row = new int[items.length];
             for (int i = 0; i < items.length; i++) {
+                if (items[i].isEmpty()) {
+                    throw new ModException("tokens: row " + rows.size() + " has an empty token id at position " + i);
+                }
+                // ASCII digits only: Integer.parseInt also takes the digits of other scripts.
+                if (!items[i].matches("-?[0-9]{1,10}")) {
+                    throw new ModException("tokens: \"" + shortened(items[i]) + "\" in row " + rows.size() + " is not an integer token id");
+                }
                 try {
                     row[i] = Integer.parseInt(items[i]);
                 } catch (NumberFormatException e) {
@@ -40,11 +49,17 @@ final class TokenBatch {
         return rows.toArray(new int[0][]);
     }
 
+    /** At most 40 characters of what the user gave, so that an error stays one short line. */
+    private static String shortened(String text) {
+        return text.length() <= 40 ? text : text.substring(0, 40) + "...";
+    }
+
     static int[][] read(Path file) {
         try {
             return parse(Files.readString(file));
         } catch (IOException e) {
-            throw new ModException("cannot read tokens file " + file + ": " + e.getMessage(), e);
+            throw new ModException("cannot read tokens file " + file + ": " + (Files.isDirectory(file) ? "it is a directory"
+                    : IoErrors.describe(e)), e);
         }
     }
 }

@@ -122,6 +122,13 @@ class CliTest extends ConsoleTest {
         failsCleanly("rows must all have the same length", result, "forward", "--model", model, "--tokens", "1,2,3;4,5", "--out", result.toString());
         failsCleanly("not an integer token id", result, "forward", "--model", model, "--tokens", "1,x", "--out", result.toString());
         failsCleanly("no tokens given", result, "forward", "--model", model, "--tokens", " ; ", "--out", result.toString());
+        failsCleanly("cannot read tokens file " + dir.resolve("none.txt") + ": no such file or directory", result, "forward", "--model", model,
+                "--tokens-file", dir.resolve("none.txt").toString(), "--out", result.toString());
+        failsCleanly("cannot read tokens file " + dir + ": it is a directory", result, "forward", "--model", model,
+                "--tokens-file", dir.toString(), "--out", result.toString());
+        failsCleanly("row 0 has an empty token id at position 1", result, "forward", "--model", model, "--tokens", "1,,2", "--out", result.toString());
+        failsCleanly("row 1 has an empty token id at position 2", result, "forward", "--model", model, "--tokens", "1,2,3;4,5,", "--out", result.toString());
+        failsCleanly("\"\u0661\" in row 0 is not an integer token id", result, "forward", "--model", model, "--tokens", "1,\u0661", "--out", result.toString());
         String tooLong = String.join(",", java.util.Collections.nCopies(65, "1"));
         failsCleanly("above the model's max_seq_len 64", result, "forward", "--model", model, "--tokens", tooLong, "--out", result.toString());
         failsCleanly("no such file", result, "forward", "--model", dir.resolve("absent").toString(), "--tokens", "1", "--out", result.toString());
