@@ -240,9 +240,11 @@ final class StudyCommand implements Callable<Integer> {
         @Override
         public Integer call() {
             List<StudyPlots.Labelled> labelled = new ArrayList<>();
-            for (Path p : studies) {
+            List<String> labels = FolderLabels.of(studies.stream().map(p -> p.toAbsolutePath().getParent()).toList(), "the study in");
+            for (int i = 0; i < studies.size(); i++) {
+                Path p = studies.get(i);
                 StudyFile f = StudyFile.read(p);
-                String folder = p.toAbsolutePath().getParent().getFileName().toString();
+                String folder = labels.get(i);
                 labelled.add(new StudyPlots.Labelled(folder, f.rows()));
                 System.out.printf("%-18s %s, %s cores, %s; model %s, seed %d%n", folder, f.environment().get("cpu"),
                         f.environment().get("cores"), f.environment().get("jvm"), f.settings().model(), f.settings().seed());

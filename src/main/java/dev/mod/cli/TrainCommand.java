@@ -177,12 +177,14 @@ final class TrainCommand implements Callable<Integer> {
         @Override
         public Integer call() {
             List<TrainPlots.Run> list = new ArrayList<>();
-            for (Path run : runs) {
+            List<String> labels = FolderLabels.of(runs, "run");
+            for (int i = 0; i < runs.size(); i++) {
+                Path run = runs.get(i);
                 List<JsonNode> log = Trainer.readLog(run.resolve("log.jsonl"));
                 if (log.isEmpty()) {
                     throw new ModException("no training log in " + run);
                 }
-                list.add(new TrainPlots.Run(run.getFileName().toString(), log));
+                list.add(new TrainPlots.Run(labels.get(i), log));
             }
             TrainPlots.lossCurves(list, flops, out);
             System.out.println("wrote " + out);
