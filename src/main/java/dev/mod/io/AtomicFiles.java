@@ -49,6 +49,27 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * Deletes what an interrupted write of the target left beside it: files named as write() names its
+     * temporaries (".name" + digits + ".tmp"). Only those, so nothing of the user's is touched.
+     */
+    public static void removeLeftovers(Path target) {
+        Path absolute = target.toAbsolutePath().normalize();
+        Path dir = absolute.getParent();
+        if (dir == null || absolute.getFileName() == null || !Files.isDirectory(dir)) {
+            return;
+        }
+        java.util.regex.Pattern temporary = java.util.regex.Pattern.compile(
+                java.util.regex.Pattern.quote("." + absolute.getFileName()) + "[0-9]+\\.tmp");
+        try (var files = Files.list(dir)) {
+            for (Path p : files.filter(p -> temporary.matcher(p.getFileName().toString()).matches()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new ModException("cannot clean up " + dir + ": " + IoErrors.describe(e), e);
+        }
+    }
+
     public static void write(Path target, Body body) {
         Path absolute = target.toAbsolutePath().normalize();
         Path dir = absolute.getParent();

@@ -64,8 +64,15 @@ public final class Trainer {
         return dir.resolve("settings.json");
     }
 
+    /** Every file a run writes into its folder. */
+    private List<Path> runFiles() {
+        return List.of(checkpointFile(), modelFile(), logFile(), settingsFile(), dir.resolve("loss.png"));
+    }
+
     /** Trains from the start, or from the folder's checkpoint; returns the last evaluation's line. */
     public JsonNode run(boolean resume, Consumer<Progress> progress) {
+        // An interrupted run may have left a half-written file under its temporary name.
+        runFiles().forEach(AtomicFiles::removeLeftovers);
         ModelConfig config = s.config();
         Parameters params;
         AdamW adam;
@@ -88,6 +95,11 @@ public final class Trainer {
         } else {
             if (Files.exists(checkpointFile())) {
                 throw new ModException(dir + " already holds a training run: use --resume to go on with it, or another --out");
+            }
+            for (Path own : runFiles()) {
+                if (Files.exists(own, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    throw new ModException(dir + " already holds " + own.getFileName() + ", which a new run would replace: use another --out");
+                }
             }
             params = Parameters.of(ModelInit.random(config, s.seed(), s.predictorDim()));
             adam = new AdamW(params, s.weightDecay());

@@ -53,6 +53,26 @@ class TrainCommandTest extends ConsoleTest {
         return mod(args.toArray(new String[0]));
     }
 
+    /** A new run never replaces the user's files in its folder; a resumed one clears its own interrupted writes. */
+    @Test
+    void aRunKeepsTheUsersFilesAndClearsItsOwnLeftovers() throws IOException {
+        Path out = Files.createDirectories(dir.resolve("mine"));
+        Files.writeString(out.resolve("log.jsonl"), "my notes\n");
+        assertEquals(1, train(out));
+        assertTrue(stderr().strip().endsWith("already holds log.jsonl, which a new run would replace: use another --out"), stderr());
+        assertEquals("my notes\n", Files.readString(out.resolve("log.jsonl")));
+
+        Path run = dir.resolve("run");
+        assertEquals(0, train(run), stderr());
+        Path leftover = run.resolve(".checkpoint.safetensors4242.tmp");
+        Path notOurs = run.resolve(".checkpoint.safetensors-notes.tmp");
+        Files.writeString(leftover, "half");
+        Files.writeString(notOurs, "mine");
+        assertEquals(0, train(run, "--resume"), stderr());
+        assertTrue(!Files.exists(leftover), "the interrupted write's temporary file is gone");
+        assertTrue(Files.exists(notOurs), "a file that is not one of the run's temporaries is kept");
+    }
+
     @Test
     void aRunWritesItsFilesAndItsModelServesTheOtherCommands() throws IOException {
         Path out = dir.resolve("run");
