@@ -103,26 +103,14 @@ class TornadoParityTest extends ConsoleTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("dev.mod.cpu.CpuParityTest#configs")
     void tiledProductsMatchReference(String name, ModelConfig config, int batch, int seqLen) {
-        assumeTrue(available, "no TornadoVM SDK in this build");
-        System.setProperty("mod.tornado.matmul", "tiled");
-        try {
-            checkAgainstReference(name, config, batch, seqLen);
-        } finally {
-            System.clearProperty("mod.tornado.matmul");
-        }
+        checkWithLayout("tiled", name, config, batch, seqLen);
     }
 
     /** The matrix-vector layout (GPUs' default for at most four rows), on configs whose products all have that few. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("fewRows")
     void vectorProductsMatchReference(String name, ModelConfig config, int batch, int seqLen) {
-        assumeTrue(available, "no TornadoVM SDK in this build");
-        System.setProperty("mod.tornado.matmul", "vector");
-        try {
-            checkAgainstReference(name, config, batch, seqLen);
-        } finally {
-            System.clearProperty("mod.tornado.matmul");
-        }
+        checkWithLayout("vector", name, config, batch, seqLen);
     }
 
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> fewRows() {
@@ -132,6 +120,16 @@ class TornadoParityTest extends ConsoleTest {
                 org.junit.jupiter.params.provider.Arguments.of("4 tokens, GQA, a routed layer of 2",
                         new ModelConfig(70, 96, 2, 4, 2, 150, 1e-5, 10000, 16, 0.5, java.util.List.of(1),
                                 dev.mod.model.RouterWeighting.RAW), 1, 4));
+    }
+
+    private void checkWithLayout(String layout, String name, ModelConfig config, int batch, int seqLen) {
+        assumeTrue(available, "no TornadoVM SDK in this build");
+        System.setProperty("mod.tornado.matmul", layout);
+        try {
+            checkAgainstReference(name, config, batch, seqLen);
+        } finally {
+            System.clearProperty("mod.tornado.matmul");
+        }
     }
 
     private void checkAgainstReference(String name, ModelConfig config, int batch, int seqLen) {
