@@ -95,6 +95,12 @@ final class StudyCommand implements Callable<Integer> {
             }
         } else if (Files.exists(studyJson)) {
             throw new ModException(out + " already holds a study: use --resume to go on with it, or another --out");
+        } else {
+            for (String own : List.of("rows.csv", "time_vs_capacity.png", "speedup_vs_seq.png", "decode_speedup_vs_seq.png")) {
+                if (Files.exists(out.resolve(own), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    throw new ModException(out + " already holds " + own + ", which a new study would replace: use another --out");
+                }
+            }
         }
         List<String> ids = deviceIds();
         try (Model m = openModel(); Backend.Instance cpu = Backend.cpu.start(); Backend.Instance reference = Backend.reference.start();

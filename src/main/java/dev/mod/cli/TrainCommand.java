@@ -135,8 +135,10 @@ final class TrainCommand implements Callable<Integer> {
                 ? new SelectiveCopy(seqLen, config.capacityTokens(seqLen))
                 : TextData.open(data, seqLen, maxDataBytes);
         int threadCount = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-        if (threadCount < 1) {
-            throw new ModException("--threads must be at least 1");
+        int cores = Runtime.getRuntime().availableProcessors();
+        // More threads than cores only wait on each other (the workers spin between stages): 4x is the bound.
+        if (threadCount < 1 || threadCount > 4 * cores) {
+            throw new ModException("--threads must be from 1 to " + 4 * cores + " (4 per processor here), got " + threadCount);
         }
         Trainer trainer = new Trainer(settings, trainingData, out, threadCount);
         System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),

@@ -115,6 +115,16 @@ class StudyCommandTest extends ConsoleTest {
     }
 
     @Test
+    void aNewStudyNeverReplacesTheUsersFiles() throws IOException {
+        Path mine = Files.createDirectories(dir.resolve("mine"));
+        Files.writeString(mine.resolve("rows.csv"), "my rows\n");
+        assertEquals(1, study(mine));
+        assertTrue(stderr().strip().endsWith("already holds rows.csv, which a new study would replace: use another --out"), stderr());
+        assertEquals("my rows\n", Files.readString(mine.resolve("rows.csv")));
+        assertFalse(Files.exists(mine.resolve("study.json")), "nothing written");
+    }
+
+    @Test
     void compareStudiesSideBySide() throws IOException {
         assertEquals(0, study(dir.resolve("one")));
         assertEquals(0, study(dir.resolve("two")));

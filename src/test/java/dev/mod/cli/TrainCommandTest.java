@@ -61,6 +61,10 @@ class TrainCommandTest extends ConsoleTest {
         assertEquals(1, train(out));
         assertTrue(stderr().strip().endsWith("already holds log.jsonl, which a new run would replace: use another --out"), stderr());
         assertEquals("my notes\n", Files.readString(out.resolve("log.jsonl")));
+        int tooMany = 4 * Runtime.getRuntime().availableProcessors() + 1;
+        assertEquals(1, train(dir.resolve("threads"), "--threads", Integer.toString(tooMany)));
+        assertTrue(stderr().contains("--threads must be from 1 to " + (tooMany - 1)), stderr());
+        assertTrue(!Files.exists(dir.resolve("threads")), "nothing written");
 
         Path run = dir.resolve("run");
         assertEquals(0, train(run), stderr());
