@@ -84,7 +84,7 @@ public final class Trainer {
                 throw new ModException("the checkpoint in " + dir + " is of another model config: " + cp.settings().modelConfig());
             }
             if (!cp.settings().equals(s)) {
-                throw new ModException("the checkpoint in " + dir + " was made with other settings: " + cp.settings().toJson());
+                throw new ModException("the checkpoint in " + dir + " was made with other settings: " + s.firstDifference(cp.settings()));
             }
             params = cp.params();
             params.model(config).close(); // refuses weights that do not fit the config

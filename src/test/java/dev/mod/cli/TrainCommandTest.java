@@ -124,7 +124,7 @@ class TrainCommandTest extends ConsoleTest {
         assertEquals(0, train(out), stderr());
         refused("already holds a training run", train(out));
         refused("another model config", train(out, "--resume", "--capacity", "0.25"));
-        refused("other settings", train(out, "--resume", "--lr", "0.5"));
+        refused("other settings: lr: 0.5 here, ", train(out, "--resume", "--lr", "0.5"));
         byte[] good = Files.readAllBytes(out.resolve("checkpoint.safetensors"));
         Files.write(out.resolve("checkpoint.safetensors"), Arrays.copyOf(good, good.length / 2));
         refused("checkpoint.safetensors", train(out, "--resume"));
