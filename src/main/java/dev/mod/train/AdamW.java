@@ -1,9 +1,7 @@
 package dev.mod.train;
 
+import dev.mod.cpu.VectorMath;
 import dev.mod.cpu.WorkerPool;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -17,8 +15,6 @@ import java.util.List;
  */
 public final class AdamW implements WorkerPool.Task {
     private static final int SEGMENT = 1 << 16;
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    private static final int L = S.length();
 
     private final double beta1 = 0.9;
     private final double beta2 = 0.95;
@@ -148,18 +144,15 @@ public final class AdamW implements WorkerPool.Task {
         }
     }
 
-    // sum of g[from..to)^2: float vectors over blocks of 1024 (a short chain of float rounding), the blocks'
+    // sum of g[from..to)^2: float dot products over blocks of 1024 (a short chain of float rounding), the blocks'
     // sums in double; a plain double loop is one long chain of dependent adds, several times slower
     private static double sumOfSquares(float[] g, int from, int to) {
         double sum = 0;
         int i = from;
         for (; i + 1024 <= to; i += 1024) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int j = i; j < i + 1024; j += L) {
-                FloatVector x = FloatVector.fromArray(S, g, j);
-                acc = x.fma(x, acc);
-            }
-            sum += acc.reduceLanes(VectorOperators.ADD);
+            // VectorMath.dot adds its lanes in a fixed order: reduceLanes' order may change with the JIT tier,
+            // which made the clipped gradients, and so whole training runs, differ from JVM to JVM.
+            sum += VectorMath.dot(g, i, g, i, 1024);
         }
         for (; i < to; i++) {
             sum += (double) g[i] * g[i];
