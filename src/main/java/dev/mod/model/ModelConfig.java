@@ -48,6 +48,14 @@ public record ModelConfig(
         positive("n_kv_heads", nKvHeads);
         positive("hidden_dim", hiddenDim);
         positive("max_seq_len", maxSeqLen);
+        if (nLayers > MAX_LAYERS) {
+            throw new ModException("config: n_layers " + nLayers + " is above " + MAX_LAYERS);
+        }
+        long widest = (long) Math.max(Math.max(vocabSize, hiddenDim), dim) * dim;
+        if (widest > MAX_ARRAY) {
+            throw new ModException("config: a weight of " + Math.max(Math.max(vocabSize, hiddenDim), dim) + " x " + dim + " = " + widest
+                    + " floats is above Java's array limit of " + MAX_ARRAY);
+        }
         if (dim % nHeads != 0) {
             throw new ModException("config: dim " + dim + " is not divisible by n_heads " + nHeads);
         }
@@ -80,6 +88,11 @@ public record ModelConfig(
             seen[layer] = true;
         }
     }
+
+    /** The most layers a config may have (the largest public models have a few hundred). */
+    public static final int MAX_LAYERS = 4096;
+    /** The most elements of one Java array, which holds one tensor or one activation. */
+    public static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
 
     private static void positive(String field, int value) {
         if (value <= 0) {
@@ -216,6 +229,10 @@ public record ModelConfig(
             }
         }
         int nLayers = intField(node, "n_layers", null);
+        if (nLayers > MAX_LAYERS) {
+            // Checked before the default routed-layer list is built from it.
+            throw new ModException("config: n_layers " + nLayers + " is above " + MAX_LAYERS);
+        }
         int nHeads = intField(node, "n_heads", null);
         List<Integer> routed;
         if (node.has("routed_layers")) {

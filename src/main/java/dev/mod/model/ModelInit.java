@@ -25,6 +25,11 @@ public final class ModelInit {
                 shapes.put("layers." + layer + ".predictor.w2.weight", new long[] {1, predictorDim});
             }
         }
+        long bytes = 0;
+        for (long[] shape : shapes.values()) {
+            bytes += Tensor.numel(shape) * Float.BYTES;
+        }
+        MemoryBudget.check("the model's weights", bytes);
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (Map.Entry<String, long[]> e : shapes.entrySet()) {
             String name = e.getKey();

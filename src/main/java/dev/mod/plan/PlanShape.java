@@ -1,6 +1,7 @@
 package dev.mod.plan;
 
 import dev.mod.ModException;
+import dev.mod.model.MemoryBudget;
 import dev.mod.model.ModelConfig;
 
 import java.util.ArrayList;
@@ -32,6 +33,16 @@ public record PlanShape(ModelConfig config, int batch, int seqLen, int capacity,
         if (seqLen > config.maxSeqLen()) {
             throw new ModException("sequence length " + seqLen + " is above the model's max_seq_len " + config.maxSeqLen());
         }
+        long rows = (long) batch * seqLen;
+        long widest = rows * Math.max(Math.max(config.vocabSize(), config.hiddenDim()),
+                config.nHeads() * config.headDim() + 2L * config.kvDim());
+        if (widest > ModelConfig.MAX_ARRAY) {
+            throw new ModException("a batch of " + batch + " x " + seqLen + " needs an activation of " + widest
+                    + " floats, above Java's array limit of " + ModelConfig.MAX_ARRAY);
+        }
+        // The residual stream, norms, q/k/v, attention, MLP and logits, as the plans hold them (an estimate from above).
+        long activationFloats = rows * (8L * config.dim() + 3L * config.hiddenDim() + config.vocabSize());
+        MemoryBudget.check("the activations of a batch of " + batch + " x " + seqLen, activationFloats * Float.BYTES);
         int capacity = config.capacityTokens(seqLen);
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < config.nLayers(); i++) {

@@ -70,6 +70,24 @@ class ModelConfigTest {
         assertTrue(!e.getMessage().contains("\n"), "one line: " + e.getMessage());
     }
 
+    /** Sizes are checked before anything is allocated: a config too large to hold is one line, at once. */
+    @Test
+    void sizesBeyondWhatCanBeHeldAreRefusedBeforeAnythingIsAllocated() {
+        String manyLayers = MINIMAL.replace("\"n_layers\": 5", "\"n_layers\": 2000000000");
+        assertEquals("config: n_layers 2000000000 is above 4096",
+                assertThrows(ModException.class, () -> ModelConfig.fromJson(manyLayers)).getMessage());
+        String wide = MINIMAL.replace("\"hidden_dim\": 12", "\"hidden_dim\": 400000000");
+        assertTrue(assertThrows(ModException.class, () -> ModelConfig.fromJson(wide)).getMessage()
+                .startsWith("config: a weight of 400000000 x 8 = 3200000000 floats is above Java's array limit"));
+        // Each tensor fits an array, all of them together do not fit this JVM's heap (100 layers of 3 x 1e8 floats).
+        ModelConfig huge = new ModelConfig(256, 1024, 100, 8, 8, 100_000, 1e-5, 10000, 64, 0.5, List.of(), RouterWeighting.RAW);
+        ModException e = assertThrows(ModException.class, () -> ModelInit.random(huge, 1));
+        assertTrue(e.getMessage().matches("the model's weights need 116\\.0 GiB, more than the [0-9.]+ GiB this JVM may use .*"), e.getMessage());
+        ModException batch = assertThrows(ModException.class, () -> dev.mod.plan.PlanShape.of(
+                new ModelConfig(50_000, 8, 1, 2, 2, 12, 1e-5, 10000, 64, 1.0, List.of(), RouterWeighting.RAW), 1_000_000, 64));
+        assertTrue(batch.getMessage().startsWith("a batch of 1000000 x 64 needs an activation of 3200000000000 floats"), batch.getMessage());
+    }
+
     @Test
     void aKeyGivenTwiceOrContentAfterTheObjectIsRefused() {
         String twice = MINIMAL.replace("\"dim\": 8,", "\"dim\": 8, \"dim\": 16,");
