@@ -49,7 +49,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 return 1;
             }
             if (e instanceof ModException) {
-                System.err.println("mod: error: " + e.getMessage());
+                System.err.println("mod: error: " + capped(e.getMessage()));
                 if (System.getenv("MOD_DEBUG") != null) {
                     e.printStackTrace();
                 }
@@ -64,6 +64,12 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             return 3;
         });
         return cli.execute(args);
+    }
+
+    /** An error line as the user sees it: what it echoes of the input is cut at 500 characters. */
+    static String capped(String message) {
+        String line = String.valueOf(message);
+        return line.length() <= 500 ? line : line.substring(0, 500) + "... (" + (line.length() - 500) + " more characters)";
     }
 
     /** The first TornadoVM exception in the chain of causes, if any. */

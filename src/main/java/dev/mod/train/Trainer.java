@@ -178,7 +178,8 @@ public final class Trainer {
         int layer = plan.firstNonFiniteLayer();
         return new ModException(what + " at step " + (step + 1)
                 + (layer >= 0 ? ", first non-finite activations in layer " + layer : ", activations finite up to the head")
-                + "; the last good checkpoint is kept in " + dir);
+                + (Files.exists(checkpointFile()) ? "; the last good checkpoint is kept in " + dir
+                : "; no checkpoint was written yet (a lower --lr, or --checkpoint-every smaller than this step, keeps one)"));
     }
 
     private static double[] causalFractions(TrainingPlan plan, ModelConfig config) {

@@ -163,6 +163,14 @@ class CliTest extends ConsoleTest {
     }
 
     @Test
+    void anErrorEchoesAtMost500CharactersOfTheInput() {
+        String path = dir.resolve("x".repeat(200)).resolve("y".repeat(200)).resolve("z".repeat(200)).toString();
+        assertEquals(1, mod("forward", "--model", path, "--tokens", "1", "--out", dir.resolve("o.safetensors").toString()));
+        String line = stderr().strip();
+        assertTrue(line.length() < 600 && line.contains(" more characters)") && !line.contains("\n"), line);
+    }
+
+    @Test
     void aReplacedOutputKeepsItsPermissions() throws IOException {
         Path result = dir.resolve("out.safetensors");
         Files.writeString(result, "old");

@@ -131,6 +131,13 @@ class TrainCommandTest extends ConsoleTest {
     }
 
     @Test
+    void aRunThatDivergesBeforeItsFirstCheckpointSaysThereIsNone() throws IOException {
+        Path out = dir.resolve("early");
+        refused("at step", train(out, "--lr", "1e30", "--warmup", "0", "--checkpoint-every", "100", "--eval-every", "100"));
+        assertTrue(stderr().contains("no checkpoint was written yet") && !stderr().contains("is kept"), stderr());
+    }
+
+    @Test
     void aDivergingRunStopsAtTheStepAndKeepsTheLastGoodCheckpoint() throws IOException {
         Path out = dir.resolve("diverge");
         refused("at step", train(out, "--lr", "1e30", "--warmup", "0", "--checkpoint-every", "1", "--eval-every", "100"));
