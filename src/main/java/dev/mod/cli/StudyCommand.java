@@ -1,6 +1,7 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
 import dev.mod.model.ModelInit;
@@ -96,11 +97,8 @@ final class StudyCommand implements Callable<Integer> {
         } else if (Files.exists(studyJson)) {
             throw new ModException(out + " already holds a study: use --resume to go on with it, or another --out");
         } else {
-            for (String own : List.of("rows.csv", "time_vs_capacity.png", "speedup_vs_seq.png", "decode_speedup_vs_seq.png")) {
-                if (Files.exists(out.resolve(own), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                    throw new ModException(out + " already holds " + own + ", which a new study would replace: use another --out");
-                }
-            }
+            AtomicFiles.refuseToReplace(out, List.of("rows.csv", "time_vs_capacity.png", "speedup_vs_seq.png", "decode_speedup_vs_seq.png"),
+                    "study");
         }
         List<String> ids = deviceIds();
         try (Model m = openModel(); Backend.Instance cpu = Backend.cpu.start(); Backend.Instance reference = Backend.reference.start();

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -45,6 +46,18 @@ public final class AtomicFiles {
                 }
             } catch (IOException e) {
                 throw new ModException("cannot compare " + output + " with " + input + ": " + IoErrors.describe(e), e);
+            }
+        }
+    }
+
+    /**
+     * Refuses to start a new run (`what`: "run", "study") in a folder that already holds one of the files it
+     * would write: they are the user's, not this run's.
+     */
+    public static void refuseToReplace(Path dir, List<String> names, String what) {
+        for (String name : names) {
+            if (Files.exists(dir.resolve(name), LinkOption.NOFOLLOW_LINKS)) {
+                throw new ModException(dir + " already holds " + name + ", which a new " + what + " would replace: use another --out");
             }
         }
     }

@@ -96,11 +96,7 @@ public final class Trainer {
             if (Files.exists(checkpointFile())) {
                 throw new ModException(dir + " already holds a training run: use --resume to go on with it, or another --out");
             }
-            for (Path own : runFiles()) {
-                if (Files.exists(own, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                    throw new ModException(dir + " already holds " + own.getFileName() + ", which a new run would replace: use another --out");
-                }
-            }
+            AtomicFiles.refuseToReplace(dir, runFiles().stream().map(f -> f.getFileName().toString()).toList(), "run");
             params = Parameters.of(ModelInit.random(config, s.seed(), s.predictorDim()));
             adam = new AdamW(params, s.weightDecay());
             rng = new Rng(s.seed() * 0x9E3779B97F4A7C15L + 1);

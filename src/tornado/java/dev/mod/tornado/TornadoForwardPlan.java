@@ -20,6 +20,7 @@ import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.WorkerGrid3D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.common.TornadoFunctions.Task15;
 import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
 import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
 import uk.ac.manchester.tornado.api.enums.DataTransferMode;
@@ -32,7 +33,6 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -91,8 +91,9 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final float[] logits;
     private final Map<Integer, float[]> router = new TreeMap<>();
     private final Map<Integer, int[]> selected = new TreeMap<>();
-    private final Map<Integer, TornadoExecutionResult> lastResults = new TreeMap<>();
-    private final Set<Object> fetched = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    /** The head graph's result of the last run, through which logits() brings the logits over; null before a run. */
+    private TornadoExecutionResult headResult;
+    private boolean logitsFetched;
     private long fetchedBytes;
     private boolean routingOutputs = true;
     private final List<GraphProfile> lastProfile = new ArrayList<>();
@@ -127,7 +128,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         this.device = chosen != null ? TornadoDevices.device(chosen, deviceName != null ? "device" : "tornado-config: " + TornadoPlacement.PREFIX + "device")
                 : TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
         this.cpuDevice = device.getDeviceType() == TornadoDeviceType.CPU;
-        int rows = batch * seqLen;
+        int rows = shape.rows();
         int d = c.dim();
         int qDim = c.nHeads() * c.headDim();
         tokens = ints(rows);
@@ -242,6 +243,11 @@ public final class TornadoForwardPlan implements ForwardPass {
     private record Epilogue(int mode, FloatArray extra, IntArray map, FloatArray gains, int width, int perSeq, int gainMode) {
     }
 
+    /** The signature the three layouts of MatmulKernels share. */
+    private interface ProductKernel extends Task15<KernelContext, FloatArray, FloatArray, FloatArray, FloatArray, IntArray, FloatArray,
+            Integer, Integer, Integer, Integer, Integer, Integer, Integer, Integer> {
+    }
+
     /** Adds out = x[rows, in] . w[outDim, in]^T with its epilogue as a product task in the layout tornado-config or the device picks. */
     private void matmul(GraphSpec g, String task, FloatArray in, FloatArray w, FloatArray out, int rows, int inDim, int outDim, Epilogue e) {
         String name = g.name + "." + task;
@@ -251,6 +257,7 @@ public final class TornadoForwardPlan implements ForwardPass {
                     + " layout's work-groups are fixed by its kernel; .local sets the rows layout's");
         }
         WorkerGrid grid;
+        ProductKernel kernel;
         if (layout.equals("vector")) {
             if (rows > MatmulKernels.VECTOR_ROWS) {
                 throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ": the vector layout takes at most "
@@ -258,23 +265,22 @@ public final class TornadoForwardPlan implements ForwardPass {
             }
             grid = new WorkerGrid1D(ceilDiv(outDim, 2 * MatmulKernels.PAIR) * MatmulKernels.PAIR * MatmulKernels.VECTOR_ITEMS);
             grid.setLocalWork(MatmulKernels.VECTOR_ITEMS, 1, 1);
-            g.task(task, grid, t -> t.task(task, MatmulKernels::matmulVector, new KernelContext(), in, w, out, e.extra(), e.map(), e.gains(),
-                    rows, inDim, outDim, e.mode(), e.width(), seqLen, e.perSeq(), e.gainMode()), in, w, out, e.extra(), e.map(), e.gains());
+            kernel = MatmulKernels::matmulVector;
         } else if (layout.equals("tiled")) {
             checkTiledFits(name);
             grid = new WorkerGrid2D(ceilDiv(outDim, MatmulKernels.TILE) * MatmulKernels.TILE_ITEMS,
                     ceilDiv(rows, MatmulKernels.TILE) * MatmulKernels.TILE_ITEMS);
             grid.setLocalWork(MatmulKernels.TILE_ITEMS, MatmulKernels.TILE_ITEMS, 1);
-            g.task(task, grid, t -> t.task(task, MatmulKernels::matmulTiled, new KernelContext(), in, w, out, e.extra(), e.map(), e.gains(),
-                    rows, inDim, outDim, e.mode(), e.width(), seqLen, e.perSeq(), e.gainMode()), in, w, out, e.extra(), e.map(), e.gains());
+            kernel = MatmulKernels::matmulTiled;
         } else {
             int pairs = ceilDiv(outDim, 2 * MatmulKernels.PAIR) * MatmulKernels.PAIR;
             int local = placement.local().getOrDefault(name, (int) Math.min(64, device.getDeviceMaxWorkgroupDimensions()[0]));
             grid = new WorkerGrid2D(ceilDiv(pairs, local) * local, ceilDiv(rows, MatmulKernels.ROWS_PER_ITEM));
             grid.setLocalWork(local, 1, 1);
-            g.task(task, grid, t -> t.task(task, MatmulKernels::matmulRows, new KernelContext(), in, w, out, e.extra(), e.map(), e.gains(),
-                    rows, inDim, outDim, e.mode(), e.width(), seqLen, e.perSeq(), e.gainMode()), in, w, out, e.extra(), e.map(), e.gains());
+            kernel = MatmulKernels::matmulRows;
         }
+        g.task(task, grid, t -> t.task(task, kernel, new KernelContext(), in, w, out, e.extra(), e.map(), e.gains(),
+                rows, inDim, outDim, e.mode(), e.width(), seqLen, e.perSeq(), e.gainMode()), in, w, out, e.extra(), e.map(), e.gains());
         g.products.add(task);
     }
 
@@ -495,8 +501,8 @@ public final class TornadoForwardPlan implements ForwardPass {
             }
         }
         lastProfile.clear();
-        lastResults.clear();
-        fetched.clear();
+        headResult = null;
+        logitsFetched = false;
         fetchedBytes = 0;
         for (int g = 0; g < graphNames.size(); g++) {
             TornadoExecutionResult result = plan.withGraph(g).execute();
@@ -516,7 +522,7 @@ public final class TornadoForwardPlan implements ForwardPass {
                 fetchedBytes += (long) selected.get(layer).length * Integer.BYTES + (long) router.get(layer).length * Float.BYTES;
             }
             if (g == graphNames.size() - 1) {
-                lastResults.put(g, result);
+                headResult = result;
             }
         }
     }
@@ -528,16 +534,6 @@ public final class TornadoForwardPlan implements ForwardPass {
     @Override
     public void keepRoutingOutputs(boolean keep) {
         routingOutputs = keep;
-    }
-
-    /** Whether a buffer that graph left on the device still has to come over to the host in this run (and brings it). */
-    private boolean fetch(int graph, Object buffer, long bytes) {
-        if (lastResults.isEmpty() || !fetched.add(buffer)) {
-            return false;
-        }
-        lastResults.get(graph).transferToHost(buffer);
-        fetchedBytes += bytes;
-        return true;
     }
 
     private void checkRoutingOutputs() {
@@ -578,8 +574,11 @@ public final class TornadoForwardPlan implements ForwardPass {
     /** logits[B, T, V] of the last run, brought from the device on the first call after a run. */
     @Override
     public float[] logits() {
-        if (fetch(graphNames.size() - 1, logitsDevice, (long) logits.length * Float.BYTES)) {
+        if (headResult != null && !logitsFetched) {
+            headResult.transferToHost(logitsDevice);
             copy(logitsDevice, logits);
+            fetchedBytes += (long) logits.length * Float.BYTES;
+            logitsFetched = true;
         }
         return logits;
     }
