@@ -75,6 +75,7 @@ public final class CausalPlan {
         }
         this.sequences = sequences;
         this.maxRows = maxRows;
+        PlanShape.checkActivations(c, maxRows, "a chunk of " + maxRows + " tokens");
         this.a = Activations.allocate(c, 1, maxRows);
         this.cache = new KvCache(c, sequences, c.maxSeqLen());
         this.tokens = new int[maxRows];

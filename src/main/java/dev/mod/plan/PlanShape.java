@@ -33,16 +33,7 @@ public record PlanShape(ModelConfig config, int batch, int seqLen, int capacity,
         if (seqLen > config.maxSeqLen()) {
             throw new ModException("sequence length " + seqLen + " is above the model's max_seq_len " + config.maxSeqLen());
         }
-        long rows = (long) batch * seqLen;
-        long widest = rows * Math.max(Math.max(config.vocabSize(), config.hiddenDim()),
-                config.nHeads() * config.headDim() + 2L * config.kvDim());
-        if (widest > ModelConfig.MAX_ARRAY) {
-            throw new ModException("a batch of " + batch + " x " + seqLen + " needs an activation of " + widest
-                    + " floats, above Java's array limit of " + ModelConfig.MAX_ARRAY);
-        }
-        // The residual stream, norms, q/k/v, attention, MLP and logits, as the plans hold them (an estimate from above).
-        long activationFloats = rows * (8L * config.dim() + 3L * config.hiddenDim() + config.vocabSize());
-        MemoryBudget.check("the activations of a batch of " + batch + " x " + seqLen, activationFloats * Float.BYTES);
+        checkActivations(config, (long) batch * seqLen, "a batch of " + batch + " x " + seqLen);
         int capacity = config.capacityTokens(seqLen);
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < config.nLayers(); i++) {
@@ -50,6 +41,22 @@ public record PlanShape(ModelConfig config, int batch, int seqLen, int capacity,
             layers.add(new Layer(i, routed, routed ? capacity : seqLen));
         }
         return new PlanShape(config, batch, seqLen, capacity, layers);
+    }
+
+    /**
+     * The activations of `rows` rows (what: "a batch of B x T", "a chunk of n tokens") against Java's array limit
+     * and the JVM's heap, before any plan allocates them.
+     */
+    static void checkActivations(ModelConfig config, long rows, String what) {
+        long widest = rows * Math.max(Math.max(config.vocabSize(), config.hiddenDim()),
+                config.nHeads() * config.headDim() + 2L * config.kvDim());
+        if (widest > ModelConfig.MAX_ARRAY) {
+            throw new ModException(what + " needs an activation of " + widest + " floats, above Java's array limit of "
+                    + ModelConfig.MAX_ARRAY);
+        }
+        // The residual stream, norms, q/k/v, attention, MLP and logits, as the plans hold them (an estimate from above).
+        long activationFloats = rows * (8L * config.dim() + 3L * config.hiddenDim() + config.vocabSize());
+        MemoryBudget.check("the activations of " + what, activationFloats * Float.BYTES);
     }
 
     /** B * T: the rows of the residual stream, the embedding and the head. */

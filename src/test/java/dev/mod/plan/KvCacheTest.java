@@ -1,13 +1,19 @@
 package dev.mod.plan;
 
+import dev.mod.ModException;
 import dev.mod.TestModels;
+import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.model.RoutingCalibration;
+import dev.mod.reference.ReferenceKernels;
 import dev.mod.model.RouterWeighting;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class KvCacheTest {
@@ -17,7 +23,7 @@ class KvCacheTest {
         KvCache cache = new KvCache(c, 2, c.maxSeqLen());
         int kvDim = c.kvDim();
         assertEquals(16, cache.capacity(1, 1), "a routed layer starts at twice its capacity of tokens");
-        assertEquals(64, cache.capacity(0, 1), "a dense layer holds the whole context");
+        assertEquals(64, cache.capacity(0, 1), "a dense layer starts at 256 rows, at most the context");
         float[] k = new float[kvDim];
         float[] v = new float[kvDim];
         for (int row = 0; row < 40; row++) {
@@ -40,5 +46,28 @@ class KvCacheTest {
         cache.truncate(1, 30);
         assertEquals(10, cache.length(1, 1), "positions 0, 3, ..., 27 stay");
         assertEquals(10L * 2 * kvDim * Float.BYTES, cache.bytes());
+    }
+
+    @Test
+    void aHugeMaxSeqLenCostsNothingUntilTokensArrive() {
+        ModelConfig c = new ModelConfig(50, 16, 4, 4, 2, 24, 1e-5, 10000, 1_000_000_000, 0.125, List.of(1, 3), RouterWeighting.RAW);
+        Model m = ModelInit.random(c, 3);
+        KvCache cache = new KvCache(c, 2, c.maxSeqLen());
+        assertEquals(256, cache.capacity(0, 0));
+        assertEquals(64, cache.capacity(1, 0), "twice the routed share of 256 tokens");
+        CausalPlan plan = new CausalPlan(m, new ReferenceKernels(), CausalRouting.of(CausalRouting.Rule.ROUTER), 1, 300);
+        int[] text = TestModels.tokens(1, 300, 50, 4)[0];
+        plan.prefill(0, text);
+        assertEquals(300, plan.length(0));
+        assertEquals(512, plan.cache().capacity(0, 0), "grown by doubling, not to max_seq_len");
+        RoutingCalibration calibration = CausalPlan.calibrate(m, new ReferenceKernels(), TestModels.tokens(2, 20, 50, 5));
+        assertEquals(40, calibration.tokens());
+    }
+
+    @Test
+    void aCacheLargerThanTheHeapIsRefusedBeforeItIsAllocated() {
+        ModelConfig c = new ModelConfig(50, 4096, 64, 4, 4, 24, 1e-5, 10000, 4096, 1, List.of(), RouterWeighting.RAW);
+        ModException e = assertThrows(ModException.class, () -> new KvCache(c, 100_000, c.maxSeqLen()));
+        assertTrue(e.getMessage().startsWith("the KV cache's first 1638400000 rows of keys and values need "), e.getMessage());
     }
 }
