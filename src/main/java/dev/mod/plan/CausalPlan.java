@@ -7,7 +7,6 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.RoutingCalibration;
 
 import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -21,7 +20,7 @@ import java.util.TreeMap;
  * against that layer's cache of routed tokens only, and scattered back with the router weight g(r);
  * the others pass through. The number of picked rows varies from chunk to chunk, the buffers do not.
  */
-public final class CausalPlan {
+public final class CausalPlan implements CausalPass {
     private final Model model;
     private final ModelConfig c;
     private final Kernels kernels;
@@ -44,32 +43,29 @@ public final class CausalPlan {
     private final float[][] predictorOut;  // [layer][P] w2 of each routed layer's predictor
     private final boolean calibrating;
 
-    private final int[] seen;          // [S] tokens each sequence has taken in
-    private final int[] runMark;       // [S] last run each sequence appeared in (adjacency check)
-    private final int[] pending;       // [S] rows of each sequence in the chunk being checked
+    private final SequenceLengths lengths;
     private final long[] routedCount;  // [layer] tokens routed since the last resetCounts
     private final long[] decisionCount;
-    private int runs;
     private int rows;
 
-    /** A plan for S sequences under a causal rule, taking chunks of at most maxRows rows. */
+    /** A plan for S sequences under a causal rule, taking chunks of at most maxRows rows, up to max_seq_len tokens each. */
     public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows) {
-        this(model, kernels, routing, sequences, maxRows, false);
+        this(model, kernels, routing, sequences, maxRows, model.config().maxSeqLen(), false);
     }
 
-    private CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows,
+    /** The same, each sequence holding at most `context` tokens (at most max_seq_len). */
+    public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows, int context) {
+        this(model, kernels, routing, sequences, maxRows, context, false);
+    }
+
+    private CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows, int context,
                        boolean calibrating) {
         this.model = model;
         this.c = model.config();
         this.kernels = kernels;
         this.routing = routing;
         this.calibrating = calibrating;
-        if (sequences < 1) {
-            throw new ModException("generation needs at least one sequence");
-        }
-        if (maxRows < 1) {
-            throw new ModException("a chunk must hold at least one token");
-        }
+        this.lengths = new SequenceLengths(sequences, maxRows, checkedContext(c, context), c.vocabSize(), contextName(c, context));
         if (!calibrating) {
             routing.checkAgainst(model);
         }
@@ -77,7 +73,7 @@ public final class CausalPlan {
         this.maxRows = maxRows;
         PlanShape.checkActivations(c, maxRows, "a chunk of " + maxRows + " tokens");
         this.a = Activations.allocate(c, 1, maxRows);
-        this.cache = new KvCache(c, sequences, c.maxSeqLen());
+        this.cache = new KvCache(c, sequences, context);
         this.tokens = new int[maxRows];
         this.rowSeq = new int[maxRows];
         this.rowPos = new int[maxRows];
@@ -100,9 +96,6 @@ public final class CausalPlan {
                 thresholds[layer] = routing.logitThreshold(model, layer);
             }
         }
-        this.seen = new int[sequences];
-        this.runMark = new int[sequences];
-        this.pending = new int[sequences];
         this.routedCount = new long[layers];
         this.decisionCount = new long[layers];
     }
@@ -117,7 +110,7 @@ public final class CausalPlan {
     public static RoutingCalibration calibrate(Model model, Kernels kernels, int[][] sequences) {
         int seqLen = sequences[0].length;
         CausalPlan plan = new CausalPlan(model, kernels, CausalRouting.of(CausalRouting.Rule.CALIBRATED),
-                sequences.length, sequences.length * seqLen, true);
+                sequences.length, sequences.length * seqLen, model.config().maxSeqLen(), true);
         int rows = 0;
         for (int s = 0; s < sequences.length; s++) {
             if (sequences[s].length != seqLen) {
@@ -136,7 +129,7 @@ public final class CausalPlan {
         return new RoutingCalibration(thresholds, rows, seqLen, model.config().capacity());
     }
 
-    /** Prefill: the tokens of one sequence, appended to what it holds. Logits [n, V] after. */
+    @Override
     public void prefill(int s, int[] prompt) {
         if (prompt.length > maxRows) {
             throw new ModException("a chunk of " + prompt.length + " tokens is more than this plan's " + maxRows);
@@ -148,21 +141,14 @@ public final class CausalPlan {
         run(rowSeq, tokens, prompt.length);
     }
 
-    /**
-     * Runs a chunk: row i is token tok[i] of sequence seq[i], appended after what that sequence holds.
-     * Rows of one sequence must be adjacent. Logits of the chunk's rows are in logits() after.
-     */
+    @Override
     public void run(int[] seq, int[] tok, int n) {
-        check(seq, tok, n);
-        runs++;
+        lengths.take(seq, tok, n, rowPos);
         if (seq != rowSeq) {
             System.arraycopy(seq, 0, rowSeq, 0, n);
         }
         if (tok != tokens) {
             System.arraycopy(tok, 0, tokens, 0, n);
-        }
-        for (int i = 0; i < n; i++) {
-            rowPos[i] = seen[rowSeq[i]]++;
         }
         rows = n;
         int d = c.dim();
@@ -177,34 +163,6 @@ public final class CausalPlan {
         }
         kernels.rmsnorm(a.normed(), a.x(), model.finalNorm(), n, d, c.normEps());
         kernels.matmul(a.logits(), a.normed(), model.output(), n, d, c.vocabSize());
-    }
-
-    private void check(int[] seq, int[] tok, int n) {
-        if (n < 1 || n > maxRows) {
-            throw new ModException("a chunk must hold 1 to " + maxRows + " tokens, got " + n);
-        }
-        int mark = runs + 1;
-        for (int i = 0; i < n; i++) {
-            int s = seq[i];
-            if (s < 0 || s >= sequences) {
-                throw new ModException("sequence " + s + " is outside [0, " + sequences + ")");
-            }
-            if (tok[i] < 0 || tok[i] >= c.vocabSize()) {
-                throw new ModException("token id " + tok[i] + " is outside the vocabulary [0, " + c.vocabSize() + ")");
-            }
-            if (i > 0 && seq[i - 1] != s && runMark[s] == mark) {
-                throw new ModException("rows of sequence " + s + " are not adjacent in the chunk");
-            }
-            runMark[s] = mark;
-            pending[s] = 0;
-        }
-        for (int i = 0; i < n; i++) {
-            int s = seq[i];
-            if (seen[s] + ++pending[s] > c.maxSeqLen()) {
-                throw new ModException("sequence " + s + " would hold more than the model's max_seq_len "
-                        + c.maxSeqLen() + " tokens");
-            }
-        }
     }
 
     // x[n, d]: the rule picks rows; xs = x[picked]; x[picked] += g(r) * block(xs)
@@ -289,67 +247,54 @@ public final class CausalPlan {
         MlpStage.apply(kernels, c, w, a, n);
     }
 
-    /** Rolls sequence s back to its first `length` tokens (a later chunk continues from there). */
+    @Override
     public void truncate(int s, int length) {
-        if (length < 0 || length > seen[s]) {
-            throw new ModException("sequence " + s + " holds " + seen[s] + " tokens, cannot roll back to " + length);
-        }
+        lengths.truncate(s, length);
         cache.truncate(s, length);
-        seen[s] = length;
     }
 
-    /** Forgets every sequence's tokens and the routing counts. */
-    public void reset() {
-        for (int s = 0; s < sequences; s++) {
-            truncate(s, 0);
-        }
-        resetCounts();
-    }
-
+    @Override
     public void resetCounts() {
         Arrays.fill(routedCount, 0);
         Arrays.fill(decisionCount, 0);
     }
 
-    /** Tokens sequence s holds. */
-    public int length(int s) {
-        return seen[s];
+    @Override
+    public int sequences() {
+        return sequences;
     }
 
-    /** logits[n, V] of the last chunk's rows. */
+    @Override
+    public int length(int s) {
+        return lengths.length(s);
+    }
+
+    @Override
     public float[] logits() {
         return a.logits();
     }
 
-    /** Rows of the last chunk. */
+    @Override
     public int rows() {
         return rows;
     }
 
-    /** routed[n]: 1 where routed layer `layer` processed the last chunk's row, else 0. */
+    @Override
     public int[] routed(int layer) {
         return lookup(routed, layer);
     }
 
-    /** r[n]: router logits of routed layer `layer` for the last chunk's rows. */
+    @Override
     public float[] routerLogits(int layer) {
         return lookup(router, layer);
     }
 
-    /** Fraction of the tokens layer processed since the last resetCounts (1 for a dense layer). */
-    public double routedFraction(int layer) {
-        if (!c.isRouted(layer)) {
-            return 1;
-        }
-        return decisionCount[layer] == 0 ? Double.NaN : (double) routedCount[layer] / decisionCount[layer];
-    }
-
-    /** Tokens layer processed since the last resetCounts. */
+    @Override
     public long routedTokens(int layer) {
         return routedCount[layer];
     }
 
-    /** Routing decisions layer made since the last resetCounts (0 for a dense layer). */
+    @Override
     public long decisions(int layer) {
         return decisionCount[layer];
     }
@@ -358,12 +303,32 @@ public final class CausalPlan {
         return cache;
     }
 
+    @Override
+    public long cacheBytes() {
+        return cache.bytes();
+    }
+
+    @Override
     public ModelConfig config() {
         return c;
     }
 
-    public List<Integer> routedLayers() {
-        return c.routedLayers();
+    @Override
+    public String backend() {
+        return kernels.name();
+    }
+
+    /** What bounds a context, for errors: the model's max_seq_len or the plan's own context. */
+    public static String contextName(ModelConfig c, int context) {
+        return context == c.maxSeqLen() ? "the model's max_seq_len" : "this plan's context of";
+    }
+
+    /** A context of 1 to max_seq_len tokens, else a one-line error. */
+    public static int checkedContext(ModelConfig c, int context) {
+        if (context < 1 || context > c.maxSeqLen()) {
+            throw new ModException("a context of " + context + " tokens is outside 1 to the model's max_seq_len " + c.maxSeqLen());
+        }
+        return context;
     }
 
     private <T> T lookup(T[] perLayer, int layer) {

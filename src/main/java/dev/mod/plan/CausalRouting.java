@@ -63,7 +63,7 @@ public record CausalRouting(Rule rule, double threshold) {
      * The router logit above which layer routes a token (router and calibrated rules): sigmoid(r) > t is
      * r > ln(t / (1 - t)).
      */
-    double logitThreshold(Model model, int layer) {
+    public double logitThreshold(Model model, int layer) {
         return switch (rule) {
             case ROUTER -> Math.log(threshold / (1 - threshold));
             case CALIBRATED -> model.calibration().threshold(layer);

@@ -47,7 +47,7 @@ public record PlanShape(ModelConfig config, int batch, int seqLen, int capacity,
      * The activations of `rows` rows (what: "a batch of B x T", "a chunk of n tokens") against Java's array limit
      * and the JVM's heap, before any plan allocates them.
      */
-    static void checkActivations(ModelConfig config, long rows, String what) {
+    public static void checkActivations(ModelConfig config, long rows, String what) {
         long widest = rows * Math.max(Math.max(config.vocabSize(), config.hiddenDim()),
                 config.nHeads() * config.headDim() + 2L * config.kvDim());
         if (widest > ModelConfig.MAX_ARRAY) {

@@ -24,12 +24,12 @@ class TornadoPlanTest {
         try (TornadoForwardPlan plan = new TornadoForwardPlan(model, batch, seqLen, true)) {
             plan.keepRoutingOutputs(false);
             plan.run(TestModels.tokens(batch, seqLen, config.vocabSize(), 1));
-            long firstIn = plan.lastProfile().stream().mapToLong(TornadoForwardPlan.GraphProfile::bytesIn).sum();
+            long firstIn = plan.lastProfile().stream().mapToLong(GraphProfile::bytesIn).sum();
             int[][] second = TestModels.tokens(batch, seqLen, config.vocabSize(), 2);
             plan.run(second);
-            List<TornadoForwardPlan.GraphProfile> profile = plan.lastProfile();
+            List<GraphProfile> profile = plan.lastProfile();
             assertEquals(List.of("embedding", "layer0", "layer1", "head"),
-                    profile.stream().map(TornadoForwardPlan.GraphProfile::graph).toList());
+                    profile.stream().map(GraphProfile::graph).toList());
             // TornadoVM counts each task launch's argument block (24 bytes on PoCL) as bytes in; data that
             // moved would be far more: the smallest activation here is batch * seqLen * dim floats.
             long perTaskArguments = 32;
@@ -37,7 +37,7 @@ class TornadoPlanTest {
             long smallestActivation = (long) batch * seqLen * config.dim() * Float.BYTES;
             long logitsBytes = (long) batch * seqLen * config.vocabSize() * Float.BYTES;
             assertTrue(firstIn > 10 * tokensBytes, "the first batch moves the weights: " + firstIn);
-            for (TornadoForwardPlan.GraphProfile graph : profile) {
+            for (GraphProfile graph : profile) {
                 long data = graph.bytesIn() - graph.tasks() * perTaskArguments - (graph.graph().equals("embedding") ? tokensBytes : 0);
                 assertTrue(data <= 32 && perTaskArguments * graph.tasks() < smallestActivation,
                         graph + ": only the tokens (and launch arguments) move in");
@@ -50,7 +50,7 @@ class TornadoPlanTest {
             plan.logits();
             plan.logits();
             assertEquals(runBytes + logitsBytes, plan.hostDeviceBytes(), "the logits move out once, when asked for");
-            for (TornadoForwardPlan.GraphProfile graph : profile) {
+            for (GraphProfile graph : profile) {
                 assertEquals(0, graph.compileNanos(), graph.graph() + " recompiled");
                 assertTrue(graph.kernelNanos() > 0, graph.graph() + " ran no kernel on the device");
             }

@@ -3,6 +3,7 @@ package dev.mod.tornado;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.math.TornadoMath;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
 /**
  * Causal attention in one pass, flash-style: a work-group per (block of QUERIES queries, head, sequence),
@@ -86,6 +87,82 @@ public final class AttentionKernels {
         if (i < n) {
             for (int e = 0; e < dh; e++) {
                 out.set((b * n + i) * nHeads * dh + h * dh + e, acc[e] / sum);
+            }
+        }
+    }
+
+    /** Work-items sharing one query's keys in cacheAttention. */
+    public static final int SPLIT = 32;
+
+    // out[rows, H * dh] = softmax(q k^T / sqrt(dh)) v for each picked row against its sequence's cache: q from
+    // qkv[rows, (H + 2 Hkv) * dh], keys[S, Hkv * dh, context] (transposed) and values[S, context, Hkv * dh] at
+    // slots up to the row's own (pickedSlot = s * context + slot: a chunk's rows were cached in order, each sees
+    // those before it). Flash-decoding: a work-group per (row, head), its SPLIT items taking every SPLIT-th key with
+    // an online softmax each, then merged through local memory. Rows >= live[0] do nothing (the whole group).
+    // Grid: (rows * SPLIT, H), local (SPLIT, 1).
+    public static void cacheAttention(KernelContext context, FloatArray qkv, FloatArray out, FloatArray keys, FloatArray values,
+                                      IntArray pickedSlot, IntArray live, int nHeads, int nKvHeads, int dh, int cacheRows) {
+        int item = context.localIdx;
+        int row = context.groupIdx;
+        int h = context.groupIdy;
+        int n = live.get(0);
+        int slot = row < n ? pickedSlot.get(row) : 0;
+        int s = slot / cacheRows;
+        int last = row < n ? slot % cacheRows : -1;
+        int stride = (nHeads + 2 * nKvHeads) * dh;
+        int kvDim = nKvHeads * dh;
+        int kvHead = h / (nHeads / nKvHeads);
+        float[] maxes = context.allocateFloatLocalArray(SPLIT);
+        float[] sums = context.allocateFloatLocalArray(SPLIT);
+        float[] parts = context.allocateFloatLocalArray(SPLIT * MAX_HEAD_DIM);
+        float[] q = new float[MAX_HEAD_DIM];
+        float[] acc = new float[MAX_HEAD_DIM];
+        float scale = 1f / TornadoMath.sqrt((float) dh);
+        for (int e = 0; e < dh; e++) {
+            q[e] = row < n ? qkv.get(row * stride + h * dh + e) * scale : 0f;
+            acc[e] = 0f;
+        }
+        float max = -3.0e38f;
+        float sum = 0f;
+        int keyBase = (s * kvDim + kvHead * dh) * cacheRows;
+        int valueBase = s * cacheRows * kvDim + kvHead * dh;
+        for (int c = item; c <= last; c += SPLIT) {
+            float dot = 0f;
+            for (int e = 0; e < dh; e++) {
+                dot += q[e] * keys.get(keyBase + e * cacheRows + c);
+            }
+            float top = TornadoMath.max(max, dot);
+            float correction = TornadoMath.exp(max - top);
+            float p = TornadoMath.exp(dot - top);
+            sum = sum * correction + p;
+            for (int e = 0; e < dh; e++) {
+                acc[e] = acc[e] * correction + p * values.get(valueBase + c * kvDim + e);
+            }
+            max = top;
+        }
+        maxes[item] = max;
+        context.localBarrier();
+        float top = -3.0e38f;
+        for (int i = 0; i < SPLIT; i++) {
+            top = TornadoMath.max(top, maxes[i]);
+        }
+        float weight = TornadoMath.exp(max - top);
+        sums[item] = sum * weight;
+        for (int e = 0; e < dh; e++) {
+            parts[item * MAX_HEAD_DIM + e] = acc[e] * weight;
+        }
+        context.localBarrier();
+        if (row < n) {
+            float total = 0f;
+            for (int i = 0; i < SPLIT; i++) {
+                total += sums[i];
+            }
+            for (int e = item; e < dh; e += SPLIT) {
+                float v = 0f;
+                for (int i = 0; i < SPLIT; i++) {
+                    v += parts[i * MAX_HEAD_DIM + e];
+                }
+                out.set(row * nHeads * dh + h * dh + e, v / total);
             }
         }
     }

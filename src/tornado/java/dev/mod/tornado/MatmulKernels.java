@@ -52,22 +52,26 @@ public final class MatmulKernels {
     public static final int VECTOR_ROWS = 4;
     public static final int VECTOR_ITEMS = 64;
 
+    // Every layout takes rows, the most rows its grid was made for, and live[0], the rows there are in this run (at
+    // most rows): a causal plan's routed layer learns on the device how many rows it picked, and items past them do
+    // nothing. The forward plan passes live[0] = rows.
+
     // out (see epilogue) from x[rows, in] . w[outDim, in]^T; one item per 4 rows x 2 columns (oa, oa + PAIR).
     // Grid: (items >= ceil(outDim / (2 PAIR)) * PAIR, ceil(rows / 4)), any local size along x.
     public static void matmulRows(KernelContext context, FloatArray x, FloatArray w, FloatArray out, FloatArray extra,
-                                  IntArray map, FloatArray gains, int rows, int in, int outDim, int epilogue, int width,
+                                  IntArray map, FloatArray gains, IntArray live, int rows, int in, int outDim, int epilogue, int width,
                                   int seqLen, int perSeq, int gainMode) {
         int g = context.globalIdx;
         int r0 = context.globalIdy * ROWS_PER_ITEM;
         int oa = (g / PAIR) * 2 * PAIR + g % PAIR;
         int ob = oa + PAIR;
-        // The grid has no item past the last row; a test of r0 < rows here is one TornadoVM 5.2.1 cannot compile
-        // ("logic node LogicConstantNode"). Rows and columns past the edge read a valid row and are not stored.
-        if (oa < outDim) {
+        int n = live.get(0);
+        // Rows and columns past the edge read a valid row and are not stored.
+        if (oa < outDim && r0 < n) {
             int x0 = r0 * in;
-            int x1 = TornadoMath.min(r0 + 1, rows - 1) * in;
-            int x2 = TornadoMath.min(r0 + 2, rows - 1) * in;
-            int x3 = TornadoMath.min(r0 + 3, rows - 1) * in;
+            int x1 = TornadoMath.min(r0 + 1, n - 1) * in;
+            int x2 = TornadoMath.min(r0 + 2, n - 1) * in;
+            int x3 = TornadoMath.min(r0 + 3, n - 1) * in;
             int wa = oa * in;
             int wb = TornadoMath.min(ob, outDim - 1) * in;
             float s0a = 0f;
@@ -97,7 +101,7 @@ public final class MatmulKernels {
             for (int i = 0; i < ROWS_PER_ITEM; i++) {
                 float va = i == 0 ? s0a : i == 1 ? s1a : i == 2 ? s2a : s3a;
                 float vb = i == 0 ? s0b : i == 1 ? s1b : i == 2 ? s2b : s3b;
-                finish(out, extra, map, gains, r0 + i, oa, va, vb, rows, outDim, epilogue, width, seqLen, perSeq, gainMode);
+                finish(out, extra, map, gains, r0 + i, oa, va, vb, n, outDim, epilogue, width, seqLen, perSeq, gainMode);
             }
         }
     }
@@ -105,11 +109,12 @@ public final class MatmulKernels {
     // out (see epilogue) from x[rows, in] . w[outDim, in]^T; a TILE x TILE output tile per work-group.
     // Grid: (ceil(outDim / TILE) * 16, ceil(rows / TILE) * 16), local (16, 16).
     public static void matmulTiled(KernelContext context, FloatArray x, FloatArray w, FloatArray out, FloatArray extra,
-                                   IntArray map, FloatArray gains, int rows, int in, int outDim, int epilogue, int width,
+                                   IntArray map, FloatArray gains, IntArray live, int rows, int in, int outDim, int epilogue, int width,
                                    int seqLen, int perSeq, int gainMode) {
         int lx = context.localIdx;
         int ly = context.localIdy;
         int r0 = context.groupIdy * TILE;
+        int n = live.get(0);
         int o0 = context.groupIdx * TILE;
         int item = ly * TILE_ITEMS + lx;
         int side = TILE + 1;
@@ -126,7 +131,7 @@ public final class MatmulKernels {
                 int row = idx / TILE_K;
                 int kk = idx % TILE_K;
                 int k = k0 + kk;
-                xTile[kk * side + row] = r0 + row < rows && k < in ? x.get((r0 + row) * in + k) : 0f;
+                xTile[kk * side + row] = r0 + row < n && k < in ? x.get((r0 + row) * in + k) : 0f;
                 wTile[kk * side + row] = o0 + row < outDim && k < in ? w.get((o0 + row) * in + k) : 0f;
             }
             context.localBarrier();
@@ -161,8 +166,8 @@ public final class MatmulKernels {
         }
         for (int i = 0; i < 4; i++) {
             int r = r0 + ly + 16 * i;
-            finish(out, extra, map, gains, r, o0 + lx, acc[i * 4], acc[i * 4 + 1], rows, outDim, epilogue, width, seqLen, perSeq, gainMode);
-            finish(out, extra, map, gains, r, o0 + lx + 32, acc[i * 4 + 2], acc[i * 4 + 3], rows, outDim, epilogue, width, seqLen, perSeq,
+            finish(out, extra, map, gains, r, o0 + lx, acc[i * 4], acc[i * 4 + 1], n, outDim, epilogue, width, seqLen, perSeq, gainMode);
+            finish(out, extra, map, gains, r, o0 + lx + 32, acc[i * 4 + 2], acc[i * 4 + 3], n, outDim, epilogue, width, seqLen, perSeq,
                     gainMode);
         }
     }
@@ -170,16 +175,18 @@ public final class MatmulKernels {
     // out (see epilogue) from x[rows <= VECTOR_ROWS, in] . w[outDim, in]^T; a work-group per column pair (oa, oa + PAIR).
     // Grid: (ceil(outDim / (2 PAIR)) * PAIR * VECTOR_ITEMS), local VECTOR_ITEMS.
     public static void matmulVector(KernelContext context, FloatArray x, FloatArray w, FloatArray out, FloatArray extra,
-                                    IntArray map, FloatArray gains, int rows, int in, int outDim, int epilogue, int width,
+                                    IntArray map, FloatArray gains, IntArray live, int rows, int in, int outDim, int epilogue, int width,
                                     int seqLen, int perSeq, int gainMode) {
         int g = context.groupIdx;
         int item = context.localIdx;
         int oa = (g / PAIR) * 2 * PAIR + g % PAIR;
+        int n = live.get(0);
         int wa = TornadoMath.min(oa, outDim - 1) * in;
         int wb = TornadoMath.min(oa + PAIR, outDim - 1) * in;
-        int x1 = TornadoMath.min(1, rows - 1) * in;
-        int x2 = TornadoMath.min(2, rows - 1) * in;
-        int x3 = TornadoMath.min(3, rows - 1) * in;
+        // With no rows (a routed layer that picked none) every row reads row 0 and none is stored.
+        int x1 = TornadoMath.max(TornadoMath.min(1, n - 1), 0) * in;
+        int x2 = TornadoMath.max(TornadoMath.min(2, n - 1), 0) * in;
+        int x3 = TornadoMath.max(TornadoMath.min(3, n - 1), 0) * in;
         float[] partial = context.allocateFloatLocalArray(2 * VECTOR_ROWS * VECTOR_ITEMS);
         float s0a = 0f;
         float s0b = 0f;
@@ -224,7 +231,7 @@ public final class MatmulKernels {
         }
         if (item == 0) {
             for (int i = 0; i < VECTOR_ROWS; i++) {
-                finish(out, extra, map, gains, i, oa, partial[2 * i * VECTOR_ITEMS], partial[(2 * i + 1) * VECTOR_ITEMS], rows, outDim,
+                finish(out, extra, map, gains, i, oa, partial[2 * i * VECTOR_ITEMS], partial[(2 * i + 1) * VECTOR_ITEMS], n, outDim,
                         epilogue, width, seqLen, perSeq, gainMode);
             }
         }

@@ -34,14 +34,16 @@ public final class TornadoKernels {
     // gathered copy), and the MLP's norm adds the attention output here instead of storing the residual.
     // One work-group of ROW_GROUP items per row: each sums the squares of a strided slice, the group adds them up
     // in local memory, then scales. Grid: (rows * ROW_GROUP), local ROW_GROUP.
+    // Rows r >= live[0] (past a causal chunk's rows or a routed layer's picked ones) are left alone.
     public static void rmsnorm(KernelContext context, FloatArray x, IntArray map, FloatArray extra, FloatArray w, FloatArray out,
-                               int d, float eps, int seqLen, int perSeq, int add) {
+                               IntArray live, int d, float eps, int seqLen, int perSeq, int add) {
         int r = context.groupIdx;
         int item = context.localIdx;
-        int t = (r / perSeq) * seqLen + map.get(r);
+        // Past the live rows the group reads and stores nothing, but still reaches every barrier.
+        int t = r < live.get(0) ? (r / perSeq) * seqLen + map.get(r) : 0;
         float[] partial = context.allocateFloatLocalArray(ROW_GROUP);
         float sumSquares = 0f;
-        for (int i = item; i < d; i += ROW_GROUP) {
+        for (int i = item; i < d && r < live.get(0); i += ROW_GROUP) {
             float v = x.get(t * d + i);
             if (add == 1) {
                 v += extra.get(r * d + i);
@@ -57,7 +59,7 @@ public final class TornadoKernels {
             context.localBarrier();
         }
         float scale = 1f / TornadoMath.sqrt(partial[0] / d + eps);
-        for (int i = item; i < d; i += ROW_GROUP) {
+        for (int i = item; i < d && r < live.get(0); i += ROW_GROUP) {
             float v = x.get(t * d + i);
             if (add == 1) {
                 v += extra.get(r * d + i);

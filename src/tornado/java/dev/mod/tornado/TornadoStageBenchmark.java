@@ -55,7 +55,7 @@ public final class TornadoStageBenchmark {
                     plan.run(tokens);
                     bytesIn = 0;
                     bytesOut = 0;
-                    for (TornadoForwardPlan.GraphProfile g : plan.lastProfile()) {
+                    for (GraphProfile g : plan.lastProfile()) {
                         bytesIn += g.bytesIn();
                         bytesOut += g.bytesOut();
                         if (g.graph().equals("layer0")) {

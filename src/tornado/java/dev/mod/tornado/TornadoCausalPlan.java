@@ -1,0 +1,510 @@
+package dev.mod.tornado;
+
+import dev.mod.ModException;
+import dev.mod.model.LayerWeights;
+import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.RouterWeighting;
+import dev.mod.plan.CausalPass;
+import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalRouting;
+import dev.mod.plan.PlanShape;
+import dev.mod.plan.SequenceLengths;
+import uk.ac.manchester.tornado.api.DataRange;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
+import uk.ac.manchester.tornado.api.WorkerGrid2D;
+import uk.ac.manchester.tornado.api.enums.ProfilerMode;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Generation's causal plan as TornadoVM task graphs, built once for (model, rule, S sequences, chunks of at most R
+ * rows, a context of C tokens per sequence), the same plan the cpu backend runs stage by stage ({@link CausalPlan}):
+ * <ul>
+ * <li>graphs: "init" (run once), a way in for decode steps of at most S rows ("step": moves in only the step's
+ * token ids with their sequences and positions) and one for chunks of up to R rows ("chunk"), one graph per layer,
+ * and the head; each run is a way in, the layers, the head;</li>
+ * <li>the KV caches live on the device, allocated for the context: keys [S, Hkv * dh, C] (transposed) and values
+ * [S, C, Hkv * dh] per layer; a routed layer fills only the rows of the tokens routed into it. The positions each
+ * cache holds, the chunk's rows and the routing counts are in one int buffer, the state ({@link CausalLayout}),
+ * that passes from graph to graph and from run to run;</li>
+ * <li>a layer first decides on the device which rows it processes (routeRows: a dense layer all, a routed layer by
+ * the router's logit against a threshold or by the predictor), appends them to its caches (rolling back first what
+ * the host truncated since), and runs the block on those rows only: the norms read them in place, RoPE is fused
+ * with the cache write, attention reads the cache (flash-decoding), and the MLP's last product scatters x +=
+ * g(r) * f back into them;</li>
+ * <li>a run sizes every grid to the chunk's rows (TornadoVM reads a task's grid at each launch, so nothing is
+ * recompiled), and the kernels leave alone the rows past those a routed layer picked, which only the device knows;</li>
+ * <li>nothing moves out until asked: logits() brings the chunk's rows of logits, routed(), routerLogits(), the counts
+ * and cacheBytes() read the state, all from the head graph's result.</li>
+ * </ul>
+ */
+public final class TornadoCausalPlan implements CausalPass {
+    private final ModelConfig config;
+    private final StageTasks stages;
+    private final SequenceLengths lengths;
+    private final int sequences;
+    private final int maxRows;
+    private final int context;
+    private final boolean profiling;
+    private final TornadoExecutionPlan plan;
+    private final List<GraphSpec> specs = new ArrayList<>();
+    private final int stepGraph;
+    private final int chunkGraph;
+    private final int firstLayerGraph;
+    /** Index of each routed layer among the routed layers (its rows in the routing buffer). */
+    private final Map<Integer, Integer> routedIndex = new LinkedHashMap<>();
+
+    // Device buffers shared by the graphs.
+    private final IntArray state;
+    private final FloatArray x;
+    private final IntArray stepIn;
+    private final IntArray chunkIn;
+    private final FloatArray normed;
+    private final FloatArray qkv;
+    private final FloatArray attention;
+    private final FloatArray attnOut;
+    private final FloatArray hidden;
+    private final FloatArray routing;
+    private final FloatArray ropeCos;
+    private final FloatArray ropeSin;
+    private final FloatArray logitsDevice;
+
+    // The host's side: the last chunk, and what came over from the device since it ran.
+    private final int[] positions;
+    private final float[] logits;
+    private final long[] countBase;
+    private int rows;
+    private boolean truncatedSinceRun;
+    private TornadoExecutionResult headResult;
+    private boolean logitsFetched;
+    private long fetchedBytes;
+    private final List<GraphProfile> lastProfile = new ArrayList<>();
+
+    /**
+     * @param context    tokens each sequence may hold (1 to max_seq_len): the rows of the caches on the device
+     * @param profiling  whether runs record TornadoVM's profile (bytes moved, kernel and transfer times)
+     * @param deviceName "B:D", or null for tornado-config's mod.tornado.device, else TornadoVM's default
+     */
+    public TornadoCausalPlan(Model model, CausalRouting rule, int sequences, int maxRows, int context, boolean profiling,
+                             String deviceName) {
+        ModelConfig c = model.config();
+        this.config = c;
+        rule.checkAgainst(model);
+        this.lengths = new SequenceLengths(sequences, maxRows, CausalPlan.checkedContext(c, context), c.vocabSize(),
+                CausalPlan.contextName(c, context));
+        this.stages = new StageTasks(c, deviceName);
+        this.sequences = sequences;
+        this.maxRows = maxRows;
+        this.context = context;
+        this.profiling = profiling;
+        int layers = c.nLayers();
+        long stateSize = CausalLayout.size(sequences, maxRows, layers, context);
+        long cacheFloats = (long) sequences * c.kvDim() * context;
+        if (stateSize > ModelConfig.MAX_ARRAY || cacheFloats > ModelConfig.MAX_ARRAY) {
+            throw new ModException("a plan for " + sequences + " sequences of " + context + " tokens needs device buffers past "
+                    + ModelConfig.MAX_ARRAY + " elements; use fewer sequences or a shorter context");
+        }
+        PlanShape.checkActivations(c, maxRows, "a chunk of " + maxRows + " tokens");
+        int d = c.dim();
+        int qDim = c.nHeads() * c.headDim();
+        for (int layer : c.routedLayers()) {
+            routedIndex.put(layer, routedIndex.size());
+        }
+        state = stages.ints((int) stateSize);
+        state.init(0);
+        x = stages.floats(maxRows * d);
+        stepIn = stages.ints(1 + 4 * sequences);
+        chunkIn = stages.ints(1 + sequences + 3 * maxRows);
+        normed = stages.floats(maxRows * d);
+        qkv = stages.floats(maxRows * (qDim + 2 * c.kvDim()));
+        attention = stages.floats(maxRows * qDim);
+        attnOut = stages.floats(maxRows * d);
+        hidden = stages.floats(maxRows * c.hiddenDim());
+        routing = stages.floats(Math.max(1, routedIndex.size()) * maxRows);
+        routing.init(0f);
+        FloatArray[] rope = stages.ropeTables(context);
+        ropeCos = rope[0];
+        ropeSin = rope[1];
+        logitsDevice = stages.floats(maxRows * c.vocabSize());
+        positions = new int[maxRows];
+        logits = new float[maxRows * c.vocabSize()];
+        countBase = new long[2 * layers];
+
+        GraphSpec init = new GraphSpec("init");
+        init.task("begin", t -> t.task("begin", CausalKernels::begin, state, x), state, x);
+        specs.add(init);
+        stepGraph = specs.size();
+        specs.add(entryGraph("step", stepIn, sequences, model));
+        chunkGraph = specs.size();
+        specs.add(entryGraph("chunk", chunkIn, maxRows, model));
+        firstLayerGraph = specs.size();
+        for (int layer = 0; layer < layers; layer++) {
+            specs.add(layerGraph(model, layer, rule));
+        }
+        specs.add(headGraph(model));
+        Map<String, List<String>> predecessors = new LinkedHashMap<>();
+        String head = specs.getLast().name;
+        predecessors.put("step", List.of("init", head));
+        predecessors.put("chunk", List.of("init", head));
+        predecessors.put(specs.get(firstLayerGraph).name, List.of("step", "chunk"));
+        for (int i = firstLayerGraph + 1; i < specs.size(); i++) {
+            predecessors.put(specs.get(i).name, List.of(specs.get(i - 1).name));
+        }
+        stages.placement.check(System.getProperties(), specs);
+        stages.checkDeviceMemory(Math.max((long) logitsDevice.getSize(), cacheFloats) * Float.BYTES);
+        GridScheduler grids = new GridScheduler();
+        for (GraphSpec spec : specs) {
+            spec.grids.forEach((task, grid) -> grids.addWorkerGrid(spec.name + "." + task, grid));
+        }
+        TornadoExecutionPlan built = new TornadoExecutionPlan(GraphSpec.build(specs, predecessors));
+        built.withGridScheduler(grids);
+        if (profiling) {
+            built.withProfiler(ProfilerMode.SILENT);
+        }
+        built.withDevice(stages.device);
+        plan = built;
+        plan.withGraph(0).execute();
+    }
+
+    // A way in: the chunk's description into the state, its tokens' embeddings into x.
+    private GraphSpec entryGraph(String name, IntArray in, int inRows, Model model) {
+        FloatArray embeddings = stages.floats(model.embeddings());
+        int d = config.dim();
+        WorkerGrid grid = new WorkerGrid1D(roundUp(Math.max(inRows * d, sequences), CausalKernels.GROUP));
+        grid.setLocalWork(CausalKernels.GROUP, 1, 1);
+        GraphSpec g = new GraphSpec(name);
+        g.task("embed", grid, n -> grid.setGlobalWork(roundUp(Math.max(n * d, sequences), CausalKernels.GROUP), 1, 1),
+                t -> t.task("embed", CausalKernels::embedChunk, new KernelContext(), in, state, embeddings, x, d, sequences, inRows, maxRows),
+                in, state, embeddings, x);
+        g.everyRunIn.add(in);
+        g.own.add(embeddings);
+        return g;
+    }
+
+    private GraphSpec layerGraph(Model model, int layer, CausalRouting rule) {
+        ModelConfig c = config;
+        LayerWeights w = model.layer(layer);
+        GraphSpec g = new GraphSpec("layer" + layer);
+        int d = c.dim();
+        int dh = c.headDim();
+        int qDim = c.nHeads() * dh;
+        int qkvDim = qDim + 2 * c.kvDim();
+        int f = c.hiddenDim();
+        int r = maxRows;
+        boolean routed = c.isRouted(layer);
+        FloatArray attentionNorm = stages.floats(w.attentionNorm());
+        FloatArray wqkv = stages.concatenated(w.wq(), w.wk(), w.wv());
+        FloatArray wo = stages.floats(w.wo());
+        FloatArray ffnNorm = stages.floats(w.ffnNorm());
+        FloatArray w13 = stages.gateUpInterleaved(w.w1(), w.w3());
+        FloatArray w2 = stages.floats(w.w2());
+        FloatArray keys = stages.floats(sequences * c.kvDim() * context);
+        FloatArray values = stages.floats(sequences * c.kvDim() * context);
+        IntArray map = stages.ints(r);
+        IntArray pickedPos = stages.ints(r);
+        IntArray pickedSlot = stages.ints(r);
+        IntArray live = stages.ints(1);
+        IntArray chunkRows = state;
+        FloatArray unused = stages.floats(1);
+        // What a task does not read still fills its slot with a buffer of its own (GraphSpec: no buffer twice in a task).
+        FloatArray gains = stages.floats(routed ? r : 1);
+        FloatArray predictorHidden = stages.floats(1);
+        FloatArray predictorOut = stages.floats(1);
+        int ruleCode = CausalKernels.ALL;
+        float threshold = 0f;
+        int predictorDim = 0;
+        int gainMode = 0;
+        if (routed) {
+            FloatArray routerWeight = stages.floats(w.router());
+            StageTasks.Epilogue store = new StageTasks.Epilogue(MatmulKernels.STORE, stages.floats(1), stages.ints(1), stages.floats(1), 0, 0, r, 0);
+            stages.matmul(g, "router", x, routerWeight, gains, chunkRows, r, d, 1, store);
+            gainMode = c.routerWeighting() == RouterWeighting.SIGMOID ? 2 : 1;
+            if (rule.rule() == CausalRouting.Rule.PREDICTOR) {
+                predictorDim = model.predictorDim();
+                predictorHidden = stages.floats(r * predictorDim);
+                predictorOut = stages.floats(w.predictorW2());
+                FloatArray predictorIn = stages.floats(w.predictorW1());
+                StageTasks.Epilogue storeHidden = new StageTasks.Epilogue(MatmulKernels.STORE, stages.floats(1), stages.ints(1), stages.floats(1), 0,
+                        0, r, 0);
+                stages.matmul(g, "predictor", x, predictorIn, predictorHidden, chunkRows, r, d, predictorDim, storeHidden);
+                ruleCode = CausalKernels.PREDICTOR;
+            } else {
+                ruleCode = CausalKernels.THRESHOLD;
+                threshold = floatBelow(rule.logitThreshold(model, layer));
+            }
+        }
+        FloatArray hiddenOfRule = predictorHidden;
+        FloatArray w2OfRule = predictorOut;
+        int code = ruleCode;
+        float above = threshold;
+        int p = predictorDim;
+        int index = routedIndex.getOrDefault(layer, 0);
+        g.task("route", t -> t.task("route", CausalKernels::routeRows, state, gains, hiddenOfRule, w2OfRule, routing, live, map, pickedPos,
+                pickedSlot, sequences, r, context, c.nLayers(), layer, index, code, above, p), state, gains, hiddenOfRule, w2OfRule, routing, live,
+                map, pickedPos, pickedSlot);
+        StageTasks.Epilogue store = new StageTasks.Epilogue(MatmulKernels.STORE, unused, map, gains, 0, 0, r, gainMode);
+        stages.rmsnorm(g, "attention.norm", x, attentionNorm, map, unused, normed, live, 0, r, 0, r);
+        stages.matmul(g, "attention.qkv", normed, wqkv, qkv, live, r, d, qkvDim, store);
+        int heads = c.nHeads() + 2 * c.nKvHeads();
+        WorkerGrid ropeGrid = new WorkerGrid1D(roundUp(r * heads * (dh / 2), CausalKernels.GROUP));
+        ropeGrid.setLocalWork(CausalKernels.GROUP, 1, 1);
+        g.task("attention.rope", ropeGrid, n -> ropeGrid.setGlobalWork(roundUp(n * heads * (dh / 2), CausalKernels.GROUP), 1, 1),
+                t -> t.task("attention.rope", CausalKernels::ropeStore, new KernelContext(), qkv, keys, values, pickedPos, pickedSlot, live,
+                        ropeCos, ropeSin, c.nHeads(), c.nKvHeads(), dh, context), qkv, keys, values, pickedPos, pickedSlot, live, ropeCos, ropeSin);
+        WorkerGrid attentionGrid = new WorkerGrid2D(r * AttentionKernels.SPLIT, c.nHeads());
+        attentionGrid.setLocalWork(AttentionKernels.SPLIT, 1, 1);
+        g.task("attention", attentionGrid, n -> attentionGrid.setGlobalWork((long) n * AttentionKernels.SPLIT, c.nHeads(), 1),
+                t -> t.task("attention", AttentionKernels::cacheAttention, new KernelContext(), qkv, attention, keys, values, pickedSlot, live,
+                        c.nHeads(), c.nKvHeads(), dh, context), qkv, attention, keys, values, pickedSlot, live);
+        stages.matmul(g, "attention.out", attention, wo, attnOut, live, r, qDim, d, store);
+        stages.rmsnorm(g, "mlp.norm", x, ffnNorm, map, attnOut, normed, live, 1, r, 0, r);
+        stages.matmul(g, "mlp.w13", normed, w13, hidden, live, r, d, stages.gateUpColumns(),
+                new StageTasks.Epilogue(MatmulKernels.SWIGLU, attnOut, map, gains, f, 0, r, gainMode));
+        stages.matmul(g, "mlp.w2", hidden, w2, x, live, r, f, d,
+                new StageTasks.Epilogue(MatmulKernels.RESIDUAL, attnOut, map, gains, d, 0, r, gainMode));
+        return g;
+    }
+
+    private GraphSpec headGraph(Model model) {
+        int r = maxRows;
+        FloatArray norm = stages.floats(model.finalNorm());
+        FloatArray output = stages.floats(model.output());
+        IntArray identity = stages.ints(r);
+        for (int i = 0; i < r; i++) {
+            identity.set(i, i);
+        }
+        FloatArray unused = stages.floats(1);
+        GraphSpec g = new GraphSpec("head");
+        stages.rmsnorm(g, "norm", x, norm, identity, unused, normed, state, 0, r, 0, r);
+        // The routing buffer fills the product's unused gains slot: the head names it, so the routing outputs can come
+        // over from the head's result (TornadoVM copied wrong bytes from an earlier graph's result once later ones ran).
+        stages.matmul(g, "logits", normed, output, logitsDevice, state, r, config.dim(), config.vocabSize(),
+                new StageTasks.Epilogue(MatmulKernels.STORE, unused, identity, routing, 0, 0, r, 0));
+        g.onDemandOut.add(logitsDevice);
+        g.onDemandOut.add(state);
+        g.onDemandOut.add(routing);
+        return g;
+    }
+
+    /** The largest float at or below t: for every float r, r > t exactly when r > floatBelow(t). */
+    static float floatBelow(double t) {
+        float f = (float) t;
+        return f > t ? Math.nextDown(f) : f;
+    }
+
+    private static int roundUp(int n, int to) {
+        return StageTasks.ceilDiv(Math.max(n, 1), to) * to;
+    }
+
+    @Override
+    public void run(int[] seq, int[] tok, int n) {
+        int[] keep = new int[sequences];
+        for (int s = 0; s < sequences; s++) {
+            keep[s] = lengths.length(s);
+        }
+        lengths.take(seq, tok, n, positions);
+        boolean step = n <= sequences;
+        IntArray in = step ? stepIn : chunkIn;
+        int inRows = step ? sequences : maxRows;
+        in.set(0, n);
+        for (int s = 0; s < sequences; s++) {
+            in.set(1 + s, keep[s]);
+        }
+        for (int i = 0; i < n; i++) {
+            in.set(1 + sequences + i, tok[i]);
+            in.set(1 + sequences + inRows + i, seq[i]);
+            in.set(1 + sequences + 2 * inRows + i, positions[i]);
+        }
+        rows = n;
+        truncatedSinceRun = false;
+        headResult = null;
+        logitsFetched = false;
+        fetchedBytes = 0;
+        lastProfile.clear();
+        int entry = step ? stepGraph : chunkGraph;
+        execute(entry, n);
+        for (int g = firstLayerGraph; g < specs.size(); g++) {
+            TornadoExecutionResult result = execute(g, n);
+            if (g == specs.size() - 1) {
+                headResult = result;
+            }
+        }
+    }
+
+    private TornadoExecutionResult execute(int graph, int n) {
+        GraphSpec spec = specs.get(graph);
+        spec.resize(n);
+        TornadoExecutionResult result = plan.withGraph(graph).execute();
+        if (profiling) {
+            lastProfile.add(GraphProfile.of(spec.name, spec.tasks.size(), result));
+        }
+        return result;
+    }
+
+    @Override
+    public void truncate(int s, int length) {
+        lengths.truncate(s, length);
+        truncatedSinceRun = true;
+    }
+
+    @Override
+    public void resetCounts() {
+        int[] counts = fetch(CausalLayout.counts(sequences, maxRows, config.nLayers(), context), 2 * config.nLayers());
+        for (int i = 0; i < counts.length; i++) {
+            countBase[i] = counts[i];
+        }
+    }
+
+    @Override
+    public int sequences() {
+        return sequences;
+    }
+
+    @Override
+    public int length(int s) {
+        return lengths.length(s);
+    }
+
+    /** logits[n, V] of the last chunk's rows (the array holds R rows), brought from the device on the first call after a run. */
+    @Override
+    public float[] logits() {
+        if (headResult != null && !logitsFetched) {
+            int count = rows * config.vocabSize();
+            headResult.transferToHost(new DataRange(logitsDevice).withSize(count));
+            MemorySegment.copy(logitsDevice.getSegment(), ValueLayout.JAVA_FLOAT, 0, logits, 0, count);
+            fetchedBytes += (long) count * Float.BYTES;
+            logitsFetched = true;
+        }
+        return logits;
+    }
+
+    @Override
+    public int rows() {
+        return rows;
+    }
+
+    @Override
+    public int[] routed(int layer) {
+        checkRouted(layer);
+        return fetch(CausalLayout.flags(sequences, maxRows, config.nLayers(), context) + layer * maxRows, rows);
+    }
+
+    @Override
+    public float[] routerLogits(int layer) {
+        checkRouted(layer);
+        float[] r = new float[rows];
+        if (headResult != null) {
+            long offset = (long) routedIndex.get(layer) * maxRows;
+            headResult.transferToHost(new DataRange(routing).withOffset(offset).withSize(rows));
+            MemorySegment.copy(routing.getSegment(), ValueLayout.JAVA_FLOAT, offset * Float.BYTES, r, 0, rows);
+            fetchedBytes += (long) rows * Float.BYTES;
+        }
+        return r;
+    }
+
+    private void checkRouted(int layer) {
+        if (!routedIndex.containsKey(layer)) {
+            throw new ModException("layer " + layer + " is not routed");
+        }
+    }
+
+    @Override
+    public long routedTokens(int layer) {
+        return count(layer, 0);
+    }
+
+    @Override
+    public long decisions(int layer) {
+        return count(layer, 1);
+    }
+
+    private long count(int layer, int which) {
+        if (!routedIndex.containsKey(layer)) {
+            return 0;
+        }
+        int at = 2 * layer + which;
+        return fetch(CausalLayout.counts(sequences, maxRows, config.nLayers(), context) + at, 1)[0] - countBase[at];
+    }
+
+    /** The positions layer's cache holds for sequence s, in the order they came. */
+    public int[] cachedPositions(int layer, int s) {
+        int length = fetch(CausalLayout.lengths(sequences, maxRows) + layer * sequences + s, 1)[0];
+        int[] held = fetch(CausalLayout.cached(sequences, maxRows, config.nLayers()) + (layer * sequences + s) * context, length);
+        int kept = 0;
+        while (kept < held.length && held[kept] < lengths.length(s)) {
+            kept++;
+        }
+        return Arrays.copyOf(held, kept);
+    }
+
+    @Override
+    public long cacheBytes() {
+        long cachedRows = 0;
+        for (int layer = 0; layer < config.nLayers(); layer++) {
+            for (int s = 0; s < sequences; s++) {
+                cachedRows += truncatedSinceRun ? cachedPositions(layer, s).length
+                        : fetch(CausalLayout.lengths(sequences, maxRows) + layer * sequences + s, 1)[0];
+            }
+        }
+        return cachedRows * 2L * config.kvDim() * Float.BYTES;
+    }
+
+    // state[offset, offset + count) from the device as the last run left it (zeros before the first run).
+    private int[] fetch(int offset, int count) {
+        int[] out = new int[count];
+        if (headResult != null && count > 0) {
+            headResult.transferToHost(new DataRange(state).withOffset(offset).withSize(count));
+            fetchedBytes += (long) count * Integer.BYTES;
+            MemorySegment.copy(state.getSegment(), ValueLayout.JAVA_INT, (long) offset * Integer.BYTES, out, 0, count);
+        }
+        return out;
+    }
+
+    /** Per graph of the last run (profiling on): bytes in and out, kernel, transfer and compile time. */
+    public List<GraphProfile> lastProfile() {
+        return List.copyOf(lastProfile);
+    }
+
+    /** Bytes moved by the last run and by the outputs asked for since (profiling on). */
+    public long hostDeviceBytes() {
+        return lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() + fetchedBytes;
+    }
+
+    /** Bytes the plan keeps on the device: weights, caches, activations, state. */
+    public long deviceBytes() {
+        return stages.deviceBytes();
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public String backend() {
+        return "tornado";
+    }
+
+    @Override
+    public void close() {
+        try {
+            plan.close();
+        } catch (Exception e) {
+            throw new ModException("tornado: could not release the device: " + e.getMessage(), e);
+        }
+    }
+}
