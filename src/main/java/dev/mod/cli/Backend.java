@@ -3,6 +3,9 @@ package dev.mod.cli;
 import dev.mod.ModException;
 import dev.mod.cpu.CpuKernels;
 import dev.mod.model.Model;
+import dev.mod.plan.CausalPass;
+import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.ForwardPlan;
 import dev.mod.plan.Kernels;
@@ -21,6 +24,7 @@ enum Backend {
 
     /** Classes of the TornadoVM backend, compiled only in builds with the tornado profile. */
     private static final String TORNADO_PLAN = "dev.mod.tornado.TornadoForwardPlan";
+    private static final String TORNADO_CAUSAL_PLAN = "dev.mod.tornado.TornadoCausalPlan";
     private static final String TORNADO_DEVICES = "dev.mod.tornado.TornadoDevices";
 
     /** Why the tornado backend cannot run in this JVM. */
@@ -92,10 +96,27 @@ enum Backend {
             };
         }
 
-        /** The kernels of a host backend, for the plans that run stage by stage (generation, causal routing). */
+        /**
+         * A causal pass (generation, causal routing) for S sequences, chunks of at most maxRows rows and `context` tokens
+         * per sequence; for tornado on the device "B:D" (null: tornado-config's or TornadoVM's default).
+         */
+        CausalPass openCausal(Model model, CausalRouting routing, int sequences, int maxRows, int context, String tornadoDevice) {
+            return switch (backend) {
+                case cpu, reference -> new CausalPlan(model, kernels(), routing, sequences, maxRows, context);
+                case tornado -> construct(TORNADO_CAUSAL_PLAN, new Class<?>[] {Model.class, CausalRouting.class, int.class, int.class, int.class,
+                        boolean.class, String.class}, model, routing, sequences, maxRows, context, tornadoDevice != null, tornadoDevice);
+            };
+        }
+
+        /** The same on this backend's default device. */
+        CausalPass.Opener causal(Model model, CausalRouting routing) {
+            return (sequences, maxRows, context) -> openCausal(model, routing, sequences, maxRows, context, null);
+        }
+
+        /** The kernels of a host backend, for what runs only stage by stage on the host (calibration). */
         Kernels hostKernels(String what) {
             if (backend == tornado) {
-                throw new ModException(what + " runs on the cpu and reference backends; the tornado backend has no decode graph yet");
+                throw new ModException(what + " runs on the cpu and reference backends");
             }
             return kernels();
         }
@@ -138,10 +159,15 @@ enum Backend {
     }
 
     private static ForwardPass openTornado(Model model, int batch, int seqLen, String device) {
+        return construct(TORNADO_PLAN, new Class<?>[] {Model.class, int.class, int.class, boolean.class, String.class},
+                model, batch, seqLen, device != null, device);
+    }
+
+    /** A TornadoVM plan by its class name: its errors as they are, TornadoVM missing or failing to start as one line. */
+    @SuppressWarnings("unchecked")
+    private static <T> T construct(String className, Class<?>[] types, Object... arguments) {
         try {
-            return (ForwardPass) Class.forName(TORNADO_PLAN)
-                    .getConstructor(Model.class, int.class, int.class, boolean.class, String.class)
-                    .newInstance(model, batch, seqLen, device != null, device);
+            return (T) Class.forName(className).getConstructor(types).newInstance(arguments);
         } catch (ClassNotFoundException | LinkageError e) {
             throw tornadoMissing(e);
         } catch (InvocationTargetException e) {

@@ -6,7 +6,7 @@ import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsWriter;
 import dev.mod.model.Model;
 import dev.mod.model.Tensor;
-import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalPass;
 import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPass;
 import picocli.CommandLine.ArgGroup;
@@ -94,30 +94,37 @@ final class ForwardCommand implements Callable<Integer> {
             if (t > model.config().maxSeqLen()) {
                 throw new ModException("sequence length " + t + " is above the model's max_seq_len " + model.config().maxSeqLen());
             }
-            CausalPlan plan = new CausalPlan(model, runtime.hostKernels("causal routing"), rule, b, b * t);
-            int[] seq = new int[b * t];
-            int[] tok = new int[b * t];
-            for (int row = 0; row < b; row++) {
-                for (int i = 0; i < t; i++) {
-                    seq[row * t + i] = row;
-                    tok[row * t + i] = batch[row][i];
-                }
+            try (CausalPass plan = runtime.openCausal(model, rule, b, b * t, t, null)) {
+                runCausal(model, plan, batch);
             }
-            plan.run(seq, tok, b * t);
-            List<Tensor> outputs = new ArrayList<>();
-            outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));
-            StringBuilder fractions = new StringBuilder();
-            for (int layer : plan.routedLayers()) {
-                outputs.add(Tensor.ofInts("layers." + layer + ".routed", plan.routed(layer), b, t));
-                outputs.add(Tensor.of("layers." + layer + ".router", plan.routerLogits(layer), b, t));
-                fractions.append(String.format(" %d:%.3f", layer, plan.routedFraction(layer)));
-            }
-            write(model, backend.name(), routing.name(), outputs);
-            System.out.printf("wrote %s: logits [%d, %d, %d], routing %s, routed fraction per layer%s, backend %s%n",
-                    out, b, t, model.config().vocabSize(), routing, fractions.length() == 0 ? " (none routed)" : fractions,
-                    backend);
         }
         return 0;
+    }
+
+    private void runCausal(Model model, CausalPass plan, int[][] batch) {
+        int b = batch.length;
+        int t = batch[0].length;
+        int[] seq = new int[b * t];
+        int[] tok = new int[b * t];
+        for (int row = 0; row < b; row++) {
+            for (int i = 0; i < t; i++) {
+                seq[row * t + i] = row;
+                tok[row * t + i] = batch[row][i];
+            }
+        }
+        plan.run(seq, tok, b * t);
+        List<Tensor> outputs = new ArrayList<>();
+        outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));
+        StringBuilder fractions = new StringBuilder();
+        for (int layer : plan.routedLayers()) {
+            outputs.add(Tensor.ofInts("layers." + layer + ".routed", plan.routed(layer), b, t));
+            outputs.add(Tensor.of("layers." + layer + ".router", plan.routerLogits(layer), b, t));
+            fractions.append(String.format(" %d:%.3f", layer, plan.routedFraction(layer)));
+        }
+        write(model, plan.backend(), routing.name(), outputs);
+        System.out.printf("wrote %s: logits [%d, %d, %d], routing %s, routed fraction per layer%s, backend %s%n",
+                out, b, t, model.config().vocabSize(), routing, fractions.length() == 0 ? " (none routed)" : fractions,
+                plan.backend());
     }
 
     private void write(Model model, String backendName, String rule, List<Tensor> outputs) {

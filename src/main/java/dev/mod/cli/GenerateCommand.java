@@ -47,7 +47,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threshold", defaultValue = "0.5", description = "The router rule routes when sigmoid(r) > this (default: ${DEFAULT-VALUE}).")
     double threshold;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, reference or tornado (the last under scripts/mod-tornado; default: ${DEFAULT-VALUE}).")
     Backend backend;
 
     @Override
@@ -60,7 +60,7 @@ final class GenerateCommand implements Callable<Integer> {
             CausalRouting rule = routing == null ? CausalRouting.defaultFor(model) : routing.causal(model, threshold);
             PrintStream out = System.out;
             boolean streaming = prompts.size() == 1;
-            Generator.Result result = Generator.generate(model, runtime.hostKernels("generation"), rule, prompts, settings,
+            Generator.Result result = Generator.generate(model, runtime.causal(model, rule), prompts, settings,
                     streaming ? piece -> {
                         out.print(piece);
                         out.flush();

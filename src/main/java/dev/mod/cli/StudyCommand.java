@@ -189,15 +189,15 @@ final class StudyCommand implements Callable<Integer> {
             case "reference" -> "reference backend: plain Java, one thread";
             default -> "tornado backend on TornadoVM device " + id.substring("tornado:".length());
         };
-        return StudyDevice.of(id, description, (m, b, t) -> switch (id) {
-            case "cpu" -> cpu.open(m, b, t);
-            case "reference" -> reference.open(m, b, t);
-            default -> tornado.open(m, b, t, id.substring("tornado:".length()));
-        }, switch (id) {
-            case "cpu" -> cpu.hostKernels("decode");
-            case "reference" -> reference.hostKernels("decode");
-            default -> null;
-        });
+        String tornadoDevice = id.startsWith("tornado:") ? id.substring("tornado:".length()) : null;
+        Backend.Instance backend = switch (id) {
+            case "cpu" -> cpu;
+            case "reference" -> reference;
+            default -> tornado;
+        };
+        return StudyDevice.of(id, description, (m, b, t) -> backend.open(m, b, t, tornadoDevice),
+                (m, rule, sequences, maxRows, context) -> backend.openCausal(m, rule, sequences, maxRows, context, tornadoDevice),
+                id.equals("reference") ? reference.hostKernels("calibration") : cpu.hostKernels("calibration"));
     }
 
     /** The rows as a table: one line per row, studies labelled when there are several. */

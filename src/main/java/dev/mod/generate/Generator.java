@@ -4,9 +4,7 @@ import dev.mod.ModException;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
-import dev.mod.plan.CausalPlan;
-import dev.mod.plan.CausalRouting;
-import dev.mod.plan.Kernels;
+import dev.mod.plan.CausalPass;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -77,13 +75,21 @@ public final class Generator {
      * Generates a completion for every prompt; stream (may be null) gets the first sequence's text piece by
      * piece as it is sampled.
      */
-    public static Result generate(Model model, Kernels kernels, CausalRouting routing, List<String> prompts,
-                                  Settings settings, Consumer<String> stream) {
+    public static Result generate(Model model, CausalPass.Opener opener, List<String> prompts, Settings settings,
+                                  Consumer<String> stream) {
         List<int[]> encoded = encode(model.config(), prompts, settings.maxTokens());
         int batch = encoded.size();
         int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
-        CausalPlan plan = new CausalPlan(model, kernels, routing, batch, Math.max(promptRows, batch));
-        int vocab = model.config().vocabSize();
+        int context = encoded.stream().mapToInt(p -> p.length).max().orElseThrow() + settings.maxTokens();
+        try (CausalPass plan = opener.open(batch, Math.max(promptRows, batch), context)) {
+            return generate(plan, encoded, settings, stream);
+        }
+    }
+
+    private static Result generate(CausalPass plan, List<int[]> encoded, Settings settings, Consumer<String> stream) {
+        int batch = encoded.size();
+        int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
+        int vocab = plan.config().vocabSize();
 
         Sampler[] samplers = new Sampler[batch];
         ByteTokenizer.Decoder[] decoders = new ByteTokenizer.Decoder[batch];
@@ -154,7 +160,7 @@ public final class Generator {
             context += plan.length(b);
         }
         return new Result(out, ids, (firstToken - start) / 1e6, (end - firstToken) / 1e6, decodeTokens,
-                prefillRouted, routedFractions(plan), plan.cache().bytes(), plan.cache().denseBytes(context), context);
+                prefillRouted, routedFractions(plan), plan.cacheBytes(), plan.denseCacheBytes(context), context);
     }
 
     private static void accept(int b, int id, int[][] generated, int[] counts, boolean[] done,
@@ -170,7 +176,7 @@ public final class Generator {
         }
     }
 
-    private static Map<Integer, Double> routedFractions(CausalPlan plan) {
+    private static Map<Integer, Double> routedFractions(CausalPass plan) {
         Map<Integer, Double> fractions = new LinkedHashMap<>();
         for (int layer : plan.routedLayers()) {
             fractions.put(layer, plan.routedFraction(layer));

@@ -11,6 +11,12 @@ import java.util.List;
  * a causal rule. Outputs are the pass's own buffers, overwritten by the next chunk.
  */
 public interface CausalPass extends AutoCloseable {
+    /** Opens a causal pass for S sequences, chunks of at most maxRows rows and `context` tokens per sequence. */
+    @FunctionalInterface
+    interface Opener {
+        CausalPass open(int sequences, int maxRows, int context);
+    }
+
     /**
      * Runs a chunk: row i is token tok[i] of sequence seq[i], appended after what that sequence holds. Rows of one
      * sequence must be adjacent. Logits of the chunk's rows are in logits() after.

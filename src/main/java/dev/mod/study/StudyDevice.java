@@ -1,13 +1,15 @@
 package dev.mod.study;
 
 import dev.mod.model.Model;
+import dev.mod.plan.CausalPass;
+import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.Kernels;
 
 /**
  * A device a study measures on: its id as --devices takes it ("cpu", "reference", "tornado:0:0"), a
- * description for the results file (name, driver), how to open a forward pass on it, and the kernels its
- * decode steps run on (null where the device has no decode path).
+ * description for the results file (name, driver), how to open a forward pass and a causal (decode) pass on it,
+ * and the host kernels that calibrate the decode rows' routing thresholds.
  */
 public interface StudyDevice extends AutoCloseable {
     String id();
@@ -16,8 +18,11 @@ public interface StudyDevice extends AutoCloseable {
 
     ForwardPass open(Model model, int batch, int seqLen);
 
-    /** The kernels of the causal (decode) plan on this device; null when the device has none. */
-    Kernels decodeKernels();
+    /** A causal pass for decode steps on this device. */
+    CausalPass openCausal(Model model, CausalRouting rule, int sequences, int maxRows, int context);
+
+    /** The host kernels that calibrate the decode rows' thresholds (a property of the model, set before any device runs it). */
+    Kernels calibrationKernels();
 
     @Override
     default void close() {
@@ -29,7 +34,13 @@ public interface StudyDevice extends AutoCloseable {
         ForwardPass open(Model model, int batch, int seqLen);
     }
 
-    static StudyDevice of(String id, String description, Opener opener, Kernels decodeKernels) {
+    /** Opens a causal pass of a model under a rule on a device. */
+    @FunctionalInterface
+    interface CausalOpener {
+        CausalPass open(Model model, CausalRouting rule, int sequences, int maxRows, int context);
+    }
+
+    static StudyDevice of(String id, String description, Opener opener, CausalOpener causalOpener, Kernels calibrationKernels) {
         return new StudyDevice() {
             @Override
             public String id() {
@@ -47,8 +58,13 @@ public interface StudyDevice extends AutoCloseable {
             }
 
             @Override
-            public Kernels decodeKernels() {
-                return decodeKernels;
+            public CausalPass openCausal(Model model, CausalRouting rule, int sequences, int maxRows, int context) {
+                return causalOpener.open(model, rule, sequences, maxRows, context);
+            }
+
+            @Override
+            public Kernels calibrationKernels() {
+                return calibrationKernels;
             }
         };
     }

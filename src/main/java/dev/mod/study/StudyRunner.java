@@ -4,10 +4,10 @@ import dev.mod.ModException;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
+import dev.mod.plan.CausalPass;
 import dev.mod.plan.CausalPlan;
 import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPass;
-import dev.mod.plan.Kernels;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
@@ -285,12 +285,9 @@ public final class StudyRunner {
         if (settings.decodeSteps() == 0) {
             return result;
         }
-        Kernels kernels = device.decodeKernels();
         int steps = Math.min(settings.decodeSteps(), seqLen - 1);
-        if (kernels == null || steps < 1) {
-            String why = kernels == null ? "no decode path on this device (the tornado backend has no decode graph yet)"
-                    : "T = 1 leaves no room for a decode step";
-            capacities.forEach(c -> result.put(c, DecodeMeasurement.failed(why)));
+        if (steps < 1) {
+            capacities.forEach(c -> result.put(c, DecodeMeasurement.failed("T = 1 leaves no room for a decode step")));
             return result;
         }
         int batch = settings.batch();
@@ -298,20 +295,36 @@ public final class StudyRunner {
         int[][] tokens = tokens(model.config().vocabSize(), batch, seqLen, 0);
         int[] seq = new int[batch];
         int[] tok = new int[batch];
-        Map<Double, CausalPlan> plans = new LinkedHashMap<>();
+        Map<Double, CausalPass> plans = new LinkedHashMap<>();
         for (Double capacity : capacities) {
             try {
-                CausalPlan plan = decodePlan(kernels, capacity, seqLen, tokens, context);
+                CausalPass plan = decodePlan(device, capacity, seqLen, tokens, context);
                 plans.put(capacity, plan);
                 long warmupEnd = System.nanoTime() + (long) (settings.warmupSeconds() * 1e9);
                 do {
                     decodeRun(plan, tokens, context, steps, seq, tok);
                 } while (System.nanoTime() < warmupEnd);
             } catch (RuntimeException | OutOfMemoryError e) {
-                plans.remove(capacity);
+                CausalPass failed = plans.remove(capacity);
+                if (failed != null) {
+                    failed.close();
+                }
                 result.put(capacity, DecodeMeasurement.failed(oneLine(e)));
             }
         }
+        try {
+            measureDecode(plans, result, batch, seqLen, context, steps, tokens);
+        } finally {
+            plans.values().forEach(CausalPass::close);
+        }
+        return result;
+    }
+
+    /** The decode rows' timed runs, round-robin over the plans; each row's median ms per step, routed fraction and KV cache. */
+    private void measureDecode(Map<Double, CausalPass> plans, Map<Double, DecodeMeasurement> result, int batch, int seqLen,
+                               int context, int steps, int[][] tokens) {
+        int[] seq = new int[batch];
+        int[] tok = new int[batch];
         Map<Double, double[]> ms = new HashMap<>();
         Map<Double, long[]> routing = new HashMap<>();
         Map<Double, Long> kvBytes = new HashMap<>();
@@ -320,8 +333,8 @@ public final class StudyRunner {
             routing.put(c, new long[2]);
         });
         for (int i = 0; i < settings.repeats(); i++) {
-            for (Map.Entry<Double, CausalPlan> e : plans.entrySet()) {
-                CausalPlan plan = e.getValue();
+            for (Map.Entry<Double, CausalPass> e : plans.entrySet()) {
+                CausalPass plan = e.getValue();
                 plan.resetCounts();
                 long start = System.nanoTime();
                 long bytes = decodeRun(plan, tokens, context, steps, seq, tok);
@@ -333,26 +346,30 @@ public final class StudyRunner {
                 }
             }
         }
-        for (Map.Entry<Double, CausalPlan> e : plans.entrySet()) {
+        for (Map.Entry<Double, CausalPass> e : plans.entrySet()) {
             long[] r = routing.get(e.getKey());
             result.put(e.getKey(), new DecodeMeasurement(ms.get(e.getKey()), r[1] == 0 ? null : (double) r[0] / r[1],
-                    kvBytes.get(e.getKey()), e.getValue().cache().denseBytes((long) batch * seqLen), null));
+                    kvBytes.get(e.getKey()), e.getValue().denseCacheBytes((long) batch * seqLen), null));
         }
-        return result;
     }
 
-    /** A causal plan of the row's model holding every sequence's first `context` tokens. */
-    private CausalPlan decodePlan(Kernels kernels, Double capacity, int seqLen, int[][] tokens, int context) {
+    /** A causal pass of the row's model on the device, holding every sequence's first `context` tokens (room for T). */
+    private CausalPass decodePlan(StudyDevice device, Double capacity, int seqLen, int[][] tokens, int context) {
         Model m = modelFor(capacity);
         CausalRouting rule = CausalRouting.of(CausalRouting.Rule.ROUTER);
         if (capacity != null) {
             int[][] calibration = tokens(model.config().vocabSize(), Math.max(4, settings.batch()), seqLen, 1);
-            m = m.withCalibration(CausalPlan.calibrate(m, kernels, calibration));
+            m = m.withCalibration(CausalPlan.calibrate(m, device.calibrationKernels(), calibration));
             rule = CausalRouting.of(CausalRouting.Rule.CALIBRATED);
         }
-        CausalPlan plan = new CausalPlan(m, kernels, rule, tokens.length, context);
-        for (int b = 0; b < tokens.length; b++) {
-            plan.prefill(b, Arrays.copyOf(tokens[b], context));
+        CausalPass plan = device.openCausal(m, rule, tokens.length, context, seqLen);
+        try {
+            for (int b = 0; b < tokens.length; b++) {
+                plan.prefill(b, Arrays.copyOf(tokens[b], context));
+            }
+        } catch (RuntimeException e) {
+            plan.close();
+            throw e;
         }
         return plan;
     }
@@ -361,7 +378,7 @@ public final class StudyRunner {
      * s decode steps of every sequence from `context` on, then the caches rolled back; the cache bytes at the
      * end. seq and tok are scratch of one entry per sequence, so that a timed run allocates nothing.
      */
-    private static long decodeRun(CausalPlan plan, int[][] tokens, int context, int steps, int[] seq, int[] tok) {
+    private static long decodeRun(CausalPass plan, int[][] tokens, int context, int steps, int[] seq, int[] tok) {
         int batch = tokens.length;
         for (int s = 0; s < steps; s++) {
             for (int b = 0; b < batch; b++) {
@@ -370,7 +387,7 @@ public final class StudyRunner {
             }
             plan.run(seq, tok, batch);
         }
-        long bytes = plan.cache().bytes();
+        long bytes = plan.cacheBytes();
         for (int b = 0; b < batch; b++) {
             plan.truncate(b, context);
         }

@@ -11,6 +11,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -19,7 +20,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * `mod forward` against an independent NumPy transcription of the spec (src/test/python/spec_oracle.py),
- * on model files written by that script's own safetensors writer, for every backend: the selections must
+ * on model files written by that script's own safetensors writer, for every backend (tornado where TornadoVM is): the selections must
  * be identical and the logits within 1e-4 of the largest logit. Runs where a Python 3 with NumPy is found
  * ({@link NumpyOracle}); skipped with the reason printed otherwise.
  */
@@ -90,11 +91,22 @@ class OracleParityTest {
         NumpyOracle.run(casePath.toString(), model.toString(), expectedPath.toString());
 
         JsonNode expected = JSON.readTree(expectedPath.toFile());
-        for (String backend : new String[] {"reference", "cpu"}) {
+        for (String backend : backends()) {
             Path out = dir.resolve(backend + ".safetensors");
             assertEquals(0, Main.run("forward", "--model", model.toString(), "--tokens", tokenText.toString(),
                     "--out", out.toString(), "--backend", backend, "--routing", routing));
             compare(backend, expected, out, c.get("routed_layers").size(), batch, seqLen, routing);
+        }
+    }
+
+    /** reference and cpu, and tornado in builds and JVMs that have TornadoVM (TornadoParityTest says when they do not). */
+    private static List<String> backends() {
+        try {
+            Class.forName("dev.mod.tornado.TornadoForwardPlan");
+            Class.forName("uk.ac.manchester.tornado.api.TaskGraph");
+            return List.of("reference", "cpu", "tornado");
+        } catch (ClassNotFoundException | NoClassDefFoundError e) {
+            return List.of("reference", "cpu");
         }
     }
 

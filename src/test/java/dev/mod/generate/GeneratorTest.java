@@ -5,6 +5,7 @@ import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
+import dev.mod.plan.CausalPlan;
 import dev.mod.plan.CausalRouting;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -27,7 +28,7 @@ class GeneratorTest {
     }
 
     private static Generator.Result generate(List<String> prompts, double temperature, long seed) {
-        return Generator.generate(MODEL, CPU, ROUTER, prompts, new Generator.Settings(30, temperature, 0.9, seed), null);
+        return Generator.generate(MODEL, (s, r, c) -> new CausalPlan(MODEL, CPU, ROUTER, s, r, c), prompts, new Generator.Settings(30, temperature, 0.9, seed), null);
     }
 
     @Test
@@ -45,7 +46,7 @@ class GeneratorTest {
         List<String> prompts = List.of("abc", "a longer prompt", "x");
         Generator.Result batch = generate(prompts, 0.9, 1);
         for (int i = 0; i < prompts.size(); i++) {
-            Generator.Result alone = Generator.generate(MODEL, CPU, ROUTER, List.of(prompts.get(i)),
+            Generator.Result alone = Generator.generate(MODEL, (s, r, c) -> new CausalPlan(MODEL, CPU, ROUTER, s, r, c), List.of(prompts.get(i)),
                     new Generator.Settings(30, 0.9, 0.9, 1 + 0x9E3779B97F4A7C15L * i), null);
             assertArrayEquals(alone.tokens().get(0), batch.tokens().get(i), "prompt " + i);
         }

@@ -5,6 +5,7 @@ import dev.mod.cpu.CpuKernels;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
+import dev.mod.plan.CausalPlan;
 import dev.mod.plan.ForwardPlan;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,15 +32,18 @@ class StudyRunnerTest {
         try (CpuKernels kernels = new CpuKernels(2)) {
             StudyDevice broken = StudyDevice.of("broken", "a device that runs out of memory", (m, b, t) -> {
                 throw new OutOfMemoryError("device out of memory");
-            }, null);
-            StudyDevice cpu = StudyDevice.of("cpu", "cpu backend", (m, b, t) -> new ForwardPlan(m, kernels, b, t), kernels);
+            }, (m, rule, s, r, c) -> {
+                throw new OutOfMemoryError("device out of memory");
+            }, kernels);
+            StudyDevice cpu = StudyDevice.of("cpu", "cpu backend", (m, b, t) -> new ForwardPlan(m, kernels, b, t),
+                    (m, rule, s, r, c) -> new CausalPlan(m, kernels, rule, s, r, c), kernels);
             StudyFile study = new StudyRunner(settings, model, Map.of(), dir).run(List.of(broken, cpu), List.of(), r -> { });
             assertEquals(6, study.rows().size());
             for (StudyRow r : study.rows().subList(0, 3)) {
                 assertEquals("broken", r.device());
                 assertEquals("device out of memory", r.error());
                 assertNull(r.medianMs());
-                assertTrue(r.decode().error().startsWith("no decode path"), r.decode().error());
+                assertEquals("device out of memory", r.decode().error());
             }
             for (StudyRow r : study.rows().subList(3, 6)) {
                 assertEquals("cpu", r.device());

@@ -98,4 +98,97 @@ class TornadoCausalPlanTest {
             assertEquals(whole.cacheBytes(), stepped.cacheBytes());
         }
     }
+
+    @Test
+    void aDecodeStepMovesItsTokensInAndOnlyTheLogitsAskedForOutAndNothingIsRecompiled() {
+        Model m = model("router", RouterWeighting.SIGMOID, 2, 3);
+        int sequences = 2;
+        int[][] text = TestModels.tokens(sequences, 30, VOCAB, 5);
+        try (TornadoCausalPlan plan = new TornadoCausalPlan(m, routing("router"), sequences, 10, 30, true, null)) {
+            for (int s = 0; s < sequences; s++) {
+                plan.prefill(s, Arrays.copyOf(text[s], 10));
+            }
+            plan.run(new int[] {0, 1}, new int[] {text[0][10], text[1][10]}, 2);
+            for (int i = 11; i < 30; i++) {
+                plan.run(new int[] {0, 1}, new int[] {text[0][i], text[1][i]}, 2);
+                List<GraphProfile> profile = plan.lastProfile();
+                assertEquals(List.of("step", "layer0", "layer1", "layer2", "layer3", "head"), profile.stream().map(GraphProfile::graph).toList());
+                // TornadoVM counts each launch's argument block as bytes in (24 to 40 bytes here); data that moved
+                // would be more: a step's input is 1 + 4 S ints, the smallest activation rows * dim floats.
+                long stepInput = (1 + 4L * sequences) * Integer.BYTES;
+                for (GraphProfile graph : profile) {
+                    long data = graph.bytesIn() - graph.tasks() * 40L - (graph.graph().equals("step") ? stepInput : 0);
+                    assertTrue(data <= 0, graph + ": only the step's tokens (and launch arguments) move in");
+                    assertEquals(0, graph.bytesOut(), graph + ": nothing moves out until it is asked for");
+                    assertEquals(0, graph.compileNanos(), graph.graph() + " recompiled as the context grew");
+                    assertTrue(graph.kernelNanos() > 0, graph.graph() + " ran no kernel on the device");
+                }
+                long before = plan.hostDeviceBytes();
+                plan.logits();
+                plan.logits();
+                assertEquals(before + 2L * VOCAB * Float.BYTES, plan.hostDeviceBytes(), "the step's logits move out once, when asked for");
+            }
+        }
+    }
+
+    @Test
+    void twoSequencesDecodingTogetherMatchTheReferencePlanAndRollBack() {
+        Model m = model("predictor", RouterWeighting.RAW, 2, 9);
+        int[][] text = {TestModels.tokens(1, 24, VOCAB, 1)[0], TestModels.tokens(1, 24, VOCAB, 2)[0]};
+        CausalPlan reference = new CausalPlan(m, new ReferenceKernels(), routing("predictor"), 2, 20, 24);
+        try (TornadoCausalPlan device = new TornadoCausalPlan(m, routing("predictor"), 2, 20, 24, false, null)) {
+            int[] seq = new int[20];
+            int[] tok = new int[20];
+            for (int i = 0; i < 20; i++) {
+                seq[i] = i < 7 ? 0 : 1;
+                tok[i] = i < 7 ? text[0][i] : text[1][i - 7];
+            }
+            for (var plan : List.of(reference, device)) {
+                plan.run(seq, tok, 20);
+            }
+            assertClose(reference.logits(), device.logits(), 20);
+            for (int i = 7; i < 11; i++) {
+                for (var plan : List.of(reference, device)) {
+                    plan.run(new int[] {0, 1}, new int[] {text[0][i], text[1][i + 6]}, 2);
+                }
+                assertClose(reference.logits(), device.logits(), 2);
+            }
+            float[] last = Arrays.copyOf(device.logits(), 2 * VOCAB);
+            long bytes = device.cacheBytes();
+            for (var plan : List.of(reference, device)) {
+                plan.truncate(0, 9);
+                plan.truncate(1, 15);
+            }
+            assertEquals(reference.cacheBytes(), device.cacheBytes(), "the caches after a rollback, before the next run");
+            assertTrue(device.cacheBytes() < bytes);
+            for (var plan : List.of(reference, device)) {
+                plan.run(new int[] {0, 0, 1, 1}, new int[] {text[0][9], text[0][10], text[1][15], text[1][16]}, 4);
+            }
+            assertClose(reference.logits(), device.logits(), 4);
+            float[] again = {device.logits()[VOCAB], device.logits()[3 * VOCAB]};
+            assertEquals(last[0], again[0], 1e-5, "sequence 0 after the rollback gives what it gave before");
+            assertEquals(last[VOCAB], again[1], 1e-5, "sequence 1 after the rollback gives what it gave before");
+            for (int layer : List.of(1, 3)) {
+                for (int s = 0; s < 2; s++) {
+                    int[] want = new int[reference.cache().length(layer, s)];
+                    for (int j = 0; j < want.length; j++) {
+                        want[j] = reference.cache().position(layer, s, j);
+                    }
+                    assertArrayEquals(want, device.cachedPositions(layer, s), "layer " + layer + ", sequence " + s);
+                }
+            }
+            assertEquals(reference.cacheBytes(), device.cacheBytes());
+            assertEquals(11, device.length(0));
+        }
+    }
+
+    private static void assertClose(float[] want, float[] got, int rows) {
+        double worst = 0;
+        double largest = 0;
+        for (int i = 0; i < rows * VOCAB; i++) {
+            worst = Math.max(worst, Math.abs(want[i] - got[i]));
+            largest = Math.max(largest, Math.abs(want[i]));
+        }
+        assertTrue(worst <= 1e-4 * largest, "largest logit difference " + worst + " of " + largest);
+    }
 }
