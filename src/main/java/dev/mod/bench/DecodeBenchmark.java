@@ -75,11 +75,17 @@ public class DecodeBenchmark {
         public long denseKvBytes;
     }
 
-    @Setup(Level.Trial)
-    public void setUp() {
+    /**
+     * What a decode benchmark runs for one (model, context): the model ("dense", or "mod" with its calibrated
+     * thresholds), its rule, the prompt that fills the cache to context - steps, and the steps' tokens.
+     */
+    public record Workload(Model model, CausalRouting rule, int[] prompt, int[] next) {
+    }
+
+    /** The workload of this benchmark for the bench preset; calibrationKernels set the thresholds of the MoD model. */
+    public static Workload workload(String model, int context, int steps, Kernels calibrationKernels) {
         ModelConfig config = Presets.get("bench");
         Model mod = ModelInit.random(config, 1);
-        kernels = new CpuKernels();
         byte[] text = JdkSourceText.read(CONTEXT_OFFSET + context);
         Model used;
         if (model.equals("dense")) {
@@ -87,16 +93,23 @@ public class DecodeBenchmark {
         } else {
             int[][] calibration = ByteTokenizer.promptWindows(text,
                     CONTEXT_OFFSET - CALIBRATION_SEQUENCES * (CALIBRATION_SEQ - 1), CALIBRATION_SEQUENCES, CALIBRATION_SEQ);
-            used = mod.withCalibration(CausalPlan.calibrate(mod, kernels, calibration));
+            used = mod.withCalibration(CausalPlan.calibrate(mod, calibrationKernels, calibration));
         }
-        int prefix = context - STEPS;
-        plan = new CausalPlan(used, kernels, CausalRouting.of(used.calibration() != null
-                ? CausalRouting.Rule.CALIBRATED : CausalRouting.Rule.ROUTER), 1, prefix);
+        int prefix = context - steps;
         int[] ids = ByteTokenizer.encode(Arrays.copyOfRange(text, CONTEXT_OFFSET, CONTEXT_OFFSET + context));
         int[] prompt = Arrays.copyOf(ids, prefix);
         prompt[0] = ByteTokenizer.BOS;
-        plan.prefill(0, prompt);
-        next = Arrays.copyOfRange(ids, prefix, context);
+        CausalRouting rule = CausalRouting.of(used.calibration() != null ? CausalRouting.Rule.CALIBRATED : CausalRouting.Rule.ROUTER);
+        return new Workload(used, rule, prompt, Arrays.copyOfRange(ids, prefix, context));
+    }
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        kernels = new CpuKernels();
+        Workload w = workload(model, context, STEPS, kernels);
+        plan = new CausalPlan(w.model(), kernels, w.rule(), 1, w.prompt().length);
+        plan.prefill(0, w.prompt());
+        next = w.next();
     }
 
     @TearDown(Level.Trial)
