@@ -4,6 +4,8 @@ import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
+import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPlan;
 import dev.mod.reference.ReferenceKernels;
 
@@ -33,6 +35,24 @@ public final class TestModels {
             }
         }
         return t;
+    }
+
+    /**
+     * A 4-layer model for a causal rule ("router", "predictor": with a predictor of 8, "calibrated": with thresholds
+     * set on the reference kernels over other tokens of the seed).
+     */
+    public static Model causalModel(String rule, RouterWeighting g, int kvHeads, List<Integer> routed, long seed) {
+        ModelConfig c = config(4, kvHeads, 0.25, routed, g);
+        Model m = ModelInit.random(c, seed, rule.equals("predictor") ? 8 : 0);
+        if (rule.equals("calibrated")) {
+            m = m.withCalibration(CausalPlan.calibrate(m, new ReferenceKernels(), tokens(2, 32, c.vocabSize(), seed + 1)));
+        }
+        return m;
+    }
+
+    /** The causal rule of that name, at the default threshold. */
+    public static CausalRouting routing(String rule) {
+        return CausalRouting.of(CausalRouting.Rule.valueOf(rule.toUpperCase()));
     }
 
     /** A reference plan, run once on the tokens. */

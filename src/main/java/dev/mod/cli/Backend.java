@@ -88,7 +88,7 @@ enum Backend {
             return open(model, batch, seqLen, null);
         }
 
-        /** A pass; for tornado on the device "B:D" (null: TornadoVM's default) with TornadoVM's profiler on. */
+        /** A pass; for tornado on the device "B:D" (null: TornadoVM's default) able to count its transfers (TornadoVM's profiler). */
         ForwardPass open(Model model, int batch, int seqLen, String tornadoDevice) {
             return switch (backend) {
                 case cpu, reference -> new ForwardPlan(model, kernels(), batch, seqLen);
@@ -104,7 +104,7 @@ enum Backend {
             return switch (backend) {
                 case cpu, reference -> new CausalPlan(model, kernels(), routing, sequences, maxRows, context);
                 case tornado -> construct(TORNADO_CAUSAL_PLAN, new Class<?>[] {Model.class, CausalRouting.class, int.class, int.class, int.class,
-                        boolean.class, String.class}, model, routing, sequences, maxRows, context, tornadoDevice != null, tornadoDevice);
+                        boolean.class, String.class}, model, routing, sequences, maxRows, context, false, tornadoDevice);
             };
         }
 

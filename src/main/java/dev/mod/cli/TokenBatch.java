@@ -2,6 +2,8 @@ package dev.mod.cli;
 
 import dev.mod.ModException;
 import dev.mod.io.IoErrors;
+import dev.mod.model.MemoryBudget;
+import dev.mod.model.ModelConfig;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -56,6 +58,15 @@ final class TokenBatch {
 
     static int[][] read(Path file) {
         try {
+            if (Files.isRegularFile(file)) {
+                // The text, its rows and the ids take about 8 bytes of heap per byte of file; checked before reading it.
+                long size = Files.size(file);
+                if (size > ModelConfig.MAX_ARRAY) {
+                    throw new ModException("tokens file " + file + " is " + size + " bytes, more than Java reads into one string ("
+                            + ModelConfig.MAX_ARRAY + ")");
+                }
+                MemoryBudget.check("the tokens file " + file + " (" + size + " bytes) and its rows", 8 * size);
+            }
             return parse(Files.readString(file));
         } catch (IOException e) {
             throw new ModException("cannot read tokens file " + file + ": " + (Files.isDirectory(file) ? "it is a directory"

@@ -85,8 +85,15 @@ public final class WorkerPool implements AutoCloseable {
             LockSupport.unpark(w);
         }
         claimAndRun(generation, 0);
+        long waitingSince = System.nanoTime();
         while (finished.get() < n) {
-            Thread.onSpinWait();
+            // With more threads than cores the chunks still running may belong to a thread the OS has not
+            // scheduled: after a short spin, give it the core instead of spinning on it.
+            if (System.nanoTime() - waitingSince < SPIN_NANOS) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
+            }
         }
         Throwable failed = failure;
         if (failed != null) {

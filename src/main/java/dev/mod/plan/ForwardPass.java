@@ -83,6 +83,13 @@ public interface ForwardPass extends AutoCloseable {
     default void keepRoutingOutputs(boolean keep) {
     }
 
+    /**
+     * Whether the next runs count the bytes they move (hostDeviceBytes), where the backend counts them. A device
+     * backend counts through its profiler, which slows a run down: timing runs turn it off.
+     */
+    default void countTransfers(boolean count) {
+    }
+
     /** Releases what the pass holds on a device; host-side passes hold nothing. */
     @Override
     default void close() {

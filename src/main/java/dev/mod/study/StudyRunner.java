@@ -168,6 +168,7 @@ public final class StudyRunner {
                 try {
                     ForwardPass pass = device.open(modelFor(capacity), settings.batch(), seqLen);
                     pass.keepRoutingOutputs(false);
+                    pass.countTransfers(false);
                     passes.put(capacity, pass);
                     long warmupEnd = System.nanoTime() + (long) (settings.warmupSeconds() * 1e9);
                     do {
@@ -199,8 +200,11 @@ public final class StudyRunner {
             for (Map.Entry<Double, ForwardPass> e : passes.entrySet()) {
                 if (!result.containsKey(e.getKey())) {
                     ForwardPass pass = e.getValue();
+                    // Two more, untimed runs: one counts the bytes a run moves, one keeps the selections for the
+                    // checksum that compares devices.
+                    pass.countTransfers(true);
+                    pass.run(tokens);
                     Long moved = pass.hostDeviceBytes();
-                    // One more, untimed run keeps the selections for the checksum that compares devices.
                     pass.keepRoutingOutputs(true);
                     pass.run(tokens);
                     result.put(e.getKey(), new Measurement(ms.get(e.getKey()), moved, routingChecksum(pass), peak, null));

@@ -132,6 +132,12 @@ class CliTest extends ConsoleTest {
         String tooLong = String.join(",", java.util.Collections.nCopies(65, "1"));
         failsCleanly("above the model's max_seq_len 64", result, "forward", "--model", model, "--tokens", tooLong, "--out", result.toString());
         failsCleanly("no such file", result, "forward", "--model", dir.resolve("absent").toString(), "--tokens", "1", "--out", result.toString());
+        Path huge = dir.resolve("huge.txt");
+        try (java.io.RandomAccessFile sparse = new java.io.RandomAccessFile(huge.toFile(), "rw")) {
+            sparse.setLength(Runtime.getRuntime().maxMemory() / 8 + 1);
+        }
+        failsCleanly("the tokens file " + huge + " (" + Files.size(huge) + " bytes) and its rows need ", result, "forward", "--model", model,
+                "--tokens-file", huge.toString(), "--out", result.toString());
 
         assertEquals(0, mod("forward", "--model", model, "--tokens", "1,2,3", "--out", result.toString()), stderr());
         failsCleanly("outside the vocabulary", result, "forward", "--model", model, "--tokens", "-1", "--out", result.toString());

@@ -5,7 +5,6 @@ import dev.mod.TestModels;
 import dev.mod.cpu.CpuKernels;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
-import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
 import dev.mod.model.RoutingCalibration;
 import dev.mod.reference.ReferenceKernels;
@@ -37,17 +36,11 @@ class CausalPlanTest {
     }
 
     private static Model model(String rule, RouterWeighting g, int kvHeads, List<Integer> routed, long seed) {
-        ModelConfig c = TestModels.config(4, kvHeads, 0.25, routed, g);
-        Model m = ModelInit.random(c, seed, rule.equals("predictor") ? 8 : 0);
-        if (rule.equals("calibrated")) {
-            int[][] text = TestModels.tokens(2, 32, VOCAB, seed + 1);
-            m = m.withCalibration(CausalPlan.calibrate(m, new ReferenceKernels(), text));
-        }
-        return m;
+        return TestModels.causalModel(rule, g, kvHeads, routed, seed);
     }
 
     private static CausalRouting routing(String rule) {
-        return CausalRouting.of(CausalRouting.Rule.valueOf(rule.toUpperCase()));
+        return TestModels.routing(rule);
     }
 
     @ParameterizedTest(name = "{0} kernels, {1} rule, {2}, kv heads {3}")

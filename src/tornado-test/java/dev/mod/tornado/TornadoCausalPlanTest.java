@@ -2,8 +2,6 @@ package dev.mod.tornado;
 
 import dev.mod.TestModels;
 import dev.mod.model.Model;
-import dev.mod.model.ModelConfig;
-import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.CausalPlan;
 import dev.mod.plan.CausalRouting;
@@ -29,16 +27,11 @@ class TornadoCausalPlanTest {
     private static final int VOCAB = 50;
 
     private static Model model(String rule, RouterWeighting g, int kvHeads, long seed) {
-        ModelConfig c = TestModels.config(4, kvHeads, 0.25, List.of(1, 3), g);
-        Model m = ModelInit.random(c, seed, rule.equals("predictor") ? 8 : 0);
-        if (rule.equals("calibrated")) {
-            m = m.withCalibration(CausalPlan.calibrate(m, new ReferenceKernels(), TestModels.tokens(2, 32, VOCAB, seed + 1)));
-        }
-        return m;
+        return TestModels.causalModel(rule, g, kvHeads, List.of(1, 3), seed);
     }
 
     private static CausalRouting routing(String rule) {
-        return CausalRouting.of(CausalRouting.Rule.valueOf(rule.toUpperCase()));
+        return TestModels.routing(rule);
     }
 
     @ParameterizedTest(name = "{0} rule, {1}, kv heads {2}")

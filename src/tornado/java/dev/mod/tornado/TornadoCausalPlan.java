@@ -206,12 +206,7 @@ public final class TornadoCausalPlan implements CausalPass {
         int f = c.hiddenDim();
         int r = maxRows;
         boolean routed = c.isRouted(layer);
-        FloatArray attentionNorm = stages.floats(w.attentionNorm());
-        FloatArray wqkv = stages.concatenated(w.wq(), w.wk(), w.wv());
-        FloatArray wo = stages.floats(w.wo());
-        FloatArray ffnNorm = stages.floats(w.ffnNorm());
-        FloatArray w13 = stages.gateUpInterleaved(w.w1(), w.w3());
-        FloatArray w2 = stages.floats(w.w2());
+        StageTasks.BlockWeights weights = stages.blockWeights(w);
         FloatArray keys = stages.floats(sequences * c.kvDim() * context);
         FloatArray values = stages.floats(sequences * c.kvDim() * context);
         IntArray map = stages.ints(r);
@@ -257,8 +252,8 @@ public final class TornadoCausalPlan implements CausalPass {
                 pickedSlot, sequences, r, context, c.nLayers(), layer, index, code, above, p), state, gains, hiddenOfRule, w2OfRule, routing, live,
                 map, pickedPos, pickedSlot);
         StageTasks.Epilogue store = new StageTasks.Epilogue(MatmulKernels.STORE, unused, map, gains, 0, 0, r, gainMode);
-        stages.rmsnorm(g, "attention.norm", x, attentionNorm, map, unused, normed, live, 0, r, 0, r);
-        stages.matmul(g, "attention.qkv", normed, wqkv, qkv, live, r, d, qkvDim, store);
+        stages.rmsnorm(g, "attention.norm", x, weights.attentionNorm(), map, unused, normed, live, 0, r, 0, r);
+        stages.matmul(g, "attention.qkv", normed, weights.qkv(), qkv, live, r, d, qkvDim, store);
         int heads = c.nHeads() + 2 * c.nKvHeads();
         WorkerGrid ropeGrid = new WorkerGrid1D(roundUp(r * heads * (dh / 2), CausalKernels.GROUP));
         ropeGrid.setLocalWork(CausalKernels.GROUP, 1, 1);
@@ -270,11 +265,11 @@ public final class TornadoCausalPlan implements CausalPass {
         g.task("attention", attentionGrid, n -> attentionGrid.setGlobalWork((long) n * AttentionKernels.SPLIT, c.nHeads(), 1),
                 t -> t.task("attention", AttentionKernels::cacheAttention, new KernelContext(), qkv, attention, keys, values, pickedSlot, live,
                         c.nHeads(), c.nKvHeads(), dh, context), qkv, attention, keys, values, pickedSlot, live);
-        stages.matmul(g, "attention.out", attention, wo, attnOut, live, r, qDim, d, store);
-        stages.rmsnorm(g, "mlp.norm", x, ffnNorm, map, attnOut, normed, live, 1, r, 0, r);
-        stages.matmul(g, "mlp.w13", normed, w13, hidden, live, r, d, stages.gateUpColumns(),
+        stages.matmul(g, "attention.out", attention, weights.wo(), attnOut, live, r, qDim, d, store);
+        stages.rmsnorm(g, "mlp.norm", x, weights.ffnNorm(), map, attnOut, normed, live, 1, r, 0, r);
+        stages.matmul(g, "mlp.w13", normed, weights.w13(), hidden, live, r, d, stages.gateUpColumns(),
                 new StageTasks.Epilogue(MatmulKernels.SWIGLU, attnOut, map, gains, f, 0, r, gainMode));
-        stages.matmul(g, "mlp.w2", hidden, w2, x, live, r, f, d,
+        stages.matmul(g, "mlp.w2", hidden, weights.w2(), x, live, r, f, d,
                 new StageTasks.Epilogue(MatmulKernels.RESIDUAL, attnOut, map, gains, d, 0, r, gainMode));
         return g;
     }

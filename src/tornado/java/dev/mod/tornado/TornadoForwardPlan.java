@@ -76,6 +76,7 @@ public final class TornadoForwardPlan implements ForwardPass {
     private boolean logitsFetched;
     private long fetchedBytes;
     private boolean routingOutputs = true;
+    private boolean profilerOn;
     private final List<GraphProfile> lastProfile = new ArrayList<>();
 
     public TornadoForwardPlan(Model model, int batch, int seqLen) {
@@ -137,6 +138,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         built.withGridScheduler(grids);
         if (profiling) {
             built.withProfiler(ProfilerMode.SILENT);
+            profilerOn = true;
         }
         built.withDevice(stages.device);
         plan = built;
@@ -173,12 +175,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         boolean routed = shapeOfLayer.routed();
         int n = shapeOfLayer.rowsPerSequence();
         int rows = batch * n;
-        FloatArray attentionNorm = stages.floats(w.attentionNorm());
-        FloatArray wqkv = stages.concatenated(w.wq(), w.wk(), w.wv());
-        FloatArray wo = stages.floats(w.wo());
-        FloatArray ffnNorm = stages.floats(w.ffnNorm());
-        FloatArray w13 = stages.gateUpInterleaved(w.w1(), w.w3());
-        FloatArray w2 = stages.floats(w.w2());
+        StageTasks.BlockWeights weights = stages.blockWeights(w);
         // A layer's map (a routed layer's selection, a dense layer's positions) and gains are its own buffers:
         // buffers are handed only from one graph to the next, and these skip the layers of the other kind.
         IntArray map;
@@ -215,8 +212,8 @@ public final class TornadoForwardPlan implements ForwardPass {
         FloatArray unused = stages.floats(1);
         IntArray live = stages.count(rows);
         StageTasks.Epilogue store = new StageTasks.Epilogue(MatmulKernels.STORE, unused, map, gains, 0, seqLen, n, gainMode);
-        stages.rmsnorm(g, "attention.norm", x, attentionNorm, map, unused, normed, live, 0, rows, seqLen, n);
-        stages.matmul(g, "attention.qkv", normed, wqkv, qkv, live, rows, d, qkvDim, store);
+        stages.rmsnorm(g, "attention.norm", x, weights.attentionNorm(), map, unused, normed, live, 0, rows, seqLen, n);
+        stages.matmul(g, "attention.qkv", normed, weights.qkv(), qkv, live, rows, d, qkvDim, store);
         int ropeHeads = c.nHeads() + c.nKvHeads();
         g.task("attention.rope", t -> t.task("attention.rope", TornadoKernels::rope, qkv, map, ropeCos, ropeSin, rows, ropeHeads, qkvDim, dh),
                 qkv, map, ropeCos, ropeSin);
@@ -224,11 +221,11 @@ public final class TornadoForwardPlan implements ForwardPass {
         attentionGrid.setLocalWork(AttentionKernels.QUERIES, 1, 1);
         g.task("attention", attentionGrid, rowsOfRun -> { }, t -> t.task("attention", AttentionKernels::attention, new KernelContext(), qkv,
                 attention, n, c.nHeads(), c.nKvHeads(), dh), qkv, attention);
-        stages.matmul(g, "attention.out", attention, wo, attnOut, live, rows, qDim, d, store);
-        stages.rmsnorm(g, "mlp.norm", x, ffnNorm, map, attnOut, normed, live, 1, rows, seqLen, n);
-        stages.matmul(g, "mlp.w13", normed, w13, hidden, live, rows, d, stages.gateUpColumns(),
+        stages.matmul(g, "attention.out", attention, weights.wo(), attnOut, live, rows, qDim, d, store);
+        stages.rmsnorm(g, "mlp.norm", x, weights.ffnNorm(), map, attnOut, normed, live, 1, rows, seqLen, n);
+        stages.matmul(g, "mlp.w13", normed, weights.w13(), hidden, live, rows, d, stages.gateUpColumns(),
                 new StageTasks.Epilogue(MatmulKernels.SWIGLU, attnOut, map, gains, f, seqLen, n, gainMode));
-        stages.matmul(g, "mlp.w2", hidden, w2, x, live, rows, f, d,
+        stages.matmul(g, "mlp.w2", hidden, weights.w2(), x, live, rows, f, d,
                 new StageTasks.Epilogue(MatmulKernels.RESIDUAL, attnOut, map, gains, d, seqLen, n, gainMode));
         return g;
     }
@@ -268,7 +265,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         fetchedBytes = 0;
         for (int g = 0; g < graphNames.size(); g++) {
             TornadoExecutionResult result = plan.withGraph(g).execute();
-            if (profiling) {
+            if (profilerOn) {
                 lastProfile.add(GraphProfile.of(graphNames.get(g), graphTasks.get(g), result));
             }
             Integer layer = routedLayerOfGraph.get(g);
@@ -283,6 +280,19 @@ public final class TornadoForwardPlan implements ForwardPass {
             if (g == graphNames.size() - 1) {
                 headResult = result;
             }
+        }
+    }
+
+    /** Turns TornadoVM's profiler on or off for the next runs (plans built with profiling only). */
+    @Override
+    public void countTransfers(boolean count) {
+        if (profiling && count != profilerOn) {
+            if (count) {
+                plan.withProfiler(ProfilerMode.SILENT);
+            } else {
+                plan.withoutProfiler();
+            }
+            profilerOn = count;
         }
     }
 
@@ -317,7 +327,7 @@ public final class TornadoForwardPlan implements ForwardPass {
     /** Bytes moved by the last run and by the outputs asked for since (profiling on). */
     @Override
     public Long hostDeviceBytes() {
-        return profiling ? lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() + fetchedBytes : null;
+        return profilerOn ? lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() + fetchedBytes : null;
     }
 
     @Override
