@@ -9,6 +9,7 @@ import dev.mod.model.Tensor;
 import dev.mod.plan.CausalPass;
 import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPass;
+import dev.mod.plan.Logits;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -60,6 +61,10 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--threshold", defaultValue = "0.5", description = "The router rule routes when sigmoid(r) > this (default: ${DEFAULT-VALUE}).")
     double threshold;
 
+    @Option(names = "--allow-non-finite", description = "Write the output even when logits are NaN or infinite (for debugging a model; "
+            + "without it such logits are a one-line error and nothing is written).")
+    boolean allowNonFinite;
+
     @Override
     public Integer call() {
         AtomicFiles.refuseInputs(out, modelPath, tokens.file);
@@ -72,6 +77,7 @@ final class ForwardCommand implements Callable<Integer> {
             int b = batch.length;
             int t = batch[0].length;
             plan.run(batch);
+            checkFinite(plan.logits(), b, t, model.config().vocabSize());
             List<Tensor> outputs = new ArrayList<>();
             outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));
             for (int layer : plan.routedLayers()) {
@@ -113,6 +119,7 @@ final class ForwardCommand implements Callable<Integer> {
             }
         }
         plan.run(seq, tok, b * t);
+        checkFinite(plan.logits(), b, t, model.config().vocabSize());
         List<Tensor> outputs = new ArrayList<>();
         outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));
         StringBuilder fractions = new StringBuilder();
@@ -125,6 +132,13 @@ final class ForwardCommand implements Callable<Integer> {
         System.out.printf("wrote %s: logits [%d, %d, %d], routing %s, routed fraction per layer%s, backend %s%n",
                 out, b, t, model.config().vocabSize(), routing, fractions.length() == 0 ? " (none routed)" : fractions,
                 plan.backend());
+    }
+
+    private void checkFinite(float[] logits, int b, int t, int vocab) {
+        if (!allowNonFinite) {
+            Logits.requireFinite(logits, 0, b * t, vocab, row -> "sequence " + row / t + ", position " + row % t,
+                    "--allow-non-finite writes them anyway");
+        }
     }
 
     private void write(Model model, String backendName, String rule, List<Tensor> outputs) {

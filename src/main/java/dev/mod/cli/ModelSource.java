@@ -2,6 +2,7 @@ package dev.mod.cli;
 
 import dev.mod.ModException;
 import dev.mod.io.ModelFile;
+import dev.mod.io.TextFile;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
@@ -9,7 +10,6 @@ import dev.mod.model.Presets;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Where a command gets its model: a model file, or a config (file or preset) initialised from a seed. */
@@ -25,7 +25,7 @@ final class ModelSource {
 
     static ModelConfig readConfig(Path file) {
         try {
-            return ModelConfig.fromJson(Files.readString(file));
+            return ModelConfig.fromJson(TextFile.read(file));
         } catch (IOException e) {
             throw new ModException("cannot read config " + file + ": " + e.getMessage(), e);
         } catch (ModException e) {

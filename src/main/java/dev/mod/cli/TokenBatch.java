@@ -2,6 +2,7 @@ package dev.mod.cli;
 
 import dev.mod.ModException;
 import dev.mod.io.IoErrors;
+import dev.mod.io.TextFile;
 import dev.mod.model.MemoryBudget;
 import dev.mod.model.ModelConfig;
 
@@ -67,7 +68,7 @@ final class TokenBatch {
                 }
                 MemoryBudget.check("the tokens file " + file + " (" + size + " bytes) and its rows", 8 * size);
             }
-            return parse(Files.readString(file));
+            return parse(TextFile.read(file));
         } catch (IOException e) {
             throw new ModException("cannot read tokens file " + file + ": " + (Files.isDirectory(file) ? "it is a directory"
                     : IoErrors.describe(e)), e);

@@ -16,7 +16,7 @@ public final class WorkerPool implements AutoCloseable {
         void run(int chunk, int worker);
     }
 
-    /** The most chunks one call can have (20 bits of the claim word). */
+    /** The most chunks one round of a call can have (20 bits of the claim word); a call with more runs in rounds. */
     public static final int MAX_CHUNKS = (1 << 20) - 1;
     private static final long SPIN_NANOS = 50_000;
 
@@ -68,7 +68,12 @@ public final class WorkerPool implements AutoCloseable {
             return;
         }
         if (n > MAX_CHUNKS) {
-            throw new IllegalArgumentException("a call can have at most " + MAX_CHUNKS + " chunks, got " + n);
+            // More chunks than the claim word counts (a batch of many short sequences): in rounds of MAX_CHUNKS.
+            for (int base = 0; base < n; base += MAX_CHUNKS) {
+                int from = base;
+                run((chunk, worker) -> t.run(from + chunk, worker), Math.min(MAX_CHUNKS, n - base));
+            }
+            return;
         }
         if (workers.length == 0 || n == 1) {
             for (int c = 0; c < n; c++) {

@@ -5,6 +5,7 @@ import dev.mod.data.ByteTokenizer;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.plan.CausalPass;
+import dev.mod.plan.Logits;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -117,6 +118,8 @@ public final class Generator {
         int last = -1;
         for (int b = 0; b < batch; b++) {
             last += encoded.get(b).length;
+            int sequence = b;
+            Logits.requireFinite(plan.logits(), last, 1, vocab, row -> "the end of prompt " + (sequence + 1), "");
             accept(b, samplers[b].sample(plan.logits(), last * vocab, vocab), generated, counts, done, decoders, texts,
                     settings.maxTokens(), b == 0 ? stream : null);
         }
@@ -137,6 +140,7 @@ public final class Generator {
                 break;
             }
             plan.run(seq, tok, rows);
+            Logits.requireFinite(plan.logits(), 0, rows, vocab, row -> "sequence " + (seq[row] + 1) + ", token " + (counts[seq[row]] + 1), "");
             for (int i = 0; i < rows; i++) {
                 int b = seq[i];
                 accept(b, samplers[b].sample(plan.logits(), i * vocab, vocab), generated, counts, done, decoders, texts,

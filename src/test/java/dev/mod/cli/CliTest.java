@@ -5,6 +5,8 @@ import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsFile;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.model.Presets;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.ForwardPlan;
 import org.junit.jupiter.api.Test;
@@ -44,9 +46,9 @@ class CliTest extends ConsoleTest {
     }
 
     @Test
-    void initFromAConfigFile() throws IOException {
+    void initFromAConfigFileWithAByteOrderMark() throws IOException {
         ModelConfig config = TestModels.config(3, 2, 0.5, List.of(0, 2), RouterWeighting.SIGMOID);
-        Path json = Files.writeString(dir.resolve("c.json"), config.toJson());
+        Path json = Files.writeString(dir.resolve("c.json"), "\uFEFF" + config.toJson());
         Path model = dir.resolve("c.safetensors");
         assertEquals(0, mod("init", "--config", json.toString(), "--out", model.toString()), stderr());
         try (Model m = ModelFile.load(model)) {
@@ -88,12 +90,38 @@ class CliTest extends ConsoleTest {
     @Test
     void forwardReadsATokensFile() throws IOException {
         Path model = tinyModel();
-        Path tokens = Files.writeString(dir.resolve("t.txt"), "1 2 3 4\n5 6 7 8\n");
+        // A byte-order mark, as some editors write one, is not part of the first id.
+        Path tokens = Files.writeString(dir.resolve("t.txt"), "\uFEFF1 2 3 4\n5 6 7 8\n");
         Path result = dir.resolve("out.safetensors");
         assertEquals(0, mod("forward", "--model", model.toString(), "--tokens-file", tokens.toString(), "--out", result.toString()), stderr());
         try (SafetensorsFile f = SafetensorsFile.open(result)) {
             assertArrayEquals(new long[] {2, 4, 64}, f.tensor("logits").shape());
         }
+    }
+
+    @Test
+    void nonFiniteLogitsAreAnErrorUnlessAllowedAndGenerationStopsOnThem() throws IOException {
+        Path nan = dir.resolve("nan.safetensors");
+        try (Model m = ModelInit.random(Presets.get("tiny"), 3)) {
+            // One NaN in the output projection: every position's logit of that token is NaN.
+            m.output().data().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 5L * m.config().dim() + 2, Float.NaN);
+            ModelFile.save(m, nan);
+        }
+        Path result = dir.resolve("out.safetensors");
+        for (String routing : new String[] {"topk", "router"}) {
+            failsCleanly("the logits at sequence 0, position 0 are not finite (NaN for token 5)", result, "forward", "--model",
+                    nan.toString(), "--tokens", "1,2,3", "--routing", routing, "--out", result.toString());
+        }
+        assertEquals(0, mod("forward", "--model", nan.toString(), "--tokens", "1,2,3", "--allow-non-finite", "--out", result.toString()), stderr());
+        try (SafetensorsFile f = SafetensorsFile.open(result)) {
+            assertTrue(Float.isNaN(f.tensor("logits").toFloatArray()[5]));
+        }
+        try (Model m = ModelInit.random(Presets.get("small"), 1)) {
+            m.output().data().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 7L * m.config().dim(), Float.POSITIVE_INFINITY);
+            ModelFile.save(m, nan);
+        }
+        assertEquals(1, mod("generate", "--model", nan.toString(), "--prompt", "hi", "--max-tokens", "3"));
+        assertTrue(stderr().strip().startsWith("mod: error: the logits at the end of prompt 1 are not finite"), stderr());
     }
 
     /** A bad run: exit 1, one line on stderr naming the problem, and the output file untouched. */

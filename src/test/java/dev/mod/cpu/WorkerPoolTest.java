@@ -58,4 +58,16 @@ class WorkerPoolTest {
             assertTrue(e.getMessage().contains("chunk 3"), e.getMessage());
         }
     }
+
+    @Test
+    void aCallWithMoreChunksThanOneRoundHoldsRunsEveryChunkOnce() {
+        int n = 2 * WorkerPool.MAX_CHUNKS + 5;
+        AtomicIntegerArray runs = new AtomicIntegerArray(n);
+        try (WorkerPool pool = new WorkerPool(2)) {
+            pool.run((chunk, worker) -> runs.incrementAndGet(chunk), n);
+        }
+        for (int c = 0; c < n; c++) {
+            assertEquals(1, runs.get(c), "chunk " + c);
+        }
+    }
 }

@@ -20,10 +20,24 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Seeded random mutations of a good model file, mostly in its header (length, JSON, config), and of a config's
- * JSON: every one loads or is refused with a one-line ModException, never another exception (the size checks
- * keep a mutated dimension from allocating). Bounded: 400 of each, a few seconds.
+ * JSON: every one loads or is refused with a one-line ModException, never another exception, and none allocates
+ * more than ALLOCATION_BOUND bytes of heap on the way (the size checks keep a mutated dimension from allocating; the
+ * good file is about 40 KB). Bounded: 400 of each, a few seconds.
  */
 class ModelFileFuzzTest {
+    private static final long ALLOCATION_BOUND = 16L << 20;
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+
+    private static long allocated() {
+        return THREADS.getThreadAllocatedBytes(Thread.currentThread().threadId());
+    }
+
+    private static void checkAllocation(long before, int trial) {
+        long bytes = allocated() - before;
+        assertTrue(bytes < ALLOCATION_BOUND, "trial " + trial + " allocated " + bytes + " bytes");
+    }
+
     @TempDir
     Path dir;
 
@@ -63,6 +77,7 @@ class ModelFileFuzzTest {
                 bytes = java.util.Arrays.copyOf(bytes, random.nextInt(bytes.length));
             }
             Files.write(file, bytes);
+            long before = allocated();
             try (Model m = ModelFile.load(file)) {
                 m.config();
             } catch (ModException expected) {
@@ -72,6 +87,7 @@ class ModelFileFuzzTest {
             } catch (RuntimeException | Error other) {
                 fail("trial " + trial + ": " + other, other);
             }
+            checkAllocation(before, trial);
         }
         assertTrue(refused > 200, "most mutations are refused: " + refused);
     }
@@ -91,6 +107,7 @@ class ModelFileFuzzTest {
                     json.insert(at, alphabet.charAt(random.nextInt(alphabet.length())));
                 }
             }
+            long before = allocated();
             try {
                 ModelConfig.fromJson(json.toString());
             } catch (ModException expected) {
@@ -98,6 +115,7 @@ class ModelFileFuzzTest {
             } catch (RuntimeException | Error other) {
                 fail("trial " + trial + " (" + json + "): " + other, other);
             }
+            checkAllocation(before, trial);
         }
     }
 }
