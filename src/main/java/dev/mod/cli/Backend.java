@@ -150,6 +150,10 @@ enum Backend {
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
         }
+        // A jar built with the tornado backend run on a plain JVM (TornadoVM's API classes absent): not under TornadoVM.
+        if (root instanceof ClassNotFoundException && String.valueOf(root.getMessage()).startsWith("uk.ac.manchester.tornado.api.")) {
+            return new ModException(NOT_UNDER_TORNADO, e);
+        }
         String message = root.getMessage() == null ? "" : ": " + root.getMessage().lines().findFirst().orElse("");
         return new ModException("TornadoVM failed to start: " + root.getClass().getSimpleName() + message, e);
     }

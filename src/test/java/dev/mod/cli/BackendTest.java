@@ -12,6 +12,9 @@ class BackendTest {
                 Backend.tornadoMissing(new NoClassDefFoundError("uk/ac/manchester/tornado/api/TaskGraph")).getMessage());
         assertEquals(Backend.NOT_UNDER_TORNADO,
                 Backend.tornadoMissing(new ClassNotFoundException("dev.mod.tornado.TornadoForwardPlan")).getMessage());
+        // A jar built with the tornado backend, run on a plain JVM (the release archive's bin/mod).
+        assertEquals(Backend.NOT_UNDER_TORNADO, Backend.tornadoMissing(new NoClassDefFoundError("Could not initialize class")
+                .initCause(new ClassNotFoundException("uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider"))).getMessage());
     }
 
     @Test
