@@ -92,6 +92,36 @@ class TornadoCausalPlanTest {
         }
     }
 
+    /**
+     * The GPU layouts of the products, run on the CPU device: tiled (a plan for chunks of up to 12 rows) and vector (at
+     * most 4 rows, so the prompt comes in chunks of 4), where a routed layer's rows are known only on the device.
+     */
+    @ParameterizedTest(name = "{0} layout")
+    @CsvSource({"tiled, 12", "vector, 4"})
+    void theGpuLayoutsGiveTheReferenceLogitsToo(String layout, int chunk) {
+        Model m = model("router", RouterWeighting.SIGMOID, 2, 13);
+        int t = 24;
+        int[] text = TestModels.tokens(1, t, VOCAB, 17)[0];
+        CausalPlan whole = new CausalPlan(m, new ReferenceKernels(), routing("router"), 1, t);
+        whole.prefill(0, text);
+        System.setProperty("mod.tornado.matmul", layout);
+        try (TornadoCausalPlan plan = new TornadoCausalPlan(m, routing("router"), 1, chunk, t, false, null)) {
+            float[] got = new float[t * VOCAB];
+            for (int at = 0; at < t; at += chunk) {
+                int n = Math.min(chunk, t - at);
+                plan.prefill(0, Arrays.copyOfRange(text, at, at + n));
+                System.arraycopy(plan.logits(), 0, got, at * VOCAB, n * VOCAB);
+            }
+            assertClose(whole.logits(), got, t);
+            for (int layer : List.of(1, 3)) {
+                int[] decisions = Arrays.copyOf(whole.routed(layer), t);
+                assertArrayEquals(IntStream.range(0, t).filter(i -> decisions[i] == 1).toArray(), plan.cachedPositions(layer, 0));
+            }
+        } finally {
+            System.clearProperty("mod.tornado.matmul");
+        }
+    }
+
     @Test
     void aDecodeStepMovesItsTokensInAndOnlyTheLogitsAskedForOutAndNothingIsRecompiled() {
         Model m = model("router", RouterWeighting.SIGMOID, 2, 3);
