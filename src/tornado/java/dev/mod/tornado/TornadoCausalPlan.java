@@ -205,7 +205,6 @@ public final class TornadoCausalPlan implements CausalPass {
         int qkvDim = qDim + 2 * c.kvDim();
         int f = c.hiddenDim();
         int r = maxRows;
-        boolean routed = c.isRouted(layer);
         StageTasks.BlockWeights weights = stages.blockWeights(w);
         FloatArray keys = stages.floats(sequences * c.kvDim() * context);
         FloatArray values = stages.floats(sequences * c.kvDim() * context);
@@ -213,44 +212,14 @@ public final class TornadoCausalPlan implements CausalPass {
         IntArray pickedPos = stages.ints(r);
         IntArray pickedSlot = stages.ints(r);
         IntArray live = stages.ints(1);
-        IntArray chunkRows = state;
         FloatArray unused = stages.floats(1);
-        // What a task does not read still fills its slot with a buffer of its own (GraphSpec: no buffer twice in a task).
-        FloatArray gains = stages.floats(routed ? r : 1);
-        FloatArray predictorHidden = stages.floats(1);
-        FloatArray predictorOut = stages.floats(1);
-        int ruleCode = CausalKernels.ALL;
-        float threshold = 0f;
-        int predictorDim = 0;
-        int gainMode = 0;
-        if (routed) {
-            FloatArray routerWeight = stages.floats(w.router());
-            StageTasks.Epilogue store = new StageTasks.Epilogue(MatmulKernels.STORE, stages.floats(1), stages.ints(1), stages.floats(1), 0, 0, r, 0);
-            stages.matmul(g, "router", x, routerWeight, gains, chunkRows, r, d, 1, store);
-            gainMode = c.routerWeighting() == RouterWeighting.SIGMOID ? 2 : 1;
-            if (rule.rule() == CausalRouting.Rule.PREDICTOR) {
-                predictorDim = model.predictorDim();
-                predictorHidden = stages.floats(r * predictorDim);
-                predictorOut = stages.floats(w.predictorW2());
-                FloatArray predictorIn = stages.floats(w.predictorW1());
-                StageTasks.Epilogue storeHidden = new StageTasks.Epilogue(MatmulKernels.STORE, stages.floats(1), stages.ints(1), stages.floats(1), 0,
-                        0, r, 0);
-                stages.matmul(g, "predictor", x, predictorIn, predictorHidden, chunkRows, r, d, predictorDim, storeHidden);
-                ruleCode = CausalKernels.PREDICTOR;
-            } else {
-                ruleCode = CausalKernels.THRESHOLD;
-                threshold = floatBelow(rule.logitThreshold(model, layer));
-            }
-        }
-        FloatArray hiddenOfRule = predictorHidden;
-        FloatArray w2OfRule = predictorOut;
-        int code = ruleCode;
-        float above = threshold;
-        int p = predictorDim;
+        Decision decision = decisionTasks(g, model, layer, rule);
+        FloatArray gains = decision.routerLogits();
         int index = routedIndex.getOrDefault(layer, 0);
-        g.task("route", t -> t.task("route", CausalKernels::routeRows, state, gains, hiddenOfRule, w2OfRule, routing, live, map, pickedPos,
-                pickedSlot, sequences, r, context, c.nLayers(), layer, index, code, above, p), state, gains, hiddenOfRule, w2OfRule, routing, live,
-                map, pickedPos, pickedSlot);
+        g.task("route", t -> t.task("route", CausalKernels::routeRows, state, gains, decision.predictorHidden(), decision.predictorW2(), routing,
+                live, map, pickedPos, pickedSlot, sequences, r, context, c.nLayers(), layer, index, decision.code(), decision.threshold(),
+                decision.predictorDim()), state, gains, decision.predictorHidden(), decision.predictorW2(), routing, live, map, pickedPos, pickedSlot);
+        int gainMode = decision.gainMode();
         StageTasks.Epilogue store = new StageTasks.Epilogue(MatmulKernels.STORE, unused, map, gains, 0, 0, r, gainMode);
         stages.rmsnorm(g, "attention.norm", x, weights.attentionNorm(), map, unused, normed, live, 0, r, 0, r);
         stages.matmul(g, "attention.qkv", normed, weights.qkv(), qkv, live, r, d, qkvDim, store);
@@ -272,6 +241,41 @@ public final class TornadoCausalPlan implements CausalPass {
         stages.matmul(g, "mlp.w2", hidden, weights.w2(), x, live, r, f, d,
                 new StageTasks.Epilogue(MatmulKernels.RESIDUAL, attnOut, map, gains, d, 0, r, gainMode));
         return g;
+    }
+
+    /**
+     * How a layer's route task decides (CausalKernels.routeRows) and what it reads: the router logits (also the gains of
+     * the scatter), the predictor's hidden layer and w2; a buffer of its own in each slot the rule does not read.
+     */
+    private record Decision(int code, float threshold, int predictorDim, FloatArray routerLogits, FloatArray predictorHidden,
+                            FloatArray predictorW2, int gainMode) {
+    }
+
+    // A dense layer takes every row; a routed one adds the products its rule reads (router, and predictor for that rule).
+    private Decision decisionTasks(GraphSpec g, Model model, int layer, CausalRouting rule) {
+        if (!config.isRouted(layer)) {
+            return new Decision(CausalKernels.ALL, 0f, 0, stages.floats(1), stages.floats(1), stages.floats(1), 0);
+        }
+        LayerWeights w = model.layer(layer);
+        int r = maxRows;
+        int d = config.dim();
+        int gainMode = config.routerWeighting() == RouterWeighting.SIGMOID ? 2 : 1;
+        FloatArray logits = stages.floats(r);
+        // The state's first int is the chunk's rows: the live rows of a product over the whole chunk.
+        stages.matmul(g, "router", x, stages.floats(w.router()), logits, state, r, d, 1, storeOnly());
+        if (rule.rule() == CausalRouting.Rule.PREDICTOR) {
+            int p = model.predictorDim();
+            FloatArray hidden = stages.floats(r * p);
+            stages.matmul(g, "predictor", x, stages.floats(w.predictorW1()), hidden, state, r, d, p, storeOnly());
+            return new Decision(CausalKernels.PREDICTOR, 0f, p, logits, hidden, stages.floats(w.predictorW2()), gainMode);
+        }
+        return new Decision(CausalKernels.THRESHOLD, floatBelow(rule.logitThreshold(model, layer)), 0, logits, stages.floats(1),
+                stages.floats(1), gainMode);
+    }
+
+    /** The plain epilogue, with buffers of its own in the slots it does not read. */
+    private StageTasks.Epilogue storeOnly() {
+        return new StageTasks.Epilogue(MatmulKernels.STORE, stages.floats(1), stages.ints(1), stages.floats(1), 0, 0, maxRows, 0);
     }
 
     private GraphSpec headGraph(Model model) {
