@@ -2,6 +2,7 @@ package dev.mod.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.model.Presets;
 
@@ -52,6 +53,7 @@ public final class BenchReport {
                         result.path("primaryMetric").path("scoreUnit").asText(), secondary, secondaryIterations));
             }
         }
+        peak(rows);
         gemm(rows);
         block(rows);
         model(rows);
@@ -91,6 +93,40 @@ public final class BenchReport {
         return null;
     }
 
+    /** The FMA ceiling in GFLOP/s for a thread count (PeakBenchmark), or null when the results have none. */
+    private static Double fmaPeak(List<Row> rows, String threads) {
+        Row r = find(rows, "PeakBenchmark.fma", "threads", threads);
+        return r == null ? null : Double.parseDouble(threads) * PeakBenchmark.FMA_FLOPS / (r.score() * 1e-3) / 1e9;
+    }
+
+    /** The streaming read bandwidth in GB/s for a thread count (PeakBenchmark), or null. */
+    private static Double readPeak(List<Row> rows, String threads) {
+        Row r = find(rows, "PeakBenchmark.read", "threads", threads);
+        return r == null ? null : Double.parseDouble(threads) * PeakBenchmark.READ_BYTES / (r.score() * 1e-3) / 1e9;
+    }
+
+    private static String percent(double value, Double of) {
+        return of == null ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * value / of);
+    }
+
+    private static void peak(List<Row> rows) {
+        if (rows.stream().noneMatch(r -> r.benchmark().startsWith("PeakBenchmark"))) {
+            return;
+        }
+        System.out.println("Physical limits: Vector API FMA chains and streaming reads (256 MB per thread)\n");
+        System.out.println("| threads | FMA GFLOP/s | read GB/s |");
+        System.out.println("|---|---|---|");
+        for (String threads : List.of("1", "2")) {
+            Double fma = fmaPeak(rows, threads);
+            Double read = readPeak(rows, threads);
+            if (fma != null || read != null) {
+                System.out.printf(Locale.ROOT, "| %s | %s | %s |%n", threads, fma == null ? "-" : String.format(Locale.ROOT, "%.1f", fma),
+                        read == null ? "-" : String.format(Locale.ROOT, "%.1f", read));
+            }
+        }
+        System.out.println();
+    }
+
     private static void gemm(List<Row> rows) {
         List<String> shapes = rows.stream().filter(r -> r.benchmark().startsWith("GemmBenchmark"))
                 .map(r -> r.param("shape")).distinct().toList();
@@ -98,8 +134,8 @@ public final class BenchReport {
             return;
         }
         System.out.println("GEMM out[M,N] = x[M,K] . W[N,K]^T, GFLOP/s (2 M K N / time)\n");
-        System.out.println("| M x K x N | threads | mod | OpenBLAS (JNI) | VectorBLAS (1 thread) | mod / OpenBLAS | mod 2T / 1T |");
-        System.out.println("|---|---|---|---|---|---|---|");
+        System.out.println("| M x K x N | threads | mod | of FMA peak | OpenBLAS (JNI) | VectorBLAS (1 thread) | mod / OpenBLAS | mod 2T / 1T |");
+        System.out.println("|---|---|---|---|---|---|---|---|");
         for (String shape : shapes) {
             String[] d = shape.split("x");
             double flops = 2.0 * Double.parseDouble(d[0]) * Double.parseDouble(d[1]) * Double.parseDouble(d[2]);
@@ -111,7 +147,8 @@ public final class BenchReport {
                 if (mod == null) {
                     continue;
                 }
-                System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %s | %s | %s | %s |%n", shape, threads, gflops(flops, mod),
+                System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %s | %s | %s | %s | %s |%n", shape, threads, gflops(flops, mod),
+                        percent(gflops(flops, mod), fmaPeak(rows, threads)),
                         blas == null ? "-" : String.format(Locale.ROOT, "%.1f", gflops(flops, blas)),
                         vec == null || !threads.equals("1") ? "-" : String.format(Locale.ROOT, "%.1f", gflops(flops, vec)),
                         blas == null ? "-" : String.format(Locale.ROOT, "%.2f", blas.score() / mod.score()),
@@ -192,8 +229,10 @@ public final class BenchReport {
         }
         System.out.println("Decode steps, bench model (8 layers, d = 512; MoD: every other block routed, calibrated rule), "
                 + "one sequence, cpu backend, all cores\n");
-        System.out.println("| context | dense ms/token | MoD ms/token | dense tokens/s | MoD tokens/s | MoD speedup | routed fraction | KV cache MoD / dense |");
-        System.out.println("|---|---|---|---|---|---|---|---|");
+        System.out.println("| context | dense ms/token | MoD ms/token | dense tokens/s | MoD tokens/s | MoD speedup | routed fraction | KV cache MoD / dense "
+                + "| dense GB/s read | of read peak |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+        Double readPeak = readPeak(rows, String.valueOf(Runtime.getRuntime().availableProcessors()));
         for (String t : contexts) {
             Row dense = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense");
             Row mod = find(rows, "DecodeBenchmark.step", "context", t, "model", "mod");
@@ -201,11 +240,21 @@ public final class BenchReport {
                 continue;
             }
             Map<String, Double> c = mod.secondary();
-            System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f |%n", t, dense.score(), mod.score(),
+            double gbPerSecond = denseStepBytes(Integer.parseInt(t)) / (dense.score() * 1e-3) / 1e9;
+            System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f | %.1f | %s |%n", t, dense.score(), mod.score(),
                     1e3 / dense.score(), 1e3 / mod.score(), dense.score() / mod.score(),
-                    c.get("routedTokens") / c.get("routingDecisions"), c.get("kvBytes") / c.get("denseKvBytes"));
+                    c.get("routedTokens") / c.get("routingDecisions"), c.get("kvBytes") / c.get("denseKvBytes"), gbPerSecond,
+                    percent(gbPerSecond, readPeak));
         }
         System.out.println();
+    }
+
+    /** Bytes a dense decode step of the bench model reads at least: every weight once (one embedding row) and the KV cache. */
+    private static double denseStepBytes(int context) {
+        ModelConfig c = Presets.get("bench").dense();
+        long weights = c.tensorShapes().entrySet().stream().filter(e -> !e.getKey().equals("tok_embeddings.weight"))
+                .mapToLong(e -> java.util.Arrays.stream(e.getValue()).reduce(1, (a, b) -> a * b)).sum();
+        return (double) Float.BYTES * (weights + (long) context * c.nLayers() * 2L * c.kvDim());
     }
 
     private static void train(List<Row> rows) {

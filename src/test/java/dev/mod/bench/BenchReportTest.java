@@ -57,4 +57,35 @@ class BenchReportTest {
         String table = bytes.toString(StandardCharsets.UTF_8);
         assertTrue(table.contains("| MoD | 320 | 6400 | 100 | 3.00 | 1234 |"), table);
     }
+
+    private static String result(String benchmark, String params, double ms) {
+        return """
+                {"benchmark": "dev.mod.bench.%s", "params": {%s},
+                 "primaryMetric": {"score": %s, "scoreUnit": "ms/op", "rawData": [[%s, %s]]}, "secondaryMetrics": {}}
+                """.formatted(benchmark, params, ms, ms, ms);
+    }
+
+    @Test
+    void peakTableAndTheGemmsShareOfTheFmaCeiling() throws IOException {
+        // Two threads: FMA chains at 400 GFLOP/s, reads at 40 GB/s, the GEMM at 200 GFLOP/s: half the ceiling.
+        double fmaMs = 2.0 * PeakBenchmark.FMA_FLOPS / 400e9 * 1e3;
+        double readMs = 2.0 * PeakBenchmark.READ_BYTES / 40e9 * 1e3;
+        Path json = dir.resolve("peak.json");
+        Files.writeString(json, "[" + String.join(",",
+                result("PeakBenchmark.fma", "\"threads\": \"2\"", fmaMs),
+                result("PeakBenchmark.read", "\"threads\": \"2\"", readMs),
+                result("GemmBenchmark.mod", "\"shape\": \"1024x1024x4096\", \"threads\": \"2\"", 2.0 * 1024 * 1024 * 4096 / 200e9 * 1e3))
+                + "]");
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream saved = System.out;
+        System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        try {
+            BenchReport.main(new String[] {json.toString()});
+        } finally {
+            System.setOut(saved);
+        }
+        String table = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(table.contains("| 2 | 400.0 | 40.0 |"), table);
+        assertTrue(table.contains("| 1024x1024x4096 | 2 | 200.0 | 50% |"), table);
+    }
 }
