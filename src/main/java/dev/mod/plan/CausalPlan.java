@@ -65,7 +65,7 @@ public final class CausalPlan implements CausalPass {
         this.kernels = kernels;
         this.routing = routing;
         this.calibrating = calibrating;
-        this.lengths = new SequenceLengths(sequences, maxRows, checkedContext(c, context), c.vocabSize(), contextName(c, context));
+        this.lengths = new SequenceLengths(c, sequences, maxRows, context);
         if (!calibrating) {
             routing.checkAgainst(model);
         }
@@ -316,19 +316,6 @@ public final class CausalPlan implements CausalPass {
     @Override
     public String backend() {
         return kernels.name();
-    }
-
-    /** What bounds a context, for errors: the model's max_seq_len or the plan's own context. */
-    public static String contextName(ModelConfig c, int context) {
-        return context == c.maxSeqLen() ? "the model's max_seq_len" : "this plan's context of";
-    }
-
-    /** A context of 1 to max_seq_len tokens, else a one-line error. */
-    public static int checkedContext(ModelConfig c, int context) {
-        if (context < 1 || context > c.maxSeqLen()) {
-            throw new ModException("a context of " + context + " tokens is outside 1 to the model's max_seq_len " + c.maxSeqLen());
-        }
-        return context;
     }
 
     private <T> T lookup(T[] perLayer, int layer) {

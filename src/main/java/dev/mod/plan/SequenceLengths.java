@@ -1,6 +1,7 @@
 package dev.mod.plan;
 
 import dev.mod.ModException;
+import dev.mod.model.ModelConfig;
 
 /**
  * The tokens each of a causal pass's S sequences holds, and the check of a chunk before it runs: 1 to maxRows rows,
@@ -17,8 +18,11 @@ public final class SequenceLengths {
     private final int[] pending;  // [S] rows of each sequence in the chunk being checked
     private int chunks;
 
-    /** contextName says what bounds the context in errors (for example "the model's max_seq_len"). */
-    public SequenceLengths(int sequences, int maxRows, int context, int vocabSize, String contextName) {
+    /** For a model of this config: S sequences, chunks of at most maxRows rows, a context of 1 to max_seq_len tokens. */
+    public SequenceLengths(ModelConfig config, int sequences, int maxRows, int context) {
+        if (context < 1 || context > config.maxSeqLen()) {
+            throw new ModException("a context of " + context + " tokens is outside 1 to the model's max_seq_len " + config.maxSeqLen());
+        }
         if (sequences < 1) {
             throw new ModException("generation needs at least one sequence");
         }
@@ -27,8 +31,8 @@ public final class SequenceLengths {
         }
         this.maxRows = maxRows;
         this.context = context;
-        this.vocabSize = vocabSize;
-        this.contextName = contextName;
+        this.vocabSize = config.vocabSize();
+        this.contextName = context == config.maxSeqLen() ? "the model's max_seq_len" : "this plan's context of";
         this.seen = new int[sequences];
         this.runMark = new int[sequences];
         this.pending = new int[sequences];

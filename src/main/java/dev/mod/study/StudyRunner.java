@@ -317,7 +317,7 @@ public final class StudyRunner {
             }
         }
         try {
-            measureDecode(plans, result, batch, seqLen, context, steps, tokens);
+            measureDecode(plans, result, batch, seqLen, context, steps, tokens, seq, tok);
         } finally {
             plans.values().forEach(CausalPass::close);
         }
@@ -326,9 +326,7 @@ public final class StudyRunner {
 
     /** The decode rows' timed runs, round-robin over the plans; each row's median ms per step, routed fraction and KV cache. */
     private void measureDecode(Map<Double, CausalPass> plans, Map<Double, DecodeMeasurement> result, int batch, int seqLen,
-                               int context, int steps, int[][] tokens) {
-        int[] seq = new int[batch];
-        int[] tok = new int[batch];
+                               int context, int steps, int[][] tokens, int[] seq, int[] tok) {
         Map<Double, double[]> ms = new HashMap<>();
         Map<Double, long[]> routing = new HashMap<>();
         Map<Double, Long> kvBytes = new HashMap<>();

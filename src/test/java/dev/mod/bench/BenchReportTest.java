@@ -30,6 +30,19 @@ class BenchReportTest {
                 """.formatted(model, array(forwardMs), array(stepMs), array(rounds));
     }
 
+    // What BenchReport prints for a JMH result file.
+    private static String report(Path json) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        PrintStream saved = System.out;
+        System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        try {
+            BenchReport.main(new String[] {json.toString()});
+        } finally {
+            System.setOut(saved);
+        }
+        return bytes.toString(StandardCharsets.UTF_8);
+    }
+
     private static String array(double[] values) {
         StringBuilder s = new StringBuilder("[");
         for (int i = 0; i < values.length; i++) {
@@ -46,15 +59,7 @@ class BenchReportTest {
         Path json = dir.resolve("train.json");
         Files.writeString(json, "[" + trainResult("mod", new double[] {400, 550, 180}, new double[] {1200, 1600, 720},
                 new double[] {4, 5, 2}) + "]");
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        PrintStream saved = System.out;
-        System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
-        try {
-            BenchReport.main(new String[] {json.toString()});
-        } finally {
-            System.setOut(saved);
-        }
-        String table = bytes.toString(StandardCharsets.UTF_8);
+        String table = report(json);
         assertTrue(table.contains("| MoD | 320 | 6400 | 100 | 3.00 | 1234 |"), table);
     }
 
@@ -76,15 +81,7 @@ class BenchReportTest {
                 result("PeakBenchmark.read", "\"threads\": \"2\"", readMs),
                 result("GemmBenchmark.mod", "\"shape\": \"1024x1024x4096\", \"threads\": \"2\"", 2.0 * 1024 * 1024 * 4096 / 200e9 * 1e3))
                 + "]");
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        PrintStream saved = System.out;
-        System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
-        try {
-            BenchReport.main(new String[] {json.toString()});
-        } finally {
-            System.setOut(saved);
-        }
-        String table = bytes.toString(StandardCharsets.UTF_8);
+        String table = report(json);
         assertTrue(table.contains("| 2 | 400.0 | 40.0 |"), table);
         assertTrue(table.contains("| 1024x1024x4096 | 2 | 200.0 | 50% |"), table);
     }

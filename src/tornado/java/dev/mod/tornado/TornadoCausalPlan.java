@@ -6,7 +6,6 @@ import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.CausalPass;
-import dev.mod.plan.CausalPlan;
 import dev.mod.plan.CausalRouting;
 import dev.mod.plan.PlanShape;
 import dev.mod.plan.SequenceLengths;
@@ -32,7 +31,7 @@ import java.util.Map;
 
 /**
  * Generation's causal plan as TornadoVM task graphs, built once for (model, rule, S sequences, chunks of at most R
- * rows, a context of C tokens per sequence), the same plan the cpu backend runs stage by stage ({@link CausalPlan}):
+ * rows, a context of C tokens per sequence), the same plan the cpu backend runs stage by stage ({@link dev.mod.plan.CausalPlan}):
  * <ul>
  * <li>graphs: "init" (run once), a way in for decode steps of at most S rows ("step": moves in only the step's
  * token ids with their sequences and positions) and one for chunks of up to R rows ("chunk"), one graph per layer,
@@ -104,8 +103,7 @@ public final class TornadoCausalPlan implements CausalPass {
         ModelConfig c = model.config();
         this.config = c;
         rule.checkAgainst(model);
-        this.lengths = new SequenceLengths(sequences, maxRows, CausalPlan.checkedContext(c, context), c.vocabSize(),
-                CausalPlan.contextName(c, context));
+        this.lengths = new SequenceLengths(c, sequences, maxRows, context);
         this.stages = new StageTasks(c, deviceName);
         this.sequences = sequences;
         this.maxRows = maxRows;
@@ -311,18 +309,15 @@ public final class TornadoCausalPlan implements CausalPass {
 
     @Override
     public void run(int[] seq, int[] tok, int n) {
-        int[] keep = new int[sequences];
-        for (int s = 0; s < sequences; s++) {
-            keep[s] = lengths.length(s);
-        }
-        lengths.take(seq, tok, n, positions);
         boolean step = n <= sequences;
         IntArray in = step ? stepIn : chunkIn;
         int inRows = step ? sequences : maxRows;
-        in.set(0, n);
+        // What each sequence holds before the chunk (its caches keep only that); written before take() advances it.
         for (int s = 0; s < sequences; s++) {
-            in.set(1 + s, keep[s]);
+            in.set(1 + s, lengths.length(s));
         }
+        lengths.take(seq, tok, n, positions);
+        in.set(0, n);
         for (int i = 0; i < n; i++) {
             in.set(1 + sequences + i, tok[i]);
             in.set(1 + sequences + inRows + i, seq[i]);
@@ -441,7 +436,11 @@ public final class TornadoCausalPlan implements CausalPass {
 
     /** The positions layer's cache holds for sequence s, in the order they came. */
     public int[] cachedPositions(int layer, int s) {
-        int length = fetch(CausalLayout.lengths(sequences, maxRows) + layer * sequences + s, 1)[0];
+        return heldPositions(layer, s, fetch(CausalLayout.lengths(sequences, maxRows) + layer * sequences + s, 1)[0]);
+    }
+
+    // The first `length` positions the last run left in layer's cache of sequence s, less those a truncate() since cut off.
+    private int[] heldPositions(int layer, int s, int length) {
         int[] held = fetch(CausalLayout.cached(sequences, maxRows, config.nLayers()) + (layer * sequences + s) * context, length);
         int kept = 0;
         while (kept < held.length && held[kept] < lengths.length(s)) {
@@ -452,11 +451,12 @@ public final class TornadoCausalPlan implements CausalPass {
 
     @Override
     public long cacheBytes() {
+        int[] cached = fetch(CausalLayout.lengths(sequences, maxRows), config.nLayers() * sequences);
         long cachedRows = 0;
         for (int layer = 0; layer < config.nLayers(); layer++) {
             for (int s = 0; s < sequences; s++) {
-                cachedRows += truncatedSinceRun ? cachedPositions(layer, s).length
-                        : fetch(CausalLayout.lengths(sequences, maxRows) + layer * sequences + s, 1)[0];
+                int length = cached[layer * sequences + s];
+                cachedRows += truncatedSinceRun ? heldPositions(layer, s, length).length : length;
             }
         }
         return cachedRows * 2L * config.kvDim() * Float.BYTES;
