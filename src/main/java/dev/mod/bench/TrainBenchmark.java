@@ -88,7 +88,7 @@ public class TrainBenchmark {
         grads = params.zerosLike();
         adam = new AdamW(params, 0.1);
         int threads = Runtime.getRuntime().availableProcessors();
-        plan = new TrainingPlan(m.config(), params, grads, new TrainingPlan.AuxWeights(0.01, 0), BATCH, SEQ, threads);
+        plan = new TrainingPlan(m.config(), params, grads, new TrainingPlan.AuxWeights(0.01, 0), TrainingPlan.Routing.LEARNED, BATCH, SEQ, threads);
         kernels = new CpuKernels(threads);
         forward = new ForwardPlan(m, kernels, BATCH, SEQ);
         SplittableRandom random = new SplittableRandom(2);

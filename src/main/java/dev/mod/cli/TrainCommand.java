@@ -9,6 +9,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.Presets;
 import dev.mod.train.TrainPlots;
 import dev.mod.train.TrainSettings;
+import dev.mod.train.TrainingPlan;
 import dev.mod.train.Trainer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -51,6 +52,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--predictor-dim", defaultValue = "0", paramLabel = "P",
             description = "Train a causal predictor with P hidden units in every routed layer (default: none).")
     int predictorDim;
+
+    @Option(names = "--stochastic-routing",
+            description = "Route by top-k over random scores drawn for every batch instead of the router's (the paper's control).")
+    boolean stochasticRouting;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and of the batches (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -126,20 +131,16 @@ final class TrainCommand implements Callable<Integer> {
                     + config.vocabSize());
         }
         TrainSettings settings = new TrainSettings(source.preset != null ? source.preset : source.config.toString(),
-                config.toJsonTree(), predictorDim, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
+                config.toJsonTree(), predictorDim,
+                stochasticRouting ? TrainingPlan.Routing.STOCHASTIC : TrainingPlan.Routing.LEARNED, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
                 minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery);
-        if (predictorDim > 0 && config.routedLayers().isEmpty()) {
-            throw new ModException("--predictor-dim needs routed layers; this model has none");
+        if ((predictorDim > 0 || stochasticRouting) && config.routedLayers().isEmpty()) {
+            throw new ModException((stochasticRouting ? "--stochastic-routing" : "--predictor-dim") + " needs routed layers; this model has none");
         }
         TrainingData trainingData = data.equals(SelectiveCopy.NAME)
                 ? new SelectiveCopy(seqLen, config.capacityTokens(seqLen))
                 : TextData.open(data, seqLen, maxDataBytes);
-        int threadCount = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-        int cores = Runtime.getRuntime().availableProcessors();
-        // More threads than cores only wait on each other (the workers spin between stages): 4x is the bound.
-        if (threadCount < 1 || threadCount > 4 * cores) {
-            throw new ModException("--threads must be from 1 to " + 4 * cores + " (4 per processor here), got " + threadCount);
-        }
+        int threadCount = Threads.resolve(threads);
         Trainer trainer = new Trainer(settings, trainingData, out, threadCount);
         System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),
                 steps, batch, seqLen, resume ? " (resumed)" : "");

@@ -55,7 +55,8 @@ public final class StudyEnvironment {
         return "unknown (not a git checkout)";
     }
 
-    static String cpuModel() {
+    /** The CPU's model name (/proc/cpuinfo), else the architecture. */
+    public static String cpuModel() {
         try {
             return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
                     .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(System.getProperty("os.arch"));

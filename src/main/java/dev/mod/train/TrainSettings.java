@@ -17,6 +17,7 @@ public record TrainSettings(
         @JsonProperty("model") String model,
         @JsonProperty("model_config") JsonNode modelConfig,
         @JsonProperty("predictor_dim") int predictorDim,
+        @JsonProperty("routing") TrainingPlan.Routing routing,
         @JsonProperty("seed") long seed,
         @JsonProperty("data") String data,
         @JsonProperty("max_data_bytes") int maxDataBytes,
@@ -37,6 +38,9 @@ public record TrainSettings(
     private static final ObjectMapper JSON = StrictJson.mapper();
 
     public TrainSettings {
+        if (routing == null) {
+            routing = TrainingPlan.Routing.LEARNED; // settings written before stochastic routing existed
+        }
         ModelConfig c = ModelConfig.fromJson(modelConfig.toString());
         positive("--steps", steps);
         positive("--batch", batch);

@@ -117,13 +117,13 @@ public final class Trainer {
         double flopsPerStep = 3 * b * ModelCost.forwardFlops(config, t);
         JsonNode lastEval = null;
         try (TrainingPlan plan = new TrainingPlan(config, params, grads,
-                new TrainingPlan.AuxWeights(s.auxRouter(), s.auxPredictor()), b, t, threads);
+                new TrainingPlan.AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), b, t, threads);
              Writer log = Files.newBufferedWriter(logFile(), StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                      StandardOpenOption.APPEND)) {
             for (long step = start; step < s.steps(); step++) {
                 long begin = System.nanoTime();
                 data.batch(rng, input, target);
-                double loss = plan.forward(input, target);
+                double loss = plan.forward(input, target, step);
                 if (!Double.isFinite(loss)) {
                     throw diverged("loss is " + loss, step, plan);
                 }
@@ -203,7 +203,7 @@ public final class Trainer {
         boolean[] answerMask = data.answers();
         for (int i = 0; i < s.evalBatches(); i++) {
             data.heldOut(i, input, target);
-            plan.forward(input, target);
+            plan.forward(input, target, -1 - i); // negative draws: never a training step's
             loss += plan.crossEntropy();
             boolean[][] important = data.important(i, b, t);
             for (int j = 0; j < routed.size(); j++) {

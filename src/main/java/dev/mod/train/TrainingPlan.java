@@ -1,10 +1,12 @@
 package dev.mod.train;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.mod.cpu.CausalAttention;
 import dev.mod.cpu.PackedMatrix;
 import dev.mod.cpu.RowKernels;
 import dev.mod.cpu.TopKSelector;
 import dev.mod.cpu.WorkerPool;
+import dev.mod.data.Rng;
 import dev.mod.model.ModelConfig;
 
 import java.util.ArrayList;
@@ -28,10 +30,21 @@ public final class TrainingPlan implements AutoCloseable {
     public record AuxWeights(double router, double predictor) {
     }
 
+    /**
+     * How routed layers choose their tokens: top-k over the router's logits (learned), or top-k over random
+     * scores (stochastic, the paper's control), drawn afresh for every batch while the router still weights
+     * the processed tokens' block outputs by g(r).
+     */
+    public enum Routing {
+        @JsonProperty("learned") LEARNED,
+        @JsonProperty("stochastic") STOCHASTIC
+    }
+
     private final ModelConfig c;
     private final Parameters p;
     private final Parameters grads;
     private final AuxWeights aux;
+    private final Routing routing;
     private final int batch;
     private final int seqLen;
     private final int rows;
@@ -55,6 +68,7 @@ public final class TrainingPlan implements AutoCloseable {
     private final int[] tokens;
     private final int[] targets;
     private final int[] positions;
+    private final float[] noise;    // [R] the random scores of a stochastic layer
     private final float[] x;        // [R, d] the residual stream; after forward() the final one
     private final float[] normedF;  // [R, d]
     private final float[] logits;   // [R, V]; probabilities after forward(), their gradient after backward()
@@ -156,11 +170,13 @@ public final class TrainingPlan implements AutoCloseable {
         }
     }
 
-    public TrainingPlan(ModelConfig config, Parameters params, Parameters grads, AuxWeights aux, int batch, int seqLen, int threads) {
+    public TrainingPlan(ModelConfig config, Parameters params, Parameters grads, AuxWeights aux, Routing routing, int batch,
+                        int seqLen, int threads) {
         this.c = config;
         this.p = params;
         this.grads = grads;
         this.aux = aux;
+        this.routing = routing;
         this.batch = batch;
         this.seqLen = seqLen;
         this.rows = batch * seqLen;
@@ -190,6 +206,7 @@ public final class TrainingPlan implements AutoCloseable {
         tokens = new int[rows];
         targets = new int[rows];
         positions = new int[rows];
+        noise = routing == Routing.STOCHASTIC ? new float[rows] : null;
         for (int r = 0; r < rows; r++) {
             positions[r] = r % seqLen;
         }
@@ -240,11 +257,17 @@ public final class TrainingPlan implements AutoCloseable {
         return weights.get(name);
     }
 
+    /** forward(input, target, 0): for learned routing, which draws nothing. */
+    public double forward(int[][] input, int[][] target) {
+        return forward(input, target, 0);
+    }
+
     /**
      * Runs the batch: input[b][t] predicts target[b][t]. Returns the loss the gradients are of: the mean
-     * cross-entropy plus the weighted auxiliary losses.
+     * cross-entropy plus the weighted auxiliary losses. Stochastic routing draws its scores from `draw` (the
+     * same draw, the same choices: a resumed run and an evaluation are reproducible).
      */
-    public double forward(int[][] input, int[][] target) {
+    public double forward(int[][] input, int[][] target, long draw) {
         if (weightsStale) {
             for (Map.Entry<String, TrainMatmul.Weight> e : weights.entrySet()) {
                 e.getValue().refresh(mm, p.get(e.getKey()));
@@ -263,7 +286,7 @@ public final class TrainingPlan implements AutoCloseable {
             System.arraycopy(x, 0, layer.xin, 0, rows * d);
             if (layer.routed) {
                 rowKernels.routerLogits(layer.r, x, p.get(layer.name("router.weight")), rows, d);
-                topK.select(mm.pool(), layer.sel, layer.r, batch, seqLen, capacity);
+                topK.select(mm.pool(), layer.sel, scores(layer, draw), batch, seqLen, capacity);
                 Arrays.fill(layer.target, 0);
                 for (int b = 0; b < batch; b++) {
                     for (int j = 0; j < capacity; j++) {
@@ -287,6 +310,18 @@ public final class TrainingPlan implements AutoCloseable {
         mm.forward(logits, normedF, w("output.weight"), rows);
         crossEntropy = TrainKernels.crossEntropy(logits, targets, rows, c.vocabSize());
         return loss();
+    }
+
+    // scores[R] the layer's top-k picks from: the router logits, or uniform random numbers of 24 bits
+    private float[] scores(Layer layer, long draw) {
+        if (routing == Routing.LEARNED) {
+            return layer.r;
+        }
+        Rng rng = new Rng(draw * 0x9E3779B97F4A7C15L + layer.index);
+        for (int t = 0; t < rows; t++) {
+            noise[t] = (rng.nextLong() >>> 40) / (float) (1 << 24);
+        }
+        return noise;
     }
 
     // f[n, d] = attention + MLP of the layer's block input

@@ -28,7 +28,7 @@ class TrainerTest {
 
     private static TrainSettings settings(ModelConfig c, String data, int steps, int seqLen, double lr, int checkpointEvery,
                                           int predictorDim) {
-        return new TrainSettings("test", c.toJsonTree(), predictorDim, 1, data, 1 << 20, steps, 4, seqLen, lr, 5,
+        return new TrainSettings("test", c.toJsonTree(), predictorDim, TrainingPlan.Routing.LEARNED, 1, data, 1 << 20, steps, 4, seqLen, lr, 5,
                 0.1, 0.1, 1.0, 0.01, 1.0, 1000, 2, checkpointEvery);
     }
 
@@ -90,7 +90,7 @@ class TrainerTest {
     @Test
     void theCopyTaskIsLearnedAndTheRoutersPickTheDigits() {
         ModelConfig c = new ModelConfig(258, 64, 4, 4, 4, 176, 1e-5, 10000, 64, 0.125, List.of(1, 3), RouterWeighting.RAW);
-        TrainSettings s = new TrainSettings("test", c.toJsonTree(), 16, 0, SelectiveCopy.NAME, 0, 600, 16, 32, 3e-3,
+        TrainSettings s = new TrainSettings("test", c.toJsonTree(), 16, TrainingPlan.Routing.LEARNED, 0, SelectiveCopy.NAME, 0, 600, 16, 32, 3e-3,
                 20, 0.1, 0.1, 1.0, 0.01, 1.0, 600, 4, 1000);
         Trainer trainer = new Trainer(s, new SelectiveCopy(32, c.capacityTokens(32)), dir.resolve("copy"), 2);
         JsonNode eval = trainer.run(false, p -> { });

@@ -68,7 +68,7 @@ class TrainingOracleTest {
         try (Model model = ModelFile.load(modelPath)) {
             Parameters params = Parameters.of(model);
             Parameters grads = params.zerosLike();
-            try (TrainingPlan plan = new TrainingPlan(model.config(), params, grads, new TrainingPlan.AuxWeights(0, 0),
+            try (TrainingPlan plan = new TrainingPlan(model.config(), params, grads, new TrainingPlan.AuxWeights(0, 0), TrainingPlan.Routing.LEARNED,
                     batch, seqLen, 2)) {
                 assertEquals(expected.get("loss").asDouble(), plan.forward(tokens, targets), 1e-5, "loss");
                 plan.backward();

@@ -1,0 +1,139 @@
+package dev.mod.cli;
+
+import dev.mod.ModException;
+import dev.mod.io.TextFile;
+import dev.mod.sweep.Sweep;
+import dev.mod.sweep.SweepReport;
+import dev.mod.sweep.SweepResult;
+import dev.mod.sweep.SweepRun;
+import dev.mod.sweep.SweepSpec;
+import dev.mod.train.Trainer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "sweep", mixinStandardHelpOptions = true, subcommands = SweepCommand.Report.class,
+        description = {"The paper's isoFLOP analysis and routing ablations at small scale: at each training-FLOP budget, "
+                + "every model size of a family trained as a dense baseline and as MoD (capacity 12.5%, every other block), "
+                + "plus ablations (other capacities, every block routed, stochastic routing) at one budget; every run "
+                + "evaluated on the same held-out windows with top-k routing and with the causal rules of generation.",
+                "Each run is a `mod train` run folder under --out/runs/; a stopped sweep resumes where it stopped "
+                        + "(a changed spec is refused). At the end: sweep.json, runs.csv, plots and the table of optima "
+                        + "(`mod sweep report` merges shard folders)."})
+final class SweepCommand implements Callable<Integer> {
+    @Option(names = "--spec", paramLabel = "FILE.json", description = "The sweep spec (default: the built-in one; see --print-spec).")
+    Path specFile;
+
+    @Option(names = "--quick", description = "The built-in quick spec: four sizes at a tenth of the budgets (a few minutes).")
+    boolean quick;
+
+    @Option(names = "--print-spec", description = "Print the spec (built-in, --quick or --spec) as JSON and exit.")
+    boolean printSpec;
+
+    @Option(names = "--list", description = "List the runs (steps, learning rate, parameters, FLOPs per forward pass) and exit.")
+    boolean list;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "The sweep's folder (default: results/sweep, or results/sweep-quick with --quick).")
+    Path out;
+
+    @Option(names = "--shard", paramLabel = "i/n", description = "Run only every n-th run, starting at run i (0 <= i < n).")
+    String shard;
+
+    @Option(names = "--threads", description = "Threads (default: one per processor; losses do not depend on it).")
+    Integer threads;
+
+    @Override
+    public Integer call() {
+        if (quick && specFile != null) {
+            throw new ModException("--quick and --spec choose the spec both: give one");
+        }
+        SweepSpec spec = specFile != null ? readSpec(specFile) : quick ? SweepSpec.quick() : SweepSpec.defaults();
+        if (printSpec) {
+            System.out.println(spec.toJson());
+            return 0;
+        }
+        Sweep.Shard part = shard == null ? Sweep.Shard.ALL : Sweep.Shard.parse(shard);
+        Path dir = out != null ? out : Path.of(quick ? "results/sweep-quick" : "results/sweep");
+        int threadCount = Threads.resolve(threads);
+        Sweep sweep = new Sweep(spec, dir, threadCount);
+        List<SweepRun> runs = sweep.runs(part);
+        if (list) {
+            System.out.printf(Locale.ROOT, "%-34s %7s %9s %9s %10s%n", "run", "steps", "lr", "params", "fwd FLOPs");
+            for (SweepRun r : runs) {
+                System.out.printf(Locale.ROOT, "%-34s %7d %9.2e %9d %10.3g%n", r.name(), r.steps(), r.lr(), r.params(),
+                        r.forwardFlops(spec.seqLen()));
+            }
+            return 0;
+        }
+        System.out.printf(Locale.ROOT, "sweep into %s: %d runs%s, %d threads%n", dir, runs.size(),
+                part.count() == 1 ? "" : " (shard " + part.index() + "/" + part.count() + ")", threadCount);
+        sweep.run(part, new Progress());
+        if (part.count() > 1) {
+            System.out.println("shard done; merge the shard folders with `mod sweep report DIR...`");
+            return 0;
+        }
+        SweepReport.of(List.of(dir)).write(dir, System.out);
+        return 0;
+    }
+
+    private static SweepSpec readSpec(Path file) {
+        try {
+            return SweepSpec.fromJson(TextFile.read(file), file.toString());
+        } catch (IOException e) {
+            throw new ModException("cannot read sweep spec " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A line per run, and a progress bar while it trains. */
+    private static final class Progress implements Sweep.Listener {
+        private ProgressBar bar;
+
+        @Override
+        public void runStarted(SweepRun run, int number, int of, boolean resumed) {
+            System.out.printf(Locale.ROOT, "[%d/%d] %s: %d steps, lr %.2e%s%n", number, of, run.name(), run.steps(), run.lr(),
+                    resumed ? " (resumed or done)" : "");
+            bar = new ProgressBarBuilder().setTaskName(run.name()).setInitialMax(run.steps())
+                    .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build();
+        }
+
+        @Override
+        public void step(Trainer.Progress p) {
+            bar.stepTo(p.step());
+            bar.setExtraMessage(String.format(Locale.ROOT, "loss %.3f, %.0f tok/s", p.loss(), p.tokensPerSecond()));
+        }
+
+        @Override
+        public void runFinished(SweepRun run, SweepResult result) {
+            bar.close();
+            System.out.printf(Locale.ROOT, "    held-out loss %.4f%s%n", result.evalLoss(),
+                    result.evalLossRouter() == null ? "" : String.format(Locale.ROOT, " (router rule %.4f%s)",
+                            result.evalLossRouter(), result.evalLossPredictor() == null ? ""
+                                    : String.format(Locale.ROOT, ", predictor %.4f", result.evalLossPredictor())));
+        }
+    }
+
+    @Command(name = "report", mixinStandardHelpOptions = true,
+            description = "Merge sweep folders (shards of one spec) into sweep.json, runs.csv, the plots and the table of optima.")
+    static final class Report implements Callable<Integer> {
+        @Parameters(arity = "1..*", paramLabel = "DIR", description = "Sweep folders of the same spec.")
+        List<Path> dirs;
+
+        @Option(names = "--out", paramLabel = "DIR", description = "Where the report goes (default: the first folder).")
+        Path out;
+
+        @Override
+        public Integer call() {
+            SweepReport.of(dirs).write(out != null ? out : dirs.get(0), System.out);
+            return 0;
+        }
+    }
+}

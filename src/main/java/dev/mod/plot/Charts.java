@@ -1,0 +1,246 @@
+package dev.mod.plot;
+
+import dev.mod.io.AtomicFiles;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.CategoryAxis;
+import org.jfree.chart.axis.CategoryLabelPositions;
+import org.jfree.chart.axis.LogAxis;
+import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.axis.ValueAxis;
+import org.jfree.chart.labels.StandardCategoryItemLabelGenerator;
+import org.jfree.chart.plot.CategoryPlot;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.category.BarRenderer;
+import org.jfree.chart.renderer.category.StandardBarPainter;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.title.LegendTitle;
+import org.jfree.chart.title.TextTitle;
+import org.jfree.chart.ui.RectangleEdge;
+import org.jfree.data.category.DefaultCategoryDataset;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.Shape;
+import java.awt.geom.Ellipse2D;
+import java.awt.geom.Path2D;
+import java.awt.geom.Rectangle2D;
+import java.nio.file.Path;
+import java.text.DecimalFormat;
+import java.util.List;
+
+/**
+ * The one style of every plot the project draws (study, training, sweep), on JFreeChart, headless: white
+ * background, light grid, a marker on every data point (so a single point shows), colours from the
+ * Okabe-Ito palette picked so that neighbours differ in lightness too, and each colour with its own marker
+ * shape, so a plot still reads in grayscale; paired lines (a run's training and held-out loss; a budget's
+ * dense and MoD curves) share a colour and differ in dash and fill. Legends sit under the plot, never on the
+ * data; log axes where the data span decades; an axis whose data are one value is widened around it rather
+ * than drawn with repeated tick labels, and a plot without data says so.
+ */
+public final class Charts {
+    private Charts() {
+    }
+
+    /** Colours in an order whose neighbours differ in lightness (black, orange, blue, green, vermillion, sky, purple, yellow). */
+    private static final Color[] PALETTE = {
+            new Color(0x000000), new Color(0xE69F00), new Color(0x0072B2), new Color(0x009E73),
+            new Color(0xD55E00), new Color(0x56B4E9), new Color(0xCC79A7), new Color(0xF0E442)};
+
+    /**
+     * How a line is drawn: solid with filled markers, dashed with open markers, markers only, a dotted curve
+     * without markers (a fit, sampled densely), or large rings around points (marking some, such as a fit's
+     * minimum). THIN and RING lines stay out of the legend: the subtitle says what they are.
+     */
+    public enum Look {
+        SOLID, DASHED, POINTS, THIN, RING
+    }
+
+    /** A line of (x, y) points. Lines with the same hue share a colour and marker shape (a pair). */
+    public record Line(String name, double[] x, double[] y, int hue, Look look) {
+        public Line {
+            if (x.length != y.length) {
+                throw new IllegalArgumentException("x and y differ in length");
+            }
+        }
+    }
+
+    /** The axis of a plot: its label and whether it is logarithmic. */
+    public record Axis(String label, boolean log) {
+    }
+
+    /** Draws the lines into a PNG; lines without points are left out (and from the legend). */
+    public static void lines(String title, String subtitle, Axis xAxis, Axis yAxis, List<Line> lines, Path png) {
+        save(lineChart(title, subtitle, xAxis, yAxis, lines), png);
+    }
+
+    /** The chart of lines(), for tests. */
+    public static JFreeChart lineChart(String title, String subtitle, Axis xAxis, Axis yAxis, List<Line> lines) {
+        XYSeriesCollection data = new XYSeriesCollection();
+        XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer();
+        int series = 0;
+        for (Line line : lines) {
+            XYSeries s = new XYSeries(line.name(), false, true);
+            for (int i = 0; i < line.x().length; i++) {
+                if (Double.isFinite(line.x()[i]) && Double.isFinite(line.y()[i])
+                        && (!xAxis.log() || line.x()[i] > 0) && (!yAxis.log() || line.y()[i] > 0)) {
+                    s.add(line.x()[i], line.y()[i]);
+                }
+            }
+            if (s.getItemCount() == 0) {
+                continue;
+            }
+            data.addSeries(s);
+            style(renderer, series++, line.hue(), line.look());
+        }
+        XYPlot plot = new XYPlot(data, axis(xAxis), axis(yAxis), renderer);
+        JFreeChart chart = new JFreeChart(title, new Font("SansSerif", Font.BOLD, 16), plot, series > 0);
+        decorate(chart, subtitle);
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setDomainGridlinePaint(new Color(0xDDDDDD));
+        plot.setRangeGridlinePaint(new Color(0xDDDDDD));
+        plot.setNoDataMessage("no data to plot");
+        fitRange(plot.getDomainAxis(), data, true, xAxis.log());
+        fitRange(plot.getRangeAxis(), data, false, yAxis.log());
+        return chart;
+    }
+
+    /** Bars with their values written on them; the value axis starts a little below the smallest bar (losses differ little). */
+    public static void bars(String title, String subtitle, String valueLabel, List<String> categories, double[] values, Path png) {
+        save(barChart(title, subtitle, valueLabel, categories, values), png);
+    }
+
+    public static JFreeChart barChart(String title, String subtitle, String valueLabel, List<String> categories, double[] values) {
+        DefaultCategoryDataset data = new DefaultCategoryDataset();
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < categories.size(); i++) {
+            data.addValue(values[i], "value", categories.get(i));
+            lo = Math.min(lo, values[i]);
+            hi = Math.max(hi, values[i]);
+        }
+        NumberAxis valueAxis = new NumberAxis(valueLabel);
+        CategoryAxis categoryAxis = new CategoryAxis();
+        categoryAxis.setCategoryLabelPositions(CategoryLabelPositions.UP_45);
+        BarRenderer renderer = new BarRenderer();
+        renderer.setBarPainter(new StandardBarPainter());
+        renderer.setSeriesPaint(0, new Color(0x0072B2));
+        renderer.setShadowVisible(false);
+        renderer.setDefaultItemLabelGenerator(new StandardCategoryItemLabelGenerator("{2}", new DecimalFormat("0.000")));
+        renderer.setDefaultItemLabelsVisible(true);
+        CategoryPlot plot = new CategoryPlot(data, categoryAxis, valueAxis, renderer);
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setRangeGridlinePaint(new Color(0xDDDDDD));
+        plot.setNoDataMessage("no data to plot");
+        if (!categories.isEmpty()) {
+            double span = Math.max(hi - lo, Math.abs(hi) * 0.02 + 1e-9);
+            valueAxis.setRange(lo - 0.5 * span, hi + 0.25 * span);
+        }
+        JFreeChart chart = new JFreeChart(title, new Font("SansSerif", Font.BOLD, 16), plot, false);
+        decorate(chart, subtitle);
+        return chart;
+    }
+
+    private static void decorate(JFreeChart chart, String subtitle) {
+        chart.setBackgroundPaint(Color.WHITE);
+        if (subtitle != null) {
+            chart.addSubtitle(new TextTitle(subtitle, new Font("SansSerif", Font.PLAIN, 12)));
+        }
+        LegendTitle legend = chart.getLegend();
+        if (legend != null) {
+            legend.setPosition(RectangleEdge.BOTTOM);
+            legend.setFrame(org.jfree.chart.block.BlockBorder.NONE);
+        }
+    }
+
+    private static ValueAxis axis(Axis a) {
+        if (a.log()) {
+            LogAxis log = new LogAxis(a.label());
+            log.setBase(10);
+            log.setSmallestValue(1e-300);
+            log.setNumberFormatOverride(new DecimalFormat("0.##E0"));
+            return log;
+        }
+        NumberAxis linear = new NumberAxis(a.label());
+        linear.setAutoRangeIncludesZero(false);
+        return linear;
+    }
+
+    /** Sets the axis to the data with a margin; one distinct value gets a range around it instead of a zero-width one. */
+    private static void fitRange(ValueAxis axis, XYSeriesCollection data, boolean domain, boolean log) {
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = Double.NEGATIVE_INFINITY;
+        for (int s = 0; s < data.getSeriesCount(); s++) {
+            for (int i = 0; i < data.getItemCount(s); i++) {
+                double v = domain ? data.getXValue(s, i) : data.getYValue(s, i);
+                lo = Math.min(lo, v);
+                hi = Math.max(hi, v);
+            }
+        }
+        if (lo > hi) {
+            axis.setRange(log ? 1 : 0, log ? 10 : 1);
+            return;
+        }
+        if (log) {
+            double l = Math.log10(lo);
+            double h = Math.log10(hi);
+            double margin = Math.max((h - l) * 0.06, h == l ? 0.3 : 0);
+            axis.setRange(Math.pow(10, l - margin), Math.pow(10, h + margin));
+        } else {
+            double margin = hi > lo ? (hi - lo) * 0.06 : Math.max(Math.abs(lo) * 0.1, 1e-3);
+            axis.setRange(lo - margin, hi + margin);
+        }
+    }
+
+    private static void style(XYLineAndShapeRenderer r, int series, int hue, Look look) {
+        Color colour = PALETTE[Math.floorMod(hue, PALETTE.length)];
+        r.setSeriesPaint(series, colour);
+        r.setSeriesShape(series, look == Look.RING ? new Ellipse2D.Double(-10, -10, 20, 20) : shape(hue));
+        r.setSeriesShapesVisible(series, look != Look.THIN);
+        r.setSeriesShapesFilled(series, look != Look.DASHED && look != Look.RING);
+        r.setSeriesLinesVisible(series, look != Look.POINTS && look != Look.RING);
+        r.setSeriesVisibleInLegend(series, look != Look.THIN && look != Look.RING);
+        r.setUseFillPaint(true);
+        r.setSeriesFillPaint(series, look == Look.DASHED ? Color.WHITE : colour);
+        r.setDrawOutlines(true);
+        r.setUseOutlinePaint(false);
+        float width = look == Look.THIN ? 1.2f : 2f;
+        r.setSeriesStroke(series, look == Look.DASHED
+                ? new BasicStroke(width, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 1f, new float[] {7f, 5f}, 0f)
+                : look == Look.THIN
+                ? new BasicStroke(width, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 1f, new float[] {2f, 3f}, 0f)
+                : new BasicStroke(width));
+    }
+
+    /** A marker shape per hue: circle, square, triangle up, diamond, triangle down, cross, ... */
+    private static Shape shape(int hue) {
+        double s = 4.5;
+        return switch (Math.floorMod(hue, 6)) {
+            case 0 -> new Ellipse2D.Double(-s, -s, 2 * s, 2 * s);
+            case 1 -> new Rectangle2D.Double(-s, -s, 2 * s, 2 * s);
+            case 2 -> polygon(0, -s - 1, s + 1, s, -s - 1, s);
+            case 3 -> polygon(0, -s - 1.5, s + 1.5, 0, 0, s + 1.5, -s - 1.5, 0);
+            case 4 -> polygon(-s - 1, -s, s + 1, -s, 0, s + 1);
+            default -> polygon(-s, -s / 3, -s / 3, -s / 3, -s / 3, -s, s / 3, -s, s / 3, -s / 3, s, -s / 3,
+                    s, s / 3, s / 3, s / 3, s / 3, s, -s / 3, s, -s / 3, s / 3, -s, s / 3);
+        };
+    }
+
+    private static Shape polygon(double... xy) {
+        Path2D.Double p = new Path2D.Double();
+        p.moveTo(xy[0], xy[1]);
+        for (int i = 2; i < xy.length; i += 2) {
+            p.lineTo(xy[i], xy[i + 1]);
+        }
+        p.closePath();
+        return p;
+    }
+
+    private static void save(JFreeChart chart, Path png) {
+        System.setProperty("java.awt.headless", "true");
+        AtomicFiles.write(png, out -> ChartUtils.writeChartAsPNG(out, chart, 960, 620));
+    }
+}

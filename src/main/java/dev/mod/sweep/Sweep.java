@@ -1,0 +1,296 @@
+package dev.mod.sweep;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.mod.ModException;
+import dev.mod.cpu.CpuKernels;
+import dev.mod.data.TextData;
+import dev.mod.data.TrainingData;
+import dev.mod.io.AtomicFiles;
+import dev.mod.io.ModelFile;
+import dev.mod.model.Model;
+import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalRouting;
+import dev.mod.study.StudyEnvironment;
+import dev.mod.train.Trainer;
+import dev.mod.train.TrainingPlan;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Runs a sweep's runs (or one shard's) into a folder: spec.json, then runs/{name}/ per run, each a `mod train`
+ * run folder plus result.json once trained and evaluated. Runs with a result are skipped, a run with a
+ * checkpoint resumes from it (bit for bit), so a stopped sweep goes on where it stopped; a folder that holds
+ * another spec is refused.
+ */
+public final class Sweep {
+    static final String SPEC_FILE = "spec.json";
+
+    /** Run i belongs to shard index of count when i mod count == index (`--shard index/count`). */
+    public record Shard(int index, int count) {
+        public Shard {
+            if (count < 1 || index < 0 || index >= count) {
+                throw new ModException("--shard must be i/n with 0 <= i < n, got " + index + "/" + count);
+            }
+        }
+
+        public static final Shard ALL = new Shard(0, 1);
+
+        public static Shard parse(String text) {
+            String[] parts = text.split("/", -1);
+            try {
+                if (parts.length == 2) {
+                    return new Shard(Integer.parseInt(parts[0].trim()), Integer.parseInt(parts[1].trim()));
+                }
+            } catch (NumberFormatException e) {
+                // the message below
+            }
+            throw new ModException("--shard must be i/n (for example 0/4), got \"" + text + "\"");
+        }
+
+        boolean holds(int run) {
+            return run % count == index;
+        }
+    }
+
+    /** What the sweep reports as it goes. */
+    public interface Listener {
+        void runStarted(SweepRun run, int number, int of, boolean resumed);
+
+        void step(Trainer.Progress progress);
+
+        void runFinished(SweepRun run, SweepResult result);
+    }
+
+    private final SweepSpec spec;
+    private final Path dir;
+    private final int threads;
+
+    public Sweep(SweepSpec spec, Path dir, int threads) {
+        this.spec = spec;
+        this.dir = dir;
+        this.threads = threads;
+    }
+
+    /** The runs of the shard, in the sweep's order. */
+    public List<SweepRun> runs(Shard shard) {
+        List<SweepRun> all = SweepRun.plan(spec);
+        List<SweepRun> mine = new ArrayList<>();
+        for (int i = 0; i < all.size(); i++) {
+            if (shard.holds(i)) {
+                mine.add(all.get(i));
+            }
+        }
+        return mine;
+    }
+
+    /** Trains and evaluates the shard's unfinished runs; returns the results of all its runs. */
+    public List<SweepResult> run(Shard shard, Listener listener) {
+        List<SweepRun> runs = runs(shard); // refuses a spec with runs below min_steps before anything is written
+        claimFolder();
+        TrainingData data = null;
+        List<SweepResult> results = new ArrayList<>();
+        for (int i = 0; i < runs.size(); i++) {
+            SweepRun run = runs.get(i);
+            Path runDir = runDir(run);
+            SweepResult done = SweepResult.read(runDir);
+            if (done == null) {
+                if (data == null) {
+                    data = TextData.open(spec.data(), spec.seqLen(), spec.maxDataBytes());
+                }
+                Trainer trainer = new Trainer(run.settings(spec), data, runDir, threads);
+                boolean resume = Files.exists(trainer.checkpointFile());
+                if (!resume) {
+                    clearUnfinished(trainer);
+                }
+                listener.runStarted(run, i + 1, runs.size(), resume);
+                trainer.run(resume, listener::step);
+                done = result(run, trainer, data);
+                done.write(runDir);
+            } else {
+                listener.runStarted(run, i + 1, runs.size(), true);
+            }
+            listener.runFinished(run, done);
+            results.add(done);
+        }
+        return results;
+    }
+
+    public Path runDir(SweepRun run) {
+        return dir.resolve("runs").resolve(run.name());
+    }
+
+    /** Writes spec.json, or refuses a folder whose spec.json is another spec. */
+    private void claimFolder() {
+        Path file = dir.resolve(SPEC_FILE);
+        if (Files.exists(file)) {
+            SweepSpec held = readSpec(dir);
+            String difference = firstDifference(spec.toJsonTree(), held.toJsonTree());
+            if (difference != null) {
+                throw new ModException(dir + " holds a sweep of another spec (" + difference
+                        + "); a changed spec needs another --out");
+            }
+            return;
+        }
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new ModException("cannot create " + dir + ": " + e.getMessage(), e);
+        }
+        AtomicFiles.write(file, out -> out.write(spec.toJson().getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** The spec.json of a sweep folder. */
+    public static SweepSpec readSpec(Path dir) {
+        Path file = dir.resolve(SPEC_FILE);
+        if (!Files.isRegularFile(file)) {
+            throw new ModException(dir + " is not a sweep folder (no " + SPEC_FILE + ")");
+        }
+        try {
+            return SweepSpec.fromJson(Files.readString(file, StandardCharsets.UTF_8), file.toString());
+        } catch (IOException e) {
+            throw new ModException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** "field: A here, B there" for the first top-level field that differs; null when the trees are equal. */
+    static String firstDifference(JsonNode mine, JsonNode theirs) {
+        for (Iterator<String> names = mine.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (!mine.get(name).equals(theirs.get(name))) {
+                return name + ": " + clip(mine.get(name)) + " given, " + clip(theirs.get(name)) + " in the folder";
+            }
+        }
+        return null;
+    }
+
+    private static String clip(JsonNode value) {
+        String text = String.valueOf(value);
+        return text.length() <= 60 ? text : text.substring(0, 60) + "...";
+    }
+
+    /** A run stopped before its first checkpoint has nothing to resume from: its first files go, it starts again. */
+    private static void clearUnfinished(Trainer trainer) {
+        try {
+            for (Path f : List.of(trainer.settingsFile(), trainer.logFile(), trainer.modelFile())) {
+                Files.deleteIfExists(f);
+            }
+        } catch (IOException e) {
+            throw new ModException("cannot clear " + trainer.logFile().getParent() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private SweepResult result(SweepRun run, Trainer trainer, TrainingData data) {
+        List<JsonNode> log = Trainer.readLog(trainer.logFile());
+        List<JsonNode> steps = log.stream().filter(l -> l.has("tokens_per_s")).toList();
+        JsonNode eval = log.stream().filter(l -> l.has("eval_loss")).reduce((a, b) -> b)
+                .orElseThrow(() -> new ModException(trainer.logFile() + ": no held-out evaluation in the log"));
+        double[] stepSeconds = steps.stream().mapToDouble(l -> spec.batch() * spec.seqLen() / l.get("tokens_per_s").asDouble())
+                .sorted().toArray();
+        double median = stepSeconds.length == 0 ? Double.NaN : stepSeconds[stepSeconds.length / 2];
+        double total = 0;
+        for (double s : stepSeconds) {
+            total += s;
+        }
+        Double routerLoss = null;
+        Double predictorLoss = null;
+        Double routerFraction = null;
+        Double predictorFraction = null;
+        if (!run.dense() && run.routing() == TrainingPlan.Routing.LEARNED) {
+            try (Model model = ModelFile.load(trainer.modelFile()); CpuKernels kernels = new CpuKernels(threads)) {
+                double[] router = causalLoss(model, CausalRouting.of(CausalRouting.Rule.ROUTER), data, kernels);
+                routerLoss = router[0];
+                routerFraction = router[1];
+                if (model.predictorDim() > 0) {
+                    double[] predictor = causalLoss(model, CausalRouting.of(CausalRouting.Rule.PREDICTOR), data, kernels);
+                    predictorLoss = predictor[0];
+                    predictorFraction = predictor[1];
+                }
+            }
+        }
+        return new SweepResult(run.name(), run.variant(), run.budget(), run.size().name(), run.config().dim(),
+                run.config().nLayers(), run.dense() ? null : run.config().capacity(), run.config().routedLayers(),
+                run.dense() ? "none" : run.routing() == TrainingPlan.Routing.LEARNED ? "learned" : "stochastic",
+                run.params(), run.steps(), run.lr(), 3.0 * spec.batch() * run.forwardFlops(spec.seqLen()) * run.steps(),
+                run.forwardFlops(spec.seqLen()), eval.get("eval_loss").asDouble(), routerLoss, predictorLoss,
+                routerFraction, predictorFraction, meanOf(eval.get("router_agreement")), meanOf(eval.get("predictor_agreement")),
+                median * 1e3, spec.batch() * spec.seqLen() / median, total, threads, StudyEnvironment.cpuModel());
+    }
+
+    /**
+     * {loss, routed fraction} under a causal rule over the spec's held-out windows: each batch of windows is one
+     * chunk of a causal plan (every window its own sequence), its logits against the next bytes; the routed
+     * fraction is the mean over routed layers of the tokens each processed.
+     */
+    static double[] causalLoss(Model model, CausalRouting routing, TrainingData data, CpuKernels kernels, int batch,
+                               int seqLen, int evalBatches) {
+        int[][] input = new int[batch][seqLen];
+        int[][] target = new int[batch][seqLen];
+        int rows = batch * seqLen;
+        int[] seq = new int[rows];
+        int[] tok = new int[rows];
+        int vocab = model.config().vocabSize();
+        double loss = 0;
+        try (CausalPlan plan = new CausalPlan(model, kernels, routing, batch, rows, seqLen)) {
+            for (int i = 0; i < evalBatches; i++) {
+                data.heldOut(i, input, target);
+                for (int b = 0; b < batch; b++) {
+                    plan.truncate(b, 0);
+                }
+                for (int b = 0; b < batch; b++) {
+                    for (int t = 0; t < seqLen; t++) {
+                        seq[b * seqLen + t] = b;
+                        tok[b * seqLen + t] = input[b][t];
+                    }
+                }
+                plan.run(seq, tok, rows);
+                float[] logits = plan.logits();
+                double sum = 0;
+                for (int r = 0; r < rows; r++) {
+                    sum += crossEntropy(logits, r * vocab, vocab, target[r / seqLen][r % seqLen]);
+                }
+                loss += sum / rows;
+            }
+            double fraction = 0;
+            List<Integer> routed = model.config().routedLayers();
+            for (int layer : routed) {
+                fraction += plan.routedFraction(layer);
+            }
+            return new double[] {loss / evalBatches, fraction / routed.size()};
+        }
+    }
+
+    private double[] causalLoss(Model model, CausalRouting routing, TrainingData data, CpuKernels kernels) {
+        return causalLoss(model, routing, data, kernels, spec.batch(), spec.seqLen(), spec.evalBatches());
+    }
+
+    // -log softmax(logits[offset .. offset + V])[target], in double
+    private static double crossEntropy(float[] logits, int offset, int vocab, int target) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[offset + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) {
+            sum += Math.exp(logits[offset + i] - max);
+        }
+        return Math.log(sum) + max - logits[offset + target];
+    }
+
+    private static Double meanOf(JsonNode perLayer) {
+        if (perLayer == null || perLayer.isEmpty()) {
+            return null;
+        }
+        double sum = 0;
+        for (JsonNode v : perLayer) {
+            sum += v.asDouble();
+        }
+        return sum / perLayer.size();
+    }
+}

@@ -1,0 +1,137 @@
+package dev.mod.sweep;
+
+import dev.mod.plot.Charts;
+import dev.mod.plot.Charts.Axis;
+import dev.mod.plot.Charts.Line;
+import dev.mod.plot.Charts.Look;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** The sweep's plots, in the project's one chart style. */
+final class SweepPlots {
+    static final List<String> FILES = List.of("isoflop.png", "loss_vs_forward_flops.png", "ablations.png", "causal_eval.png");
+
+    private SweepPlots() {
+    }
+
+    static void all(SweepReport report, Path dir) {
+        isoFlop(report, dir.resolve(FILES.get(0)));
+        lossAgainstForwardFlops(report, dir.resolve(FILES.get(1)));
+        ablations(report, dir.resolve(FILES.get(2)));
+        causalEvaluation(report, dir.resolve(FILES.get(3)));
+    }
+
+    /** Held-out loss against parameters, per budget: dense dashed, MoD solid, each with its fitted parabola and minimum. */
+    static void isoFlop(SweepReport report, Path png) {
+        List<Line> lines = new ArrayList<>();
+        int hue = 0;
+        for (double budget : report.spec().budgets()) {
+            for (boolean dense : new boolean[] {true, false}) {
+                String name = (dense ? "dense, " : "MoD, ") + SweepRun.number(budget) + " FLOPs";
+                List<SweepResult> curve = report.curve(budget, dense);
+                lines.add(new Line(name, curve.stream().mapToDouble(SweepResult::params).toArray(),
+                        curve.stream().mapToDouble(SweepResult::evalLoss).toArray(), hue, dense ? Look.DASHED : Look.SOLID));
+                SweepReport.Optimum o = report.optimum(budget, dense);
+                if (o != null && o.fit() != null) {
+                    double lo = Math.log10(curve.getFirst().params());
+                    double hi = Math.log10(curve.getLast().params());
+                    double[] x = new double[41];
+                    double[] y = new double[41];
+                    for (int i = 0; i < x.length; i++) {
+                        x[i] = Math.pow(10, lo + (hi - lo) * i / (x.length - 1));
+                        y[i] = o.fit().loss(x[i]);
+                    }
+                    lines.add(new Line(name + " fit", x, y, hue, Look.THIN));
+                    if (o.fit().optimalParams() != null) {
+                        lines.add(new Line(name + " minimum", new double[] {o.fit().optimalParams()},
+                                new double[] {o.fit().optimalLoss()}, hue, Look.RING));
+                    }
+                }
+            }
+            hue++;
+        }
+        Charts.lines("isoFLOP curves: held-out loss against model size at equal training FLOPs",
+                subtitle(report) + "; dotted: parabola fit in log(params), ring: its minimum",
+                new Axis("parameters", true), new Axis("held-out loss (nats per byte, top-k routing)", false), lines, png);
+    }
+
+    /** The best dense and MoD run of each budget: held-out loss against the FLOPs of one forward pass. */
+    static void lossAgainstForwardFlops(SweepReport report, Path png) {
+        List<Line> lines = new ArrayList<>();
+        for (boolean dense : new boolean[] {true, false}) {
+            List<SweepResult> best = new ArrayList<>();
+            for (double budget : report.spec().budgets()) {
+                SweepReport.Optimum o = report.optimum(budget, dense);
+                if (o != null) {
+                    best.add(o.best());
+                }
+            }
+            lines.add(new Line(dense ? "dense, best per budget" : "MoD, best per budget",
+                    best.stream().mapToDouble(SweepResult::forwardFlops).toArray(),
+                    best.stream().mapToDouble(SweepResult::evalLoss).toArray(), dense ? 0 : 2, dense ? Look.DASHED : Look.SOLID));
+        }
+        Charts.lines("Loss against FLOPs per forward pass at each budget's optimum",
+                subtitle(report) + "; one point per budget, larger budgets lower",
+                new Axis("FLOPs per forward pass (one sequence of " + report.spec().seqLen() + " tokens)", true),
+                new Axis("held-out loss (nats per byte)", false), lines, png);
+    }
+
+    /** Held-out loss of the ablation runs beside the dense and MoD runs of the same budget and size. */
+    static void ablations(SweepReport report, Path png) {
+        List<SweepResult> rows = report.ablation();
+        List<String> names = new ArrayList<>();
+        double[] values = new double[rows.size()];
+        for (int i = 0; i < rows.size(); i++) {
+            names.add(label(rows.get(i), report.spec()));
+            values[i] = rows.get(i).evalLoss();
+        }
+        SweepSpec.Ablation a = report.spec().ablation();
+        Charts.bars("Routing ablations: held-out loss at equal training FLOPs",
+                a == null ? "no ablations in this spec" : subtitle(report) + "; size " + a.size() + " at "
+                        + SweepRun.number(a.budget()) + " FLOPs; top-k routing as trained",
+                "held-out loss (nats per byte)", names, values, png);
+    }
+
+    /** Each MoD run's held-out loss with the causal rules against its loss with top-k routing. */
+    static void causalEvaluation(SweepReport report, Path png) {
+        List<SweepResult> learned = report.results().stream().filter(r -> r.evalLossRouter() != null).toList();
+        List<SweepResult> predicted = report.results().stream().filter(r -> r.evalLossPredictor() != null).toList();
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = Double.NEGATIVE_INFINITY;
+        for (SweepResult r : learned) {
+            lo = Math.min(lo, Math.min(r.evalLoss(), r.evalLossRouter()));
+            hi = Math.max(hi, Math.max(r.evalLoss(), r.evalLossRouter()));
+        }
+        List<Line> lines = new ArrayList<>();
+        lines.add(new Line("router rule, sigmoid(r) > 0.5", learned.stream().mapToDouble(SweepResult::evalLoss).toArray(),
+                learned.stream().mapToDouble(SweepResult::evalLossRouter).toArray(), 2, Look.POINTS));
+        lines.add(new Line("predictor", predicted.stream().mapToDouble(SweepResult::evalLoss).toArray(),
+                predicted.stream().mapToDouble(SweepResult::evalLossPredictor).toArray(), 4, Look.POINTS));
+        if (lo <= hi) {
+            lines.add(new Line("equal", new double[] {lo, hi}, new double[] {lo, hi}, 0, Look.THIN));
+        }
+        Charts.lines("Switching from top-k to causal routing: held-out loss of every MoD run",
+                subtitle(report) + "; dotted: equal loss, points above it lose by switching",
+                new Axis("held-out loss with top-k routing", false), new Axis("held-out loss with the causal rule", false), lines, png);
+    }
+
+    private static String label(SweepResult r, SweepSpec spec) {
+        String percent = r.capacity() == null ? "" : String.format(Locale.ROOT, "%.1f%%", 100 * r.capacity()).replace(".0%", "%");
+        return switch (r.variant()) {
+            case "dense" -> "dense";
+            case "mod" -> "MoD " + percent + ", every other";
+            case "mod-every-block" -> "MoD " + percent + ", every block";
+            case "mod-stochastic" -> "stochastic " + percent + ", every other";
+            default -> "MoD " + percent + ", every other";
+        };
+    }
+
+    private static String subtitle(SweepReport report) {
+        SweepSpec s = report.spec();
+        return String.format(Locale.ROOT, "%s, %d x %d bytes per step, held-out: %d windows", s.data(), s.batch(), s.seqLen(),
+                s.batch() * s.evalBatches());
+    }
+}

@@ -1,0 +1,248 @@
+package dev.mod.sweep;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.mod.ModException;
+import dev.mod.StrictJson;
+import dev.mod.io.AtomicFiles;
+import dev.mod.study.StudyEnvironment;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The results of one spec's sweep folders (one, or the shards of a split sweep) merged: per budget the best
+ * dense and MoD runs and the parabola fits of their isoFLOP curves, the ablations and the causal evaluations;
+ * written as sweep.json, runs.csv and the plots, and printed as the table of optima.
+ */
+public final class SweepReport {
+    private static final ObjectMapper JSON = StrictJson.mapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private final SweepSpec spec;
+    private final List<SweepResult> results;
+    private final List<String> missing;
+
+    /** A budget's optimum for one kind of model: the best run trained and the fitted curve (null below three sizes). */
+    public record Optimum(SweepResult best, IsoFlopFit fit) {
+    }
+
+    SweepReport(SweepSpec spec, List<SweepResult> results, List<String> missing) {
+        this.spec = spec;
+        this.results = results;
+        this.missing = missing;
+    }
+
+    /** Merges folders of the same spec; a run finished in more than one folder is taken from the first. */
+    public static SweepReport of(List<Path> dirs) {
+        SweepSpec spec = Sweep.readSpec(dirs.get(0));
+        for (Path dir : dirs.subList(1, dirs.size())) {
+            String difference = Sweep.firstDifference(Sweep.readSpec(dir).toJsonTree(), spec.toJsonTree());
+            if (difference != null) {
+                throw new ModException(dir + " is a sweep of another spec than " + dirs.get(0) + " (" + difference + ")");
+            }
+        }
+        List<SweepResult> results = new ArrayList<>();
+        List<String> missing = new ArrayList<>();
+        for (SweepRun run : SweepRun.plan(spec)) {
+            SweepResult found = null;
+            for (Path dir : dirs) {
+                found = SweepResult.read(dir.resolve("runs").resolve(run.name()));
+                if (found != null) {
+                    break;
+                }
+            }
+            if (found == null) {
+                missing.add(run.name());
+            } else {
+                results.add(found);
+            }
+        }
+        if (results.isEmpty()) {
+            throw new ModException("no finished runs in " + dirs);
+        }
+        return new SweepReport(spec, results, missing);
+    }
+
+    public List<SweepResult> results() {
+        return results;
+    }
+
+    public List<String> missing() {
+        return missing;
+    }
+
+    /** The isoFLOP runs of a budget of one kind (dense or MoD), in the order of their sizes. */
+    public List<SweepResult> curve(double budget, boolean dense) {
+        return results.stream().filter(r -> r.isoFlop() && r.budget() == budget && r.dense() == dense)
+                .sorted(Comparator.comparingLong(SweepResult::params)).toList();
+    }
+
+    /** The best run and the fit of one budget's curve; null when the curve has no finished run. */
+    public Optimum optimum(double budget, boolean dense) {
+        List<SweepResult> curve = curve(budget, dense);
+        if (curve.isEmpty()) {
+            return null;
+        }
+        SweepResult best = curve.stream().min(Comparator.comparingDouble(SweepResult::evalLoss)).orElseThrow();
+        IsoFlopFit fit = curve.size() >= 3
+                ? IsoFlopFit.of(curve.stream().mapToDouble(SweepResult::params).toArray(),
+                curve.stream().mapToDouble(SweepResult::evalLoss).toArray())
+                : null;
+        return new Optimum(best, fit);
+    }
+
+    /** The ablation runs, with the MoD and dense runs of the ablation's budget and size for comparison. */
+    public List<SweepResult> ablation() {
+        SweepSpec.Ablation a = spec.ablation();
+        if (a == null) {
+            return List.of();
+        }
+        List<SweepResult> rows = new ArrayList<>();
+        for (SweepResult r : results) {
+            if (r.budget() == a.budget() && r.size().equals(a.size())) {
+                rows.add(r);
+            }
+        }
+        return rows;
+    }
+
+    public SweepSpec spec() {
+        return spec;
+    }
+
+    /** Writes sweep.json, runs.csv and the plots into dir and prints the table of optima to out. */
+    public void write(Path dir, PrintStream out) {
+        AtomicFiles.write(dir.resolve("sweep.json"), o -> o.write(JSON.writeValueAsString(json()).getBytes(StandardCharsets.UTF_8)));
+        AtomicFiles.write(dir.resolve("runs.csv"), o -> o.write(csv().getBytes(StandardCharsets.UTF_8)));
+        SweepPlots.all(this, dir);
+        out.print(table());
+        out.printf("wrote %s, %s and the plots (%s)%n", dir.resolve("sweep.json"), dir.resolve("runs.csv"),
+                String.join(", ", SweepPlots.FILES));
+    }
+
+    ObjectNode json() {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("schema", 1);
+        root.set("spec", spec.toJsonTree());
+        root.set("environment", JSON.valueToTree(StudyEnvironment.capture(List.of())));
+        ArrayNode runs = root.putArray("runs");
+        results.forEach(r -> runs.add(JSON.valueToTree(r)));
+        ArrayNode miss = root.putArray("missing");
+        missing.forEach(miss::add);
+        ArrayNode budgets = root.putArray("budgets");
+        for (double budget : spec.budgets()) {
+            ObjectNode b = budgets.addObject();
+            b.put("budget", budget);
+            Optimum dense = optimum(budget, true);
+            Optimum mod = optimum(budget, false);
+            b.set("dense", optimumJson(dense));
+            b.set("mod", optimumJson(mod));
+            if (dense != null && mod != null) {
+                b.put("loss_difference", mod.best().evalLoss() - dense.best().evalLoss());
+                b.put("forward_flops_ratio", mod.best().forwardFlops() / dense.best().forwardFlops());
+                b.put("params_ratio", (double) mod.best().params() / dense.best().params());
+            }
+        }
+        return root;
+    }
+
+    private ObjectNode optimumJson(Optimum o) {
+        if (o == null) {
+            return null;
+        }
+        ObjectNode n = JSON.createObjectNode();
+        n.put("best_run", o.best().name());
+        n.put("size", o.best().size());
+        n.put("eval_loss", o.best().evalLoss());
+        n.put("params", o.best().params());
+        n.put("forward_flops", o.best().forwardFlops());
+        if (o.fit() != null) {
+            ObjectNode f = n.putObject("fit");
+            f.put("a", o.fit().a());
+            f.put("b", o.fit().b());
+            f.put("c", o.fit().c());
+            f.put("optimal_params", o.fit().optimalParams());
+            f.put("optimal_loss", o.fit().optimalLoss());
+        }
+        return n;
+    }
+
+    String csv() {
+        StringBuilder s = new StringBuilder("name,variant,budget,size,dim,n_layers,capacity,routed_layers,routing,params,steps,lr,"
+                + "train_flops,forward_flops,eval_loss,eval_loss_router,eval_loss_predictor,routed_fraction_router,"
+                + "routed_fraction_predictor,router_agreement,predictor_agreement,step_ms,tokens_per_s,train_seconds,threads,cpu\n");
+        for (SweepResult r : results) {
+            List<Object> cells = List.of(r.name(), r.variant(), r.budget(), r.size(), r.dim(), r.nLayers(), cell(r.capacity()),
+                    "\"" + r.routedLayers().toString().replace(" ", "") + "\"", r.routing(), r.params(), r.steps(), r.lr(),
+                    r.trainFlops(), r.forwardFlops(), r.evalLoss(), cell(r.evalLossRouter()), cell(r.evalLossPredictor()),
+                    cell(r.routedFractionRouter()), cell(r.routedFractionPredictor()), cell(r.routerAgreement()),
+                    cell(r.predictorAgreement()), r.stepMs(), r.tokensPerSecond(), r.trainSeconds(), r.threads(),
+                    "\"" + r.cpu().replace("\"", "'") + "\"");
+            s.append(String.join(",", cells.stream().map(String::valueOf).toList())).append('\n');
+        }
+        return s.toString();
+    }
+
+    private static Object cell(Double v) {
+        return v == null ? "" : v;
+    }
+
+    /** Per budget the best dense and MoD runs, their losses, parameters and forward FLOPs, and the differences. */
+    public String table() {
+        StringBuilder s = new StringBuilder();
+        s.append(String.format(Locale.ROOT, "%-9s | %-8s %8s %9s %7s | %-8s %8s %9s %7s | %8s %9s %9s | %s%n",
+                "budget", "dense", "params", "fwd FLOPs", "loss", "MoD", "params", "fwd FLOPs", "loss", "MoD-dense",
+                "fwd ratio", "params x", "fitted optimum params dense / MoD"));
+        for (double budget : spec.budgets()) {
+            Optimum dense = optimum(budget, true);
+            Optimum mod = optimum(budget, false);
+            s.append(String.format(Locale.ROOT, "%-9s | %s | %s | ", SweepRun.number(budget), cells(dense), cells(mod)));
+            if (dense != null && mod != null) {
+                s.append(String.format(Locale.ROOT, "%+9.4f %9.3f %9.2f | %s / %s%n",
+                        mod.best().evalLoss() - dense.best().evalLoss(),
+                        mod.best().forwardFlops() / dense.best().forwardFlops(),
+                        (double) mod.best().params() / dense.best().params(), fitted(dense), fitted(mod)));
+            } else {
+                s.append(String.format("%9s %9s %9s |%n", "-", "-", "-"));
+            }
+        }
+        s.append("(best = lowest held-out loss with top-k routing among the sizes trained; fwd FLOPs of one sequence of ")
+                .append(spec.seqLen()).append(" tokens; MoD-dense < 0: MoD better)\n");
+        if (!missing.isEmpty()) {
+            s.append(missing.size()).append(" runs not finished yet: ").append(String.join(", ", missing)).append('\n');
+        }
+        List<SweepResult> ablation = ablation();
+        if (!ablation.isEmpty()) {
+            s.append(String.format(Locale.ROOT, "ablations at %s, size %s: held-out loss (top-k / router rule)%n",
+                    SweepRun.number(spec.ablation().budget()), spec.ablation().size()));
+            for (SweepResult r : ablation) {
+                s.append(String.format(Locale.ROOT, "  %-16s %.4f%s%n", r.variant(), r.evalLoss(),
+                        r.evalLossRouter() == null ? "" : String.format(Locale.ROOT, " / %.4f", r.evalLossRouter())));
+            }
+        }
+        return s.toString();
+    }
+
+    private static String cells(Optimum o) {
+        if (o == null) {
+            return String.format("%-8s %8s %9s %7s", "-", "-", "-", "-");
+        }
+        SweepResult r = o.best();
+        return String.format(Locale.ROOT, "%-8s %8s %9.3g %7.4f", r.size(), millions(r.params()), r.forwardFlops(), r.evalLoss());
+    }
+
+    private static String fitted(Optimum o) {
+        return o.fit() == null || o.fit().optimalParams() == null ? "none" : millions(o.fit().optimalParams());
+    }
+
+    static String millions(double params) {
+        return String.format(Locale.ROOT, "%.3gM", params / 1e6);
+    }
+}

@@ -1,0 +1,136 @@
+package dev.mod.sweep;
+
+import dev.mod.ModException;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelCost;
+import dev.mod.train.TrainSettings;
+import dev.mod.train.TrainingPlan;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * One training run of a sweep: a size and a variant at a budget, with the steps and learning rate the spec's
+ * rules give it. Its folder is runs/{name}, a normal `mod train` run folder.
+ *
+ * @param name    budget, size and variant, e.g. "b3.16e12-d96-l3-mod-c0.25"
+ * @param variant "dense", "mod" (the sweep's capacity, every other block), or an ablation: "mod-c{C}",
+ *                "mod-every-block", "mod-stochastic"
+ */
+public record SweepRun(String name, double budget, SweepSpec.Size size, String variant, ModelConfig config,
+                       TrainingPlan.Routing routing, int steps, double lr, int warmup) {
+
+    public boolean dense() {
+        return config.routedLayers().isEmpty();
+    }
+
+    /** Whether the run is one of the isoFLOP grid (dense or MoD at the sweep's setting) rather than an ablation. */
+    public boolean isoFlop() {
+        return variant.equals("dense") || variant.equals("mod");
+    }
+
+    /** FLOPs of one forward pass over one sequence of T tokens (as `mod info` counts them). */
+    public double forwardFlops(int seqLen) {
+        return ModelCost.forwardFlops(config, seqLen);
+    }
+
+    /** Every parameter of the language model (the causal predictor, which never changes it, left out). */
+    public long params() {
+        return config.tensorShapes().values().stream().mapToLong(s -> {
+            long n = 1;
+            for (long d : s) {
+                n *= d;
+            }
+            return n;
+        }).sum();
+    }
+
+    /** The `mod train` settings of this run. */
+    public TrainSettings settings(SweepSpec spec) {
+        boolean stochastic = routing == TrainingPlan.Routing.STOCHASTIC;
+        // A stochastic run's router BCE would chase random targets, and its predictor would learn nothing.
+        int predictor = dense() || stochastic ? 0 : spec.predictorDim();
+        double auxRouter = dense() || stochastic ? 0 : spec.auxRouter();
+        return new TrainSettings("sweep:" + size.name(), config.toJsonTree(), predictor, routing, spec.seed(), spec.data(),
+                spec.maxDataBytes(), steps, spec.batch(), spec.seqLen(), lr, warmup, spec.minLrRatio(), spec.weightDecay(),
+                spec.clip(), auxRouter, spec.auxPredictor(), steps, spec.evalBatches(), Math.max(1, (steps + 3) / 4));
+    }
+
+    /** Every run of the spec, in a fixed order: budgets ascending, then sizes, dense then MoD; the ablations last. */
+    public static List<SweepRun> plan(SweepSpec spec) {
+        List<SweepRun> runs = new ArrayList<>();
+        for (double budget : spec.budgets()) {
+            for (SweepSpec.Size size : spec.sizes()) {
+                ModelConfig mod = spec.config(size);
+                runs.add(of(spec, budget, size, "dense", mod.dense(), TrainingPlan.Routing.LEARNED));
+                runs.add(of(spec, budget, size, "mod", mod, TrainingPlan.Routing.LEARNED));
+            }
+        }
+        SweepSpec.Ablation a = spec.ablation();
+        if (a != null) {
+            SweepSpec.Size size = spec.size(a.size());
+            ModelConfig mod = spec.config(size);
+            for (double c : a.capacities()) {
+                if (c != spec.capacity()) {
+                    runs.add(of(spec, a.budget(), size, "mod-c" + number(c), mod.withRouting(c, mod.routedLayers()),
+                            TrainingPlan.Routing.LEARNED));
+                }
+            }
+            if (a.everyBlock()) {
+                List<Integer> all = new ArrayList<>();
+                for (int i = 0; i < mod.nLayers(); i++) {
+                    all.add(i);
+                }
+                runs.add(of(spec, a.budget(), size, "mod-every-block", mod.withRouting(spec.capacity(), all),
+                        TrainingPlan.Routing.LEARNED));
+            }
+            if (a.stochastic()) {
+                runs.add(of(spec, a.budget(), size, "mod-stochastic", mod, TrainingPlan.Routing.STOCHASTIC));
+            }
+        }
+        return runs;
+    }
+
+    /**
+     * The step-count rule: the budget over the training FLOPs of a step, 3 x batch x forward FLOPs of one
+     * sequence, rounded to the nearest step; a run below the spec's min_steps is refused.
+     */
+    static int steps(SweepSpec spec, ModelConfig config, double budget) {
+        double perStep = 3.0 * spec.batch() * ModelCost.forwardFlops(config, spec.seqLen());
+        double steps = Math.rint(budget / perStep);
+        if (steps > Integer.MAX_VALUE - 1) {
+            throw new ModException("sweep spec: budget " + budget + " gives " + steps + " steps, more than a run can take");
+        }
+        return (int) steps;
+    }
+
+    /** The learning-rate rule: lr x sqrt(lr_reference_dim / dim). */
+    static double learningRate(SweepSpec spec, ModelConfig config) {
+        return spec.lr() * Math.sqrt((double) spec.lrReferenceDim() / config.dim());
+    }
+
+    private static SweepRun of(SweepSpec spec, double budget, SweepSpec.Size size, String variant, ModelConfig config,
+                               TrainingPlan.Routing routing) {
+        int steps = steps(spec, config, budget);
+        String name = "b" + number(budget) + "-" + size.name() + "-" + variant;
+        if (steps < spec.minSteps()) {
+            throw new ModException("sweep spec: run " + name + " gets " + steps + " steps at budget " + budget
+                    + ", fewer than min_steps " + spec.minSteps() + " (a larger budget or a smaller size)");
+        }
+        int warmup = Math.max(1, (int) Math.round(spec.warmupFraction() * steps));
+        return new SweepRun(name, budget, size, variant, config, routing, steps, learningRate(spec, config), warmup);
+    }
+
+    /** A number as short as it can be said: 3.16e12, 1e13, 0.25. */
+    static String number(double v) {
+        if (v >= 1e5) {
+            String mantissa = String.format(Locale.ROOT, "%.2e", v);
+            String[] parts = mantissa.split("e");
+            String m = parts[0].replaceAll("0+$", "").replaceAll("\\.$", "");
+            return m + "e" + Integer.parseInt(parts[1]);
+        }
+        String s = Double.toString(v);
+        return s.endsWith(".0") ? s.substring(0, s.length() - 2) : s;
+    }
+}

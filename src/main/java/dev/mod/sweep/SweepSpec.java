@@ -1,0 +1,191 @@
+package dev.mod.sweep;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.mod.ModException;
+import dev.mod.StrictJson;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.RouterWeighting;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * What an isoFLOP sweep trains: at each training-FLOP budget, every model size as a dense baseline and as MoD
+ * (capacity C, every other block routed, learned routing with the paper's auxiliary router loss and a causal
+ * predictor), plus routing ablations at one budget and size. Everything else (data, batch, optimizer, the
+ * learning-rate rule) is shared by every run, so two runs differ only in what the sweep varies.
+ *
+ * <p>Rules: a run takes round(budget / (3 x batch x forward FLOPs of one sequence)) steps (the training FLOPs
+ * `mod train` counts: forward, input gradient, weight gradient); its peak learning rate is
+ * lr x sqrt(lr_reference_dim / dim) (wider models take smaller steps), warm-up is warmup_fraction of its
+ * steps (at least one), and the cosine schedule ends at min_lr_ratio of the peak.
+ */
+public record SweepSpec(
+        @JsonProperty("data") String data,
+        @JsonProperty("max_data_bytes") int maxDataBytes,
+        @JsonProperty("seq_len") int seqLen,
+        @JsonProperty("batch") int batch,
+        @JsonProperty("seed") long seed,
+        @JsonProperty("budgets") List<Double> budgets,
+        @JsonProperty("sizes") List<Size> sizes,
+        @JsonProperty("capacity") double capacity,
+        @JsonProperty("predictor_dim") int predictorDim,
+        @JsonProperty("lr") double lr,
+        @JsonProperty("lr_reference_dim") int lrReferenceDim,
+        @JsonProperty("warmup_fraction") double warmupFraction,
+        @JsonProperty("min_lr_ratio") double minLrRatio,
+        @JsonProperty("weight_decay") double weightDecay,
+        @JsonProperty("clip") double clip,
+        @JsonProperty("aux_router") double auxRouter,
+        @JsonProperty("aux_predictor") double auxPredictor,
+        @JsonProperty("eval_batches") int evalBatches,
+        @JsonProperty("min_steps") int minSteps,
+        @JsonProperty("ablation") Ablation ablation) {
+
+    private static final ObjectMapper JSON = StrictJson.mapper()
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .enable(DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES)
+            .enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** A model size of the family: a Llama-style decoder with the byte vocabulary. */
+    public record Size(
+            @JsonProperty("name") String name,
+            @JsonProperty("dim") int dim,
+            @JsonProperty("n_layers") int nLayers,
+            @JsonProperty("n_heads") int nHeads,
+            @JsonProperty("hidden_dim") int hiddenDim) {
+    }
+
+    /**
+     * The ablations, all at one budget and size: other capacities (every other block), every block routed
+     * (at the sweep's capacity), and stochastic routing (top-k over random scores, every other block).
+     */
+    public record Ablation(
+            @JsonProperty("budget") double budget,
+            @JsonProperty("size") String size,
+            @JsonProperty("capacities") List<Double> capacities,
+            @JsonProperty("every_block") boolean everyBlock,
+            @JsonProperty("stochastic") boolean stochastic) {
+    }
+
+    public SweepSpec {
+        require(data != null && !data.isBlank(), "data must name the training text (a path or jdk-src)");
+        require(maxDataBytes > 0, "max_data_bytes must be positive");
+        require(seqLen >= 8, "seq_len must be at least 8");
+        require(batch >= 1, "batch must be at least 1");
+        require(budgets != null && budgets.size() >= 1, "budgets must list at least one training-FLOP budget");
+        for (Double b : budgets) {
+            require(b != null && b > 0 && Double.isFinite(b), "budgets must be positive numbers, got " + b);
+        }
+        require(new HashSet<>(budgets).size() == budgets.size(), "budgets must not repeat");
+        require(budgets.equals(budgets.stream().sorted().toList()), "budgets must be in increasing order");
+        require(sizes != null && sizes.size() >= 1, "sizes must list at least one model size");
+        Set<String> names = new HashSet<>();
+        for (Size s : sizes) {
+            require(s != null && s.name() != null && s.name().matches("[A-Za-z0-9._-]+"),
+                    "every size needs a name of letters, digits, '.', '_' or '-'");
+            require(names.add(s.name()), "size name " + s.name() + " is given twice");
+        }
+        require(capacity > 0 && capacity < 1, "capacity must be in (0, 1), got " + capacity);
+        require(predictorDim >= 0, "predictor_dim must be >= 0");
+        require(lr > 0 && Double.isFinite(lr), "lr must be a positive number");
+        require(lrReferenceDim > 0, "lr_reference_dim must be positive");
+        require(warmupFraction >= 0 && warmupFraction < 1, "warmup_fraction must be in [0, 1)");
+        require(minLrRatio >= 0 && minLrRatio <= 1, "min_lr_ratio must be in [0, 1]");
+        require(weightDecay >= 0 && clip >= 0 && auxRouter >= 0 && auxPredictor >= 0,
+                "weight_decay, clip, aux_router and aux_predictor must be >= 0");
+        require(evalBatches >= 1, "eval_batches must be at least 1");
+        require(minSteps >= 1, "min_steps must be at least 1");
+        for (Size s : sizes) {
+            config(s, seqLen, capacity); // refuses a size that is not a valid model, with the config's own message
+        }
+        if (ablation != null) {
+            require(budgets.contains(ablation.budget()), "ablation.budget " + ablation.budget() + " is not one of the budgets");
+            require(names.contains(ablation.size()), "ablation.size " + ablation.size() + " is not one of the sizes");
+            require(ablation.capacities() != null, "ablation.capacities must be a list (it may be empty)");
+            for (Double c : ablation.capacities()) {
+                require(c != null && c > 0 && c <= 1, "ablation capacities must be in (0, 1], got " + c);
+            }
+        }
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new ModException("sweep spec: " + message);
+        }
+    }
+
+    /** The MoD config of a size: byte vocabulary, context seq_len, the sweep's capacity on every other block. */
+    public ModelConfig config(Size s) {
+        return config(s, seqLen, capacity);
+    }
+
+    // fields are not assigned yet when the compact constructor checks the sizes: the values come as arguments
+    private static ModelConfig config(Size s, int seqLen, double capacity) {
+        try {
+            return new ModelConfig(258, s.dim(), s.nLayers(), s.nHeads(), s.nHeads(), s.hiddenDim(), 1e-5, 10000, seqLen,
+                    capacity, ModelConfig.everyOtherLayer(s.nLayers()), RouterWeighting.RAW);
+        } catch (ModException e) {
+            throw new ModException("sweep spec: size " + s.name() + ": " + e.getMessage(), e);
+        }
+    }
+
+    public Size size(String name) {
+        return sizes.stream().filter(s -> s.name().equals(name)).findFirst().orElseThrow();
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public JsonNode toJsonTree() {
+        return JSON.valueToTree(this);
+    }
+
+    /** Reads a spec; every field is required, unknown fields are errors. */
+    public static SweepSpec fromJson(String json, String source) {
+        try {
+            return JSON.readValue(json, SweepSpec.class);
+        } catch (JsonProcessingException e) {
+            throw new ModException(source + ": not a sweep spec: " + e.getOriginalMessage().lines().findFirst().orElse(""), e);
+        }
+    }
+
+    /**
+     * The built-in sweep, sized for about an hour on 2 cores (Zen 5): byte-level JDK sources, T = 128,
+     * batches of 16; budgets 1e12, 3.16e12 and 1e13 training FLOPs; six sizes from 0.04M to 1.6M parameters (the
+     * byte vocabulary's embeddings are a large share of the smallest); ablations at the middle budget on d96-l3.
+     */
+    public static SweepSpec defaults() {
+        return of(List.of(1e12, 3.16e12, 1e13), FAMILY, 16, 20);
+    }
+
+    /** The four smallest sizes at a tenth of the budgets, fewer evaluation windows: a few minutes. */
+    public static SweepSpec quick() {
+        return of(List.of(1e11, 3.16e11, 1e12), FAMILY.subList(0, 4), 4, 5);
+    }
+
+    private static final List<Size> FAMILY = List.of(
+            new Size("d32-l2", 32, 2, 2, 88),
+            new Size("d48-l2", 48, 2, 3, 128),
+            new Size("d64-l2", 64, 2, 2, 176),
+            new Size("d96-l3", 96, 3, 3, 256),
+            new Size("d128-l4", 128, 4, 4, 352),
+            new Size("d160-l5", 160, 5, 5, 432));
+
+    private static SweepSpec of(List<Double> budgets, List<Size> sizes, int evalBatches, int minSteps) {
+        return new SweepSpec("jdk-src", 8_000_000, 128, 16, 0, budgets, sizes, 0.125, 16, 2e-3, 128, 0.05, 0.1, 0.1,
+                1.0, 0.01, 1.0, evalBatches, minSteps,
+                new Ablation(budgets.get(1), "d96-l3", List.of(0.25, 0.5), true, true));
+    }
+}
