@@ -233,9 +233,10 @@ final class StudyCommand implements Callable<Integer> {
 
     @Command(name = "compare", mixinStandardHelpOptions = true,
             description = "Put studies from different machines or devices side by side: one table, and plots of "
-                    + "time against capacity and speedup against sequence length with a line per study and device.")
+                    + "time against capacity and speedup against sequence length with a line per study and device "
+                    + "(given one study: its table and plots again).")
     static final class Compare implements Callable<Integer> {
-        @Parameters(arity = "2..*", paramLabel = "STUDY.json", description = "Study files (study.json of each study).")
+        @Parameters(arity = "1..*", paramLabel = "STUDY.json", description = "Study files (study.json of each study).")
         List<Path> studies;
 
         @Option(names = "--out", paramLabel = "DIR", defaultValue = "results/compare", description = "Folder of the plots (default: ${DEFAULT-VALUE}).")

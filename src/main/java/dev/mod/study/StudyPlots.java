@@ -1,23 +1,22 @@
 package dev.mod.study;
 
-import dev.mod.io.AtomicFiles;
-import org.jfree.chart.ChartFactory;
-import org.jfree.chart.ChartUtils;
-import org.jfree.chart.JFreeChart;
-import org.jfree.chart.plot.PlotOrientation;
-import org.jfree.data.xy.XYSeries;
-import org.jfree.data.xy.XYSeriesCollection;
+import dev.mod.plot.Charts;
+import dev.mod.plot.Charts.Axis;
+import dev.mod.plot.Charts.Line;
+import dev.mod.plot.Charts.Look;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.function.Function;
 import java.util.function.Predicate;
 import java.util.function.ToDoubleFunction;
 
-/** PNG plots of studies (JFreeChart), drawn headless. */
+/** PNG plots of studies, in the project's one chart style (Charts). */
 public final class StudyPlots {
     private StudyPlots() {
     }
@@ -31,63 +30,59 @@ public final class StudyPlots {
      * beside the ideal: MoD FLOPs / dense FLOPs.
      */
     public static void timeAgainstCapacity(List<Labelled> studies, int seqLen, Path png) {
-        XYSeriesCollection data = lines(studies, r -> r.seqLen() == seqLen && r.capacity() != null,
-                StudyRow::capacity, r -> 1 / r.speedup(), r -> 1 / r.idealSpeedup());
-        save(ChartFactory.createXYLineChart("MoD forward time / dense, T = " + seqLen, "capacity",
-                "time / dense time", data, PlotOrientation.VERTICAL, true, false, false), png);
+        Charts.lines("MoD forward time / dense time against capacity, T = " + seqLen, subtitle(studies),
+                new Axis("capacity", false), new Axis("time / dense time", false),
+                lines(studies, r -> r.seqLen() == seqLen && r.capacity() != null, StudyRow::capacity,
+                        r -> 1 / r.speedup(), r -> 1 / r.idealSpeedup()), png);
     }
 
     /** Speedup over dense against sequence length at one capacity, one line per device (and study). */
     public static void speedupAgainstSeqLen(List<Labelled> studies, double capacity, Path png) {
-        XYSeriesCollection data = lines(studies, r -> r.capacity() != null && r.capacity() == capacity,
-                StudyRow::seqLen, StudyRow::speedup, StudyRow::idealSpeedup);
-        save(ChartFactory.createXYLineChart("MoD speedup over dense, capacity " + capacity, "sequence length T",
-                "dense time / MoD time", data, PlotOrientation.VERTICAL, true, false, false), png);
+        Charts.lines("MoD forward speedup over dense against sequence length, capacity " + capacity, subtitle(studies),
+                new Axis("sequence length T", true), new Axis("dense time / MoD time", false),
+                lines(studies, r -> r.capacity() != null && r.capacity() == capacity, StudyRow::seqLen,
+                        StudyRow::speedup, StudyRow::idealSpeedup), png);
     }
 
     /** Decode-step speedup over dense against context length at one capacity, one line per device (and study). */
     public static void decodeSpeedupAgainstSeqLen(List<Labelled> studies, double capacity, Path png) {
-        XYSeriesCollection data = lines(studies, r -> r.capacity() != null && r.capacity() == capacity
-                        && r.decode() != null && r.decode().speedup() != null,
-                StudyRow::seqLen, r -> r.decode().speedup(), null);
-        save(ChartFactory.createXYLineChart("MoD decode-step speedup over dense, capacity " + capacity, "context T",
-                "dense step time / MoD step time", data, PlotOrientation.VERTICAL, true, false, false), png);
+        Charts.lines("MoD decode-step speedup over dense against context, capacity " + capacity, subtitle(studies),
+                new Axis("context T", true), new Axis("dense step time / MoD step time", false),
+                lines(studies, r -> r.capacity() != null && r.capacity() == capacity && r.decode() != null
+                        && r.decode().speedup() != null, StudyRow::seqLen, r -> r.decode().speedup(), null), png);
     }
 
     /**
      * One line per study and device through the measured rows that `keep` accepts, at (x, y), and a last
-     * line "ideal (FLOPs)" at (x, ideal) unless ideal is null.
+     * dashed line "ideal (FLOPs)" at (x, ideal) unless ideal is null.
      */
-    private static XYSeriesCollection lines(List<Labelled> studies, Predicate<StudyRow> keep, ToDoubleFunction<StudyRow> x,
-                                            ToDoubleFunction<StudyRow> y, ToDoubleFunction<StudyRow> ideal) {
-        XYSeriesCollection data = new XYSeriesCollection();
-        XYSeries idealLine = new XYSeries("ideal (FLOPs)");
+    private static List<Line> lines(List<Labelled> studies, Predicate<StudyRow> keep, ToDoubleFunction<StudyRow> x,
+                                    ToDoubleFunction<StudyRow> y, ToDoubleFunction<StudyRow> ideal) {
+        List<Line> lines = new ArrayList<>();
+        Map<Double, Double> idealPoints = new TreeMap<>();
+        int hue = 1;
         for (Labelled study : studies) {
             for (Map.Entry<String, List<StudyRow>> device : byDevice(study.rows()).entrySet()) {
-                XYSeries line = new XYSeries(name(study, device.getKey(), studies.size()));
-                for (StudyRow r : device.getValue()) {
-                    if (keep.test(r) && r.speedup() != null) {
-                        line.add(x.applyAsDouble(r), y.applyAsDouble(r));
-                        if (ideal != null && idealLine.indexOf(x.applyAsDouble(r)) < 0) {
-                            idealLine.add(x.applyAsDouble(r), ideal.applyAsDouble(r));
-                        }
-                    }
-                }
-                if (line.getItemCount() > 0) {
-                    data.addSeries(line);
+                List<StudyRow> rows = device.getValue().stream().filter(r -> keep.test(r) && r.speedup() != null)
+                        .sorted(Comparator.comparingDouble(x)).toList();
+                lines.add(new Line(name(study, device.getKey(), studies.size()), rows.stream().mapToDouble(x).toArray(),
+                        rows.stream().mapToDouble(y).toArray(), hue++, Look.SOLID));
+                if (ideal != null) {
+                    rows.forEach(r -> idealPoints.putIfAbsent(x.applyAsDouble(r), ideal.applyAsDouble(r)));
                 }
             }
         }
         if (ideal != null) {
-            data.addSeries(idealLine);
+            lines.add(new Line("ideal (FLOPs)", idealPoints.keySet().stream().mapToDouble(Double::doubleValue).toArray(),
+                    idealPoints.values().stream().mapToDouble(Double::doubleValue).toArray(), 0, Look.DASHED));
         }
-        return data;
+        return lines;
     }
 
     private static Map<String, List<StudyRow>> byDevice(List<StudyRow> rows) {
         Map<String, List<StudyRow>> devices = new LinkedHashMap<>();
         rows.stream().sorted(Comparator.comparing((Function<StudyRow, Integer>) StudyRow::seqLen))
-                .forEach(r -> devices.computeIfAbsent(r.device(), d -> new java.util.ArrayList<>()).add(r));
+                .forEach(r -> devices.computeIfAbsent(r.device(), d -> new ArrayList<>()).add(r));
         return devices;
     }
 
@@ -95,8 +90,8 @@ public final class StudyPlots {
         return studies == 1 ? device : study.label() + ": " + device;
     }
 
-    private static void save(JFreeChart chart, Path png) {
-        System.setProperty("java.awt.headless", "true");
-        AtomicFiles.write(png, out -> ChartUtils.writeChartAsPNG(out, chart, 900, 560));
+    private static String subtitle(List<Labelled> studies) {
+        return studies.size() == 1 ? "median of the timed runs, dense model of the same weights as the baseline"
+                : studies.size() + " studies; median of the timed runs, each study's dense model as its baseline";
     }
 }

@@ -116,6 +116,22 @@ class TrainCommandTest extends ConsoleTest {
                 "--out", out.toString()));
         refused("nothing to resume", train(out, "--resume"));
         assertFalse(Files.exists(out.resolve("checkpoint.safetensors")));
+        refused("--stochastic-routing needs routed layers; this model has none",
+                mod("train", "--preset", "small", "--dense", "--stochastic-routing", "--data", text().toString(), "--steps", "1",
+                        "--out", out.toString()));
+    }
+
+    @Test
+    void stochasticRoutingIsASettingOfTheRun() throws IOException {
+        Path out = dir.resolve("stochastic");
+        List<String> args = new ArrayList<>(List.of("train", "--stochastic-routing", "--preset", "small", "--data", text().toString(),
+                "--steps", "4", "--batch", "2", "--seq", "32", "--eval-every", "2", "--checkpoint-every", "2", "--out", out.toString()));
+        assertEquals(0, mod(args.toArray(new String[0])), stderr());
+        assertTrue(Files.readString(out.resolve("settings.json")).contains("\"routing\":\"stochastic\""));
+        // resuming without the flag is another run
+        args.remove("--stochastic-routing");
+        args.add("--resume");
+        refused("routing: \"learned\" here, \"stochastic\" in the checkpoint", mod(args.toArray(new String[0])));
     }
 
     @Test

@@ -1,0 +1,80 @@
+package dev.mod.plot;
+
+import dev.mod.plot.Charts.Axis;
+import dev.mod.plot.Charts.Line;
+import dev.mod.plot.Charts.Look;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.ValueAxis;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.ui.RectangleEdge;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.awt.Color;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The one chart style: markers on every point, pairs in one colour, ranges that never collapse, legends off the data. */
+class ChartsTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void aSinglePointGetsARangeAroundIt() {
+        for (boolean log : new boolean[] {false, true}) {
+            JFreeChart chart = Charts.lineChart("one", null, new Axis("x", log), new Axis("y", log),
+                    List.of(new Line("only", new double[] {3e5}, new double[] {2.5}, 0, Look.SOLID)));
+            XYPlot plot = chart.getXYPlot();
+            for (ValueAxis axis : List.of(plot.getDomainAxis(), plot.getRangeAxis())) {
+                assertTrue(axis.getRange().getLength() > 0, "a zero-width axis repeats its tick labels");
+            }
+            assertTrue(plot.getDomainAxis().getRange().contains(3e5) && plot.getRangeAxis().getRange().contains(2.5));
+            assertTrue(plot.getDomainAxis().getLowerBound() < 3e5 && plot.getDomainAxis().getUpperBound() > 3e5, "not on the edge");
+            assertTrue(((XYLineAndShapeRenderer) plot.getRenderer()).getSeriesShapesVisible(0), "a marker shows the point");
+        }
+    }
+
+    @Test
+    void emptyLinesAreLeftOutAndNoDataIsSaid() throws IOException {
+        JFreeChart chart = Charts.lineChart("some", null, new Axis("x", false), new Axis("y", false), List.of(
+                new Line("empty", new double[0], new double[0], 0, Look.SOLID),
+                new Line("two", new double[] {1, 2}, new double[] {5, 5}, 1, Look.DASHED)));
+        XYPlot plot = chart.getXYPlot();
+        assertEquals(1, plot.getDataset().getSeriesCount());
+        assertEquals("two", plot.getDataset().getSeriesKey(0));
+        assertTrue(plot.getRangeAxis().getRange().getLength() > 0, "a flat line still gets a range");
+        JFreeChart none = Charts.lineChart("none", null, new Axis("x", true), new Axis("y", false),
+                List.of(new Line("empty", new double[0], new double[0], 0, Look.SOLID)));
+        assertEquals(0, none.getXYPlot().getDataset().getSeriesCount());
+        assertEquals("no data to plot", none.getXYPlot().getNoDataMessage());
+        Path png = dir.resolve("none.png");
+        Charts.lines("none", null, new Axis("x", true), new Axis("y", false), List.of(), png);
+        assertTrue(Files.size(png) > 0);
+    }
+
+    @Test
+    void pairsShareAColourAndDifferInDashAndFill() {
+        JFreeChart chart = Charts.lineChart("pairs", "sub", new Axis("step", false), new Axis("loss", false), List.of(
+                new Line("a: train", new double[] {1, 2}, new double[] {3, 2}, 0, Look.DASHED),
+                new Line("a: held-out", new double[] {1, 2}, new double[] {3.1, 2.2}, 0, Look.SOLID),
+                new Line("b: train", new double[] {1, 2}, new double[] {3, 2.5}, 1, Look.DASHED),
+                new Line("fit", new double[] {1, 2}, new double[] {3, 2.5}, 1, Look.THIN)));
+        XYLineAndShapeRenderer r = (XYLineAndShapeRenderer) chart.getXYPlot().getRenderer();
+        assertEquals(r.getSeriesPaint(0), r.getSeriesPaint(1));
+        assertFalse(r.getSeriesPaint(0).equals(r.getSeriesPaint(2)));
+        assertFalse(r.getSeriesShapesFilled(0));
+        assertTrue(r.getSeriesShapesFilled(1));
+        assertFalse(r.getSeriesStroke(0).equals(r.getSeriesStroke(1)));
+        assertFalse(r.getSeriesShape(0).equals(r.getSeriesShape(2)), "a shape per colour: reads in grayscale");
+        assertFalse(r.isSeriesVisibleInLegend(3), "fits are explained in the subtitle");
+        assertEquals(Color.WHITE, chart.getXYPlot().getBackgroundPaint());
+        assertEquals(RectangleEdge.BOTTOM, chart.getLegend().getPosition());
+    }
+}

@@ -1,0 +1,323 @@
+package dev.mod.sweep;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.mod.ModException;
+import dev.mod.cpu.CpuKernels;
+import dev.mod.data.TextData;
+import dev.mod.io.ModelFile;
+import dev.mod.model.Model;
+import dev.mod.model.ModelCost;
+import dev.mod.plan.CausalRouting;
+import dev.mod.train.Trainer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** A micro sweep end to end (seconds), resuming, shards merged, the step rule, the parabola fit and the refusals. */
+class SweepTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path shared;
+    private static Path text;
+
+    @BeforeAll
+    static void writeText() throws IOException {
+        // words drawn from a small vocabulary: learnable, so the losses move, and never the same twice
+        String[] words = {"public", "static", "void", "int", "return", "class", "final", "new", "if", "for", "(", ")", "{", "}", ";"};
+        Random random = new Random(7);
+        StringBuilder s = new StringBuilder();
+        while (s.length() < 40_000) {
+            s.append(words[random.nextInt(words.length)]).append(random.nextInt(5) == 0 ? "\n" : " ");
+        }
+        text = shared.resolve("text.txt");
+        Files.writeString(text, s.toString());
+    }
+
+    private static SweepSpec spec(List<Double> budgets, SweepSpec.Ablation ablation, int minSteps) {
+        return new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, budgets,
+                List.of(new SweepSpec.Size("a", 16, 2, 2, 32), new SweepSpec.Size("b", 24, 2, 2, 48),
+                        new SweepSpec.Size("c", 32, 2, 2, 64)),
+                0.25, 4, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, minSteps, ablation);
+    }
+
+    private static SweepSpec micro() {
+        return spec(List.of(1e8, 2e8), new SweepSpec.Ablation(1e8, "b", List.of(0.5), false, true), 5);
+    }
+
+    private static final Sweep.Listener QUIET = new Sweep.Listener() {
+        @Override
+        public void runStarted(SweepRun run, int number, int of, boolean resumed) {
+        }
+
+        @Override
+        public void step(Trainer.Progress progress) {
+        }
+
+        @Override
+        public void runFinished(SweepRun run, SweepResult result) {
+        }
+    };
+
+    /** The measured numbers of a result, without the timings (which differ from run to run). */
+    private static List<Object> numbers(SweepResult r) {
+        List<Object> n = new ArrayList<>();
+        n.add(r.name());
+        n.add(r.steps());
+        n.add(r.evalLoss());
+        n.add(r.evalLossRouter());
+        n.add(r.evalLossPredictor());
+        n.add(r.routedFractionRouter());
+        n.add(r.routerAgreement());
+        n.add(r.predictorAgreement());
+        return n;
+    }
+
+    private static List<List<Object>> numbers(List<SweepResult> results) {
+        return results.stream().map(SweepTest::numbers).toList();
+    }
+
+    private static List<SweepResult> complete;
+
+    private static synchronized List<SweepResult> completeSweep() {
+        if (complete == null) {
+            complete = new Sweep(micro(), shared.resolve("complete"), 2).run(Sweep.Shard.ALL, QUIET);
+        }
+        return complete;
+    }
+
+    @Test
+    void microSweepEndToEnd() throws IOException {
+        SweepSpec spec = micro();
+        List<SweepResult> results = completeSweep();
+        List<SweepRun> plan = SweepRun.plan(spec);
+        assertEquals(3 * 2 * 2 + 2, plan.size(), "3 sizes x 2 variants x 2 budgets + 2 ablations");
+        assertEquals(plan.stream().map(SweepRun::name).toList(), results.stream().map(SweepResult::name).toList());
+        for (SweepResult r : results) {
+            assertTrue(Double.isFinite(r.evalLoss()) && r.evalLoss() < Math.log(258), r.name() + " learned something: " + r.evalLoss());
+            boolean learnedMod = r.capacity() != null && r.routing().equals("learned");
+            assertEquals(learnedMod, r.evalLossRouter() != null, r.name());
+            assertEquals(learnedMod, r.evalLossPredictor() != null, r.name());
+            if (learnedMod) {
+                // the causal rules route about the capacity they were trained to agree with, and cost little
+                assertTrue(Math.abs(r.evalLossRouter() - r.evalLoss()) < 0.5, r.name());
+                assertTrue(r.routerAgreement() > 0.5, r.name());
+            }
+            assertTrue(Files.exists(shared.resolve("complete/runs").resolve(r.name()).resolve("model.safetensors")));
+        }
+        SweepResult stochastic = results.stream().filter(r -> r.variant().equals("mod-stochastic")).findFirst().orElseThrow();
+        assertEquals("stochastic", stochastic.routing());
+        SweepResult learned = results.stream().filter(r -> r.name().equals("b1e8-b-mod")).findFirst().orElseThrow();
+        assertEquals(learned.steps(), stochastic.steps(), "same model, same FLOPs per step");
+        assertNotEquals(learned.evalLoss(), stochastic.evalLoss(), "the choices differ");
+
+        // the report: every run in sweep.json and runs.csv, the plots, and a table naming each budget's optimum
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        Path dir = shared.resolve("complete");
+        SweepReport.of(List.of(dir)).write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
+        JsonNode json = JSON.readTree(dir.resolve("sweep.json").toFile());
+        assertEquals(results.size(), json.get("runs").size());
+        assertEquals(0, json.get("missing").size());
+        assertEquals(results.size() + 1, Files.readAllLines(dir.resolve("runs.csv")).size());
+        for (String png : SweepPlots.FILES) {
+            assertTrue(Files.size(dir.resolve(png)) > 1000, png);
+        }
+        for (JsonNode b : json.get("budgets")) {
+            double budget = b.get("budget").asDouble();
+            SweepResult best = results.stream().filter(r -> r.isoFlop() && r.dense() && r.budget() == budget)
+                    .min((x, y) -> Double.compare(x.evalLoss(), y.evalLoss())).orElseThrow();
+            assertEquals(best.name(), b.get("dense").get("best_run").asText());
+            assertEquals(b.get("mod").get("eval_loss").asDouble() - best.evalLoss(), b.get("loss_difference").asDouble(), 1e-12);
+            assertTrue(b.get("dense").has("fit"), "three sizes: a parabola");
+        }
+        String table = printed.toString(StandardCharsets.UTF_8);
+        assertTrue(table.contains("1e8") && table.contains("2e8") && table.contains("mod-stochastic"), table);
+    }
+
+    @Test
+    void causalEvaluationOfADenseModelIsItsTopKEvaluation() {
+        // a dense model has nothing to route: the evaluator's causal pass must give the trainer's held-out loss
+        SweepSpec spec = micro();
+        SweepResult dense = completeSweep().get(0);
+        Path model = shared.resolve("complete/runs").resolve(dense.name()).resolve("model.safetensors");
+        try (Model m = ModelFile.load(model); CpuKernels kernels = new CpuKernels(2)) {
+            double[] loss = Sweep.causalLoss(m, CausalRouting.of(CausalRouting.Rule.ROUTER),
+                    TextData.open(text.toString(), spec.seqLen(), spec.maxDataBytes()), kernels, spec.batch(), spec.seqLen(),
+                    spec.evalBatches());
+            assertEquals(dense.evalLoss(), loss[0], 1e-4);
+        }
+    }
+
+    @Test
+    void aStoppedSweepResumesToTheSameResults() {
+        Path dir = shared.resolve("stopped");
+        Sweep sweep = new Sweep(micro(), dir, 2);
+        // stop in the middle of the fourth run, after its first checkpoint
+        String victim = SweepRun.plan(micro()).get(3).name();
+        RuntimeException stop = new RuntimeException("stopped");
+        Sweep.Listener stopping = new Sweep.Listener() {
+            private String current;
+
+            @Override
+            public void runStarted(SweepRun run, int number, int of, boolean resumed) {
+                current = run.name();
+            }
+
+            @Override
+            public void step(Trainer.Progress progress) {
+                if (current.equals(victim) && progress.step() == 12) {
+                    throw stop;
+                }
+            }
+
+            @Override
+            public void runFinished(SweepRun run, SweepResult result) {
+            }
+        };
+        assertEquals(stop, assertThrows(RuntimeException.class, () -> sweep.run(Sweep.Shard.ALL, stopping)));
+        assertTrue(Files.exists(dir.resolve("runs").resolve(victim).resolve("checkpoint.safetensors")));
+        assertNull(SweepResult.read(dir.resolve("runs").resolve(victim)));
+        List<String> started = new ArrayList<>();
+        List<SweepResult> resumed = new Sweep(micro(), dir, 1).run(Sweep.Shard.ALL, new Sweep.Listener() {
+            @Override
+            public void runStarted(SweepRun run, int number, int of, boolean wasResumed) {
+                if (!wasResumed) {
+                    started.add(run.name());
+                }
+            }
+
+            @Override
+            public void step(Trainer.Progress progress) {
+            }
+
+            @Override
+            public void runFinished(SweepRun run, SweepResult result) {
+            }
+        });
+        assertEquals(numbers(completeSweep()), numbers(resumed), "bit for bit, on another thread count");
+        assertTrue(!started.contains(victim) && started.size() == completeSweep().size() - 4,
+                "finished runs skipped, the stopped one resumed: " + started);
+    }
+
+    @Test
+    void shardsMergedEqualTheWholeSweep() {
+        Path a = shared.resolve("shard0");
+        Path b = shared.resolve("shard1");
+        List<SweepResult> first = new Sweep(micro(), a, 2).run(new Sweep.Shard(0, 2), QUIET);
+        List<SweepResult> second = new Sweep(micro(), b, 2).run(Sweep.Shard.parse("1/2"), QUIET);
+        assertEquals(completeSweep().size(), first.size() + second.size());
+        assertTrue(first.stream().noneMatch(r -> second.stream().anyMatch(s -> s.name().equals(r.name()))));
+        SweepReport one = SweepReport.of(List.of(a));
+        assertEquals(second.size(), one.missing().size(), "a shard alone reports the other's runs as missing");
+        SweepReport merged = SweepReport.of(List.of(a, b));
+        assertEquals(List.of(), merged.missing());
+        assertEquals(numbers(completeSweep()), numbers(merged.results()));
+    }
+
+    @Test
+    void stepRuleSpendsTheBudget() {
+        SweepSpec spec = micro();
+        for (SweepRun run : SweepRun.plan(spec)) {
+            double perStep = 3.0 * spec.batch() * ModelCost.forwardFlops(run.config(), spec.seqLen());
+            assertEquals(Math.rint(run.budget() / perStep), run.steps(), run.name());
+            assertTrue(Math.abs(run.steps() * perStep - run.budget()) <= perStep / 2, run.name());
+            assertEquals(3e-3 * Math.sqrt(16.0 / run.config().dim()), run.lr(), 1e-15);
+            assertEquals(Math.max(1, Math.round(0.1 * run.steps())), run.warmup());
+            assertEquals(run.steps(), run.settings(spec).steps());
+        }
+        SweepRun dense = SweepRun.plan(spec).get(0);
+        SweepRun mod = SweepRun.plan(spec).get(1);
+        assertTrue(mod.steps() > dense.steps(), "a MoD step is cheaper, so it takes more of them");
+        assertEquals(0, dense.settings(spec).predictorDim());
+        assertEquals(4, mod.settings(spec).predictorDim());
+    }
+
+    @Test
+    void parabolaFitFindsTheMinimum() {
+        double[] params = new double[7];
+        double[] loss = new double[7];
+        for (int i = 0; i < params.length; i++) {
+            double u = 4 + 0.4 * i;
+            params[i] = Math.pow(10, u);
+            loss[i] = 0.5 * (u - 5.3) * (u - 5.3) + 1.2;
+        }
+        IsoFlopFit fit = IsoFlopFit.of(params, loss);
+        assertEquals(Math.pow(10, 5.3), fit.optimalParams(), 1e-6 * Math.pow(10, 5.3));
+        assertEquals(1.2, fit.optimalLoss(), 1e-9);
+        assertEquals(0.5, fit.a(), 1e-9);
+        assertEquals(loss[3], fit.loss(params[3]), 1e-9);
+        // noise moves the minimum a little, not far
+        double[] noisy = loss.clone();
+        Random random = new Random(1);
+        for (int i = 0; i < noisy.length; i++) {
+            noisy[i] += 0.01 * random.nextGaussian();
+        }
+        assertEquals(5.3, Math.log10(IsoFlopFit.of(params, noisy).optimalParams()), 0.1);
+        // no minimum: a curve that opens downwards, and one whose minimum lies beyond the sizes trained
+        double[] down = new double[7];
+        double[] beyond = new double[7];
+        for (int i = 0; i < params.length; i++) {
+            double u = Math.log10(params[i]);
+            down[i] = -loss[i];
+            beyond[i] = 0.5 * (u - 9) * (u - 9);
+        }
+        assertNull(IsoFlopFit.of(params, down).optimalParams());
+        assertNull(IsoFlopFit.of(params, beyond).optimalParams());
+        assertNotNull(IsoFlopFit.of(params, beyond).a());
+        assertThrows(IllegalArgumentException.class, () -> IsoFlopFit.of(new double[] {1e4, 1e5}, new double[] {1, 2}));
+        assertThrows(IllegalArgumentException.class, () -> IsoFlopFit.of(new double[] {1e4, 1e4, 1e4}, new double[] {1, 2, 3}));
+    }
+
+    @Test
+    void badSpecsAreRefused() throws IOException {
+        String good = micro().toJson();
+        assertEquals(micro(), SweepSpec.fromJson(good, "spec"));
+        assertRefused("budgets must be in increasing order", () -> spec(List.of(2e8, 1e8), null, 5));
+        assertRefused("budgets must not repeat", () -> spec(List.of(1e8, 1e8), null, 5));
+        assertRefused("ablation.budget", () -> spec(List.of(1e8), new SweepSpec.Ablation(3e8, "a", List.of(), false, false), 5));
+        assertRefused("ablation.size", () -> spec(List.of(1e8), new SweepSpec.Ablation(1e8, "z", List.of(), false, false), 5));
+        assertRefused("fewer than min_steps", () -> SweepRun.plan(spec(List.of(1e7), null, 5)));
+        assertRefused("capacity must be in (0, 1)", () -> SweepSpec.fromJson(good.replace("\"capacity\" : 0.25", "\"capacity\" : 1.5"), "spec"));
+        SweepSpec.Size odd = new SweepSpec.Size("odd", 32, 2, 5, 64);
+        assertRefused("size odd: config", () -> new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, List.of(1e8), List.of(odd),
+                0.25, 4, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, 5, null));
+        assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"seed\"", "\"sed\""), "spec"));
+        assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"batch\" : 2,", ""), "spec"));
+        assertRefused("--shard must be", () -> Sweep.Shard.parse("2/2"));
+        assertRefused("--shard must be", () -> Sweep.Shard.parse("x"));
+        // a folder holds one spec: another one is refused before anything runs, and reports do not mix specs
+        Path dir = shared.resolve("refusals");
+        SweepSpec small = spec(List.of(1e8), null, 5);
+        new Sweep(small, dir, 2).run(new Sweep.Shard(0, 6), QUIET);
+        SweepSpec other = spec(List.of(1e8), null, 6);
+        assertRefused("holds a sweep of another spec (min_steps: 6 given, 5 in the folder)",
+                () -> new Sweep(other, dir, 2).run(Sweep.Shard.ALL, QUIET));
+        Path otherDir = shared.resolve("refusals-other");
+        new Sweep(other, otherDir, 2).run(new Sweep.Shard(0, 6), QUIET);
+        assertRefused("is a sweep of another spec", () -> SweepReport.of(List.of(dir, otherDir)));
+        assertRefused("is not a sweep folder", () -> SweepReport.of(List.of(shared)));
+    }
+
+    private static void assertRefused(String message, org.junit.jupiter.api.function.Executable action) {
+        ModException e = assertThrows(ModException.class, action);
+        assertTrue(e.getMessage().contains(message), e.getMessage());
+    }
+}
