@@ -7,6 +7,7 @@ import org.jfree.chart.axis.CategoryAxis;
 import org.jfree.chart.axis.CategoryLabelPositions;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.axis.NumberTickUnit;
 import org.jfree.chart.axis.ValueAxis;
 import org.jfree.chart.labels.StandardCategoryItemLabelGenerator;
 import org.jfree.chart.plot.CategoryPlot;
@@ -29,8 +30,15 @@ import java.awt.geom.Ellipse2D;
 import java.awt.geom.Path2D;
 import java.awt.geom.Rectangle2D;
 import java.nio.file.Path;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.text.DecimalFormat;
+import java.text.DecimalFormatSymbols;
+import java.text.FieldPosition;
+import java.text.NumberFormat;
+import java.text.ParsePosition;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * The one style of every plot the project draws (study, training, sweep), on JFreeChart, headless: white
@@ -96,15 +104,17 @@ public final class Charts {
             data.addSeries(s);
             style(renderer, series++, line.hue(), line.look());
         }
-        XYPlot plot = new XYPlot(data, axis(xAxis), axis(yAxis), renderer);
+        double[] xRange = range(data, true);
+        double[] yRange = range(data, false);
+        boolean logX = xAxis.log() && spansDecade(xRange);
+        boolean logY = yAxis.log() && spansDecade(yRange);
+        XYPlot plot = new XYPlot(data, axis(xAxis.label(), logX, xRange), axis(yAxis.label(), logY, yRange), renderer);
         JFreeChart chart = new JFreeChart(title, new Font("SansSerif", Font.BOLD, 16), plot, series > 0);
         decorate(chart, subtitle);
         plot.setBackgroundPaint(Color.WHITE);
         plot.setDomainGridlinePaint(new Color(0xDDDDDD));
         plot.setRangeGridlinePaint(new Color(0xDDDDDD));
         plot.setNoDataMessage("no data to plot");
-        fitRange(plot.getDomainAxis(), data, true, xAxis.log());
-        fitRange(plot.getRangeAxis(), data, false, yAxis.log());
         return chart;
     }
 
@@ -156,21 +166,8 @@ public final class Charts {
         }
     }
 
-    private static ValueAxis axis(Axis a) {
-        if (a.log()) {
-            LogAxis log = new LogAxis(a.label());
-            log.setBase(10);
-            log.setSmallestValue(1e-300);
-            log.setNumberFormatOverride(new DecimalFormat("0.##E0"));
-            return log;
-        }
-        NumberAxis linear = new NumberAxis(a.label());
-        linear.setAutoRangeIncludesZero(false);
-        return linear;
-    }
-
-    /** Sets the axis to the data with a margin; one distinct value gets a range around it instead of a zero-width one. */
-    private static void fitRange(ValueAxis axis, XYSeriesCollection data, boolean domain, boolean log) {
+    /** {lowest, highest} x (domain) or y of the data; lowest > highest when there are none. */
+    private static double[] range(XYSeriesCollection data, boolean domain) {
         double lo = Double.POSITIVE_INFINITY;
         double hi = Double.NEGATIVE_INFINITY;
         for (int s = 0; s < data.getSeriesCount(); s++) {
@@ -180,19 +177,41 @@ public final class Charts {
                 hi = Math.max(hi, v);
             }
         }
-        if (lo > hi) {
-            axis.setRange(log ? 1 : 0, log ? 10 : 1);
-            return;
-        }
+        return new double[] {lo, hi};
+    }
+
+    /** A log axis asked for is drawn only where the data span a decade or more: within one, a linear one reads better. */
+    private static boolean spansDecade(double[] range) {
+        return range[0] <= range[1] && range[0] > 0 && range[1] >= 10 * range[0];
+    }
+
+    /** An axis over the data with a margin; one distinct value gets a range around it instead of a zero-width one. */
+    private static ValueAxis axis(String label, boolean log, double[] range) {
+        double lo = range[0];
+        double hi = range[1];
         if (log) {
+            LogAxis axis = new LogAxis(label);
+            axis.setBase(10);
+            axis.setSmallestValue(1e-300);
+            axis.setNumberFormatOverride(new SiFormat());
             double l = Math.log10(lo);
             double h = Math.log10(hi);
-            double margin = Math.max((h - l) * 0.06, h == l ? 0.3 : 0);
+            double margin = (h - l) * 0.06;
             axis.setRange(Math.pow(10, l - margin), Math.pow(10, h + margin));
+            // a tick per decade, or per quarter decade (1, 1.78, 3.16, 5.62) below two: finer exponents crowd the axis
+            axis.setTickUnit(new NumberTickUnit(h - l >= 2 ? 1 : 0.25));
+            return axis;
+        }
+        NumberAxis axis = new NumberAxis(label);
+        axis.setAutoRangeIncludesZero(false);
+        axis.setNumberFormatOverride(new SiFormat());
+        if (lo > hi) {
+            axis.setRange(0, 1);
         } else {
             double margin = hi > lo ? (hi - lo) * 0.06 : Math.max(Math.abs(lo) * 0.1, 1e-3);
             axis.setRange(lo - margin, hi + margin);
         }
+        return axis;
     }
 
     private static void style(XYLineAndShapeRenderer r, int series, int hue, Look look) {
@@ -227,6 +246,36 @@ public final class Charts {
             default -> polygon(-s, -s / 3, -s / 3, -s / 3, -s / 3, -s, s / 3, -s, s / 3, -s / 3, s, -s / 3,
                     s, s / 3, s / 3, s / 3, s / 3, s, -s / 3, s, -s / 3, s / 3, -s, s / 3);
         };
+    }
+
+    /** Numbers as 3 significant digits with an SI prefix (80k, 1.6M, 126G, 7.94T): readable ticks on log axes. */
+    static final class SiFormat extends NumberFormat {
+        private static final String[] PREFIXES = {"", "k", "M", "G", "T", "P", "E"};
+
+        @Override
+        public StringBuffer format(double number, StringBuffer to, FieldPosition pos) {
+            if (number == 0 || !Double.isFinite(number)) {
+                return to.append(number == 0 ? "0" : String.valueOf(number));
+            }
+            double v = new BigDecimal(Math.abs(number)).round(new MathContext(3)).doubleValue();
+            if (v < 1e-3) {
+                return to.append(String.format(Locale.ROOT, "%.3g", number));
+            }
+            int group = v < 1000 ? 0 : Math.min(PREFIXES.length - 1, (int) Math.floor(Math.log10(v) / 3 + 1e-9));
+            String digits = new DecimalFormat("0.###", DecimalFormatSymbols.getInstance(Locale.ROOT))
+                    .format(Math.copySign(v, number) / Math.pow(1000, group));
+            return to.append(digits).append(PREFIXES[group]);
+        }
+
+        @Override
+        public StringBuffer format(long number, StringBuffer to, FieldPosition pos) {
+            return format((double) number, to, pos);
+        }
+
+        @Override
+        public Number parse(String source, ParsePosition pos) {
+            throw new UnsupportedOperationException("tick labels are only written");
+        }
     }
 
     private static Shape polygon(double... xy) {

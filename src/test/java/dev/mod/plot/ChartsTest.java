@@ -42,6 +42,32 @@ class ChartsTest {
     }
 
     @Test
+    void logTicksReadAsSiNumbers() {
+        Charts.SiFormat f = new Charts.SiFormat();
+        assertEquals("80.3k", f.format(80304));
+        assertEquals("1.63M", f.format(1_633_120));
+        assertEquals("126G", f.format(1.26e11));
+        assertEquals("7.94T", f.format(7.94e12));
+        assertEquals("500", f.format(500));
+        assertEquals("1", f.format(1));
+        assertEquals("0.25", f.format(0.25));
+        assertEquals("1T", f.format(0.9999999e12));
+        assertEquals("-2.5", f.format(-2.5));
+        assertEquals("0", f.format(0));
+    }
+
+    @Test
+    void logAxesOnlyWhereTheDataSpanADecade() {
+        Axis logX = new Axis("x", true);
+        JFreeChart wide = Charts.lineChart("wide", null, logX, new Axis("y", false),
+                List.of(new Line("l", new double[] {1e4, 1e7}, new double[] {1, 2}, 0, Look.SOLID)));
+        assertTrue(wide.getXYPlot().getDomainAxis() instanceof org.jfree.chart.axis.LogAxis);
+        JFreeChart narrow = Charts.lineChart("narrow", null, logX, new Axis("y", false),
+                List.of(new Line("l", new double[] {1.2e7, 2e7}, new double[] {1, 2}, 0, Look.SOLID)));
+        assertFalse(narrow.getXYPlot().getDomainAxis() instanceof org.jfree.chart.axis.LogAxis);
+    }
+
+    @Test
     void emptyLinesAreLeftOutAndNoDataIsSaid() throws IOException {
         JFreeChart chart = Charts.lineChart("some", null, new Axis("x", false), new Axis("y", false), List.of(
                 new Line("empty", new double[0], new double[0], 0, Look.SOLID),
