@@ -28,7 +28,9 @@ public final class BenchReport {
     private record Row(String benchmark, Map<String, String> params, double score, double median, String unit,
                        Map<String, Double> secondary, Map<String, List<Double>> secondaryIterations) {
         String param(String name) {
-            return params.get(name);
+            String value = params.get(name);
+            // results from before the dtype parameter are of F32 weights
+            return value == null && name.equals("dtype") ? "f32" : value;
         }
     }
 
@@ -203,22 +205,32 @@ public final class BenchReport {
         }
         var config = Presets.get("bench");
         System.out.println("Full forward, bench model (8 layers, d = 512; MoD: every other block at 12.5%), one sequence, cpu backend, all cores\n");
-        System.out.println("| T | dense ms | MoD ms | time MoD / dense | FLOPs MoD / dense | allocated per pass (B, MoD) |");
-        System.out.println("|---|---|---|---|---|---|");
+        System.out.println("| T | weights | dense ms | MoD ms | time MoD / dense | FLOPs MoD / dense | dense time / F32's | allocated per pass (B, MoD) |");
+        System.out.println("|---|---|---|---|---|---|---|---|");
         for (String t : lengths) {
-            Row dense = find(rows, "ModelBenchmark.forward", "seqLen", t, "model", "dense");
-            Row mod = find(rows, "ModelBenchmark.forward", "seqLen", t, "model", "mod");
-            if (dense == null || mod == null) {
-                continue;
+            Row f32 = find(rows, "ModelBenchmark.forward", "seqLen", t, "model", "dense", "dtype", "f32");
+            for (String dtype : dtypes(rows, "ModelBenchmark")) {
+                Row dense = find(rows, "ModelBenchmark.forward", "seqLen", t, "model", "dense", "dtype", dtype);
+                Row mod = find(rows, "ModelBenchmark.forward", "seqLen", t, "model", "mod", "dtype", dtype);
+                if (dense == null || mod == null) {
+                    continue;
+                }
+                int seqLen = Integer.parseInt(t);
+                Double alloc = mod.secondary().get("gc.alloc.rate.norm");
+                System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.3f | %.3f | %s | %s |%n", t, dtype.toUpperCase(Locale.ROOT),
+                        dense.score(), mod.score(), mod.score() / dense.score(),
+                        ModelCost.forwardFlops(config, seqLen) / ModelCost.forwardFlops(config.dense(), seqLen),
+                        f32 == null ? "-" : String.format(Locale.ROOT, "%.3f", dense.score() / f32.score()),
+                        alloc == null ? "(run with -prof gc)" : String.format(Locale.ROOT, "%.0f", alloc));
             }
-            int seqLen = Integer.parseInt(t);
-            Double alloc = mod.secondary().get("gc.alloc.rate.norm");
-            System.out.printf(Locale.ROOT, "| %s | %.1f | %.1f | %.3f | %.3f | %s |%n", t, dense.score(), mod.score(),
-                    mod.score() / dense.score(),
-                    ModelCost.forwardFlops(config, seqLen) / ModelCost.forwardFlops(config.dense(), seqLen),
-                    alloc == null ? "(run with -prof gc)" : String.format(Locale.ROOT, "%.0f", alloc));
         }
         System.out.println();
+    }
+
+    /** The weight types a benchmark ran with, F32 first. */
+    private static List<String> dtypes(List<Row> rows, String benchmark) {
+        return rows.stream().filter(r -> r.benchmark().startsWith(benchmark)).map(r -> r.param("dtype")).distinct()
+                .sorted(java.util.Comparator.comparing((String d) -> !d.equals("f32")).thenComparing(d -> d)).toList();
     }
 
     private static void decode(List<Row> rows) {
@@ -229,32 +241,41 @@ public final class BenchReport {
         }
         System.out.println("Decode steps, bench model (8 layers, d = 512; MoD: every other block routed, calibrated rule), "
                 + "one sequence, cpu backend, all cores\n");
-        System.out.println("| context | dense ms/token | MoD ms/token | dense tokens/s | MoD tokens/s | MoD speedup | routed fraction | KV cache MoD / dense "
-                + "| dense GB/s read | of read peak |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+        System.out.println("| context | weights | dense ms/token | MoD ms/token | dense tokens/s | MoD tokens/s | MoD speedup | routed fraction "
+                + "| KV cache MoD / dense | dense tokens/s / F32's | dense GB/s read | of read peak |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
         Double readPeak = readPeak(rows, String.valueOf(Runtime.getRuntime().availableProcessors()));
         for (String t : contexts) {
-            Row dense = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense");
-            Row mod = find(rows, "DecodeBenchmark.step", "context", t, "model", "mod");
-            if (dense == null || mod == null) {
-                continue;
+            Row f32 = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense", "dtype", "f32");
+            for (String dtype : dtypes(rows, "DecodeBenchmark")) {
+                Row dense = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense", "dtype", dtype);
+                Row mod = find(rows, "DecodeBenchmark.step", "context", t, "model", "mod", "dtype", dtype);
+                if (dense == null || mod == null) {
+                    continue;
+                }
+                Map<String, Double> c = mod.secondary();
+                double gbPerSecond = denseStepBytes(Integer.parseInt(t), dtype.equals("f32") ? Float.BYTES : 2)
+                        / (dense.score() * 1e-3) / 1e9;
+                System.out.printf(Locale.ROOT, "| %s | %s | %.2f | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f | %s | %.1f | %s |%n", t,
+                        dtype.toUpperCase(Locale.ROOT), dense.score(), mod.score(), 1e3 / dense.score(), 1e3 / mod.score(),
+                        dense.score() / mod.score(), c.get("routedTokens") / c.get("routingDecisions"),
+                        c.get("kvBytes") / c.get("denseKvBytes"),
+                        f32 == null ? "-" : String.format(Locale.ROOT, "%.2fx", f32.score() / dense.score()), gbPerSecond,
+                        percent(gbPerSecond, readPeak));
             }
-            Map<String, Double> c = mod.secondary();
-            double gbPerSecond = denseStepBytes(Integer.parseInt(t)) / (dense.score() * 1e-3) / 1e9;
-            System.out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f | %.1f | %s |%n", t, dense.score(), mod.score(),
-                    1e3 / dense.score(), 1e3 / mod.score(), dense.score() / mod.score(),
-                    c.get("routedTokens") / c.get("routingDecisions"), c.get("kvBytes") / c.get("denseKvBytes"), gbPerSecond,
-                    percent(gbPerSecond, readPeak));
         }
         System.out.println();
     }
 
-    /** Bytes a dense decode step of the bench model reads at least: every weight once (one embedding row) and the KV cache. */
-    private static double denseStepBytes(int context) {
+    /**
+     * Bytes a dense decode step of the bench model reads at least: every matrix once at `weightBytes` per entry (one
+     * embedding row; norms are too small to count) and the KV cache (F32).
+     */
+    private static double denseStepBytes(int context, int weightBytes) {
         ModelConfig c = Presets.get("bench").dense();
         long weights = c.tensorShapes().entrySet().stream().filter(e -> !e.getKey().equals("tok_embeddings.weight"))
                 .mapToLong(e -> java.util.Arrays.stream(e.getValue()).reduce(1, (a, b) -> a * b)).sum();
-        return (double) Float.BYTES * (weights + (long) context * c.nLayers() * 2L * c.kvDim());
+        return (double) weightBytes * weights + (double) Float.BYTES * context * c.nLayers() * 2L * c.kvDim();
     }
 
     private static void train(List<Row> rows) {

@@ -3,6 +3,7 @@ package dev.mod.bench;
 import dev.mod.cpu.CpuKernels;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.data.JdkSourceText;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
@@ -59,6 +60,10 @@ public class DecodeBenchmark {
     @Param({"dense", "mod"})
     public String model;
 
+    /** How the matrices are stored: f32, or bf16 (kept in 16 bits by the cpu backend, read half as much). */
+    @Param({"f32", "bf16"})
+    public String dtype;
+
     private Kernels kernels;
     private CausalPlan plan;
     private final int[] seq = {0};
@@ -82,10 +87,13 @@ public class DecodeBenchmark {
     public record Workload(Model model, CausalRouting rule, int[] prompt, int[] next) {
     }
 
-    /** The workload of this benchmark for the bench preset; calibrationKernels set the thresholds of the MoD model. */
-    public static Workload workload(String model, int context, int steps, Kernels calibrationKernels) {
+    /**
+     * The workload of this benchmark for the bench preset, its matrices stored as `dtype`; calibrationKernels set the
+     * thresholds of the MoD model (on the rounded weights).
+     */
+    public static Workload workload(String model, DType dtype, int context, int steps, Kernels calibrationKernels) {
         ModelConfig config = Presets.get("bench");
-        Model mod = ModelInit.random(config, 1);
+        Model mod = ModelInit.random(config, 1).withMatrixType(dtype);
         byte[] text = JdkSourceText.read(CONTEXT_OFFSET + context);
         Model used;
         if (model.equals("dense")) {
@@ -106,7 +114,7 @@ public class DecodeBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         kernels = new CpuKernels();
-        Workload w = workload(model, context, STEPS, kernels);
+        Workload w = workload(model, DType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)), context, STEPS, kernels);
         plan = new CausalPlan(w.model(), kernels, w.rule(), 1, w.prompt().length);
         plan.prefill(0, w.prompt());
         next = w.next();

@@ -1,6 +1,7 @@
 package dev.mod.bench;
 
 import dev.mod.cpu.CpuKernels;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
@@ -42,6 +43,10 @@ public class ModelBenchmark {
     @Param({"dense", "mod"})
     public String model;
 
+    /** How the matrices are stored: f32, or bf16 (kept in 16 bits by the cpu backend). */
+    @Param({"f32", "bf16"})
+    public String dtype;
+
     private Kernels kernels;
     private ForwardPlan plan;
     private int[][] tokens;
@@ -49,7 +54,7 @@ public class ModelBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         ModelConfig config = Presets.get("bench");
-        Model mod = ModelInit.random(config, 1);
+        Model mod = ModelInit.random(config, 1).withMatrixType(DType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)));
         kernels = new CpuKernels();
         plan = new ForwardPlan(model.equals("dense") ? mod.asDense() : mod, kernels, 1, seqLen);
         tokens = new int[1][seqLen];

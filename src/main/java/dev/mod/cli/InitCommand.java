@@ -2,6 +2,7 @@ package dev.mod.cli;
 
 import dev.mod.ModException;
 import dev.mod.io.ModelFile;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelInit;
 import picocli.CommandLine.ArgGroup;
@@ -32,6 +33,11 @@ final class InitCommand implements Callable<Integer> {
             description = "Give every routed layer a causal routing predictor with a hidden layer of P units (default: none).")
     int predictorDim;
 
+    @Option(names = "--dtype", defaultValue = "f32", paramLabel = "f32|bf16|f16",
+            description = "How the matrices are stored (rounded to nearest even); norms, routers and predictors stay F32. "
+                    + "The cpu backend keeps 16-bit matrices in 16 bits in memory (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
     @Option(names = "--out", required = true, paramLabel = "MODEL", description = "The model file to write (.safetensors).")
     Path out;
 
@@ -43,7 +49,13 @@ final class InitCommand implements Callable<Integer> {
         if (predictorDim < 0) {
             throw new ModException("--predictor-dim must be >= 0, got " + predictorDim);
         }
-        Model model = ModelInit.random(from.configOrPreset(), seed, predictorDim);
+        DType type = switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32" -> DType.F32;
+            case "bf16" -> DType.BF16;
+            case "f16" -> DType.F16;
+            default -> throw new ModException("--dtype must be f32, bf16 or f16, got \"" + dtype + "\"");
+        };
+        Model model = ModelInit.random(from.configOrPreset(), seed, predictorDim).withMatrixType(type);
         ModelFile.save(model, out);
         System.out.printf("wrote %s: %,d parameters, %s%n", out, model.parameterCount(), Describe.config(model.config()));
         return 0;

@@ -14,7 +14,8 @@ import java.util.Map;
 /**
  * The fast CPU backend: Java Vector API kernels (the species the CPU prefers, so AVX2, AVX-512 and NEON
  * all work) on one fixed pool of threads. Weights are prepared on first use and kept: matrices packed
- * into GEMM panels, vectors as float arrays, RoPE angles tabulated. After the first forward pass of a
+ * into GEMM panels (BF16 and F16 matrices as they are stored, in 16 bits, widened in the GEMM), vectors as
+ * float arrays, RoPE angles tabulated. After the first forward pass of a
  * plan, a pass allocates nothing. Results do not depend on the number of threads.
  */
 public final class CpuKernels implements Kernels, AutoCloseable {
@@ -27,6 +28,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     private final CacheAttention cacheAttention;
     private final TopKSelector topK;
     private final Map<Tensor, PackedMatrix> packed = new IdentityHashMap<>();
+    private final Map<Tensor, PackedHalfMatrix> packedHalf = new IdentityHashMap<>();
     private final Map<Tensor, float[]> vectors = new IdentityHashMap<>();
     private RopeTable rope = new RopeTable(0, 0, 0, new float[0], new float[0]);
 
@@ -76,7 +78,11 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     // out[rows, outDim] = x[rows, in] . w[outDim, in]^T
     @Override
     public void matmul(float[] out, float[] x, Tensor w, int rowCount, int in, int outDim) {
-        gemm.multiply(pool, out, x, packed(w), rowCount);
+        if (w.dtype() == DType.BF16 || w.dtype() == DType.F16) {
+            gemm.multiply(pool, out, x, packedHalf.computeIfAbsent(w, t -> PackedHalfMatrix.pack(t, Gemm.NR)), rowCount);
+        } else {
+            gemm.multiply(pool, out, x, packed(w), rowCount);
+        }
     }
 
     // x[rows, heads * dh] in place: pair (2j, 2j+1) of each head rotated by angle pos[r] * theta^(-2j / dh)

@@ -11,7 +11,9 @@ import jdk.incubator.vector.VectorSpecies;
  * not depend on the number of threads. The left operand is either row-major or, when it is the transpose
  * of a matrix at hand (training's weight gradients), packed into micro-panels of 4 rows (a PackedMatrix
  * of width {@link #MR}, filled by {@link PackedMatrix#fillTransposedColumns}), which copies 4-float pieces
- * rather than transposing.
+ * rather than transposing. Weights may also be 16-bit ({@link PackedHalfMatrix}): each chunk widens its panel's
+ * k-block to floats in the worker's scratch (in cache) and runs the same micro-kernel on it, so a product reads
+ * half the bytes of its weights and accumulates in float; a block of 64 rows shares one widening.
  */
 public final class Gemm implements WorkerPool.Task {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -25,12 +27,17 @@ public final class Gemm implements WorkerPool.Task {
 
     /** Per worker: a tile of results at the edge of the output (fewer than 4 rows or NR columns). */
     private float[][] tiles = new float[0][];
+    /** Per worker: a 16-bit panel's k-block widened to floats, [KC, NR]. */
+    private float[][] widened = new float[0][];
 
     // The call in progress (set by multiply, read by the pool's threads).
     private float[] out;
     private float[] x;
     private boolean leftPacked;
-    private PackedMatrix w;
+    private PackedMatrix w;        // float panels, or
+    private PackedHalfMatrix half; // 16-bit panels
+    private int in;                // the weights' [out, in]
+    private int n;
     private int rows;
     private boolean accumulate;
     private int rowBlocks;
@@ -42,7 +49,12 @@ public final class Gemm implements WorkerPool.Task {
 
     // out[rows, w.out] (+)= x[rows, w.in] . w^T: with accumulate, the product is added to what out holds
     public void multiply(WorkerPool pool, float[] out, float[] x, PackedMatrix w, int rows, boolean accumulate) {
-        start(pool, out, x, false, w, rows, accumulate);
+        start(pool, out, x, false, w, null, rows, accumulate);
+    }
+
+    // out[rows, w.out] = x[rows, w.in] . w^T, w in 16 bits (widened to float per panel block, accumulated in float)
+    public void multiply(WorkerPool pool, float[] out, float[] x, PackedHalfMatrix w, int rows) {
+        start(pool, out, x, false, null, w, rows, false);
     }
 
     // out[a.out, w.out] (+)= A[a.out, a.in] . w^T, A packed by packLeft (micro-panels of MR rows)
@@ -51,25 +63,32 @@ public final class Gemm implements WorkerPool.Task {
             throw new IllegalArgumentException("left operand [" + a.out() + ", " + a.in() + "] of width " + a.width()
                     + " does not fit a right operand with " + w.in() + " columns");
         }
-        start(pool, out, a.data(), true, w, a.out(), accumulate);
+        start(pool, out, a.data(), true, w, null, a.out(), accumulate);
     }
 
-    private void start(WorkerPool pool, float[] out, float[] x, boolean leftPacked, PackedMatrix w, int rows,
-                       boolean accumulate) {
+    private void start(WorkerPool pool, float[] out, float[] x, boolean leftPacked, PackedMatrix w, PackedHalfMatrix half,
+                       int rows, boolean accumulate) {
         if (tiles.length < pool.threads()) {
             tiles = new float[pool.threads()][MR * NR];
+        }
+        if (half != null && widened.length < pool.threads()) {
+            widened = new float[pool.threads()][KC * NR];
         }
         this.accumulate = accumulate;
         this.out = out;
         this.x = x;
         this.leftPacked = leftPacked;
         this.w = w;
+        this.half = half;
+        this.in = w != null ? w.in() : half.in();
+        this.n = w != null ? w.out() : half.out();
         this.rows = rows;
         this.rowBlocks = (rows + MC - 1) / MC;
-        pool.run(this, rowBlocks * w.panels());
+        pool.run(this, rowBlocks * (w != null ? w.panels() : half.panels()));
         this.out = null;
         this.x = null;
         this.w = null;
+        this.half = null;
     }
 
     @Override
@@ -77,33 +96,41 @@ public final class Gemm implements WorkerPool.Task {
         int panel = chunk / rowBlocks;
         int r0 = (chunk % rowBlocks) * MC;
         int r1 = Math.min(rows, r0 + MC);
-        int in = w.in();
         float[] tile = tiles[worker];
         for (int k0 = 0; k0 < in; k0 += KC) {
             int k1 = Math.min(in, k0 + KC);
             boolean first = k0 == 0 && !accumulate;
+            // the panel's rows k0 .. k1-1: in place, or widened from 16 bits
+            float[] p;
+            int pi;
+            if (half != null) {
+                p = widened[worker];
+                pi = 0;
+                half.widen(panel, k0, k1, p);
+            } else {
+                p = w.data();
+                pi = (panel * in + k0) * NR;
+            }
             int r = r0;
             if (leftPacked) {
                 // micro-panels are zero past the last row, so a short last tile reads zeros
                 for (; r < r1; r += MR) {
-                    tile4(tile, r, Math.min(MR, r1 - r), panel, k0, k1, first);
+                    tile4(tile, r, Math.min(MR, r1 - r), panel, p, pi, k0, k1, first);
                 }
                 continue;
             }
             for (; r + MR <= r1; r += MR) {
-                tile4(tile, r, MR, panel, k0, k1, first);
+                tile4(tile, r, MR, panel, p, pi, k0, k1, first);
             }
             for (; r < r1; r++) {
-                tile1(tile, r, panel, k0, k1, first);
+                tile1(tile, r, panel, p, pi, k0, k1, first);
             }
         }
     }
 
-    // out[r..r+count-1, panel cols] (+)= A[r..r+3, k0..k1] . panel[k0..k1]
-    private void tile4(float[] tile, int r, int count, int panel, int k0, int k1, boolean first) {
+    // out[r..r+count-1, panel cols] (+)= A[r..r+3, k0..k1] . p[pi ..], the panel's rows k0..k1
+    private void tile4(float[] tile, int r, int count, int panel, float[] p, int pi, int k0, int k1, boolean first) {
         float[] a = x;
-        float[] p = w.data();
-        int in = w.in();
         // row m of the tile starts at x0 + m * rowGap and its entries are step apart; r is a multiple of MR,
         // so r * in is also where a packed operand's micro-panel starts
         int rowGap = leftPacked ? 1 : in;
@@ -116,7 +143,6 @@ public final class Gemm implements WorkerPool.Task {
         FloatVector c10 = c00, c11 = c00, c12 = c00;
         FloatVector c20 = c00, c21 = c00, c22 = c00;
         FloatVector c30 = c00, c31 = c00, c32 = c00;
-        int pi = (panel * in + k0) * NR;
         for (int i = k0, ai = k0 * step; i < k1; i++, ai += step, pi += NR) {
             FloatVector w0 = FloatVector.fromArray(S, p, pi);
             FloatVector w1 = FloatVector.fromArray(S, p, pi + L);
@@ -138,7 +164,6 @@ public final class Gemm implements WorkerPool.Task {
             c31 = w1.fma(b, c31);
             c32 = w2.fma(b, c32);
         }
-        int n = w.out();
         int col = panel * NR;
         if (count == MR && col + NR <= n) {
             // a whole tile goes straight to the output
@@ -189,13 +214,10 @@ public final class Gemm implements WorkerPool.Task {
         flush(tile, r, count, col, first);
     }
 
-    // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1]
-    private void tile1(float[] tile, int r, int panel, int k0, int k1, boolean first) {
-        float[] p = w.data();
-        int in = w.in();
+    // out[r, panel cols] (+)= x[r, k0..k1] . p[pi ..], the panel's rows k0..k1
+    private void tile1(float[] tile, int r, int panel, float[] p, int pi, int k0, int k1, boolean first) {
         int xr = r * in;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0;
-        int pi = (panel * in + k0) * NR;
         for (int i = k0; i < k1; i++, pi += NR) {
             FloatVector b = FloatVector.broadcast(S, x[xr + i]);
             c0 = FloatVector.fromArray(S, p, pi).fma(b, c0);
@@ -214,7 +236,6 @@ public final class Gemm implements WorkerPool.Task {
      * a method that is not inlined is boxed on the heap.
      */
     private void flush(float[] tile, int r, int count, int col, boolean first) {
-        int n = w.out();
         int width = Math.min(NR, n - col);
         for (int m = 0; m < count; m++) {
             int base = (r + m) * n + col;

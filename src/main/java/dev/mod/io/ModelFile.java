@@ -1,7 +1,6 @@
 package dev.mod.io;
 
 import dev.mod.ModException;
-import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RoutingCalibration;
@@ -63,10 +62,7 @@ public final class ModelFile {
     }
 
     public static void save(Model model, Path path) {
-        List<Tensor> tensors = new ArrayList<>();
-        for (Tensor t : model.tensors().values()) {
-            tensors.add(t.dtype() == DType.F32 ? t : Tensor.of(t.name(), t.toFloatArray(), t.shape()));
-        }
+        List<Tensor> tensors = new ArrayList<>(model.tensors().values());
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("format", FORMAT);
         metadata.put("config", model.config().toJson());

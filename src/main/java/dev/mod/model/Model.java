@@ -173,6 +173,21 @@ public final class Model implements AutoCloseable {
         return config.tensorShapes().values().stream().mapToLong(Tensor::numel).sum();
     }
 
+    /**
+     * The same model with its matrices (embeddings, attention and MLP projections, output) stored as `type`
+     * (rounded to nearest even for BF16 and F16); norms, routers and predictors stay as they are, being small and
+     * where precision matters. Valid while this model is open.
+     */
+    public Model withMatrixType(DType type) {
+        Map<String, Tensor> converted = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            Tensor t = e.getValue();
+            boolean matrix = t.rank() == 2 && !e.getKey().contains(".router.") && !e.getKey().contains(".predictor.");
+            converted.put(e.getKey(), matrix ? t.as(type) : t);
+        }
+        return new Model(config, converted, null, calibration);
+    }
+
     /** The dense counterpart: same weights, no routed layers. Valid while this model is open. */
     public Model asDense() {
         return withConfig(config.dense());

@@ -65,6 +65,46 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         };
     }
 
+    /** Element i's stored bits of a 16-bit float tensor (BF16 or F16), unconverted. */
+    public short getBits(long i) {
+        if (dtype.bytes() != 2) {
+            throw new IllegalStateException(name + " does not hold 16-bit values");
+        }
+        return data.get(U16, i * 2);
+    }
+
+    /**
+     * The tensor rounded to a 16-bit float type (round to nearest, ties to even; BF16 keeps the float's range,
+     * F16 saturates to infinity past 65504), or itself when it is already of that type. F32 converts back.
+     */
+    public Tensor as(DType type) {
+        if (type == dtype) {
+            return this;
+        }
+        float[] values = toFloatArray();
+        return switch (type) {
+            case F32 -> of(name, values, shape);
+            case BF16, F16 -> {
+                short[] bits = new short[values.length];
+                for (int i = 0; i < values.length; i++) {
+                    bits[i] = type == DType.BF16 ? bf16(values[i]) : Float.floatToFloat16(values[i]);
+                }
+                yield new Tensor(name, type, shape, MemorySegment.ofArray(bits));
+            }
+            case I32 -> throw new IllegalArgumentException(name + ": floats cannot become " + type);
+        };
+    }
+
+    // the float rounded to BF16 (nearest, ties to even); NaN stays a (quiet) NaN
+    static short bf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) {
+            return (short) ((bits >>> 16) | 0x40);
+        }
+        int rounding = 0x7FFF + ((bits >>> 16) & 1);
+        return (short) ((bits + rounding) >>> 16);
+    }
+
     public int getInt(long i) {
         if (dtype != DType.I32) {
             throw new IllegalStateException(name + " holds floats");

@@ -3,6 +3,7 @@ package dev.mod.cli;
 import dev.mod.TestModels;
 import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsFile;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
@@ -54,6 +55,35 @@ class CliTest extends ConsoleTest {
         try (Model m = ModelFile.load(model)) {
             assertEquals(config, m.config());
         }
+    }
+
+    @Test
+    void initWritesSixteenBitMatricesThatAreWrittenAgainAsTheyAre() throws IOException {
+        Path f32 = tinyModel();
+        for (String type : new String[] {"bf16", "f16"}) {
+            Path model = dir.resolve(type + ".safetensors");
+            assertEquals(0, mod("init", "--preset", "tiny", "--seed", "3", "--dtype", type, "--out", model.toString()), stderr());
+            assertTrue(Files.size(model) < 0.6 * Files.size(f32), "matrices in half the bytes");
+            DType expected = DType.valueOf(type.toUpperCase(java.util.Locale.ROOT));
+            try (Model m = ModelFile.load(model); Model full = ModelFile.load(f32)) {
+                assertEquals(expected, m.tensor("layers.0.attention.wq.weight").dtype());
+                assertEquals(expected, m.embeddings().dtype());
+                assertEquals(DType.F32, m.tensor("layers.0.attention_norm.weight").dtype(), "norms stay F32");
+                assertEquals(DType.F32, m.tensor("layers.1.router.weight").dtype(), "routers stay F32");
+                assertArrayEquals(full.embeddings().as(expected).toFloatArray(), m.embeddings().toFloatArray(),
+                        "the F32 model's weights, rounded");
+                assertArrayEquals(full.tensor("layers.1.feed_forward.w2.weight").as(expected).toFloatArray(),
+                        m.tensor("layers.1.feed_forward.w2.weight").toFloatArray());
+            }
+            // a model written again (as calibrate writes its output) keeps the types it was stored in
+            Path again = dir.resolve(type + "-again.safetensors");
+            try (Model m = ModelFile.load(model)) {
+                ModelFile.save(m, again);
+            }
+            assertArrayEquals(Files.readAllBytes(model), Files.readAllBytes(again));
+        }
+        failsCleanly("--dtype must be f32, bf16 or f16, got \"f8\"", dir.resolve("f8.safetensors"), "init", "--preset", "tiny",
+                "--dtype", "f8", "--out", dir.resolve("f8.safetensors").toString());
     }
 
     @Test

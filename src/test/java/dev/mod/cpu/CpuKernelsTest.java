@@ -1,5 +1,6 @@
 package dev.mod.cpu;
 
+import dev.mod.model.DType;
 import dev.mod.model.Tensor;
 import dev.mod.reference.ReferenceKernels;
 import org.junit.jupiter.api.AfterAll;
@@ -11,6 +12,7 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Kernels of the cpu backend one by one against the reference kernels, on shapes that hit every edge. */
@@ -42,6 +44,60 @@ class CpuKernelsTest {
         reference.matmul(expected, x, w, rows, in, out);
         CPU.matmul(actual, x, w, rows, in, out);
         assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-5, "" + CpuParityTest.relativeError(actual, expected));
+    }
+
+    /**
+     * 16-bit weights kept in 16 bits: the GEMM widens them in registers and must give, bit for bit, what it gives on
+     * float panels of the same rounded values (same products, same order), on every edge of rows, panels and
+     * k-blocks; and the reference on the rounded weights within float tolerance.
+     */
+    @ParameterizedTest
+    @CsvSource({"1, 1, 1", "3, 5, 7", "4, 16, 48", "65, 300, 97", "130, 513, 200", "1, 1376, 512", "7, 1024, 49"})
+    void halfPrecisionWeightsStayInSixteenBits(int rows, int in, int out) {
+        float[] x = random(rows * in, 1);
+        for (DType type : new DType[] {DType.BF16, DType.F16}) {
+            Tensor w = Tensor.of("w", random(out * in, 2), out, in).as(type);
+            assertEquals(type, w.dtype());
+            float[] widened = new float[rows * out];
+            float[] onFloats = new float[rows * out];
+            float[] expected = new float[rows * out];
+            CPU.matmul(widened, x, w, rows, in, out);
+            try (WorkerPool pool = new WorkerPool(2)) {
+                new Gemm().multiply(pool, onFloats, x, PackedMatrix.pack(w, Gemm.NR), rows);
+            }
+            reference.matmul(expected, x, w, rows, in, out);
+            assertArrayEquals(onFloats, widened, type + ": the same floats in the same order");
+            assertTrue(CpuParityTest.relativeError(widened, expected) < 1e-5, type + " " + CpuParityTest.relativeError(widened, expected));
+        }
+    }
+
+    @Test
+    void roundingToSixteenBitsIsToNearestEven() {
+        float[] values = {1f, Float.intBitsToFloat(0x3F808000), Float.intBitsToFloat(0x3F818000), Float.intBitsToFloat(0x3F808001),
+                -2.5f, 65504f, 1e6f, Float.NaN, Float.NEGATIVE_INFINITY};
+        Tensor t = Tensor.of("t", values, values.length);
+        Tensor b = t.as(DType.BF16);
+        assertEquals((short) 0x3F80, b.getBits(0));
+        assertEquals((short) 0x3F80, b.getBits(1), "a tie goes to the even neighbour");
+        assertEquals((short) 0x3F82, b.getBits(2), "a tie goes to the even neighbour, up");
+        assertEquals((short) 0x3F81, b.getBits(3), "above the tie rounds up");
+        assertEquals(-2.5f, b.get(4));
+        assertTrue(Float.isNaN(b.get(7)));
+        assertEquals(Float.NEGATIVE_INFINITY, b.get(8));
+        Tensor h = t.as(DType.F16);
+        assertEquals(65504f, h.get(5));
+        assertEquals(Float.POSITIVE_INFINITY, h.get(6), "F16 saturates to infinity past its range");
+        for (int i = 0; i < values.length; i++) {
+            // the rounded value is the closest one of the type: no neighbour of it is nearer
+            float r = b.get(i);
+            if (Float.isFinite(values[i]) && Float.isFinite(r)) {
+                for (int step : new int[] {-1, 1}) {
+                    float neighbour = Float.intBitsToFloat((b.getBits(i) + step) << 16);
+                    assertTrue(Math.abs(neighbour - values[i]) >= Math.abs(r - values[i]), "value " + values[i]);
+                }
+            }
+        }
+        assertEquals(t, t.as(DType.F32));
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.mod.cpu;
 
 import dev.mod.TestModels;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
@@ -49,7 +50,20 @@ class CpuParityTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("configs")
     void cpuMatchesReference(String name, ModelConfig config, int batch, int seqLen) {
+        check(ModelInit.random(config, name.hashCode()), batch, seqLen);
+    }
+
+    /** Matrices in BF16 and F16: the cpu backend keeps them in 16 bits, the reference reads the same rounded values. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("configs")
+    void cpuMatchesReferenceOnSixteenBitWeights(String name, ModelConfig config, int batch, int seqLen) {
         Model model = ModelInit.random(config, name.hashCode());
+        check(model.withMatrixType(DType.BF16), batch, seqLen);
+        check(model.withMatrixType(DType.F16), batch, seqLen);
+    }
+
+    private static void check(Model model, int batch, int seqLen) {
+        ModelConfig config = model.config();
         int[][] tokens = TestModels.tokens(batch, seqLen, config.vocabSize(), 3);
         ForwardPlan reference = TestModels.run(model, tokens);
         ForwardPlan cpu = new ForwardPlan(model, CPU, batch, seqLen);

@@ -2,6 +2,7 @@ package dev.mod.tornado;
 
 import dev.mod.bench.DecodeBenchmark;
 import dev.mod.cpu.CpuKernels;
+import dev.mod.model.DType;
 import dev.mod.plan.CausalPass;
 import dev.mod.plan.CausalPlan;
 
@@ -38,7 +39,7 @@ public final class TornadoDecodeBenchmark {
             List<DecodeBenchmark.Workload> workloads = new ArrayList<>();
             for (int context : contexts) {
                 for (String model : List.of("dense", "mod")) {
-                    DecodeBenchmark.Workload w = DecodeBenchmark.workload(model, context, steps, kernels);
+                    DecodeBenchmark.Workload w = DecodeBenchmark.workload(model, DType.F32, context, steps, kernels);
                     workloads.add(w);
                     try (TornadoCausalPlan plan = new TornadoCausalPlan(w.model(), w.rule(), 1, w.prompt().length, context, false, null)) {
                         tornado.add(measure(plan, w, context, model, steps, runs));
