@@ -1,5 +1,6 @@
 package dev.mod.cpu;
 
+import dev.mod.model.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -100,6 +101,14 @@ public final class Gemm implements WorkerPool.Task {
         for (int k0 = 0; k0 < in; k0 += KC) {
             int k1 = Math.min(in, k0 + KC);
             boolean first = k0 == 0 && !accumulate;
+            if (half != null && half.dtype() == DType.BF16 && r1 - r0 < MR) {
+                // a few rows (a decode step): widening into scratch would cost more than the products it feeds, so
+                // BF16 is widened in registers (the Vector API has no F16 lanes: F16 goes through the scratch)
+                for (int r = r0; r < r1; r++) {
+                    tile1Half(tile, r, panel, k0, k1, first);
+                }
+                continue;
+            }
             // the panel's rows k0 .. k1-1: in place, or widened from 16 bits
             float[] p;
             int pi;
@@ -223,6 +232,24 @@ public final class Gemm implements WorkerPool.Task {
             c0 = FloatVector.fromArray(S, p, pi).fma(b, c0);
             c1 = FloatVector.fromArray(S, p, pi + L).fma(b, c1);
             c2 = FloatVector.fromArray(S, p, pi + 2 * L).fma(b, c2);
+        }
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, L);
+        c2.intoArray(tile, 2 * L);
+        flush(tile, r, 1, panel * NR, first);
+    }
+
+    // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1], the panel's BF16 values widened in registers
+    private void tile1Half(float[] tile, int r, int panel, int k0, int k1, boolean first) {
+        short[] p = half.data();
+        int xr = r * in;
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0;
+        int pi = (panel * in + k0) * NR;
+        for (int i = k0; i < k1; i++, pi += NR) {
+            FloatVector b = FloatVector.broadcast(S, x[xr + i]);
+            c0 = PackedHalfMatrix.loadBf16(p, pi).fma(b, c0);
+            c1 = PackedHalfMatrix.loadBf16(p, pi + L).fma(b, c1);
+            c2 = PackedHalfMatrix.loadBf16(p, pi + 2 * L).fma(b, c2);
         }
         c0.intoArray(tile, 0);
         c1.intoArray(tile, L);

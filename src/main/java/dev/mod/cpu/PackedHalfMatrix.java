@@ -51,16 +51,20 @@ public record PackedHalfMatrix(short[] data, DType dtype, int out, int in, int w
         return new PackedHalfMatrix(data, w.dtype(), out, in, width);
     }
 
+    // a float vector of the BF16 values data[i .. i + lanes - 1]: a BF16 value is the upper half of the float's bits
+    static FloatVector loadBf16(short[] data, int i) {
+        return ((IntVector) ShortVector.fromArray(H, data, i).convertShape(VectorOperators.S2I, I, 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
     // to[(k1 - k0) * width] = rows k0 .. k1-1 of panel `panel`, as floats
     void widen(int panel, int k0, int k1, float[] to) {
         int from = (panel * in + k0) * width;
         int n = (k1 - k0) * width;
         int i = 0;
         if (dtype == DType.BF16) {
-            // a BF16 value is the upper half of the float's bits
             for (; i + F.length() <= n; i += F.length()) {
-                ((IntVector) ShortVector.fromArray(H, data, from + i).convertShape(VectorOperators.S2I, I, 0))
-                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(to, i);
+                loadBf16(data, from + i).intoArray(to, i);
             }
             for (; i < n; i++) {
                 to[i] = Float.intBitsToFloat(data[from + i] << 16);
