@@ -188,23 +188,38 @@ public final class CausalAttention implements WorkerPool.Task {
             }
             // The block's own later keys: row m sees key i0 + d only for d <= m. A masked key is skipped, not
             // added with weight 0, so that a non-finite value at a later position never reaches an earlier one.
-            for (int j = i0 + 1; j < keys; j++) {
-                int row = vBase + j * kvDim + e;
+            // Written out key by key: a vector loaded once and used under conditions was boxed on the heap by C2.
+            int later = keys - i0 - 1;
+            if (later >= 1) {
+                int row = vBase + (i0 + 1) * kvDim + e;
                 FloatVector va = FloatVector.fromArray(S, v, row);
                 FloatVector vb = FloatVector.fromArray(S, v, row + L);
-                if (j - i0 <= 1) {
-                    FloatVector b1 = FloatVector.broadcast(S, p[nPad + j]);
-                    a1 = va.fma(b1, a1);
-                    c1 = vb.fma(b1, c1);
-                }
-                if (j - i0 <= 2) {
-                    FloatVector b2 = FloatVector.broadcast(S, p[2 * nPad + j]);
-                    a2 = va.fma(b2, a2);
-                    c2 = vb.fma(b2, c2);
-                }
-                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + j]);
+                FloatVector b1 = FloatVector.broadcast(S, p[nPad + i0 + 1]);
+                FloatVector b2 = FloatVector.broadcast(S, p[2 * nPad + i0 + 1]);
+                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + i0 + 1]);
+                a1 = va.fma(b1, a1);
+                c1 = vb.fma(b1, c1);
+                a2 = va.fma(b2, a2);
+                c2 = vb.fma(b2, c2);
                 a3 = va.fma(b3, a3);
                 c3 = vb.fma(b3, c3);
+            }
+            if (later >= 2) {
+                int row = vBase + (i0 + 2) * kvDim + e;
+                FloatVector va = FloatVector.fromArray(S, v, row);
+                FloatVector vb = FloatVector.fromArray(S, v, row + L);
+                FloatVector b2 = FloatVector.broadcast(S, p[2 * nPad + i0 + 2]);
+                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + i0 + 2]);
+                a2 = va.fma(b2, a2);
+                c2 = vb.fma(b2, c2);
+                a3 = va.fma(b3, a3);
+                c3 = vb.fma(b3, c3);
+            }
+            if (later >= 3) {
+                int row = vBase + (i0 + 3) * kvDim + e;
+                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + i0 + 3]);
+                a3 = FloatVector.fromArray(S, v, row).fma(b3, a3);
+                c3 = FloatVector.fromArray(S, v, row + L).fma(b3, c3);
             }
             a0.mul(inv0).intoArray(out, o0 + e);
             c0.mul(inv0).intoArray(out, o0 + e + L);
