@@ -1,6 +1,5 @@
 package dev.mod.cpu;
 
-import dev.mod.model.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -101,9 +100,8 @@ public final class Gemm implements WorkerPool.Task {
         for (int k0 = 0; k0 < in; k0 += KC) {
             int k1 = Math.min(in, k0 + KC);
             boolean first = k0 == 0 && !accumulate;
-            if (half != null && half.dtype() == DType.BF16 && r1 - r0 < MR) {
-                // a few rows (a decode step): widening into scratch would cost more than the products it feeds, so
-                // BF16 is widened in registers (the Vector API has no F16 lanes: F16 goes through the scratch)
+            if (half != null && r1 - r0 < MR) {
+                // a few rows (a decode step): widening into scratch would cost more than the products it feeds
                 for (int r = r0; r < r1; r++) {
                     tile1Half(tile, r, panel, k0, k1, first);
                 }
@@ -239,7 +237,7 @@ public final class Gemm implements WorkerPool.Task {
         flush(tile, r, 1, panel * NR, first);
     }
 
-    // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1], the panel's BF16 values widened in registers
+    // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1], the panel's 16-bit values widened in registers
     private void tile1Half(float[] tile, int r, int panel, int k0, int k1, boolean first) {
         short[] p = half.data();
         int xr = r * in;
@@ -247,9 +245,9 @@ public final class Gemm implements WorkerPool.Task {
         int pi = (panel * in + k0) * NR;
         for (int i = k0; i < k1; i++, pi += NR) {
             FloatVector b = FloatVector.broadcast(S, x[xr + i]);
-            c0 = PackedHalfMatrix.loadBf16(p, pi).fma(b, c0);
-            c1 = PackedHalfMatrix.loadBf16(p, pi + L).fma(b, c1);
-            c2 = PackedHalfMatrix.loadBf16(p, pi + 2 * L).fma(b, c2);
+            c0 = half.load(p, pi).fma(b, c0);
+            c1 = half.load(p, pi + L).fma(b, c1);
+            c2 = half.load(p, pi + 2 * L).fma(b, c2);
         }
         c0.intoArray(tile, 0);
         c1.intoArray(tile, L);

@@ -5,6 +5,7 @@ import dev.mod.model.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -57,22 +58,35 @@ public record PackedHalfMatrix(short[] data, DType dtype, int out, int in, int w
                 .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
+    /**
+     * A float vector of the F16 values data[i .. i + lanes - 1], bit for bit Float.float16ToFloat except for NaN
+     * payloads (the Vector API has no F16 lanes): exponent and mantissa shifted into a float's places and scaled by 2^112, which is exact for
+     * normal and subnormal values; infinities and NaNs get the float's all-ones exponent; then the sign.
+     */
+    static FloatVector loadF16(short[] data, int i) {
+        IntVector h = (IntVector) ShortVector.fromArray(H, data, i).convertShape(VectorOperators.S2I, I, 0);
+        IntVector magnitude = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+        IntVector scaled = magnitude.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+        VectorMask<Integer> special = h.and(0x7C00).compare(VectorOperators.EQ, 0x7C00);
+        return scaled.blend(magnitude.or(0x7F800000), special)
+                .or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    // lanes of values from data[i ..] of this matrix's type
+    FloatVector load(short[] data, int i) {
+        return dtype == DType.BF16 ? loadBf16(data, i) : loadF16(data, i);
+    }
+
     // to[(k1 - k0) * width] = rows k0 .. k1-1 of panel `panel`, as floats
     void widen(int panel, int k0, int k1, float[] to) {
         int from = (panel * in + k0) * width;
         int n = (k1 - k0) * width;
         int i = 0;
-        if (dtype == DType.BF16) {
-            for (; i + F.length() <= n; i += F.length()) {
-                loadBf16(data, from + i).intoArray(to, i);
-            }
-            for (; i < n; i++) {
-                to[i] = Float.intBitsToFloat(data[from + i] << 16);
-            }
-        } else {
-            for (; i < n; i++) {
-                to[i] = Float.float16ToFloat(data[from + i]);
-            }
+        for (; i + F.length() <= n; i += F.length()) {
+            load(data, from + i).intoArray(to, i);
+        }
+        for (; i < n; i++) {
+            to[i] = dtype == DType.BF16 ? Float.intBitsToFloat(data[from + i] << 16) : Float.float16ToFloat(data[from + i]);
         }
     }
 }

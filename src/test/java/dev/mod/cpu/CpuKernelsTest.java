@@ -72,6 +72,31 @@ class CpuKernelsTest {
     }
 
     @Test
+    void everySixteenBitValueWidensAsJavaWidensIt() {
+        short[] all = new short[1 << 16];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = (short) i;
+        }
+        int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+        for (int i = 0; i < all.length; i += lanes) {
+            float[] f16 = new float[lanes];
+            float[] bf16 = new float[lanes];
+            PackedHalfMatrix.loadF16(all, i).intoArray(f16, 0);
+            PackedHalfMatrix.loadBf16(all, i).intoArray(bf16, 0);
+            for (int j = 0; j < lanes; j++) {
+                float expected = Float.float16ToFloat(all[i + j]);
+                if (Float.isNaN(expected)) {
+                    // NaN payloads are the CPU's business (x86 quiets them when converting); a NaN stays a NaN
+                    assertTrue(Float.isNaN(f16[j]), "F16 " + Integer.toHexString(i + j));
+                } else {
+                    assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(f16[j]), "F16 " + Integer.toHexString(i + j));
+                }
+                assertEquals((i + j) << 16, Float.floatToRawIntBits(bf16[j]), "BF16 " + Integer.toHexString(i + j));
+            }
+        }
+    }
+
+    @Test
     void roundingToSixteenBitsIsToNearestEven() {
         float[] values = {1f, Float.intBitsToFloat(0x3F808000), Float.intBitsToFloat(0x3F818000), Float.intBitsToFloat(0x3F808001),
                 -2.5f, 65504f, 1e6f, Float.NaN, Float.NEGATIVE_INFINITY};
