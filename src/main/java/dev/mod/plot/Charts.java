@@ -139,7 +139,7 @@ public final class Charts {
         renderer.setBarPainter(new StandardBarPainter());
         renderer.setSeriesPaint(0, new Color(0x0072B2));
         renderer.setShadowVisible(false);
-        renderer.setDefaultItemLabelGenerator(new StandardCategoryItemLabelGenerator("{2}", new DecimalFormat("0.000")));
+        renderer.setDefaultItemLabelGenerator(new StandardCategoryItemLabelGenerator("{2}", new DecimalFormat("0.0000")));
         renderer.setDefaultItemLabelsVisible(true);
         CategoryPlot plot = new CategoryPlot(data, categoryAxis, valueAxis, renderer);
         plot.setBackgroundPaint(Color.WHITE);
