@@ -2,6 +2,7 @@ package dev.mod.sweep;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.ModException;
+import dev.mod.StrictJson;
 import dev.mod.cpu.CpuKernels;
 import dev.mod.data.TextData;
 import dev.mod.data.TrainingData;
@@ -11,6 +12,7 @@ import dev.mod.model.Model;
 import dev.mod.plan.CausalPlan;
 import dev.mod.plan.CausalRouting;
 import dev.mod.study.StudyEnvironment;
+import dev.mod.train.TrainKernels;
 import dev.mod.train.Trainer;
 import dev.mod.train.TrainingPlan;
 
@@ -19,7 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -131,7 +132,7 @@ public final class Sweep {
         Path file = dir.resolve(SPEC_FILE);
         if (Files.exists(file)) {
             SweepSpec held = readSpec(dir);
-            String difference = firstDifference(spec.toJsonTree(), held.toJsonTree());
+            String difference = StrictJson.firstDifference(spec.toJsonTree(), held.toJsonTree(), "given", "in the folder");
             if (difference != null) {
                 throw new ModException(dir + " holds a sweep of another spec (" + difference
                         + "); a changed spec needs another --out");
@@ -157,22 +158,6 @@ public final class Sweep {
         } catch (IOException e) {
             throw new ModException("cannot read " + file + ": " + e.getMessage(), e);
         }
-    }
-
-    /** "field: A here, B there" for the first top-level field that differs; null when the trees are equal. */
-    static String firstDifference(JsonNode mine, JsonNode theirs) {
-        for (Iterator<String> names = mine.fieldNames(); names.hasNext(); ) {
-            String name = names.next();
-            if (!mine.get(name).equals(theirs.get(name))) {
-                return name + ": " + clip(mine.get(name)) + " given, " + clip(theirs.get(name)) + " in the folder";
-            }
-        }
-        return null;
-    }
-
-    private static String clip(JsonNode value) {
-        String text = String.valueOf(value);
-        return text.length() <= 60 ? text : text.substring(0, 60) + "...";
     }
 
     /** A run stopped before its first checkpoint has nothing to resume from: its first files go, it starts again. */
@@ -235,7 +220,10 @@ public final class Sweep {
         int rows = batch * seqLen;
         int[] seq = new int[rows];
         int[] tok = new int[rows];
-        int vocab = model.config().vocabSize();
+        int[] next = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            seq[r] = r / seqLen;
+        }
         double loss = 0;
         try (CausalPlan plan = new CausalPlan(model, kernels, routing, batch, rows, seqLen)) {
             for (int i = 0; i < evalBatches; i++) {
@@ -245,17 +233,14 @@ public final class Sweep {
                 }
                 for (int b = 0; b < batch; b++) {
                     for (int t = 0; t < seqLen; t++) {
-                        seq[b * seqLen + t] = b;
                         tok[b * seqLen + t] = input[b][t];
+                        next[b * seqLen + t] = target[b][t];
                     }
                 }
                 plan.run(seq, tok, rows);
-                float[] logits = plan.logits();
-                double sum = 0;
-                for (int r = 0; r < rows; r++) {
-                    sum += crossEntropy(logits, r * vocab, vocab, target[r / seqLen][r % seqLen]);
-                }
-                loss += sum / rows;
+                // the trainer's own loss, so that top-k and causal losses are the same arithmetic (logits are the plan's
+                // scratch, overwritten by the next chunk anyway)
+                loss += TrainKernels.crossEntropy(plan.logits(), next, rows, model.config().vocabSize());
             }
             double fraction = 0;
             List<Integer> routed = model.config().routedLayers();
@@ -268,19 +253,6 @@ public final class Sweep {
 
     private double[] causalLoss(Model model, CausalRouting routing, TrainingData data, CpuKernels kernels) {
         return causalLoss(model, routing, data, kernels, spec.batch(), spec.seqLen(), spec.evalBatches());
-    }
-
-    // -log softmax(logits[offset .. offset + V])[target], in double
-    private static double crossEntropy(float[] logits, int offset, int vocab, int target) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < vocab; i++) {
-            max = Math.max(max, logits[offset + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < vocab; i++) {
-            sum += Math.exp(logits[offset + i] - max);
-        }
-        return Math.log(sum) + max - logits[offset + target];
     }
 
     private static Double meanOf(JsonNode perLayer) {

@@ -43,7 +43,8 @@ public final class SweepReport {
     public static SweepReport of(List<Path> dirs) {
         SweepSpec spec = Sweep.readSpec(dirs.get(0));
         for (Path dir : dirs.subList(1, dirs.size())) {
-            String difference = Sweep.firstDifference(Sweep.readSpec(dir).toJsonTree(), spec.toJsonTree());
+            String difference = StrictJson.firstDifference(Sweep.readSpec(dir).toJsonTree(), spec.toJsonTree(), "there",
+                    "in " + dirs.get(0));
             if (difference != null) {
                 throw new ModException(dir + " is a sweep of another spec than " + dirs.get(0) + " (" + difference + ")");
             }

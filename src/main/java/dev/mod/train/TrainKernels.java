@@ -14,7 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
  * RoPE and SwiGLU twins live too; here are the twins of gather, scatter and the router; matrix products and
  * attention are in {@link TrainMatmul} and {@link TrainAttention}.
  */
-final class TrainKernels {
+public final class TrainKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
 
@@ -107,7 +107,7 @@ final class TrainKernels {
     }
 
     // loss = mean over R of -log softmax(logits[r])[target[r]]; logits[R, V] become the probabilities
-    static double crossEntropy(float[] logits, int[] targets, int rows, int vocab) {
+    public static double crossEntropy(float[] logits, int[] targets, int rows, int vocab) {
         double loss = 0;
         for (int r = 0; r < rows; r++) {
             int o = r * vocab;

@@ -81,24 +81,7 @@ public record TrainSettings(
 
     /** The first setting (in JSON order) whose value differs from the other's, as "name: A here, B there"; null when none. */
     public String firstDifference(TrainSettings other) {
-        try {
-            JsonNode mine = JSON.readTree(toJson());
-            JsonNode theirs = JSON.readTree(other.toJson());
-            for (var names = mine.fieldNames(); names.hasNext(); ) {
-                String name = names.next();
-                if (!mine.get(name).equals(theirs.get(name))) {
-                    return name + ": " + clip(mine.get(name)) + " here, " + clip(theirs.get(name)) + " in the checkpoint";
-                }
-            }
-            return null;
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static String clip(JsonNode value) {
-        String text = String.valueOf(value);
-        return text.length() <= 80 ? text : text.substring(0, 80) + "...";
+        return StrictJson.firstDifference(JSON.valueToTree(this), JSON.valueToTree(other), "here", "in the checkpoint");
     }
 
     public static TrainSettings fromJson(String json) {
