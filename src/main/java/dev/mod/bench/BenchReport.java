@@ -57,6 +57,7 @@ public final class BenchReport {
         }
         peak(rows);
         gemm(rows);
+        attention(rows);
         block(rows);
         model(rows);
         decode(rows);
@@ -155,6 +156,28 @@ public final class BenchReport {
                         vec == null || !threads.equals("1") ? "-" : String.format(Locale.ROOT, "%.1f", gflops(flops, vec)),
                         blas == null ? "-" : String.format(Locale.ROOT, "%.2f", blas.score() / mod.score()),
                         threads.equals("2") && mod1 != null ? String.format(Locale.ROOT, "%.2f", mod1.score() / mod.score()) : "");
+            }
+        }
+        System.out.println();
+    }
+
+    private static void attention(List<Row> rows) {
+        List<String> lengths = rows.stream().filter(r -> r.benchmark().startsWith("AttentionBenchmark"))
+                .map(r -> r.param("seqLen")).distinct().toList();
+        if (lengths.isEmpty()) {
+            return;
+        }
+        System.out.println("Causal attention, 8 heads of 64, one sequence, cpu backend: GFLOP/s (4 dh per visible query-key pair / time)\n");
+        System.out.println("| T | threads | ms | GFLOP/s | of FMA peak |");
+        System.out.println("|---|---|---|---|---|");
+        for (String t : lengths) {
+            for (String threads : List.of("1", "2")) {
+                Row r = find(rows, "AttentionBenchmark.causal", "seqLen", t, "threads", threads);
+                if (r != null) {
+                    double g = gflops(AttentionBenchmark.flops(Integer.parseInt(t)), r);
+                    System.out.printf(Locale.ROOT, "| %s | %s | %.2f | %.1f | %s |%n", t, threads, r.score(), g,
+                            percent(g, fmaPeak(rows, threads)));
+                }
             }
         }
         System.out.println();

@@ -3,23 +3,56 @@ package dev.mod.cpu;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.Arrays;
+
 /**
- * Causal softmax attention over the rows of each sequence, block-wise: a chunk is 4 query rows of one
- * head, which compute their scores against the keys they may see (kept as 4 rows of at most T floats
- * per worker, so memory grows with T, not T^2), a softmax, then the weighted sum of values with 4
- * accumulators per vector of the head. Keys are first transposed to [B, Hkv, dh, n] so that scores
- * come out of broadcast-FMA loops without horizontal sums.
+ * Causal softmax attention over the rows of each sequence, as register-blocked products with an online softmax
+ * (the flash-attention order). A chunk is a block of {@link #QB} query rows of one head; it walks the keys it may
+ * see in tiles of {@link #KT}: scores = Q K^T of the tile on {@link TileProduct}, each row's running max and sum
+ * updated and its accumulated output rescaled when the max grows, then out += P V of the tile on the same kernel.
+ * Tiles past the block's last row are never touched; only the tile holding the block's own rows (the diagonal)
+ * is masked. Scratch per worker is a few tiles, so memory grows with T (the keys transposed and the values
+ * padded, once per call), not T^2.
  *
- * Rows must be in ascending position order within each sequence (the plan guarantees it: dense layers
- * use 0..T-1, routed layers the ascending selection), so "position j <= position i" is "j <= i".
+ * Rows must be in ascending position order within each sequence (the plan guarantees it: dense layers use
+ * 0..T-1, routed layers the ascending selection), so "position j <= position i" is "j <= i". A masked key is
+ * skipped, never added with weight 0, so that a non-finite value at a later position never reaches an earlier
+ * one. Each chunk sums in a fixed order, so results do not depend on the thread count.
  */
 public final class CausalAttention implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    private static final int QB = 4;
+    /** Query rows per chunk: every key tile read from cache serves this many rows. */
+    private static final int QB = 32;
+    /** Keys per tile, a multiple of QB (so a block's rows all lie in one tile) and of PW. */
+    private static final int KT = 128;
+    /** Keys per panel of the transposed keys: the width of {@link TileProduct}'s register tile. */
+    private static final int PW = 4 * L;
 
-    private final float[][] probs;
+    /** One worker's scratch, dhPad = dh rounded up to whole vectors. */
+    private static final class Scratch {
+        float[] q = new float[0];              // [QB, dhPad] the block's query rows, zero past the sequence and dh
+        final float[] scores = new float[QB * KT]; // [QB, KT] one tile's scores, then its probabilities
+        float[] acc = new float[0];            // [QB, dhPad] the output so far, not yet divided by the sum
+        final float[] max = new float[QB];     // running max of each row's raw scores
+        final float[] sums = new float[QB * L]; // running sums of exp(scale * (score - max)), by lane
+
+        void ensure(int dhPad) {
+            if (q.length < QB * dhPad) {
+                q = new float[QB * dhPad];
+                acc = new float[QB * dhPad];
+            }
+        }
+    }
+
+    private final Scratch[] scratch;
+    /**
+     * [B, Hkv, nPad / PW, dh, PW]: each kv head's keys transposed in panels of PW keys, so that scores come out of
+     * broadcast FMAs and a tile of the product reads its keys from one contiguous run of memory.
+     */
     private float[] keysT = new float[0];
+    /** [B, Hkv, nPad, dhPad]: each kv head's values, rows padded with zeros to whole vectors. */
+    private float[] values = new float[0];
 
     private boolean transposing;
     private float[] out;
@@ -30,15 +63,19 @@ public final class CausalAttention implements WorkerPool.Task {
     private int nHeads;
     private int nKvHeads;
     private int dh;
+    private int dhPad;
     private int queryBlocks;
-    /** n rounded up to whole vectors, plus one vector: the row stride of the transposed keys and of the scores. */
+    /** n rounded up to whole panels. */
     private int nPad;
 
     /** Where each row's log-sum-exp of its scaled scores goes, [B, H, n] (training keeps it); null: nowhere. */
     private float[] lse;
 
     public CausalAttention(int workers) {
-        probs = new float[workers][];
+        scratch = new Scratch[workers];
+        for (int w = 0; w < workers; w++) {
+            scratch[w] = new Scratch();
+        }
     }
 
     // out[B, n, H * dh] = softmax(q k^T / sqrt(dh), causal) v; q[B, n, H * dh], k and v [B, n, Hkv * dh]
@@ -50,14 +87,17 @@ public final class CausalAttention implements WorkerPool.Task {
     // the same, and lse[B, H, n] = log sum_j exp(q_i . k_j / sqrt(dh)) of each row (for the backward pass)
     public void attend(WorkerPool pool, float[] out, float[] lse, float[] q, float[] k, float[] v,
                        int batch, int n, int nHeads, int nKvHeads, int dh) {
-        this.lse = lse;
-        // rows a whole number of vectors long, plus one vector so that rows do not sit a multiple of
-        // 4 KB apart (which would map them all to the same L1 sets)
-        int padded = (n + L - 1) / L * L + L;
-        int needed = batch * padded * nKvHeads * dh;
+        this.nPad = (n + PW - 1) / PW * PW;
+        this.dhPad = roundUp(dh);
+        int needed = batch * nKvHeads * nPad * dhPad;
         if (keysT.length < needed) {
             keysT = new float[needed];
+            values = new float[needed];
         }
+        for (Scratch s : scratch) {
+            s.ensure(dhPad);
+        }
+        this.lse = lse;
         this.out = out;
         this.q = q;
         this.k = k;
@@ -67,7 +107,6 @@ public final class CausalAttention implements WorkerPool.Task {
         this.nKvHeads = nKvHeads;
         this.dh = dh;
         this.queryBlocks = (n + QB - 1) / QB;
-        this.nPad = padded;
         transposing = true;
         pool.run(this, batch * nKvHeads);
         transposing = false;
@@ -79,190 +118,136 @@ public final class CausalAttention implements WorkerPool.Task {
         this.v = null;
     }
 
+    private static int roundUp(int x) {
+        return (x + L - 1) / L * L;
+    }
+
     @Override
     public void run(int chunk, int worker) {
         if (transposing) {
-            transposeKeys(chunk / nKvHeads, chunk % nKvHeads);
+            loadKeysAndValues(chunk / nKvHeads, chunk % nKvHeads);
         } else {
-            int block = chunk % queryBlocks;
+            // the last blocks of a sequence see the most keys: they go first, so that no long chunk is left for the end
+            int block = queryBlocks - 1 - chunk % queryBlocks;
             int bh = chunk / queryBlocks;
-            attendBlock(bh / nHeads, bh % nHeads, block * QB, worker);
+            attendBlock(scratch[worker], bh / nHeads, bh % nHeads, block * QB);
         }
     }
 
-    // keysT[b, g, e, j] = k[b, j, g * dh + e], rows padded with zeros to a whole number of vectors
-    private void transposeKeys(int b, int g) {
+    // keysT[b, g, j / PW, e, j % PW] = k[b, j, g * dh + e] and values[b, g, j, e] = v[b, j, g * dh + e], padding zero
+    private void loadKeysAndValues(int b, int g) {
         int kvDim = nKvHeads * dh;
-        int dst = (b * nKvHeads + g) * dh * nPad;
+        int kt = (b * nKvHeads + g) * dh * nPad;
+        int vt = (b * nKvHeads + g) * nPad * dhPad;
         for (int j = 0; j < n; j++) {
             int src = (b * n + j) * kvDim + g * dh;
             for (int e = 0; e < dh; e++) {
-                keysT[dst + e * nPad + j] = k[src + e];
+                keysT[kt + j / PW * dh * PW + e * PW + j % PW] = k[src + e];
+            }
+            System.arraycopy(v, src, values, vt + j * dhPad, dh);
+            Arrays.fill(values, vt + j * dhPad + dh, vt + (j + 1) * dhPad, 0f);
+        }
+        for (int j = n; j < nPad; j++) {
+            for (int e = 0; e < dh; e++) {
+                keysT[kt + j / PW * dh * PW + e * PW + j % PW] = 0f;
             }
         }
-        for (int e = 0; e < dh; e++) {
-            java.util.Arrays.fill(keysT, dst + e * nPad + n, dst + (e + 1) * nPad, 0f);
-        }
+        Arrays.fill(values, vt + n * dhPad, vt + nPad * dhPad, 0f);
     }
 
-    // out rows i0 .. i0+3 of head h in sequence b
-    private void attendBlock(int b, int h, int i0, int worker) {
-        if (probs[worker] == null || probs[worker].length < QB * nPad) {
-            probs[worker] = new float[QB * nPad];
-        }
-        float[] p = probs[worker];
-        int rowsHere = Math.min(QB, n - i0);
-        int keys = i0 + rowsHere; // keys 0 .. keys-1 are visible to some row of the block
-        int keysPad = (keys + 2 * L - 1) / (2 * L) * (2 * L);
+    // out rows i0 .. i0+QB-1 (those inside the sequence) of head h in sequence b
+    private void attendBlock(Scratch s, int b, int h, int i0) {
+        int rows = Math.min(QB, n - i0);
+        int rowsPad = (rows + 3) & ~3;
         int g = h / (nHeads / nKvHeads);
         int qDim = nHeads * dh;
         int kt = (b * nKvHeads + g) * dh * nPad;
-        int q0 = (b * n + i0) * qDim + h * dh;
-        // rows past the sequence end reuse the first row's query; their results are not stored
-        int q1 = rowsHere > 1 ? q0 + qDim : q0;
-        int q2 = rowsHere > 2 ? q0 + 2 * qDim : q0;
-        int q3 = rowsHere > 3 ? q0 + 3 * qDim : q0;
+        int vt = (b * nKvHeads + g) * nPad * dhPad;
+        int first = (b * n + i0) * qDim + h * dh;
         float scale = (float) (1.0 / Math.sqrt(dh));
-
-        // scores: p[m, j] = (q_m . k_j) * scale for j < keysPad (zero keys in the padding), two vectors of keys at a time
-        for (int j = 0; j < keysPad; j += 2 * L) {
-            FloatVector s0 = FloatVector.zero(S), s1 = s0, s2 = s0, s3 = s0;
-            FloatVector t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-            for (int e = 0; e < dh; e++) {
-                int row = kt + e * nPad + j;
-                FloatVector ka = FloatVector.fromArray(S, keysT, row);
-                FloatVector kb = FloatVector.fromArray(S, keysT, row + L);
-                FloatVector b0 = FloatVector.broadcast(S, q[q0 + e]);
-                FloatVector b1 = FloatVector.broadcast(S, q[q1 + e]);
-                FloatVector b2 = FloatVector.broadcast(S, q[q2 + e]);
-                FloatVector b3 = FloatVector.broadcast(S, q[q3 + e]);
-                s0 = ka.fma(b0, s0);
-                s1 = ka.fma(b1, s1);
-                s2 = ka.fma(b2, s2);
-                s3 = ka.fma(b3, s3);
-                t0 = kb.fma(b0, t0);
-                t1 = kb.fma(b1, t1);
-                t2 = kb.fma(b2, t2);
-                t3 = kb.fma(b3, t3);
-            }
-            s0.mul(scale).intoArray(p, j);
-            s1.mul(scale).intoArray(p, nPad + j);
-            s2.mul(scale).intoArray(p, 2 * nPad + j);
-            s3.mul(scale).intoArray(p, 3 * nPad + j);
-            t0.mul(scale).intoArray(p, j + L);
-            t1.mul(scale).intoArray(p, nPad + j + L);
-            t2.mul(scale).intoArray(p, 2 * nPad + j + L);
-            t3.mul(scale).intoArray(p, 3 * nPad + j + L);
+        Arrays.fill(s.q, 0, rowsPad * dhPad, 0f);
+        for (int m = 0; m < rows; m++) {
+            System.arraycopy(q, first + m * qDim, s.q, m * dhPad, dh);
         }
-        // softmax of row m over keys 0 .. i0+m; later keys get weight 0
+        Arrays.fill(s.acc, 0, rowsPad * dhPad, 0f);
+        Arrays.fill(s.max, Float.NEGATIVE_INFINITY);
+        Arrays.fill(s.sums, 0f);
+        int last = i0 + rows; // keys 0 .. last-1 are visible to some row of the block
+        for (int kt0 = 0; kt0 < last; kt0 += KT) {
+            int kt1 = Math.min(kt0 + KT, last);
+            // scores of every row of the block against the tile's keys (whole vectors of them; the keys past the
+            // sequence are zero), then each row's online-softmax step over the keys it sees
+            int width = roundUp(kt1 - kt0);
+            for (int j = 0; j < width; j += PW) {
+                TileProduct.multiply(s.scores, j, KT, s.q, 0, dhPad, 1, keysT, kt + (kt0 + j) * dh, PW, rowsPad,
+                        Math.min(PW, width - j), dh, false);
+            }
+            for (int m = 0; m < rows; m++) {
+                softmaxStep(s, m, Math.min(kt1, i0 + m + 1) - kt0, scale);
+            }
+            if (kt1 <= i0) {
+                // every row sees every key of the tile
+                TileProduct.multiply(s.acc, 0, dhPad, s.scores, 0, KT, 1, values, vt + kt0 * dhPad, dhPad, rowsPad, dhPad, kt1 - kt0, true);
+            } else {
+                diagonalValues(s, vt, i0, kt0, rows, rowsPad);
+            }
+        }
         int lseRow = (b * nHeads + h) * n + i0;
-        float inv0 = softmaxRow(p, 0, i0 + 1, keys, lse, lseRow);
-        float inv1 = softmaxRow(p, nPad, Math.min(i0 + 2, keys), keys, rowsHere > 1 ? lse : null, lseRow + 1);
-        float inv2 = softmaxRow(p, 2 * nPad, Math.min(i0 + 3, keys), keys, rowsHere > 2 ? lse : null, lseRow + 2);
-        float inv3 = softmaxRow(p, 3 * nPad, Math.min(i0 + 4, keys), keys, rowsHere > 3 ? lse : null, lseRow + 3);
-
-        // out_m = sum_j p[m, j] v_j / sum_m
-        int kvDim = nKvHeads * dh;
-        int vBase = b * n * kvDim + g * dh;
-        int o0 = (b * n + i0) * qDim + h * dh;
-        int e = 0;
-        for (; e + 2 * L <= dh; e += 2 * L) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-            for (int j = 0; j <= i0; j++) {
-                int row = vBase + j * kvDim + e;
-                FloatVector va = FloatVector.fromArray(S, v, row);
-                FloatVector vb = FloatVector.fromArray(S, v, row + L);
-                FloatVector b0 = FloatVector.broadcast(S, p[j]);
-                FloatVector b1 = FloatVector.broadcast(S, p[nPad + j]);
-                FloatVector b2 = FloatVector.broadcast(S, p[2 * nPad + j]);
-                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + j]);
-                a0 = va.fma(b0, a0);
-                a1 = va.fma(b1, a1);
-                a2 = va.fma(b2, a2);
-                a3 = va.fma(b3, a3);
-                c0 = vb.fma(b0, c0);
-                c1 = vb.fma(b1, c1);
-                c2 = vb.fma(b2, c2);
-                c3 = vb.fma(b3, c3);
+        for (int m = 0; m < rows; m++) {
+            float sum = 0;
+            for (int l = 0; l < L; l++) {
+                sum += s.sums[m * L + l];
             }
-            // The block's own later keys: row m sees key i0 + d only for d <= m. A masked key is skipped, not
-            // added with weight 0, so that a non-finite value at a later position never reaches an earlier one.
-            // Written out key by key: a vector loaded once and used under conditions was boxed on the heap by C2.
-            int later = keys - i0 - 1;
-            if (later >= 1) {
-                int row = vBase + (i0 + 1) * kvDim + e;
-                FloatVector va = FloatVector.fromArray(S, v, row);
-                FloatVector vb = FloatVector.fromArray(S, v, row + L);
-                FloatVector b1 = FloatVector.broadcast(S, p[nPad + i0 + 1]);
-                FloatVector b2 = FloatVector.broadcast(S, p[2 * nPad + i0 + 1]);
-                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + i0 + 1]);
-                a1 = va.fma(b1, a1);
-                c1 = vb.fma(b1, c1);
-                a2 = va.fma(b2, a2);
-                c2 = vb.fma(b2, c2);
-                a3 = va.fma(b3, a3);
-                c3 = vb.fma(b3, c3);
+            float inv = 1f / sum;
+            int o = first + m * qDim;
+            for (int e = 0; e < dh; e++) {
+                out[o + e] = s.acc[m * dhPad + e] * inv;
             }
-            if (later >= 2) {
-                int row = vBase + (i0 + 2) * kvDim + e;
-                FloatVector va = FloatVector.fromArray(S, v, row);
-                FloatVector vb = FloatVector.fromArray(S, v, row + L);
-                FloatVector b2 = FloatVector.broadcast(S, p[2 * nPad + i0 + 2]);
-                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + i0 + 2]);
-                a2 = va.fma(b2, a2);
-                c2 = vb.fma(b2, c2);
-                a3 = va.fma(b3, a3);
-                c3 = vb.fma(b3, c3);
-            }
-            if (later >= 3) {
-                int row = vBase + (i0 + 3) * kvDim + e;
-                FloatVector b3 = FloatVector.broadcast(S, p[3 * nPad + i0 + 3]);
-                a3 = FloatVector.fromArray(S, v, row).fma(b3, a3);
-                c3 = FloatVector.fromArray(S, v, row + L).fma(b3, c3);
-            }
-            a0.mul(inv0).intoArray(out, o0 + e);
-            c0.mul(inv0).intoArray(out, o0 + e + L);
-            if (rowsHere > 1) {
-                a1.mul(inv1).intoArray(out, o0 + qDim + e);
-                c1.mul(inv1).intoArray(out, o0 + qDim + e + L);
-            }
-            if (rowsHere > 2) {
-                a2.mul(inv2).intoArray(out, o0 + 2 * qDim + e);
-                c2.mul(inv2).intoArray(out, o0 + 2 * qDim + e + L);
-            }
-            if (rowsHere > 3) {
-                a3.mul(inv3).intoArray(out, o0 + 3 * qDim + e);
-                c3.mul(inv3).intoArray(out, o0 + 3 * qDim + e + L);
-            }
-        }
-        // a head dim that is not a whole number of vector pairs ends with scalar columns
-        for (; e < dh; e++) {
-            for (int m = 0; m < rowsHere; m++) {
-                float acc = 0;
-                for (int j = 0; j <= i0 + m; j++) {
-                    acc = Math.fma(p[m * nPad + j], v[vBase + j * kvDim + e], acc);
-                }
-                out[o0 + m * qDim + e] = acc * (m == 0 ? inv0 : m == 1 ? inv1 : m == 2 ? inv2 : inv3);
+            if (lse != null) {
+                lse[lseRow + m] = (float) (scale * s.max[m] + Math.log(sum));
             }
         }
     }
 
     /**
-     * Row p[base ..]: exp(s - max) over the first `visible` keys, 0 for the rest up to `keys`; returns 1 / sum.
-     * lse[lseIndex] = max + log(sum) when lse is not null.
+     * Row m of the tile, whose first `visible` keys it may see: its scores become exp(scale * (score - max)) with
+     * max the row's running max, added to its sums; the sums and the output so far are rescaled when the max grows.
      */
-    private static float softmaxRow(float[] p, int base, int visible, int keys, float[] lse, int lseIndex) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < visible; j++) {
-            max = Math.max(max, p[base + j]);
+    private void softmaxStep(Scratch s, int m, int visible, float scale) {
+        int row = m * KT;
+        float oldMax = s.max[m];
+        float max = VectorMath.max(s.scores, row, visible, oldMax);
+        float shift = scale * max;
+        if (max > oldMax && oldMax != Float.NEGATIVE_INFINITY) {
+            FloatVector alpha = FloatVector.broadcast(S, VectorMath.exp(scale * oldMax - shift));
+            FloatVector.fromArray(S, s.sums, m * L).mul(alpha).intoArray(s.sums, m * L);
+            for (int e = m * dhPad; e < (m + 1) * dhPad; e += L) {
+                FloatVector.fromArray(S, s.acc, e).mul(alpha).intoArray(s.acc, e);
+            }
         }
-        VectorMath.exp(p, base, p, base, visible, 1f, max);
-        java.util.Arrays.fill(p, base + visible, base + keys, 0f);
-        float sum = VectorMath.sum(p, base, visible);
-        if (lse != null) {
-            lse[lseIndex] = (float) (max + Math.log(sum));
+        VectorMath.expAndSum(s.scores, row, visible, scale, shift, s.sums, m * L);
+        s.max[m] = max;
+    }
+
+    /**
+     * out += P V over the diagonal tile, 4 rows at a time: the keys up to the group's first row are visible to
+     * all 4 rows (one product); each of the next 3 keys only to the rows at or after it, added row by row.
+     */
+    private void diagonalValues(Scratch s, int vt, int i0, int kt0, int rows, int rowsPad) {
+        for (int r = 0; r < rowsPad; r += 4) {
+            int shared = i0 + r + 1 - kt0;
+            TileProduct.multiply(s.acc, r * dhPad, dhPad, s.scores, r * KT, KT, 1, values, vt + kt0 * dhPad, dhPad, 4, dhPad, shared, true);
+            for (int d = 1; d < 4 && r + d < rows; d++) {
+                int key = shared + d - 1; // i0 + r + d, counted from kt0
+                int vRow = vt + (kt0 + key) * dhPad;
+                for (int m = r + d; m < Math.min(r + 4, rows); m++) {
+                    FloatVector p = FloatVector.broadcast(S, s.scores[m * KT + key]);
+                    for (int e = 0; e < dhPad; e += L) {
+                        FloatVector.fromArray(S, values, vRow + e).fma(p, FloatVector.fromArray(S, s.acc, m * dhPad + e))
+                                .intoArray(s.acc, m * dhPad + e);
+                    }
+                }
+            }
         }
-        return 1f / sum;
     }
 }

@@ -10,7 +10,7 @@ import jdk.incubator.vector.VectorSpecies;
  * FMA, bit moves) and summed in a fixed order, so they give the same bits in the interpreter, in C2 and
  * on every thread. The Vector API's own EXP and reduceLanes(ADD) may differ between JIT tiers (the
  * latter's order is unspecified), which would make results depend on when a method got compiled.
- * Functions take arrays, never vectors: a vector passed to a method that is not inlined is boxed.
+ * Public functions take arrays, never vectors: a vector passed to a method that is not inlined is boxed.
  */
 public final class VectorMath {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -42,23 +42,48 @@ public final class VectorMath {
     public static void exp(float[] src, int srcFrom, float[] dst, int dstFrom, int n, float scale, float shift) {
         int i = 0;
         for (; i + L <= n; i += L) {
-            FloatVector x = FloatVector.fromArray(S, src, srcFrom + i).mul(scale).sub(shift).max(MIN_X).min(MAX_X);
-            FloatVector t = x.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND));
-            FloatVector k = t.sub(ROUND);
-            FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
-            r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
-            FloatVector p = r.fma(FloatVector.broadcast(S, P0), FloatVector.broadcast(S, P1));
-            p = p.fma(r, FloatVector.broadcast(S, P2));
-            p = p.fma(r, FloatVector.broadcast(S, P3));
-            p = p.fma(r, FloatVector.broadcast(S, P4));
-            p = p.fma(r, FloatVector.broadcast(S, P5));
-            FloatVector y = p.mul(r).fma(r, r).add(1f);
-            IntVector bits = t.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23);
-            y.mul(bits.reinterpretAsFloats()).intoArray(dst, dstFrom + i);
+            exp(FloatVector.fromArray(S, src, srcFrom + i).mul(scale).sub(shift)).intoArray(dst, dstFrom + i);
         }
         for (; i < n; i++) {
             dst[dstFrom + i] = exp(scale * src[srcFrom + i] - shift);
         }
+    }
+
+    // a[from + i] = exp(scale * a[from + i] - shift), i < n, and sums[sumsFrom + l] += the new a[from + i] with
+    // i % L = l: sums kept by lane, so that a running sum needs no horizontal add until its end
+    public static void expAndSum(float[] a, int from, int n, float scale, float shift, float[] sums, int sumsFrom) {
+        FloatVector acc = FloatVector.fromArray(S, sums, sumsFrom);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector y = exp(FloatVector.fromArray(S, a, from + i).mul(scale).sub(shift));
+            y.intoArray(a, from + i);
+            acc = acc.add(y);
+        }
+        acc.intoArray(sums, sumsFrom);
+        for (; i < n; i++) {
+            a[from + i] = exp(scale * a[from + i] - shift);
+            sums[sumsFrom + i % L] += a[from + i];
+        }
+    }
+
+    // exp of each lane; small enough to be inlined into its callers, so the vectors stay in registers
+    private static FloatVector exp(FloatVector v) {
+        // clamped by compare and blend: FloatVector.max/min keep Java's NaN and -0.0 rules at several instructions
+        // each, which cost a third of this function; a NaN stays a NaN either way
+        FloatVector x = v.blend(MIN_X, v.lt(MIN_X));
+        x = x.blend(MAX_X, x.compare(VectorOperators.GT, MAX_X));
+        FloatVector t = x.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND));
+        FloatVector k = t.sub(ROUND);
+        FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
+        r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        FloatVector p = r.fma(FloatVector.broadcast(S, P0), FloatVector.broadcast(S, P1));
+        p = p.fma(r, FloatVector.broadcast(S, P2));
+        p = p.fma(r, FloatVector.broadcast(S, P3));
+        p = p.fma(r, FloatVector.broadcast(S, P4));
+        p = p.fma(r, FloatVector.broadcast(S, P5));
+        FloatVector y = p.mul(r).fma(r, r).add(1f);
+        IntVector bits = t.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+        return y.mul(bits.reinterpretAsFloats());
     }
 
     // exp(x), the same computation on one float
@@ -94,6 +119,25 @@ public final class VectorMath {
             s = Math.fma(x[xFrom + i], y[yFrom + i], s);
         }
         return s;
+    }
+
+    // max(floor, a[from], ..., a[from+n-1]), NaNs ignored; exact, so the order does not matter. The lanes are
+    // compared by compare and blend (FloatVector.max keeps Java's NaN and -0.0 rules at several instructions each),
+    // and reduced across lanes only when one of them is above the floor
+    public static float max(float[] a, int from, int n, float floor) {
+        FloatVector acc = FloatVector.broadcast(S, floor);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector x = FloatVector.fromArray(S, a, from + i);
+            acc = acc.blend(x, x.compare(VectorOperators.GT, acc));
+        }
+        float m = acc.compare(VectorOperators.GT, floor).anyTrue() ? acc.reduceLanes(VectorOperators.MAX) : floor;
+        for (; i < n; i++) {
+            if (a[from + i] > m) {
+                m = a[from + i];
+            }
+        }
+        return m;
     }
 
     // a[from] + ... + a[from+n-1]: lane-wise, then lanes and tail added in order

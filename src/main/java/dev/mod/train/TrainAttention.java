@@ -1,5 +1,6 @@
 package dev.mod.train;
 
+import dev.mod.cpu.TileProduct;
 import dev.mod.cpu.VectorMath;
 import dev.mod.cpu.WorkerPool;
 import jdk.incubator.vector.FloatVector;
@@ -17,7 +18,7 @@ import java.util.Arrays;
  * of its query heads, so no two threads write the same gradient and results do not depend on the thread
  * count. A chunk copies its keys and values into scratch padded to whole vectors (keys and values also
  * transposed), then walks its query rows in blocks of {@link #QB}: each block is five small matrix products
- * (scores, dp, dq, dk, dv) on one register-blocked kernel, {@link #product}, which keeps a tile of 4 rows x
+ * (scores, dp, dq, dk, dv) on one register-blocked kernel, {@link TileProduct}, which keeps a tile of 4 rows x
  * 4 vectors in registers, as the GEMM does; the gradients of keys and values stay in the chunk's scratch
  * until its last block.
  */
@@ -26,8 +27,6 @@ final class TrainAttention implements WorkerPool.Task {
     private static final int L = S.length();
     /** Query rows per block: their scores and gradients ([QB, T] each) stay in L2 between the products. */
     private static final int QB = 16;
-    /** Depth of a block of {@link #product}: 64 steps of a 4-vector tile of b fill 16 KB of L1. */
-    private static final int KB = 64;
 
     /** One worker's scratch; n and dh padded to whole vectors (nPad, dhPad). */
     private static final class Scratch {
@@ -205,8 +204,8 @@ final class TrainAttention implements WorkerPool.Task {
         }
         float[] p = s.probs;
         float[] ds = s.dScores;
-        product(p, nPad, s.q, dhPad, 1, s.keysT, nPad, QB, keysPad, dh, false);
-        product(ds, nPad, s.dOut, dhPad, 1, s.valuesT, nPad, QB, keysPad, dh, false);
+        TileProduct.multiply(p, 0, nPad, s.q, 0, dhPad, 1, s.keysT, 0, nPad, QB, keysPad, dh, false);
+        TileProduct.multiply(ds, 0, nPad, s.dOut, 0, dhPad, 1, s.valuesT, 0, nPad, QB, keysPad, dh, false);
         FloatVector scaleV = FloatVector.broadcast(S, scale);
         for (int m = 0; m < QB; m++) {
             int base = m * nPad;
@@ -224,167 +223,11 @@ final class TrainAttention implements WorkerPool.Task {
                         .intoArray(ds, base + j);
             }
         }
-        product(s.dq, dhPad, ds, nPad, 1, s.keys, dhPad, QB, dhPad, keys, false);
+        TileProduct.multiply(s.dq, 0, dhPad, ds, 0, nPad, 1, s.keys, 0, dhPad, QB, dhPad, keys, false);
         for (int m = 0; m < rowsHere; m++) {
             System.arraycopy(s.dq, m * dhPad, dq, r0 + m * qDim, dh);
         }
-        product(s.dKeys, dhPad, ds, 1, nPad, s.q, dhPad, keysPad, dhPad, QB, true);
-        product(s.dValues, dhPad, p, 1, nPad, s.dOut, dhPad, keysPad, dhPad, QB, true);
-    }
-
-    /**
-     * c[M, N] (+)= A[M, K] . b[K, N] with A(i, k) = a[i * aRow + k * aCol] (so A may be read transposed), b's
-     * rows bRow apart and c's cRow apart; M a multiple of 4, N of the vector length. Tiles of 4 rows x 4
-     * vectors (then 4 rows x 1 vector) of c are summed in registers: per step of k, 4 broadcasts of A and 4
-     * vectors of b feed 16 FMAs. K is taken in blocks of {@link #KB}, and within a block every row of c passes
-     * over one tile of b before the next, so that the tile (KB x 4 vectors) is read from L1.
-     */
-    static void product(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
-                        int rowsM, int colsN, int depthK, boolean accumulate) {
-        for (int k0 = 0; k0 < depthK; k0 += KB) {
-            int k1 = Math.min(depthK, k0 + KB);
-            boolean add = accumulate || k0 > 0;
-            int j = 0;
-            for (; j + 4 * L <= colsN; j += 4 * L) {
-                for (int i = 0; i < rowsM; i += 4) {
-                    tile4x4(c, cRow, a, aRow, aCol, b, bRow, i, j, k0, k1, add);
-                }
-            }
-            for (; j < colsN; j += L) {
-                for (int i = 0; i < rowsM; i += 4) {
-                    tile4x1(c, cRow, a, aRow, aCol, b, bRow, i, j, k0, k1, add);
-                }
-            }
-        }
-    }
-
-    // c[i..i+3, j..j+4L) (+)= A[i..i+3, k0..k1) . b[k0..k1, j..j+4L)
-    private static void tile4x4(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
-                                int i, int j, int k0, int k1, boolean accumulate) {
-        int c0 = i * cRow + j;
-        int c1 = c0 + cRow;
-        int c2 = c1 + cRow;
-        int c3 = c2 + cRow;
-        FloatVector s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33;
-        if (accumulate) {
-            s00 = FloatVector.fromArray(S, c, c0);
-            s01 = FloatVector.fromArray(S, c, c0 + L);
-            s02 = FloatVector.fromArray(S, c, c0 + 2 * L);
-            s03 = FloatVector.fromArray(S, c, c0 + 3 * L);
-            s10 = FloatVector.fromArray(S, c, c1);
-            s11 = FloatVector.fromArray(S, c, c1 + L);
-            s12 = FloatVector.fromArray(S, c, c1 + 2 * L);
-            s13 = FloatVector.fromArray(S, c, c1 + 3 * L);
-            s20 = FloatVector.fromArray(S, c, c2);
-            s21 = FloatVector.fromArray(S, c, c2 + L);
-            s22 = FloatVector.fromArray(S, c, c2 + 2 * L);
-            s23 = FloatVector.fromArray(S, c, c2 + 3 * L);
-            s30 = FloatVector.fromArray(S, c, c3);
-            s31 = FloatVector.fromArray(S, c, c3 + L);
-            s32 = FloatVector.fromArray(S, c, c3 + 2 * L);
-            s33 = FloatVector.fromArray(S, c, c3 + 3 * L);
-        } else {
-            s00 = FloatVector.zero(S);
-            s01 = s00;
-            s02 = s00;
-            s03 = s00;
-            s10 = s00;
-            s11 = s00;
-            s12 = s00;
-            s13 = s00;
-            s20 = s00;
-            s21 = s00;
-            s22 = s00;
-            s23 = s00;
-            s30 = s00;
-            s31 = s00;
-            s32 = s00;
-            s33 = s00;
-        }
-        int a0 = i * aRow;
-        int a1 = a0 + aRow;
-        int a2 = a1 + aRow;
-        int a3 = a2 + aRow;
-        for (int kk = k0; kk < k1; kk++) {
-            int bk = kk * bRow + j;
-            int ak = kk * aCol;
-            FloatVector b0 = FloatVector.fromArray(S, b, bk);
-            FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
-            FloatVector b2 = FloatVector.fromArray(S, b, bk + 2 * L);
-            FloatVector b3 = FloatVector.fromArray(S, b, bk + 3 * L);
-            FloatVector x = FloatVector.broadcast(S, a[a0 + ak]);
-            s00 = b0.fma(x, s00);
-            s01 = b1.fma(x, s01);
-            s02 = b2.fma(x, s02);
-            s03 = b3.fma(x, s03);
-            x = FloatVector.broadcast(S, a[a1 + ak]);
-            s10 = b0.fma(x, s10);
-            s11 = b1.fma(x, s11);
-            s12 = b2.fma(x, s12);
-            s13 = b3.fma(x, s13);
-            x = FloatVector.broadcast(S, a[a2 + ak]);
-            s20 = b0.fma(x, s20);
-            s21 = b1.fma(x, s21);
-            s22 = b2.fma(x, s22);
-            s23 = b3.fma(x, s23);
-            x = FloatVector.broadcast(S, a[a3 + ak]);
-            s30 = b0.fma(x, s30);
-            s31 = b1.fma(x, s31);
-            s32 = b2.fma(x, s32);
-            s33 = b3.fma(x, s33);
-        }
-        s00.intoArray(c, c0);
-        s01.intoArray(c, c0 + L);
-        s02.intoArray(c, c0 + 2 * L);
-        s03.intoArray(c, c0 + 3 * L);
-        s10.intoArray(c, c1);
-        s11.intoArray(c, c1 + L);
-        s12.intoArray(c, c1 + 2 * L);
-        s13.intoArray(c, c1 + 3 * L);
-        s20.intoArray(c, c2);
-        s21.intoArray(c, c2 + L);
-        s22.intoArray(c, c2 + 2 * L);
-        s23.intoArray(c, c2 + 3 * L);
-        s30.intoArray(c, c3);
-        s31.intoArray(c, c3 + L);
-        s32.intoArray(c, c3 + 2 * L);
-        s33.intoArray(c, c3 + 3 * L);
-    }
-
-    // c[i..i+3, j..j+L) (+)= A[i..i+3, k0..k1) . b[k0..k1, j..j+L)
-    private static void tile4x1(float[] c, int cRow, float[] a, int aRow, int aCol, float[] b, int bRow,
-                                int i, int j, int k0, int k1, boolean accumulate) {
-        int c0 = i * cRow + j;
-        int c1 = c0 + cRow;
-        int c2 = c1 + cRow;
-        int c3 = c2 + cRow;
-        FloatVector s0, s1, s2, s3;
-        if (accumulate) {
-            s0 = FloatVector.fromArray(S, c, c0);
-            s1 = FloatVector.fromArray(S, c, c1);
-            s2 = FloatVector.fromArray(S, c, c2);
-            s3 = FloatVector.fromArray(S, c, c3);
-        } else {
-            s0 = FloatVector.zero(S);
-            s1 = s0;
-            s2 = s0;
-            s3 = s0;
-        }
-        int a0 = i * aRow;
-        int a1 = a0 + aRow;
-        int a2 = a1 + aRow;
-        int a3 = a2 + aRow;
-        for (int kk = k0; kk < k1; kk++) {
-            int ak = kk * aCol;
-            FloatVector bv = FloatVector.fromArray(S, b, kk * bRow + j);
-            s0 = bv.fma(FloatVector.broadcast(S, a[a0 + ak]), s0);
-            s1 = bv.fma(FloatVector.broadcast(S, a[a1 + ak]), s1);
-            s2 = bv.fma(FloatVector.broadcast(S, a[a2 + ak]), s2);
-            s3 = bv.fma(FloatVector.broadcast(S, a[a3 + ak]), s3);
-        }
-        s0.intoArray(c, c0);
-        s1.intoArray(c, c1);
-        s2.intoArray(c, c2);
-        s3.intoArray(c, c3);
+        TileProduct.multiply(s.dKeys, 0, dhPad, ds, 0, 1, nPad, s.q, 0, dhPad, keysPad, dhPad, QB, true);
+        TileProduct.multiply(s.dValues, 0, dhPad, p, 0, 1, nPad, s.dOut, 0, dhPad, keysPad, dhPad, QB, true);
     }
 }

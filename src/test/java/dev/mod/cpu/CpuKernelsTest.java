@@ -154,7 +154,9 @@ class CpuKernelsTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1, 1, 1, 4", "2, 9, 4, 2", "1, 33, 2, 64", "2, 20, 3, 40", "1, 5, 1, 6"})
+    // sequences up to 300 rows cross the kernel's blocks of query rows and tiles of keys at and off their edges
+    @CsvSource({"1, 1, 1, 4", "2, 9, 4, 2", "1, 33, 2, 64", "2, 20, 3, 40", "1, 5, 1, 6", "1, 300, 2, 24", "2, 129, 1, 80",
+            "1, 256, 1, 64", "1, 161, 3, 16"})
     void attentionMatchesReference(int batch, int n, int kvHeads, int dh) {
         int heads = kvHeads * 2;
         float[] q = random(batch * n * heads * dh, 3);
@@ -167,6 +169,37 @@ class CpuKernelsTest {
         reference.attention(expected, q, k, v, pos, batch, n, heads, kvHeads, dh);
         CPU.attention(actual, q, k, v, pos, batch, n, heads, kvHeads, dh);
         assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-5, "" + CpuParityTest.relativeError(actual, expected));
+    }
+
+    /** The log-sum-exp that training keeps for the backward pass, against a double-precision sum over the visible keys. */
+    @ParameterizedTest
+    @CsvSource({"1, 300, 2, 24", "2, 70, 1, 64"})
+    void attentionKeepsEachRowsLogSumExp(int batch, int n, int kvHeads, int dh) {
+        int heads = kvHeads * 2;
+        float[] q = random(batch * n * heads * dh, 6);
+        float[] k = random(batch * n * kvHeads * dh, 7);
+        float[] v = random(batch * n * kvHeads * dh, 8);
+        float[] out = new float[q.length];
+        float[] lse = new float[batch * heads * n];
+        try (WorkerPool pool = new WorkerPool(2)) {
+            new CausalAttention(2).attend(pool, out, lse, q, k, v, batch, n, heads, kvHeads, dh);
+        }
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                int g = h / (heads / kvHeads);
+                for (int i = 0; i < n; i++) {
+                    double sum = 0;
+                    for (int j = 0; j <= i; j++) {
+                        double dot = 0;
+                        for (int e = 0; e < dh; e++) {
+                            dot += (double) q[((b * n + i) * heads + h) * dh + e] * k[((b * n + j) * kvHeads + g) * dh + e];
+                        }
+                        sum += Math.exp(dot / Math.sqrt(dh));
+                    }
+                    assertEquals(Math.log(sum), lse[(b * heads + h) * n + i], 1e-4, "b " + b + " h " + h + " row " + i);
+                }
+            }
+        }
     }
 
     @Test
