@@ -1,6 +1,8 @@
 package dev.mod.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -8,11 +10,14 @@ import java.util.Arrays;
 /**
  * Causal softmax attention over the rows of each sequence, as register-blocked products with an online softmax
  * (the flash-attention order). A chunk is a block of {@link #QB} query rows of one head; it walks the keys it may
- * see in tiles of {@link #KT}: scores = Q K^T of the tile on {@link TileProduct}, each row's running max and sum
- * updated and its accumulated output rescaled when the max grows, then out += P V of the tile on the same kernel.
- * Tiles past the block's last row are never touched; only the tile holding the block's own rows (the diagonal)
- * is masked. Scratch per worker is a few tiles, so memory grows with T (the keys transposed and the values
- * padded, once per call), not T^2.
+ * see in tiles of {@link #KT}: scores = K Q^T of the tile on {@link TileProduct}, the softmax step, then
+ * out += P V of the tile on the same kernel. Tiles past the block's last row are never touched; only the tile
+ * holding the block's own rows (the diagonal) is masked.
+ *
+ * Scores are kept transposed, one row per key and one lane per query row, so the softmax runs down the keys with
+ * every query row in its own lane: the running max, the sum and the rescaling of each query row are lane-wise,
+ * with no horizontal reductions, and the query block (Q^T, [dh, QB]) that every score product reads stays in L1.
+ * Scratch per worker is a few tiles, so memory grows with T (the keys and values padded, once per call), not T^2.
  *
  * Rows must be in ascending position order within each sequence (the plan guarantees it: dense layers use
  * 0..T-1, routed layers the ascending selection), so "position j <= position i" is "j <= i". A masked key is
@@ -22,39 +27,37 @@ import java.util.Arrays;
 public final class CausalAttention implements WorkerPool.Task {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Query rows per chunk: every key tile read from cache serves this many rows. */
-    private static final int QB = 32;
-    /** Keys per tile, a multiple of QB (so a block's rows all lie in one tile) and of PW. */
-    private static final int KT = 128;
-    /** Keys per panel of the transposed keys: the width of {@link TileProduct}'s register tile. */
-    private static final int PW = 4 * L;
+    /** Query rows per chunk, the lanes of a score row: 4 vectors at 512 bits, one full register tile of the product. */
+    private static final int QB = Math.max(4 * L, 32);
+    /** Keys per tile, a multiple of QB, so that a block's own rows lie in one tile. */
+    private static final int KT = 2 * QB;
+    /** 0, 1, .. L-1: the lane numbers, to mask a diagonal score row. */
+    private static final FloatVector LANES = FloatVector.zero(S).addIndex(1);
 
     /** One worker's scratch, dhPad = dh rounded up to whole vectors. */
     private static final class Scratch {
-        float[] q = new float[0];              // [QB, dhPad] the block's query rows, zero past the sequence and dh
-        final float[] scores = new float[QB * KT]; // [QB, KT] one tile's scores, then its probabilities
-        float[] acc = new float[0];            // [QB, dhPad] the output so far, not yet divided by the sum
-        final float[] max = new float[QB];     // running max of each row's raw scores
-        final float[] sums = new float[QB * L]; // running sums of exp(scale * (score - max)), by lane
+        float[] qT = new float[0];                  // [dh, QB] the block's query rows transposed, zero past the sequence
+        final float[] scores = new float[KT * QB];  // [KT, QB] one tile's scores, then its probabilities
+        float[] acc = new float[0];                 // [QB, dhPad] the output so far, not yet divided by the sum
+        final float[] max = new float[QB];          // running max of each query row's raw scores
+        final float[] sum = new float[QB];          // running sum of exp(scale * (score - max))
+        final float[] alpha = new float[QB];        // the factor a tile's new max puts on the output so far
 
-        void ensure(int dhPad) {
-            if (q.length < QB * dhPad) {
-                q = new float[QB * dhPad];
+        void ensure(int dh, int dhPad) {
+            if (qT.length < dh * QB || acc.length < QB * dhPad) {
+                qT = new float[dh * QB];
                 acc = new float[QB * dhPad];
             }
         }
     }
 
     private final Scratch[] scratch;
-    /**
-     * [B, Hkv, nPad / PW, dh, PW]: each kv head's keys transposed in panels of PW keys, so that scores come out of
-     * broadcast FMAs and a tile of the product reads its keys from one contiguous run of memory.
-     */
-    private float[] keysT = new float[0];
-    /** [B, Hkv, nPad, dhPad]: each kv head's values, rows padded with zeros to whole vectors. */
+    /** [B, Hkv, nPad, dhPad]: each kv head's keys, rows padded with zeros to whole vectors. */
+    private float[] keys = new float[0];
+    /** [B, Hkv, nPad, dhPad]: each kv head's values, padded the same way. */
     private float[] values = new float[0];
 
-    private boolean transposing;
+    private boolean loading;
     private float[] out;
     private float[] q;
     private float[] k;
@@ -65,7 +68,7 @@ public final class CausalAttention implements WorkerPool.Task {
     private int dh;
     private int dhPad;
     private int queryBlocks;
-    /** n rounded up to whole panels. */
+    /** n rounded up to whole key tiles. */
     private int nPad;
 
     /** Where each row's log-sum-exp of its scaled scores goes, [B, H, n] (training keeps it); null: nowhere. */
@@ -87,15 +90,15 @@ public final class CausalAttention implements WorkerPool.Task {
     // the same, and lse[B, H, n] = log sum_j exp(q_i . k_j / sqrt(dh)) of each row (for the backward pass)
     public void attend(WorkerPool pool, float[] out, float[] lse, float[] q, float[] k, float[] v,
                        int batch, int n, int nHeads, int nKvHeads, int dh) {
-        this.nPad = (n + PW - 1) / PW * PW;
-        this.dhPad = roundUp(dh);
+        this.nPad = (n + KT - 1) / KT * KT;
+        this.dhPad = (dh + L - 1) / L * L;
         int needed = batch * nKvHeads * nPad * dhPad;
-        if (keysT.length < needed) {
-            keysT = new float[needed];
+        if (keys.length < needed) {
+            keys = new float[needed];
             values = new float[needed];
         }
         for (Scratch s : scratch) {
-            s.ensure(dhPad);
+            s.ensure(dh, dhPad);
         }
         this.lse = lse;
         this.out = out;
@@ -107,9 +110,9 @@ public final class CausalAttention implements WorkerPool.Task {
         this.nKvHeads = nKvHeads;
         this.dh = dh;
         this.queryBlocks = (n + QB - 1) / QB;
-        transposing = true;
+        loading = true;
         pool.run(this, batch * nKvHeads);
-        transposing = false;
+        loading = false;
         pool.run(this, batch * nHeads * queryBlocks);
         this.out = null;
         this.lse = null;
@@ -118,13 +121,9 @@ public final class CausalAttention implements WorkerPool.Task {
         this.v = null;
     }
 
-    private static int roundUp(int x) {
-        return (x + L - 1) / L * L;
-    }
-
     @Override
     public void run(int chunk, int worker) {
-        if (transposing) {
+        if (loading) {
             loadKeysAndValues(chunk / nKvHeads, chunk % nKvHeads);
         } else {
             // the last blocks of a sequence see the most keys: they go first, so that no long chunk is left for the end
@@ -134,25 +133,20 @@ public final class CausalAttention implements WorkerPool.Task {
         }
     }
 
-    // keysT[b, g, j / PW, e, j % PW] = k[b, j, g * dh + e] and values[b, g, j, e] = v[b, j, g * dh + e], padding zero
+    // keys[b, g, j, e] = k[b, j, g * dh + e] and values[b, g, j, e] = v[b, j, g * dh + e], padding zero
     private void loadKeysAndValues(int b, int g) {
         int kvDim = nKvHeads * dh;
-        int kt = (b * nKvHeads + g) * dh * nPad;
-        int vt = (b * nKvHeads + g) * nPad * dhPad;
+        int base = (b * nKvHeads + g) * nPad * dhPad;
         for (int j = 0; j < n; j++) {
             int src = (b * n + j) * kvDim + g * dh;
-            for (int e = 0; e < dh; e++) {
-                keysT[kt + j / PW * dh * PW + e * PW + j % PW] = k[src + e];
-            }
-            System.arraycopy(v, src, values, vt + j * dhPad, dh);
-            Arrays.fill(values, vt + j * dhPad + dh, vt + (j + 1) * dhPad, 0f);
+            int dst = base + j * dhPad;
+            System.arraycopy(k, src, keys, dst, dh);
+            System.arraycopy(v, src, values, dst, dh);
+            Arrays.fill(keys, dst + dh, dst + dhPad, 0f);
+            Arrays.fill(values, dst + dh, dst + dhPad, 0f);
         }
-        for (int j = n; j < nPad; j++) {
-            for (int e = 0; e < dh; e++) {
-                keysT[kt + j / PW * dh * PW + e * PW + j % PW] = 0f;
-            }
-        }
-        Arrays.fill(values, vt + n * dhPad, vt + nPad * dhPad, 0f);
+        Arrays.fill(keys, base + n * dhPad, base + nPad * dhPad, 0f);
+        Arrays.fill(values, base + n * dhPad, base + nPad * dhPad, 0f);
     }
 
     // out rows i0 .. i0+QB-1 (those inside the sequence) of head h in sequence b
@@ -161,89 +155,122 @@ public final class CausalAttention implements WorkerPool.Task {
         int rowsPad = (rows + 3) & ~3;
         int g = h / (nHeads / nKvHeads);
         int qDim = nHeads * dh;
-        int kt = (b * nKvHeads + g) * dh * nPad;
-        int vt = (b * nKvHeads + g) * nPad * dhPad;
+        int kv = (b * nKvHeads + g) * nPad * dhPad;
         int first = (b * n + i0) * qDim + h * dh;
         float scale = (float) (1.0 / Math.sqrt(dh));
-        Arrays.fill(s.q, 0, rowsPad * dhPad, 0f);
+        Arrays.fill(s.qT, 0, dh * QB, 0f);
         for (int m = 0; m < rows; m++) {
-            System.arraycopy(q, first + m * qDim, s.q, m * dhPad, dh);
+            for (int e = 0; e < dh; e++) {
+                s.qT[e * QB + m] = q[first + m * qDim + e];
+            }
         }
         Arrays.fill(s.acc, 0, rowsPad * dhPad, 0f);
         Arrays.fill(s.max, Float.NEGATIVE_INFINITY);
-        Arrays.fill(s.sums, 0f);
+        Arrays.fill(s.sum, 0f);
         int last = i0 + rows; // keys 0 .. last-1 are visible to some row of the block
         for (int kt0 = 0; kt0 < last; kt0 += KT) {
-            int kt1 = Math.min(kt0 + KT, last);
-            // scores of every row of the block against the tile's keys (whole vectors of them; the keys past the
-            // sequence are zero), then each row's online-softmax step over the keys it sees
-            int width = roundUp(kt1 - kt0);
-            for (int j = 0; j < width; j += PW) {
-                TileProduct.multiply(s.scores, j, KT, s.q, 0, dhPad, 1, keysT, kt + (kt0 + j) * dh, PW, rowsPad,
-                        Math.min(PW, width - j), dh, false);
-            }
-            for (int m = 0; m < rows; m++) {
-                softmaxStep(s, m, Math.min(kt1, i0 + m + 1) - kt0, scale);
-            }
-            if (kt1 <= i0) {
-                // every row sees every key of the tile
-                TileProduct.multiply(s.acc, 0, dhPad, s.scores, 0, KT, 1, values, vt + kt0 * dhPad, dhPad, rowsPad, dhPad, kt1 - kt0, true);
+            int count = Math.min(KT, last - kt0);
+            // scores of the tile's keys (4 at a time; keys past the sequence are zero) against every query row
+            TileProduct.multiply(s.scores, 0, QB, keys, kv + kt0 * dhPad, dhPad, 1, s.qT, 0, QB, (count + 3) & ~3, QB, dh, false);
+            // key kt0 + r is visible to query rows m >= r - d
+            int d = i0 - kt0;
+            softmaxStep(s, count, d, scale);
+            rescale(s, rows);
+            if (kt0 + count <= i0) {
+                // every query row sees every key of the tile
+                TileProduct.multiply(s.acc, 0, dhPad, s.scores, 0, 1, QB, values, kv + kt0 * dhPad, dhPad, rowsPad, dhPad, count, true);
             } else {
-                diagonalValues(s, vt, i0, kt0, rows, rowsPad);
+                diagonalValues(s, kv + kt0 * dhPad, d, rows, rowsPad);
             }
         }
         int lseRow = (b * nHeads + h) * n + i0;
         for (int m = 0; m < rows; m++) {
-            float sum = 0;
-            for (int l = 0; l < L; l++) {
-                sum += s.sums[m * L + l];
-            }
-            float inv = 1f / sum;
+            float inv = 1f / s.sum[m];
             int o = first + m * qDim;
             for (int e = 0; e < dh; e++) {
                 out[o + e] = s.acc[m * dhPad + e] * inv;
             }
             if (lse != null) {
-                lse[lseRow + m] = (float) (scale * s.max[m] + Math.log(sum));
+                lse[lseRow + m] = (float) (scale * s.max[m] + Math.log(s.sum[m]));
             }
         }
     }
 
     /**
-     * Row m of the tile, whose first `visible` keys it may see: its scores become exp(scale * (score - max)) with
-     * max the row's running max, added to its sums; the sums and the output so far are rescaled when the max grows.
+     * The online-softmax step of a tile of `count` keys, lane-wise over the query rows: each row's max is raised to
+     * its largest visible score, the tile's scores become exp(scale * (score - max)) (0 where masked), and alpha
+     * (the factor on the sum and output so far) is exp(scale * (old max - new max)). Key r is visible to query
+     * rows m >= r - d, so rows r <= d are visible to all.
      */
-    private void softmaxStep(Scratch s, int m, int visible, float scale) {
-        int row = m * KT;
-        float oldMax = s.max[m];
-        float max = VectorMath.max(s.scores, row, visible, oldMax);
-        float shift = scale * max;
-        if (max > oldMax && oldMax != Float.NEGATIVE_INFINITY) {
-            FloatVector alpha = FloatVector.broadcast(S, VectorMath.exp(scale * oldMax - shift));
-            FloatVector.fromArray(S, s.sums, m * L).mul(alpha).intoArray(s.sums, m * L);
-            for (int e = m * dhPad; e < (m + 1) * dhPad; e += L) {
-                FloatVector.fromArray(S, s.acc, e).mul(alpha).intoArray(s.acc, e);
+    private void softmaxStep(Scratch s, int count, int d, float scale) {
+        for (int c = 0; c < QB; c += L) {
+            FloatVector oldMax = FloatVector.fromArray(S, s.max, c);
+            FloatVector max = oldMax;
+            // rows visible to every lane of these columns, then the masked ones
+            int all = Math.min(count, d + c + 1);
+            for (int r = 0; r < all; r++) {
+                FloatVector x = FloatVector.fromArray(S, s.scores, r * QB + c);
+                max = max.blend(x, x.compare(VectorOperators.GT, max));
+            }
+            for (int r = all; r < count; r++) {
+                FloatVector x = FloatVector.fromArray(S, s.scores, r * QB + c);
+                max = max.blend(x, x.compare(VectorOperators.GT, max).and(visible(r - d - c)));
+            }
+            FloatVector shift = max.mul(scale);
+            FloatVector sum = FloatVector.zero(S);
+            for (int r = 0; r < all; r++) {
+                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s.scores, r * QB + c).mul(scale).sub(shift));
+                p.intoArray(s.scores, r * QB + c);
+                sum = sum.add(p);
+            }
+            for (int r = all; r < count; r++) {
+                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s.scores, r * QB + c).mul(scale).sub(shift))
+                        .blend(0f, visible(r - d - c).not());
+                p.intoArray(s.scores, r * QB + c);
+                sum = sum.add(p);
+            }
+            // a lane whose max did not change gets exactly 1; one that had no max yet, 0 (nothing to rescale)
+            FloatVector alpha = VectorMath.exp(oldMax.mul(scale).sub(shift))
+                    .blend(1f, max.compare(VectorOperators.EQ, oldMax))
+                    .blend(0f, oldMax.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY));
+            FloatVector.fromArray(S, s.sum, c).mul(alpha).add(sum).intoArray(s.sum, c);
+            alpha.intoArray(s.alpha, c);
+            max.intoArray(s.max, c);
+        }
+    }
+
+    // lanes l with l >= from
+    private static VectorMask<Float> visible(int from) {
+        return LANES.compare(VectorOperators.GE, (float) from);
+    }
+
+    // each query row's output so far times its alpha, where alpha is not 1
+    private void rescale(Scratch s, int rows) {
+        for (int m = 0; m < rows; m++) {
+            float a = s.alpha[m];
+            if (a != 1f) {
+                FloatVector alpha = FloatVector.broadcast(S, a);
+                for (int e = m * dhPad; e < (m + 1) * dhPad; e += L) {
+                    FloatVector.fromArray(S, s.acc, e).mul(alpha).intoArray(s.acc, e);
+                }
             }
         }
-        VectorMath.expAndSum(s.scores, row, visible, scale, shift, s.sums, m * L);
-        s.max[m] = max;
     }
 
     /**
-     * out += P V over the diagonal tile, 4 rows at a time: the keys up to the group's first row are visible to
-     * all 4 rows (one product); each of the next 3 keys only to the rows at or after it, added row by row.
+     * out += P V over the diagonal tile, 4 query rows at a time: the keys up to the group's first row are visible
+     * to all 4 rows (one product); each of the next 3 keys only to the rows at or after it, added row by row.
      */
-    private void diagonalValues(Scratch s, int vt, int i0, int kt0, int rows, int rowsPad) {
+    private void diagonalValues(Scratch s, int vBase, int d, int rows, int rowsPad) {
         for (int r = 0; r < rowsPad; r += 4) {
-            int shared = i0 + r + 1 - kt0;
-            TileProduct.multiply(s.acc, r * dhPad, dhPad, s.scores, r * KT, KT, 1, values, vt + kt0 * dhPad, dhPad, 4, dhPad, shared, true);
-            for (int d = 1; d < 4 && r + d < rows; d++) {
-                int key = shared + d - 1; // i0 + r + d, counted from kt0
-                int vRow = vt + (kt0 + key) * dhPad;
-                for (int m = r + d; m < Math.min(r + 4, rows); m++) {
-                    FloatVector p = FloatVector.broadcast(S, s.scores[m * KT + key]);
+            int shared = d + r + 1;
+            TileProduct.multiply(s.acc, r * dhPad, dhPad, s.scores, r, 1, QB, values, vBase, dhPad, 4, dhPad, shared, true);
+            for (int t = 1; t < 4 && r + t < rows; t++) {
+                int key = shared + t - 1; // visible to query rows r + t and later
+                for (int m = r + t; m < Math.min(r + 4, rows); m++) {
+                    FloatVector p = FloatVector.broadcast(S, s.scores[key * QB + m]);
                     for (int e = 0; e < dhPad; e += L) {
-                        FloatVector.fromArray(S, values, vRow + e).fma(p, FloatVector.fromArray(S, s.acc, m * dhPad + e))
+                        FloatVector.fromArray(S, values, vBase + key * dhPad + e).fma(p, FloatVector.fromArray(S, s.acc, m * dhPad + e))
                                 .intoArray(s.acc, m * dhPad + e);
                     }
                 }

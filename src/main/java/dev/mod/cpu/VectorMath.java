@@ -49,25 +49,8 @@ public final class VectorMath {
         }
     }
 
-    // a[from + i] = exp(scale * a[from + i] - shift), i < n, and sums[sumsFrom + l] += the new a[from + i] with
-    // i % L = l: sums kept by lane, so that a running sum needs no horizontal add until its end
-    public static void expAndSum(float[] a, int from, int n, float scale, float shift, float[] sums, int sumsFrom) {
-        FloatVector acc = FloatVector.fromArray(S, sums, sumsFrom);
-        int i = 0;
-        for (; i + L <= n; i += L) {
-            FloatVector y = exp(FloatVector.fromArray(S, a, from + i).mul(scale).sub(shift));
-            y.intoArray(a, from + i);
-            acc = acc.add(y);
-        }
-        acc.intoArray(sums, sumsFrom);
-        for (; i < n; i++) {
-            a[from + i] = exp(scale * a[from + i] - shift);
-            sums[sumsFrom + i % L] += a[from + i];
-        }
-    }
-
     // exp of each lane; small enough to be inlined into its callers, so the vectors stay in registers
-    private static FloatVector exp(FloatVector v) {
+    static FloatVector exp(FloatVector v) {
         // clamped by compare and blend: FloatVector.max/min keep Java's NaN and -0.0 rules at several instructions
         // each, which cost a third of this function; a NaN stays a NaN either way
         FloatVector x = v.blend(MIN_X, v.lt(MIN_X));
@@ -119,25 +102,6 @@ public final class VectorMath {
             s = Math.fma(x[xFrom + i], y[yFrom + i], s);
         }
         return s;
-    }
-
-    // max(floor, a[from], ..., a[from+n-1]), NaNs ignored; exact, so the order does not matter. The lanes are
-    // compared by compare and blend (FloatVector.max keeps Java's NaN and -0.0 rules at several instructions each),
-    // and reduced across lanes only when one of them is above the floor
-    public static float max(float[] a, int from, int n, float floor) {
-        FloatVector acc = FloatVector.broadcast(S, floor);
-        int i = 0;
-        for (; i + L <= n; i += L) {
-            FloatVector x = FloatVector.fromArray(S, a, from + i);
-            acc = acc.blend(x, x.compare(VectorOperators.GT, acc));
-        }
-        float m = acc.compare(VectorOperators.GT, floor).anyTrue() ? acc.reduceLanes(VectorOperators.MAX) : floor;
-        for (; i < n; i++) {
-            if (a[from + i] > m) {
-                m = a[from + i];
-            }
-        }
-        return m;
     }
 
     // a[from] + ... + a[from+n-1]: lane-wise, then lanes and tail added in order
