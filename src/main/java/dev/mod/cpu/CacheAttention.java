@@ -69,7 +69,23 @@ final class CacheAttention implements WorkerPool.Task {
         int qOff = (row0 + i) * nHeads * dh + h * dh;
         int kvOff = (h / group) * dh;
         float[] p = scores[worker];
+        // four vectors of keys at a time: four independent FMA chains hide the FMA latency
         int j = 0;
+        for (; j + 4 * L <= visible; j += 4 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            for (int e = 0; e < dh; e++) {
+                int row = (kvOff + e) * stride + j;
+                FloatVector x = FloatVector.broadcast(S, q[qOff + e]);
+                a0 = FloatVector.fromArray(S, kT, row).fma(x, a0);
+                a1 = FloatVector.fromArray(S, kT, row + L).fma(x, a1);
+                a2 = FloatVector.fromArray(S, kT, row + 2 * L).fma(x, a2);
+                a3 = FloatVector.fromArray(S, kT, row + 3 * L).fma(x, a3);
+            }
+            a0.intoArray(p, j);
+            a1.intoArray(p, j + L);
+            a2.intoArray(p, j + 2 * L);
+            a3.intoArray(p, j + 3 * L);
+        }
         for (; j + L <= visible; j += L) {
             FloatVector acc = FloatVector.zero(S);
             for (int e = 0; e < dh; e++) {
@@ -90,7 +106,23 @@ final class CacheAttention implements WorkerPool.Task {
         }
         VectorMath.exp(p, 0, p, 0, visible, scale, scale * max);
         float inv = 1f / VectorMath.sum(p, 0, visible);
+        // four vectors of the head at a time, each value row read once, contiguously
         int e = 0;
+        for (; e + 4 * L <= dh; e += 4 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            for (j = 0; j < visible; j++) {
+                int row = j * kvDim + kvOff + e;
+                FloatVector w = FloatVector.broadcast(S, p[j]);
+                a0 = FloatVector.fromArray(S, v, row).fma(w, a0);
+                a1 = FloatVector.fromArray(S, v, row + L).fma(w, a1);
+                a2 = FloatVector.fromArray(S, v, row + 2 * L).fma(w, a2);
+                a3 = FloatVector.fromArray(S, v, row + 3 * L).fma(w, a3);
+            }
+            a0.mul(inv).intoArray(out, qOff + e);
+            a1.mul(inv).intoArray(out, qOff + e + L);
+            a2.mul(inv).intoArray(out, qOff + e + 2 * L);
+            a3.mul(inv).intoArray(out, qOff + e + 3 * L);
+        }
         for (; e + L <= dh; e += L) {
             FloatVector acc = FloatVector.zero(S);
             for (j = 0; j < visible; j++) {

@@ -8,6 +8,7 @@ import dev.mod.plan.Kernels;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.Map;
 
@@ -170,17 +171,22 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         if (t.theta() == theta && t.dh() == dh && t.positions() >= positions) {
             return t;
         }
+        // A decode step asks for one position more than the last: the table at least doubles, keeping the rows it
+        // has, so that a generation of n tokens computes O(n) angles in all, not O(n) per step.
+        boolean extend = t.theta() == theta && t.dh() == dh;
+        int size = extend ? Math.max(positions, 2 * t.positions()) : positions;
         int half = dh / 2;
-        float[] cos = new float[positions * half];
-        float[] sin = new float[positions * half];
-        for (int p = 0; p < positions; p++) {
+        int from = extend ? t.positions() : 0;
+        float[] cos = Arrays.copyOf(extend ? t.cos() : new float[0], size * half);
+        float[] sin = Arrays.copyOf(extend ? t.sin() : new float[0], size * half);
+        for (int p = from; p < size; p++) {
             for (int j = 0; j < half; j++) {
                 double angle = p * Math.pow(theta, -2.0 * j / dh);
                 cos[p * half + j] = (float) Math.cos(angle);
                 sin[p * half + j] = (float) Math.sin(angle);
             }
         }
-        rope = new RopeTable(theta, dh, positions, cos, sin);
+        rope = new RopeTable(theta, dh, size, cos, sin);
         return rope;
     }
 

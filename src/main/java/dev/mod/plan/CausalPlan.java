@@ -232,6 +232,19 @@ public final class CausalPlan implements CausalPass {
         for (int i = 0; i < n; i++) {
             cache.append(layer, seq[i], a.k(), a.v(), i, pos[i]);
         }
+        if (n > 1 && seq[0] == seq[n - 1] && cache.length(layer, seq[0]) == n) {
+            // a prompt's first chunk: its rows attend only to each other, so this is causal attention over the chunk
+            // itself, on the blocked prefill kernel, rather than row by row against the cache
+            kernels.attention(a.attention(), a.q(), a.k(), a.v(), pos, 1, n, c.nHeads(), c.nKvHeads(), c.headDim());
+        } else {
+            cachedAttention(layer, n, seq);
+        }
+        AttentionStage.output(kernels, c, w, a, in, n);
+        MlpStage.apply(kernels, c, w, a, n);
+    }
+
+    // attention of rows [0, n) against their sequences' caches, one run of adjacent rows of a sequence at a time
+    private void cachedAttention(int layer, int n, int[] seq) {
         for (int i0 = 0; i0 < n; ) {
             int s = seq[i0];
             int i1 = i0;
@@ -243,8 +256,6 @@ public final class CausalPlan implements CausalPass {
                     cache.values(layer, s), cache.length(layer, s) - count, c.nHeads(), c.nKvHeads(), c.headDim());
             i0 = i1;
         }
-        AttentionStage.output(kernels, c, w, a, in, n);
-        MlpStage.apply(kernels, c, w, a, n);
     }
 
     @Override
