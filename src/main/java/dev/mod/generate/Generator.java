@@ -20,21 +20,27 @@ import java.util.function.Consumer;
  * from the seed and its index, so a prompt's text does not depend on the other prompts in the batch.
  */
 public final class Generator {
-    /** How to sample and how long. */
-    public record Settings(int maxTokens, double temperature, double topP, long seed) {
+    /**
+     * How to sample and how long; warmupSteps decode steps run first on a throwaway cache (the first prompt's tokens,
+     * cycled), so that the JIT has compiled the decode path before the prompt's first token is timed.
+     */
+    public record Settings(int maxTokens, double temperature, double topP, long seed, int warmupSteps) {
         public Settings {
             if (maxTokens < 1) {
                 throw new ModException("--max-tokens must be at least 1, got " + maxTokens);
+            }
+            if (warmupSteps < 0) {
+                throw new ModException("--warmup-steps must be at least 0, got " + warmupSteps);
             }
             Sampler.check(temperature, topP);
         }
     }
 
     /**
-     * What a generation did. Times in ms; routed fractions per routed layer over the prompts (prefill) and
+     * What a generation did. Times in ms (the warm-up's before the prompt, not part of the time to first token); routed fractions per routed layer over the prompts (prefill) and
      * over the decode steps; KV-cache bytes held at the end against a dense model's for the same tokens.
      */
-    public record Result(List<String> texts, List<int[]> tokens, double timeToFirstTokenMs, double decodeMs,
+    public record Result(List<String> texts, List<int[]> tokens, double warmupMs, double timeToFirstTokenMs, double decodeMs,
                          int decodeTokens, Map<Integer, Double> prefillRouted, Map<Integer, Double> decodeRouted,
                          long kvBytes, long denseKvBytes, long contextTokens) {
         /** Tokens per second of the decode steps (after the first token). */
@@ -82,12 +88,41 @@ public final class Generator {
         int batch = encoded.size();
         int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
         int context = encoded.stream().mapToInt(p -> p.length).max().orElseThrow() + settings.maxTokens();
+        if (settings.warmupSteps() >= model.config().maxSeqLen()) {
+            throw new ModException("--warmup-steps " + settings.warmupSteps() + " needs a context above the model's max_seq_len "
+                    + model.config().maxSeqLen());
+        }
+        double warmupMs = warmUp(opener, encoded.get(0), settings);
         try (CausalPass plan = opener.open(batch, Math.max(promptRows, batch), context)) {
-            return generate(plan, encoded, settings, stream);
+            return generate(plan, encoded, settings, stream, warmupMs);
         }
     }
 
-    private static Result generate(CausalPass plan, List<int[]> encoded, Settings settings, Consumer<String> stream) {
+    // decode steps of one sequence on a plan of its own, the prompt's tokens cycled, each sampled by a sampler of its
+    // own (the draws are not used) so that sampling is compiled too; returns the time they took in ms
+    private static double warmUp(CausalPass.Opener opener, int[] prompt, Settings settings) {
+        int steps = settings.warmupSteps();
+        if (steps == 0) {
+            return 0;
+        }
+        long start = System.nanoTime();
+        try (CausalPass plan = opener.open(1, 1, steps + 1)) {
+            Sampler sampler = new Sampler(settings.temperature(), settings.topP(), settings.seed());
+            int vocab = plan.config().vocabSize();
+            int[] seq = {0};
+            int[] tok = new int[1];
+            for (int i = 0; i < steps; i++) {
+                tok[0] = prompt[i % prompt.length];
+                plan.run(seq, tok, 1);
+                Logits.requireFinite(plan.logits(), 0, 1, vocab, row -> "the warm-up", "");
+                sampler.sample(plan.logits(), 0, vocab);
+            }
+        }
+        return (System.nanoTime() - start) / 1e6;
+    }
+
+    private static Result generate(CausalPass plan, List<int[]> encoded, Settings settings, Consumer<String> stream,
+                                   double warmupMs) {
         int batch = encoded.size();
         int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
         int vocab = plan.config().vocabSize();
@@ -163,7 +198,7 @@ public final class Generator {
             ids.add(java.util.Arrays.copyOf(generated[b], counts[b]));
             context += plan.length(b);
         }
-        return new Result(out, ids, (firstToken - start) / 1e6, (end - firstToken) / 1e6, decodeTokens,
+        return new Result(out, ids, warmupMs, (firstToken - start) / 1e6, (end - firstToken) / 1e6, decodeTokens,
                 prefillRouted, routedFractions(plan), plan.cacheBytes(), plan.denseCacheBytes(context), context);
     }
 

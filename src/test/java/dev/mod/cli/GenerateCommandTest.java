@@ -46,6 +46,7 @@ class GenerateCommandTest extends ConsoleTest {
         String first = stdout();
         assertTrue(stderr().contains("routing calibrated"), stderr());
         assertTrue(stderr().contains("time to first token"), stderr());
+        assertTrue(stderr().contains("warm-up: "), "the cpu backend warms the decode path up by default: " + stderr());
         assertTrue(stderr().matches("(?s).*KV cache: [\\d,]+ bytes for \\d+ tokens; the dense model would hold [\\d,]+ \\(0\\.\\d+x\\).*"),
                 stderr());
         assertEquals(0, mod(args));
@@ -104,6 +105,9 @@ class GenerateCommandTest extends ConsoleTest {
         refused("not causal", "generate", "--model", m, "--prompt", "x", "--routing", "topk");
         refused("--top-p must be in (0, 1]", "generate", "--model", m, "--prompt", "x", "--top-p", "0");
         refused("--max-tokens must be at least 1", "generate", "--model", m, "--prompt", "x", "--max-tokens", "0");
+        refused("--warmup-steps must be at least 0", "generate", "--model", m, "--prompt", "x", "--max-tokens", "5", "--warmup-steps", "-1");
+        refused("--warmup-steps 40 needs a context above the model's max_seq_len 40", "generate", "--model", m, "--prompt", "x",
+                "--max-tokens", "5", "--warmup-steps", "40");
 
         Path shortText = dir.resolve("short.txt");
         Files.writeString(shortText, "too short");

@@ -28,7 +28,7 @@ class GeneratorTest {
     }
 
     private static Generator.Result generate(List<String> prompts, double temperature, long seed) {
-        return Generator.generate(MODEL, (s, r, c) -> new CausalPlan(MODEL, CPU, ROUTER, s, r, c), prompts, new Generator.Settings(30, temperature, 0.9, seed), null);
+        return Generator.generate(MODEL, (s, r, c) -> new CausalPlan(MODEL, CPU, ROUTER, s, r, c), prompts, new Generator.Settings(30, temperature, 0.9, seed, 0), null);
     }
 
     @Test
@@ -41,13 +41,25 @@ class GeneratorTest {
         assertTrue(!java.util.Arrays.equals(a.tokens().get(0), c.tokens().get(0)), "another seed, another text");
     }
 
+    /** The warm-up runs on a cache of its own: the text is the same with and without it. */
+    @Test
+    void aWarmUpChangesNothingButTheTime() {
+        Generator.Result plain = generate(List.of("hello"), 0.9, 5);
+        Generator.Result warmed = Generator.generate(MODEL, (s, r, c) -> new CausalPlan(MODEL, CPU, ROUTER, s, r, c), List.of("hello"),
+                new Generator.Settings(30, 0.9, 0.9, 5, 50), null);
+        assertArrayEquals(plain.tokens().get(0), warmed.tokens().get(0));
+        assertEquals(plain.kvBytes(), warmed.kvBytes());
+        assertEquals(0, plain.warmupMs());
+        assertTrue(warmed.warmupMs() > 0);
+    }
+
     @Test
     void aBatchGeneratesWhatEachPromptGeneratesAlone() {
         List<String> prompts = List.of("abc", "a longer prompt", "x");
         Generator.Result batch = generate(prompts, 0.9, 1);
         for (int i = 0; i < prompts.size(); i++) {
             Generator.Result alone = Generator.generate(MODEL, (s, r, c) -> new CausalPlan(MODEL, CPU, ROUTER, s, r, c), List.of(prompts.get(i)),
-                    new Generator.Settings(30, 0.9, 0.9, 1 + 0x9E3779B97F4A7C15L * i), null);
+                    new Generator.Settings(30, 0.9, 0.9, 1 + 0x9E3779B97F4A7C15L * i, 0), null);
             assertArrayEquals(alone.tokens().get(0), batch.tokens().get(i), "prompt " + i);
         }
     }
