@@ -171,6 +171,39 @@ class CpuKernelsTest {
         assertTrue(CpuParityTest.relativeError(actual, expected) < 1e-5, "" + CpuParityTest.relativeError(actual, expected));
     }
 
+    /**
+     * The attention kernels' tile product against a plain triple loop: row counts that mix 6- and 4-row tiles, column
+     * counts with and without a tail of single vectors, depths across blocks, A read straight and transposed, C
+     * overwritten and accumulated into, all at offsets inside larger arrays.
+     */
+    @ParameterizedTest
+    @CsvSource({"4, 1, 1", "8, 4, 64", "12, 5, 70", "16, 4, 130", "20, 1, 3", "28, 8, 65", "64, 4, 128"})
+    void tileProductMatchesALoop(int m, int vectors, int k) {
+        int n = vectors * jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+        float[] b = random(7 + k * (n + 3), 11);
+        for (boolean transposed : new boolean[] {false, true}) {
+            for (boolean accumulate : new boolean[] {false, true}) {
+                float[] a = random(5 + (m + 2) * (k + 2), 12);
+                float[] c = random(9 + m * (n + 2), 13);
+                float[] expected = c.clone();
+                int aRow = transposed ? 1 : k + 2;
+                int aCol = transposed ? m + 2 : 1;
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        float sum = accumulate ? c[9 + i * (n + 2) + j] : 0;
+                        for (int kk = 0; kk < k; kk++) {
+                            sum = Math.fma(a[5 + i * aRow + kk * aCol], b[7 + kk * (n + 3) + j], sum);
+                        }
+                        expected[9 + i * (n + 2) + j] = sum;
+                    }
+                }
+                TileProduct.multiply(c, 9, n + 2, a, 5, aRow, aCol, b, 7, n + 3, m, n, k, accumulate);
+                assertTrue(CpuParityTest.relativeError(c, expected) < 1e-5,
+                        "transposed " + transposed + ", accumulate " + accumulate + ": " + CpuParityTest.relativeError(c, expected));
+            }
+        }
+    }
+
     /** The log-sum-exp that training keeps for the backward pass, against a double-precision sum over the visible keys. */
     @ParameterizedTest
     @CsvSource({"1, 300, 2, 24", "2, 70, 1, 64"})
