@@ -36,11 +36,11 @@ public final class CausalAttention implements WorkerPool.Task {
 
     /** One worker's scratch, dhPad = dh rounded up to whole vectors. */
     private static final class Scratch {
-        float[] qT = new float[0];                  // [dh, QB] the block's query rows transposed, zero past the sequence
+        float[] qT = new float[0];                  // [dh, QB] the block's query rows / sqrt(dh), transposed; 0 past the end
         final float[] scores = new float[KT * QB];  // [KT, QB] one tile's scores, then its probabilities
         float[] acc = new float[0];                 // [QB, dhPad] the output so far, not yet divided by the sum
-        final float[] max = new float[QB];          // running max of each query row's raw scores
-        final float[] sum = new float[QB];          // running sum of exp(scale * (score - max))
+        final float[] max = new float[QB];          // running max of each query row's scores
+        final float[] sum = new float[QB];          // running sum of exp(score - max)
         final float[] alpha = new float[QB];        // the factor a tile's new max puts on the output so far
 
         void ensure(int dh, int dhPad) {
@@ -161,7 +161,7 @@ public final class CausalAttention implements WorkerPool.Task {
         Arrays.fill(s.qT, 0, dh * QB, 0f);
         for (int m = 0; m < rows; m++) {
             for (int e = 0; e < dh; e++) {
-                s.qT[e * QB + m] = q[first + m * qDim + e];
+                s.qT[e * QB + m] = q[first + m * qDim + e] * scale;
             }
         }
         Arrays.fill(s.acc, 0, rowsPad * dhPad, 0f);
@@ -174,7 +174,7 @@ public final class CausalAttention implements WorkerPool.Task {
             TileProduct.multiply(s.scores, 0, QB, keys, kv + kt0 * dhPad, dhPad, 1, s.qT, 0, QB, (count + 3) & ~3, QB, dh, false);
             // key kt0 + r is visible to query rows m >= r - d
             int d = i0 - kt0;
-            softmaxStep(s, count, d, scale);
+            softmaxStep(s, count, d);
             rescale(s, rows);
             if (kt0 + count <= i0) {
                 // every query row sees every key of the tile
@@ -191,18 +191,19 @@ public final class CausalAttention implements WorkerPool.Task {
                 out[o + e] = s.acc[m * dhPad + e] * inv;
             }
             if (lse != null) {
-                lse[lseRow + m] = (float) (scale * s.max[m] + Math.log(s.sum[m]));
+                lse[lseRow + m] = (float) (s.max[m] + Math.log(s.sum[m]));
             }
         }
     }
 
     /**
      * The online-softmax step of a tile of `count` keys, lane-wise over the query rows: each row's max is raised to
-     * its largest visible score, the tile's scores become exp(scale * (score - max)) (0 where masked), and alpha
-     * (the factor on the sum and output so far) is exp(scale * (old max - new max)). Key r is visible to query
+     * its largest visible score, the tile's scores become exp(score - max) (0 where masked), and alpha (the factor
+     * on the sum and output so far) is exp(old max - new max). Scores come scaled by 1/sqrt(dh) (the query block is
+     * scaled once, which saves a multiply per score). Key r is visible to query
      * rows m >= r - d, so rows r <= d are visible to all.
      */
-    private void softmaxStep(Scratch s, int count, int d, float scale) {
+    private void softmaxStep(Scratch s, int count, int d) {
         for (int c = 0; c < QB; c += L) {
             FloatVector oldMax = FloatVector.fromArray(S, s.max, c);
             FloatVector max = oldMax;
@@ -216,21 +217,20 @@ public final class CausalAttention implements WorkerPool.Task {
                 FloatVector x = FloatVector.fromArray(S, s.scores, r * QB + c);
                 max = max.blend(x, x.compare(VectorOperators.GT, max).and(visible(r - d - c)));
             }
-            FloatVector shift = max.mul(scale);
             FloatVector sum = FloatVector.zero(S);
             for (int r = 0; r < all; r++) {
-                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s.scores, r * QB + c).mul(scale).sub(shift));
+                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s.scores, r * QB + c).sub(max));
                 p.intoArray(s.scores, r * QB + c);
                 sum = sum.add(p);
             }
             for (int r = all; r < count; r++) {
-                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s.scores, r * QB + c).mul(scale).sub(shift))
+                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s.scores, r * QB + c).sub(max))
                         .blend(0f, visible(r - d - c).not());
                 p.intoArray(s.scores, r * QB + c);
                 sum = sum.add(p);
             }
             // a lane whose max did not change gets exactly 1; one that had no max yet, 0 (nothing to rescale)
-            FloatVector alpha = VectorMath.exp(oldMax.mul(scale).sub(shift))
+            FloatVector alpha = VectorMath.exp(oldMax.sub(max))
                     .blend(1f, max.compare(VectorOperators.EQ, oldMax))
                     .blend(0f, oldMax.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY));
             FloatVector.fromArray(S, s.sum, c).mul(alpha).add(sum).intoArray(s.sum, c);
