@@ -219,18 +219,18 @@ public final class CausalAttention implements WorkerPool.Task {
             }
             FloatVector sum = FloatVector.zero(S);
             for (int r = 0; r < all; r++) {
-                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s.scores, r * QB + c).sub(max));
+                FloatVector p = VectorMath.expOfAtMostMaxX(FloatVector.fromArray(S, s.scores, r * QB + c).sub(max));
                 p.intoArray(s.scores, r * QB + c);
                 sum = sum.add(p);
             }
             for (int r = all; r < count; r++) {
-                FloatVector p = VectorMath.exp(FloatVector.fromArray(S, s.scores, r * QB + c).sub(max))
+                FloatVector p = VectorMath.expOfAtMostMaxX(FloatVector.fromArray(S, s.scores, r * QB + c).sub(max))
                         .blend(0f, visible(r - d - c).not());
                 p.intoArray(s.scores, r * QB + c);
                 sum = sum.add(p);
             }
             // a lane whose max did not change gets exactly 1; one that had no max yet, 0 (nothing to rescale)
-            FloatVector alpha = VectorMath.exp(oldMax.sub(max))
+            FloatVector alpha = VectorMath.expOfAtMostMaxX(oldMax.sub(max))
                     .blend(1f, max.compare(VectorOperators.EQ, oldMax))
                     .blend(0f, oldMax.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY));
             FloatVector.fromArray(S, s.sum, c).mul(alpha).add(sum).intoArray(s.sum, c);

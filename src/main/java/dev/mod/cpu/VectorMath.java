@@ -51,10 +51,14 @@ public final class VectorMath {
 
     // exp of each lane; small enough to be inlined into its callers, so the vectors stay in registers
     static FloatVector exp(FloatVector v) {
-        // clamped by compare and blend: FloatVector.max/min keep Java's NaN and -0.0 rules at several instructions
-        // each, which cost a third of this function; a NaN stays a NaN either way
+        return expOfAtMostMaxX(v.blend(MAX_X, v.compare(VectorOperators.GT, MAX_X)));
+    }
+
+    // exp of lanes known to be at most MAX_X (a softmax's score minus its max is at most 0), without the upper clamp.
+    // Clamped by compare and blend: FloatVector.max/min keep Java's NaN and -0.0 rules at several instructions each,
+    // which cost a third of this function; a NaN stays a NaN either way
+    static FloatVector expOfAtMostMaxX(FloatVector v) {
         FloatVector x = v.blend(MIN_X, v.lt(MIN_X));
-        x = x.blend(MAX_X, x.compare(VectorOperators.GT, MAX_X));
         FloatVector t = x.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND));
         FloatVector k = t.sub(ROUND);
         FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
