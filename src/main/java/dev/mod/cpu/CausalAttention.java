@@ -41,6 +41,7 @@ public final class CausalAttention implements WorkerPool.Task {
         float[] acc = new float[0];                 // [QB, dhPad] the output so far, not yet divided by the sum
         final float[] max = new float[QB];          // running max of each query row's scores
         final float[] sum = new float[QB];          // running sum of exp(score - max)
+        final float[] newMax = new float[QB];       // the max after the tile at hand
         final float[] alpha = new float[QB];        // the factor a tile's new max puts on the output so far
 
         void ensure(int dh, int dhPad) {
@@ -198,15 +199,17 @@ public final class CausalAttention implements WorkerPool.Task {
 
     /**
      * The online-softmax step of a tile of `count` keys, lane-wise over the query rows: each row's max is raised to
-     * its largest visible score, the tile's scores become exp(score - max) (0 where masked), and alpha (the factor
-     * on the sum and output so far) is exp(old max - new max). Scores come scaled by 1/sqrt(dh) (the query block is
-     * scaled once, which saves a multiply per score). Key r is visible to query
-     * rows m >= r - d, so rows r <= d are visible to all.
+     * its largest visible score, alpha (the factor on the sum and output so far) is exp(old max - new max), and
+     * the tile's scores become exp(score - max), added to the sums. Scores come scaled by 1/sqrt(dh) (the query
+     * block is scaled once, which saves a multiply per score). Key r is visible to query rows m >= r - d, so rows
+     * r <= d are visible to all; a masked score is set to -infinity first, so its exp is the smallest float exp
+     * gives (about 1e-38, lost in any sum of 1 or more) and a non-finite masked score reaches nothing. Masked
+     * probabilities are never multiplied by a value: the diagonal's products skip their keys.
+     * No vector crosses a method boundary here: a vector returned by a method that C2 does not inline is boxed.
      */
     private void softmaxStep(Scratch s, int count, int d) {
         for (int c = 0; c < QB; c += L) {
-            FloatVector oldMax = FloatVector.fromArray(S, s.max, c);
-            FloatVector max = oldMax;
+            FloatVector max = FloatVector.fromArray(S, s.max, c);
             // rows visible to every lane of these columns, then the masked ones
             int all = Math.min(count, d + c + 1);
             for (int r = 0; r < all; r++) {
@@ -215,33 +218,22 @@ public final class CausalAttention implements WorkerPool.Task {
             }
             for (int r = all; r < count; r++) {
                 FloatVector x = FloatVector.fromArray(S, s.scores, r * QB + c);
-                max = max.blend(x, x.compare(VectorOperators.GT, max).and(visible(r - d - c)));
+                VectorMask<Float> visible = LANES.compare(VectorOperators.GE, (float) (r - d - c));
+                max = max.blend(x, x.compare(VectorOperators.GT, max).and(visible));
+                x.blend(Float.NEGATIVE_INFINITY, visible.not()).intoArray(s.scores, r * QB + c);
             }
-            FloatVector sum = FloatVector.zero(S);
-            for (int r = 0; r < all; r++) {
-                FloatVector p = VectorMath.expOfAtMostMaxX(FloatVector.fromArray(S, s.scores, r * QB + c).sub(max));
-                p.intoArray(s.scores, r * QB + c);
-                sum = sum.add(p);
-            }
-            for (int r = all; r < count; r++) {
-                FloatVector p = VectorMath.expOfAtMostMaxX(FloatVector.fromArray(S, s.scores, r * QB + c).sub(max))
-                        .blend(0f, visible(r - d - c).not());
-                p.intoArray(s.scores, r * QB + c);
-                sum = sum.add(p);
-            }
-            // a lane whose max did not change gets exactly 1; one that had no max yet, 0 (nothing to rescale)
-            FloatVector alpha = VectorMath.expOfAtMostMaxX(oldMax.sub(max))
-                    .blend(1f, max.compare(VectorOperators.EQ, oldMax))
-                    .blend(0f, oldMax.compare(VectorOperators.EQ, Float.NEGATIVE_INFINITY));
-            FloatVector.fromArray(S, s.sum, c).mul(alpha).add(sum).intoArray(s.sum, c);
-            alpha.intoArray(s.alpha, c);
-            max.intoArray(s.max, c);
+            max.intoArray(s.newMax, c);
         }
-    }
-
-    // lanes l with l >= from
-    private static VectorMask<Float> visible(int from) {
-        return LANES.compare(VectorOperators.GE, (float) from);
+        // a lane whose max did not change gets exactly 1; one that had no max yet, 0 (nothing to rescale)
+        for (int m = 0; m < QB; m++) {
+            float old = s.max[m];
+            float max = s.newMax[m];
+            float alpha = max == old ? 1f : old == Float.NEGATIVE_INFINITY ? 0f : VectorMath.exp(old - max);
+            s.alpha[m] = alpha;
+            s.sum[m] *= alpha;
+            s.max[m] = max;
+        }
+        VectorMath.expLanes(s.scores, count, QB, s.max, s.sum);
     }
 
     // each query row's output so far times its alpha, where alpha is not 1

@@ -10,7 +10,7 @@ import jdk.incubator.vector.VectorSpecies;
  * FMA, bit moves) and summed in a fixed order, so they give the same bits in the interpreter, in C2 and
  * on every thread. The Vector API's own EXP and reduceLanes(ADD) may differ between JIT tiers (the
  * latter's order is unspecified), which would make results depend on when a method got compiled.
- * Public functions take arrays, never vectors: a vector passed to a method that is not inlined is boxed.
+ * Functions take arrays, never vectors: a vector passed to a method that is not inlined is boxed.
  */
 public final class VectorMath {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -42,39 +42,66 @@ public final class VectorMath {
     public static void exp(float[] src, int srcFrom, float[] dst, int dstFrom, int n, float scale, float shift) {
         int i = 0;
         for (; i + L <= n; i += L) {
-            exp(FloatVector.fromArray(S, src, srcFrom + i).mul(scale).sub(shift)).intoArray(dst, dstFrom + i);
+            FloatVector v = FloatVector.fromArray(S, src, srcFrom + i).mul(scale).sub(shift);
+            // clamped by compare and blend: FloatVector.max/min keep Java's NaN and -0.0 rules at several
+            // instructions each, which cost a third of this loop; a NaN stays a NaN either way
+            FloatVector x = v.blend(MIN_X, v.lt(MIN_X));
+            x = x.blend(MAX_X, x.compare(VectorOperators.GT, MAX_X));
+            FloatVector t = x.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND));
+            FloatVector k = t.sub(ROUND);
+            FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
+            r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
+            FloatVector p = r.fma(FloatVector.broadcast(S, P0), FloatVector.broadcast(S, P1));
+            p = p.fma(r, FloatVector.broadcast(S, P2));
+            p = p.fma(r, FloatVector.broadcast(S, P3));
+            p = p.fma(r, FloatVector.broadcast(S, P4));
+            p = p.fma(r, FloatVector.broadcast(S, P5));
+            FloatVector y = p.mul(r).fma(r, r).add(1f);
+            IntVector bits = t.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+            y.mul(bits.reinterpretAsFloats()).intoArray(dst, dstFrom + i);
         }
         for (; i < n; i++) {
             dst[dstFrom + i] = exp(scale * src[srcFrom + i] - shift);
         }
     }
 
-    // exp of each lane; small enough to be inlined into its callers, so the vectors stay in registers
-    static FloatVector exp(FloatVector v) {
-        return expOfAtMostMaxX(v.blend(MAX_X, v.compare(VectorOperators.GT, MAX_X)));
-    }
-
-    // exp of lanes known to be at most MAX_X (a softmax's score minus its max is at most 0), without the upper clamp.
-    // Clamped by compare and blend: FloatVector.max/min keep Java's NaN and -0.0 rules at several instructions each,
-    // which cost a third of this function; a NaN stays a NaN either way
-    static FloatVector expOfAtMostMaxX(FloatVector v) {
-        FloatVector x = v.blend(MIN_X, v.lt(MIN_X));
-        FloatVector t = x.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND));
-        FloatVector k = t.sub(ROUND);
-        FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
-        r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
-        FloatVector p = r.fma(FloatVector.broadcast(S, P0), FloatVector.broadcast(S, P1));
-        p = p.fma(r, FloatVector.broadcast(S, P2));
-        p = p.fma(r, FloatVector.broadcast(S, P3));
-        p = p.fma(r, FloatVector.broadcast(S, P4));
-        p = p.fma(r, FloatVector.broadcast(S, P5));
-        FloatVector y = p.mul(r).fma(r, r).add(1f);
-        IntVector bits = t.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23);
-        return y.mul(bits.reinterpretAsFloats());
+    /**
+     * The softmax step down a tile of scores held transposed (a row per key, a lane per query row): for rows r < rows
+     * and columns j < width (a multiple of the vector length), a[r * width + j] = exp(a[r * width + j] - max[j]) and
+     * sum[j] += it, the rows summed in order. max[j] must be at least every a[r * width + j] that is not -infinity,
+     * so the upper clamp is left out. The same computation as {@link #exp(float[], int, float[], int, int, float,
+     * float)}, written out again rather than shared through a method on vectors: a vector returned by a method that
+     * C2 does not inline is boxed (6 MB per forward pass when this step called such a helper).
+     */
+    public static void expLanes(float[] a, int rows, int width, float[] max, float[] sum) {
+        for (int c = 0; c < width; c += L) {
+            FloatVector shift = FloatVector.fromArray(S, max, c);
+            FloatVector acc = FloatVector.fromArray(S, sum, c);
+            for (int row = 0; row < rows; row++) {
+                int at = row * width + c;
+                FloatVector v = FloatVector.fromArray(S, a, at).sub(shift);
+                FloatVector x = v.blend(MIN_X, v.lt(MIN_X));
+                FloatVector t = x.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND));
+                FloatVector k = t.sub(ROUND);
+                FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
+                r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
+                FloatVector p = r.fma(FloatVector.broadcast(S, P0), FloatVector.broadcast(S, P1));
+                p = p.fma(r, FloatVector.broadcast(S, P2));
+                p = p.fma(r, FloatVector.broadcast(S, P3));
+                p = p.fma(r, FloatVector.broadcast(S, P4));
+                p = p.fma(r, FloatVector.broadcast(S, P5));
+                FloatVector y = p.mul(r).fma(r, r).add(1f);
+                IntVector bits = t.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+                y = y.mul(bits.reinterpretAsFloats());
+                y.intoArray(a, at);
+                acc = acc.add(y);
+            }
+            acc.intoArray(sum, c);
+        }
     }
 
     // exp(x), the same computation on one float
-    static float exp(float x) {
+    public static float exp(float x) {
         x = Math.min(Math.max(x, MIN_X), MAX_X);
         float t = Math.fma(x, LOG2E, ROUND);
         float k = t - ROUND;
