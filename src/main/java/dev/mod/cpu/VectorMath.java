@@ -101,7 +101,7 @@ public final class VectorMath {
     }
 
     // exp(x), the same computation on one float
-    public static float exp(float x) {
+    static float exp(float x) {
         x = Math.min(Math.max(x, MIN_X), MAX_X);
         float t = Math.fma(x, LOG2E, ROUND);
         float k = t - ROUND;

@@ -37,8 +37,9 @@ public final class Generator {
     }
 
     /**
-     * What a generation did. Times in ms (the warm-up's before the prompt, not part of the time to first token); routed fractions per routed layer over the prompts (prefill) and
-     * over the decode steps; KV-cache bytes held at the end against a dense model's for the same tokens.
+     * What a generation did. Times in ms (the warm-up's before the prompt, not part of the time to first token);
+     * routed fractions per routed layer over the prompts (prefill) and over the decode steps; KV-cache bytes held
+     * at the end against a dense model's for the same tokens.
      */
     public record Result(List<String> texts, List<int[]> tokens, double warmupMs, double timeToFirstTokenMs, double decodeMs,
                          int decodeTokens, Map<Integer, Double> prefillRouted, Map<Integer, Double> decodeRouted,

@@ -18,8 +18,8 @@ import java.util.Arrays;
  * of its query heads, so no two threads write the same gradient and results do not depend on the thread
  * count. A chunk copies its keys and values into scratch padded to whole vectors (keys and values also
  * transposed), then walks its query rows in blocks of {@link #QB}: each block is five small matrix products
- * (scores, dp, dq, dk, dv) on one register-blocked kernel, {@link TileProduct}, which keeps a tile of 4 rows x
- * 4 vectors in registers, as the GEMM does; the gradients of keys and values stay in the chunk's scratch
+ * (scores, dp, dq, dk, dv) on one register-blocked kernel, {@link TileProduct}, which keeps a tile of 6 or 4
+ * rows x 4 vectors in registers, as the GEMM does; the gradients of keys and values stay in the chunk's scratch
  * until its last block.
  */
 final class TrainAttention implements WorkerPool.Task {
