@@ -1,6 +1,9 @@
 package dev.mod.cpu;
 
+import dev.mod.model.DType;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -18,6 +21,8 @@ import jdk.incubator.vector.VectorSpecies;
 public final class Gemm implements WorkerPool.Task {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
+    /** Ints as wide as the float vectors: one holds a pair of 16-bit weights per lane (see PackedHalfMatrix). */
+    private static final VectorSpecies<Integer> PAIRS = IntVector.SPECIES_PREFERRED;
     /** Panel width: three vectors. */
     public static final int NR = 3 * L;
     /** Rows of the micro-kernel, and the width of a packed left operand's micro-panels. */
@@ -103,7 +108,11 @@ public final class Gemm implements WorkerPool.Task {
             if (half != null && r1 - r0 < MR) {
                 // a few rows (a decode step): widening into scratch would cost more than the products it feeds
                 for (int r = r0; r < r1; r++) {
-                    tile1Half(tile, r, panel, k0, k1, first);
+                    if (half.dtype() == DType.BF16) {
+                        tile1Bf16(tile, r, panel, k0, k1, first);
+                    } else {
+                        tile1F16(tile, r, panel, k0, k1, first);
+                    }
                 }
                 continue;
             }
@@ -237,21 +246,62 @@ public final class Gemm implements WorkerPool.Task {
         flush(tile, r, 1, panel * NR, first);
     }
 
-    // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1], the panel's 16-bit values widened in registers
-    private void tile1Half(float[] tile, int r, int panel, int k0, int k1, boolean first) {
-        short[] p = half.data();
+    // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1], the panel's BF16 values widened in registers, a pair of rows
+    // per load (the low half of an int is row i, the high half row i + 1); k0 even; the same products in the same order
+    // as on the widened panel. The widening is written out here, not called: C2 gives up inlining vector-returning calls
+    // in a loop this size, and a vector that crosses a call is boxed.
+    private void tile1Bf16(float[] tile, int r, int panel, int k0, int k1, boolean first) {
+        int[] p = half.data();
         int xr = r * in;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0;
-        int pi = (panel * in + k0) * NR;
-        for (int i = k0; i < k1; i++, pi += NR) {
-            FloatVector b = FloatVector.broadcast(S, x[xr + i]);
-            c0 = half.load(p, pi).fma(b, c0);
-            c1 = half.load(p, pi + L).fma(b, c1);
-            c2 = half.load(p, pi + 2 * L).fma(b, c2);
+        int pi = (panel * half.pairs() + k0 / 2) * NR;
+        int i = k0;
+        for (; i + 1 < k1; i += 2, pi += NR) {
+            FloatVector b0 = FloatVector.broadcast(S, x[xr + i]);
+            FloatVector b1 = FloatVector.broadcast(S, x[xr + i + 1]);
+            IntVector v0 = IntVector.fromArray(PAIRS, p, pi);
+            IntVector v1 = IntVector.fromArray(PAIRS, p, pi + L);
+            IntVector v2 = IntVector.fromArray(PAIRS, p, pi + 2 * L);
+            c0 = v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(b0, c0);
+            c1 = v1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(b0, c1);
+            c2 = v2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(b0, c2);
+            c0 = v0.and(0xFFFF0000).reinterpretAsFloats().fma(b1, c0);
+            c1 = v1.and(0xFFFF0000).reinterpretAsFloats().fma(b1, c1);
+            c2 = v2.and(0xFFFF0000).reinterpretAsFloats().fma(b1, c2);
+        }
+        if (i < k1) {
+            // an odd last row: the low halves only
+            FloatVector b0 = FloatVector.broadcast(S, x[xr + i]);
+            c0 = IntVector.fromArray(PAIRS, p, pi).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(b0, c0);
+            c1 = IntVector.fromArray(PAIRS, p, pi + L).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(b0, c1);
+            c2 = IntVector.fromArray(PAIRS, p, pi + 2 * L).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(b0, c2);
         }
         c0.intoArray(tile, 0);
         c1.intoArray(tile, L);
         c2.intoArray(tile, 2 * L);
+        flush(tile, r, 1, panel * NR, first);
+    }
+
+    // out[r, panel cols] (+)= x[r, k0..k1] . panel[k0..k1] for F16 panels: as tile1Bf16, one vector of columns at a time,
+    // since F16's widening is many instructions and C2 inlines it only a few times in one loop
+    private void tile1F16(float[] tile, int r, int panel, int k0, int k1, boolean first) {
+        int[] p = half.data();
+        int xr = r * in;
+        int base = (panel * half.pairs() + k0 / 2) * NR;
+        for (int c = 0; c < NR; c += L) {
+            FloatVector acc = FloatVector.zero(S);
+            int i = k0;
+            int pi = base + c;
+            for (; i + 1 < k1; i += 2, pi += NR) {
+                IntVector v = IntVector.fromArray(PAIRS, p, pi);
+                acc = PackedHalfMatrix.f16(v.and(0xFFFF)).fma(FloatVector.broadcast(S, x[xr + i]), acc);
+                acc = PackedHalfMatrix.f16(v.lanewise(VectorOperators.LSHR, 16)).fma(FloatVector.broadcast(S, x[xr + i + 1]), acc);
+            }
+            if (i < k1) {
+                acc = PackedHalfMatrix.f16(IntVector.fromArray(PAIRS, p, pi).and(0xFFFF)).fma(FloatVector.broadcast(S, x[xr + i]), acc);
+            }
+            acc.intoArray(tile, c);
+        }
         flush(tile, r, 1, panel * NR, first);
     }
 

@@ -71,27 +71,32 @@ class CpuKernelsTest {
         }
     }
 
+    /** Every 16-bit value, in the low and in the high half of a pair of rows, widens as Java widens it. */
     @Test
     void everySixteenBitValueWidensAsJavaWidensIt() {
-        short[] all = new short[1 << 16];
-        for (int i = 0; i < all.length; i++) {
-            all[i] = (short) i;
+        int width = jdk.incubator.vector.IntVector.SPECIES_PREFERRED.length();
+        int[] pairs = new int[1 << 16];
+        for (int i = 0; i < pairs.length; i++) {
+            // value i in the low half (row 2p), value i ^ 0xA5A5 in the high half (row 2p + 1)
+            pairs[i] = i | (i ^ 0xA5A5) << 16;
         }
-        int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
-        for (int i = 0; i < all.length; i += lanes) {
-            float[] f16 = new float[lanes];
-            float[] bf16 = new float[lanes];
-            PackedHalfMatrix.loadF16(all, i).intoArray(f16, 0);
-            PackedHalfMatrix.loadBf16(all, i).intoArray(bf16, 0);
-            for (int j = 0; j < lanes; j++) {
-                float expected = Float.float16ToFloat(all[i + j]);
-                if (Float.isNaN(expected)) {
-                    // NaN payloads are the CPU's business (x86 quiets them when converting); a NaN stays a NaN
-                    assertTrue(Float.isNaN(f16[j]), "F16 " + Integer.toHexString(i + j));
-                } else {
-                    assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(f16[j]), "F16 " + Integer.toHexString(i + j));
+        int in = 2 * pairs.length / width;
+        for (DType type : new DType[] {DType.BF16, DType.F16}) {
+            float[] widened = new float[in * width];
+            new PackedHalfMatrix(pairs, type, width, in, width).widen(0, 0, in, widened);
+            for (int i = 0; i < pairs.length; i++) {
+                for (int half = 0; half < 2; half++) {
+                    short bits = (short) (half == 0 ? i : i ^ 0xA5A5);
+                    float actual = widened[(2 * (i / width) + half) * width + i % width];
+                    String where = type + " " + Integer.toHexString(bits & 0xFFFF) + (half == 0 ? " low" : " high");
+                    float expected = type == DType.BF16 ? Float.intBitsToFloat(bits << 16) : Float.float16ToFloat(bits);
+                    if (Float.isNaN(expected)) {
+                        // NaN payloads are the CPU's business (x86 quiets them when converting); a NaN stays a NaN
+                        assertTrue(Float.isNaN(actual), where);
+                    } else {
+                        assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(actual), where);
+                    }
                 }
-                assertEquals((i + j) << 16, Float.floatToRawIntBits(bf16[j]), "BF16 " + Integer.toHexString(i + j));
             }
         }
     }
