@@ -29,6 +29,11 @@ public final class BenchReport {
                        Map<String, Double> secondary, Map<String, List<Double>> secondaryIterations) {
         String param(String name) {
             String value = params.get(name);
+            if (name.equals("cache") && (value == null || value.equals("model"))) {
+                // the model's default cache (KvCache.typeFor): BF16 for 16-bit weights; results from before the cache
+                // parameter had an F32 cache
+                return value != null && !param("dtype").equals("f32") ? "bf16" : "f32";
+            }
             // results from before the dtype parameter are of F32 weights
             return value == null && name.equals("dtype") ? "f32" : value;
         }
@@ -264,27 +269,29 @@ public final class BenchReport {
         }
         System.out.println("Decode steps, bench model (8 layers, d = 512; MoD: every other block routed, calibrated rule), "
                 + "one sequence, cpu backend, all cores\n");
-        System.out.println("| context | weights | dense ms/token | MoD ms/token | dense tokens/s | MoD tokens/s | MoD speedup | routed fraction "
-                + "| KV cache MoD / dense | dense tokens/s / F32's | dense GB/s read | of read peak |");
-        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        System.out.println("| context | weights | KV cache | dense ms/token | MoD ms/token | dense tokens/s | MoD tokens/s | MoD speedup "
+                + "| routed fraction | KV cache MoD / dense | dense tokens/s / F32's | dense GB/s read | of read peak |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         Double readPeak = readPeak(rows, String.valueOf(Runtime.getRuntime().availableProcessors()));
         for (String t : contexts) {
-            Row f32 = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense", "dtype", "f32");
+            Row f32 = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense", "dtype", "f32", "cache", "f32");
             for (String dtype : dtypes(rows, "DecodeBenchmark")) {
-                Row dense = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense", "dtype", dtype);
-                Row mod = find(rows, "DecodeBenchmark.step", "context", t, "model", "mod", "dtype", dtype);
-                if (dense == null || mod == null) {
-                    continue;
+                for (String cache : List.of("f32", "bf16")) {
+                    Row dense = find(rows, "DecodeBenchmark.step", "context", t, "model", "dense", "dtype", dtype, "cache", cache);
+                    Row mod = find(rows, "DecodeBenchmark.step", "context", t, "model", "mod", "dtype", dtype, "cache", cache);
+                    if (dense == null || mod == null) {
+                        continue;
+                    }
+                    Map<String, Double> c = mod.secondary();
+                    double gbPerSecond = denseStepBytes(Integer.parseInt(t), dtype.equals("f32") ? Float.BYTES : 2,
+                            cache.equals("f32") ? Float.BYTES : 2) / (dense.score() * 1e-3) / 1e9;
+                    System.out.printf(Locale.ROOT, "| %s | %s | %s | %.2f | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f | %s | %.1f | %s |%n", t,
+                            dtype.toUpperCase(Locale.ROOT), cache.toUpperCase(Locale.ROOT), dense.score(), mod.score(),
+                            1e3 / dense.score(), 1e3 / mod.score(), dense.score() / mod.score(),
+                            c.get("routedTokens") / c.get("routingDecisions"), c.get("kvBytes") / c.get("denseKvBytes"),
+                            f32 == null ? "-" : String.format(Locale.ROOT, "%.2fx", f32.score() / dense.score()), gbPerSecond,
+                            percent(gbPerSecond, readPeak));
                 }
-                Map<String, Double> c = mod.secondary();
-                double gbPerSecond = denseStepBytes(Integer.parseInt(t), dtype.equals("f32") ? Float.BYTES : 2)
-                        / (dense.score() * 1e-3) / 1e9;
-                System.out.printf(Locale.ROOT, "| %s | %s | %.2f | %.2f | %.1f | %.1f | %.2fx | %.3f | %.3f | %s | %.1f | %s |%n", t,
-                        dtype.toUpperCase(Locale.ROOT), dense.score(), mod.score(), 1e3 / dense.score(), 1e3 / mod.score(),
-                        dense.score() / mod.score(), c.get("routedTokens") / c.get("routingDecisions"),
-                        c.get("kvBytes") / c.get("denseKvBytes"),
-                        f32 == null ? "-" : String.format(Locale.ROOT, "%.2fx", f32.score() / dense.score()), gbPerSecond,
-                        percent(gbPerSecond, readPeak));
             }
         }
         System.out.println();
@@ -292,13 +299,13 @@ public final class BenchReport {
 
     /**
      * Bytes a dense decode step of the bench model reads at least: every matrix once at `weightBytes` per entry (one
-     * embedding row; norms are too small to count) and the KV cache (F32).
+     * embedding row; norms are too small to count) and the KV cache at `cacheBytes` per value.
      */
-    private static double denseStepBytes(int context, int weightBytes) {
+    private static double denseStepBytes(int context, int weightBytes, int cacheBytes) {
         ModelConfig c = Presets.get("bench").dense();
         long weights = c.tensorShapes().entrySet().stream().filter(e -> !e.getKey().equals("tok_embeddings.weight"))
                 .mapToLong(e -> java.util.Arrays.stream(e.getValue()).reduce(1, (a, b) -> a * b)).sum();
-        return (double) weightBytes * weights + (double) Float.BYTES * context * c.nLayers() * 2L * c.kvDim();
+        return (double) weightBytes * weights + (double) cacheBytes * context * c.nLayers() * 2L * c.kvDim();
     }
 
     private static void train(List<Row> rows) {

@@ -11,6 +11,7 @@ import dev.mod.model.Presets;
 import dev.mod.plan.CausalPlan;
 import dev.mod.plan.CausalRouting;
 import dev.mod.plan.Kernels;
+import dev.mod.plan.KvCache;
 import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -39,7 +40,8 @@ import java.util.concurrent.TimeUnit;
  * with the text's next bytes), which bring it to the context, then rolls the cache back, so every
  * invocation decodes the same tokens at the same positions. STEPS is large enough (4 x 128 routing
  * decisions) for the routed fraction of the sample to be near the calibrated one. Scores are ms per decode
- * step; the counters give the routed fraction and the KV cache against the dense model's.
+ * step; the counters give the routed fraction and the KV cache against the dense model's. The cache is the model's
+ * default (BF16 for BF16 weights) unless -p cache=f32 or bf16 asks for one.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -63,6 +65,10 @@ public class DecodeBenchmark {
     /** How the matrices are stored: f32, or bf16 (kept in 16 bits by the cpu backend, read half as much). */
     @Param({"f32", "bf16"})
     public String dtype;
+
+    /** The KV cache: "model" (the model's default, KvCache.typeFor: BF16 for bf16 weights), f32 or bf16. */
+    @Param({"model"})
+    public String cache;
 
     private Kernels kernels;
     private CausalPlan plan;
@@ -115,7 +121,8 @@ public class DecodeBenchmark {
     public void setUp() {
         kernels = new CpuKernels();
         Workload w = workload(model, DType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)), context, STEPS, kernels);
-        plan = new CausalPlan(w.model(), kernels, w.rule(), 1, w.prompt().length);
+        DType cacheType = cache.equals("model") ? KvCache.typeFor(w.model()) : DType.valueOf(cache.toUpperCase(java.util.Locale.ROOT));
+        plan = new CausalPlan(w.model(), kernels, w.rule(), 1, w.prompt().length, w.model().config().maxSeqLen(), cacheType);
         plan.prefill(0, w.prompt());
         next = w.next();
     }

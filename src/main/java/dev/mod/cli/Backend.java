@@ -2,6 +2,7 @@ package dev.mod.cli;
 
 import dev.mod.ModException;
 import dev.mod.cpu.CpuKernels;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.plan.CausalPass;
 import dev.mod.plan.CausalPlan;
@@ -101,16 +102,26 @@ enum Backend {
          * per sequence; for tornado on the device "B:D" (null: tornado-config's or TornadoVM's default).
          */
         CausalPass openCausal(Model model, CausalRouting routing, int sequences, int maxRows, int context, String tornadoDevice) {
+            return openCausal(model, routing, sequences, maxRows, context, tornadoDevice, DType.F32);
+        }
+
+        /** The same with a KV cache of the given type, F32 or BF16 (tornado keeps F32 only). */
+        CausalPass openCausal(Model model, CausalRouting routing, int sequences, int maxRows, int context, String tornadoDevice,
+                              DType cacheType) {
+            if (backend == tornado && cacheType != DType.F32) {
+                throw new ModException("the tornado backend keeps its KV cache in F32; a " + cacheType
+                        + " cache runs on the cpu and reference backends");
+            }
             return switch (backend) {
-                case cpu, reference -> new CausalPlan(model, kernels(), routing, sequences, maxRows, context);
+                case cpu, reference -> new CausalPlan(model, kernels(), routing, sequences, maxRows, context, cacheType);
                 case tornado -> construct(TORNADO_CAUSAL_PLAN, new Class<?>[] {Model.class, CausalRouting.class, int.class, int.class, int.class,
                         boolean.class, String.class}, model, routing, sequences, maxRows, context, false, tornadoDevice);
             };
         }
 
-        /** The same on this backend's default device. */
-        CausalPass.Opener causal(Model model, CausalRouting routing) {
-            return (sequences, maxRows, context) -> openCausal(model, routing, sequences, maxRows, context, null);
+        /** The same on this backend's default device, with a KV cache of the given type. */
+        CausalPass.Opener causal(Model model, CausalRouting routing, DType cacheType) {
+            return (sequences, maxRows, context) -> openCausal(model, routing, sequences, maxRows, context, null, cacheType);
         }
 
         /** The kernels of a host backend, for what runs only stage by stage on the host (calibration). */

@@ -3,8 +3,10 @@ package dev.mod.cli;
 import dev.mod.ModException;
 import dev.mod.generate.Generator;
 import dev.mod.io.ModelFile;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.plan.CausalRouting;
+import dev.mod.plan.KvCache;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -58,6 +60,21 @@ final class GenerateCommand implements Callable<Integer> {
             + "or max_seq_len - 1 if less; on the others 0; 0: none).")
     Integer warmupSteps;
 
+    @Option(names = "--kv-cache", paramLabel = "TYPE", description = "f32 or bf16: what the KV cache keeps keys and values in "
+            + "(default: bf16 when the model's k and v projections are 16-bit, else f32; the tornado backend keeps f32).")
+    CacheChoice kvCache;
+
+    /** What --kv-cache takes. */
+    enum CacheChoice {
+        f32(DType.F32), bf16(DType.BF16);
+
+        final DType type;
+
+        CacheChoice(DType type) {
+            this.type = type;
+        }
+    }
+
     @Option(names = "--backend", defaultValue = "cpu", description = "cpu, reference or tornado (the last under scripts/mod-tornado; default: ${DEFAULT-VALUE}).")
     Backend backend;
 
@@ -71,9 +88,10 @@ final class GenerateCommand implements Callable<Integer> {
                     : backend == Backend.cpu ? Math.min(DEFAULT_WARMUP_STEPS, model.config().maxSeqLen() - 1) : 0;
             Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topP, seed, warmup);
             CausalRouting rule = routing == null ? CausalRouting.defaultFor(model) : routing.causal(model, threshold);
+            DType cacheType = kvCache != null ? kvCache.type : backend == Backend.tornado ? DType.F32 : KvCache.typeFor(model);
             PrintStream out = System.out;
             boolean streaming = prompts.size() == 1;
-            Generator.Result result = Generator.generate(model, runtime.causal(model, rule), prompts, settings,
+            Generator.Result result = Generator.generate(model, runtime.causal(model, rule, cacheType), prompts, settings,
                     streaming ? piece -> {
                         out.print(piece);
                         out.flush();
@@ -102,7 +120,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         err.printf("routing %s; routed fraction per layer (prompt / decode):%s%n", rule.rule().cliName(),
                 layers.length() == 0 ? " no routed layers" : layers);
-        err.printf("KV cache: %,d bytes for %d tokens; the dense model would hold %,d (%.3fx)%n",
-                r.kvBytes(), r.contextTokens(), r.denseKvBytes(), (double) r.kvBytes() / r.denseKvBytes());
+        err.printf("KV cache (%s): %,d bytes for %d tokens; the dense model would hold %,d (%.3fx)%n",
+                r.kvType(), r.kvBytes(), r.contextTokens(), r.denseKvBytes(), (double) r.kvBytes() / r.denseKvBytes());
     }
 }

@@ -111,6 +111,13 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         cacheAttention.attend(pool, out, q, row0, n, kT, stride, v, start, nHeads, nKvHeads, dh);
     }
 
+    // the same against a BF16 cache: kT [Hkv * dh / 2, stride], v [(start + n + 1) / 2, Hkv * dh] ints (see KvCache)
+    @Override
+    public void cachedAttentionBf16(float[] out, float[] q, int row0, int n, int[] kT, int stride, int[] v, int start,
+                                    int nHeads, int nKvHeads, int dh) {
+        cacheAttention.attendBf16(pool, out, q, row0, n, kT, stride, v, start, nHeads, nKvHeads, dh);
+    }
+
     // out[len] = silu(gate[len]) * up[len]
     @Override
     public void swiglu(float[] out, float[] gate, float[] up, int len) {

@@ -2,6 +2,7 @@ package dev.mod.generate;
 
 import dev.mod.ModException;
 import dev.mod.data.ByteTokenizer;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.plan.CausalPass;
@@ -39,11 +40,11 @@ public final class Generator {
     /**
      * What a generation did. Times in ms (the warm-up's before the prompt, not part of the time to first token);
      * routed fractions per routed layer over the prompts (prefill) and over the decode steps; KV-cache bytes held
-     * at the end against a dense model's for the same tokens.
+     * at the end (keys and values in kvType) against a dense model's for the same tokens.
      */
     public record Result(List<String> texts, List<int[]> tokens, double warmupMs, double timeToFirstTokenMs, double decodeMs,
                          int decodeTokens, Map<Integer, Double> prefillRouted, Map<Integer, Double> decodeRouted,
-                         long kvBytes, long denseKvBytes, long contextTokens) {
+                         DType kvType, long kvBytes, long denseKvBytes, long contextTokens) {
         /** Tokens per second of the decode steps (after the first token). */
         public double decodeTokensPerSecond() {
             return decodeTokens == 0 ? Double.NaN : decodeTokens / (decodeMs / 1e3);
@@ -200,7 +201,7 @@ public final class Generator {
             context += plan.length(b);
         }
         return new Result(out, ids, warmupMs, (firstToken - start) / 1e6, (end - firstToken) / 1e6, decodeTokens,
-                prefillRouted, routedFractions(plan), plan.cacheBytes(), plan.denseCacheBytes(context), context);
+                prefillRouted, routedFractions(plan), plan.cacheType(), plan.cacheBytes(), plan.denseCacheBytes(context), context);
     }
 
     private static void accept(int b, int id, int[][] generated, int[] counts, boolean[] done,

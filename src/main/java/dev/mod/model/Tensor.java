@@ -95,8 +95,8 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         };
     }
 
-    // the float rounded to BF16 (nearest, ties to even); NaN stays a (quiet) NaN
-    static short bf16(float f) {
+    /** The float rounded to BF16 (nearest, ties to even); NaN stays a (quiet) NaN. */
+    public static short bf16(float f) {
         int bits = Float.floatToRawIntBits(f);
         if (Float.isNaN(f)) {
             return (short) ((bits >>> 16) | 0x40);

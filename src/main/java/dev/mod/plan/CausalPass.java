@@ -1,5 +1,6 @@
 package dev.mod.plan;
 
+import dev.mod.model.DType;
 import dev.mod.model.ModelConfig;
 
 import java.util.List;
@@ -76,12 +77,17 @@ public interface CausalPass extends AutoCloseable {
         return decisions(layer) == 0 ? Double.NaN : (double) routedTokens(layer) / decisions(layer);
     }
 
-    /** Bytes of keys and values the caches hold (F32), all layers and sequences. */
+    /** Bytes of keys and values the caches hold (in cacheType()), all layers and sequences. */
     long cacheBytes();
 
-    /** What a dense model of this config (every layer keeps every token) holds for the given tokens. */
+    /** The type the KV cache keeps keys and values in: F32, or BF16 (see KvCache). */
+    default DType cacheType() {
+        return DType.F32;
+    }
+
+    /** What a dense model of this config (every layer keeps every token) holds for the given tokens, in cacheType(). */
     default long denseCacheBytes(long tokens) {
-        return tokens * config().nLayers() * 2L * config().kvDim() * Float.BYTES;
+        return tokens * config().nLayers() * 2L * config().kvDim() * cacheType().bytes();
     }
 
     ModelConfig config();

@@ -1,6 +1,7 @@
 package dev.mod.plan;
 
 import dev.mod.ModException;
+import dev.mod.model.DType;
 import dev.mod.model.LayerWeights;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
@@ -50,16 +51,26 @@ public final class CausalPlan implements CausalPass {
 
     /** A plan for S sequences under a causal rule, taking chunks of at most maxRows rows, up to max_seq_len tokens each. */
     public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows) {
-        this(model, kernels, routing, sequences, maxRows, model.config().maxSeqLen(), false);
+        this(model, kernels, routing, sequences, maxRows, model.config().maxSeqLen());
     }
 
-    /** The same, each sequence holding at most `context` tokens (at most max_seq_len). */
+    /** The same, each sequence holding at most `context` tokens (at most max_seq_len), in an F32 cache. */
     public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows, int context) {
-        this(model, kernels, routing, sequences, maxRows, context, false);
+        this(model, kernels, routing, sequences, maxRows, context, DType.F32);
+    }
+
+    /**
+     * The same with a KV cache of the given type: F32, or BF16 (half the bytes a decode step reads from the cache; keys
+     * and values rounded, so logits move within what the rounding allows; {@link KvCache#typeFor} is generation's
+     * default).
+     */
+    public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows, int context,
+                      DType cacheType) {
+        this(model, kernels, routing, sequences, maxRows, context, cacheType, false);
     }
 
     private CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows, int context,
-                       boolean calibrating) {
+                       DType cacheType, boolean calibrating) {
         this.model = model;
         this.c = model.config();
         this.kernels = kernels;
@@ -73,7 +84,7 @@ public final class CausalPlan implements CausalPass {
         this.maxRows = maxRows;
         PlanShape.checkActivations(c, maxRows, "a chunk of " + maxRows + " tokens");
         this.a = Activations.allocate(c, 1, maxRows);
-        this.cache = new KvCache(c, sequences, context);
+        this.cache = new KvCache(c, sequences, context, cacheType);
         this.tokens = new int[maxRows];
         this.rowSeq = new int[maxRows];
         this.rowPos = new int[maxRows];
@@ -110,7 +121,7 @@ public final class CausalPlan implements CausalPass {
     public static RoutingCalibration calibrate(Model model, Kernels kernels, int[][] sequences) {
         int seqLen = sequences[0].length;
         CausalPlan plan = new CausalPlan(model, kernels, CausalRouting.of(CausalRouting.Rule.CALIBRATED),
-                sequences.length, sequences.length * seqLen, model.config().maxSeqLen(), true);
+                sequences.length, sequences.length * seqLen, model.config().maxSeqLen(), DType.F32, true);
         int rows = 0;
         for (int s = 0; s < sequences.length; s++) {
             if (sequences[s].length != seqLen) {
@@ -234,7 +245,10 @@ public final class CausalPlan implements CausalPass {
         }
         if (n > 1 && seq[0] == seq[n - 1] && cache.length(layer, seq[0]) == n) {
             // a prompt's first chunk: its rows attend only to each other, so this is causal attention over the chunk
-            // itself, on the blocked prefill kernel, rather than row by row against the cache
+            // itself, on the blocked prefill kernel, rather than row by row against the cache; on the keys and values
+            // as the cache holds them, so that a text gives the same logits in one chunk or token by token
+            cache.round(a.k(), n);
+            cache.round(a.v(), n);
             kernels.attention(a.attention(), a.q(), a.k(), a.v(), pos, 1, n, c.nHeads(), c.nKvHeads(), c.headDim());
         } else {
             cachedAttention(layer, n, seq);
@@ -252,8 +266,14 @@ public final class CausalPlan implements CausalPass {
                 i1++;
             }
             int count = i1 - i0;
-            kernels.cachedAttention(a.attention(), a.q(), i0, count, cache.keysT(layer, s), cache.capacity(layer, s),
-                    cache.values(layer, s), cache.length(layer, s) - count, c.nHeads(), c.nKvHeads(), c.headDim());
+            int start = cache.length(layer, s) - count;
+            if (cache.type() == DType.BF16) {
+                kernels.cachedAttentionBf16(a.attention(), a.q(), i0, count, cache.keyPairsT(layer, s), cache.capacity(layer, s),
+                        cache.valuePairs(layer, s), start, c.nHeads(), c.nKvHeads(), c.headDim());
+            } else {
+                kernels.cachedAttention(a.attention(), a.q(), i0, count, cache.keysT(layer, s), cache.capacity(layer, s),
+                        cache.values(layer, s), start, c.nHeads(), c.nKvHeads(), c.headDim());
+            }
             i0 = i1;
         }
     }
@@ -317,6 +337,11 @@ public final class CausalPlan implements CausalPass {
     @Override
     public long cacheBytes() {
         return cache.bytes();
+    }
+
+    @Override
+    public DType cacheType() {
+        return cache.type();
     }
 
     @Override

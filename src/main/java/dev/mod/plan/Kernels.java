@@ -41,6 +41,26 @@ public interface Kernels extends AutoCloseable {
     void cachedAttention(float[] out, float[] q, int row0, int n, float[] kT, int stride, float[] v, int start,
                          int nHeads, int nKvHeads, int dh);
 
+    // the same against a BF16 cache (see KvCache): kT [Hkv * dh / 2, stride] ints, dims e (low half) and e + 1 (high half)
+    // of key j in column j; v [(start + n + 1) / 2, Hkv * dh] ints, value rows 2m (low half) and 2m + 1 (high half) in
+    // row m. By default the visible rows are widened to floats and handed to the F32 method.
+    default void cachedAttentionBf16(float[] out, float[] q, int row0, int n, int[] kT, int stride, int[] v, int start,
+                                     int nHeads, int nKvHeads, int dh) {
+        int rows = start + n;
+        int kvDim = nKvHeads * dh;
+        float[] keys = new float[kvDim * rows];
+        float[] values = new float[rows * kvDim];
+        for (int c = 0; c < kvDim; c++) {
+            for (int j = 0; j < rows; j++) {
+                int pair = kT[c / 2 * stride + j];
+                keys[c * rows + j] = Float.intBitsToFloat(c % 2 == 0 ? pair << 16 : pair & 0xFFFF0000);
+                pair = v[j / 2 * kvDim + c];
+                values[j * kvDim + c] = Float.intBitsToFloat(j % 2 == 0 ? pair << 16 : pair & 0xFFFF0000);
+            }
+        }
+        cachedAttention(out, q, row0, n, keys, rows, values, start, nHeads, nKvHeads, dh);
+    }
+
     // out[len] = silu(gate[len]) * up[len]
     void swiglu(float[] out, float[] gate, float[] up, int len);
 

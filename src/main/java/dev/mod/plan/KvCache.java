@@ -1,8 +1,12 @@
 package dev.mod.plan;
 
 import dev.mod.ModException;
+import dev.mod.model.DType;
+import dev.mod.model.LayerWeights;
 import dev.mod.model.MemoryBudget;
+import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
+import dev.mod.model.Tensor;
 
 import java.util.Arrays;
 
@@ -15,6 +19,12 @@ import java.util.Arrays;
  *
  * Keys are stored transposed, [Hkv * dh, capacity]: a decode step's scores against all cached keys are
  * then broadcast-FMAs along contiguous rows, with no horizontal sums. Values stay [rows, Hkv * dh].
+ *
+ * The cache holds F32 or BF16 (keys and values rounded to nearest even as they are appended). A decode step
+ * reads the whole cache, so BF16 halves what the cache costs a step (a third of a dense F32 step at context
+ * 1024 on the bench model). BF16 values are paired in ints so that a vector of ints widens to two float vectors
+ * with a shift and a mask: keys [Hkv * dh / 2, capacity] with dims e (low half) and e + 1 (high half) of key j
+ * in column j; values [(capacity + 1) / 2, Hkv * dh] with rows 2m (low half) and 2m + 1 (high half) in row m.
  */
 public final class KvCache {
     private static final int MIN_ROWS = 16;
@@ -22,36 +32,64 @@ public final class KvCache {
     private static final int DENSE_ROWS = 256;
 
     private final ModelConfig config;
+    private final DType type;
     private final int kvDim;
     private final int context;
-    private final float[][][] keys;      // [layer][sequence][kvDim * capacity], transposed
-    private final float[][][] values;    // [layer][sequence][rows * kvDim]
-    private final int[][][] positions;   // [layer][sequence][rows]
+    private final float[][][] keys;      // F32: [layer][sequence][kvDim * capacity], transposed
+    private final float[][][] values;    // F32: [layer][sequence][capacity * kvDim]
+    private final int[][][] keyPairs;    // BF16: [layer][sequence][kvDim / 2 * capacity], transposed, dims paired
+    private final int[][][] valuePairs;  // BF16: [layer][sequence][(capacity + 1) / 2 * kvDim], rows paired
+    private final int[][][] positions;   // [layer][sequence][capacity]
     private final int[][] lengths;       // [layer][sequence]
 
+    /** An F32 cache. */
     public KvCache(ModelConfig config, int sequences, int context) {
+        this(config, sequences, context, DType.F32);
+    }
+
+    /** A cache of F32 or BF16 keys and values. */
+    public KvCache(ModelConfig config, int sequences, int context, DType type) {
+        if (type != DType.F32 && type != DType.BF16) {
+            throw new ModException("a KV cache holds F32 or BF16, not " + type);
+        }
         this.config = config;
+        this.type = type;
         this.kvDim = config.kvDim();
         this.context = context;
         int layers = config.nLayers();
-        keys = new float[layers][sequences][];
-        values = new float[layers][sequences][];
+        boolean half = type == DType.BF16;
+        keys = half ? null : new float[layers][sequences][];
+        values = half ? null : new float[layers][sequences][];
+        keyPairs = half ? new int[layers][sequences][] : null;
+        valuePairs = half ? new int[layers][sequences][] : null;
         positions = new int[layers][sequences][];
         lengths = new int[layers][sequences];
         long startRows = 0;
         for (int layer = 0; layer < layers; layer++) {
             startRows += (long) sequences * startRows(layer);
         }
-        MemoryBudget.check("the KV cache's first " + startRows + " rows of keys and values",
-                startRows * (2L * kvDim * Float.BYTES + Integer.BYTES));
+        MemoryBudget.check("the KV cache's first " + startRows + " rows of keys and values", startRows * rowBytes());
         for (int layer = 0; layer < layers; layer++) {
             int rows = startRows(layer);
             for (int s = 0; s < sequences; s++) {
-                keys[layer][s] = new float[rows * kvDim];
-                values[layer][s] = new float[rows * kvDim];
-                positions[layer][s] = new int[rows];
+                allocate(layer, s, rows);
             }
         }
+    }
+
+    /**
+     * The cache generation keeps by default for a model: BF16 when every layer's k and v projections are 16-bit (a
+     * model stored at that precision, run for speed), else F32. Plans that check results (forward, calibration, the
+     * study's losses) keep F32 unless asked.
+     */
+    public static DType typeFor(Model model) {
+        for (int layer = 0; layer < model.config().nLayers(); layer++) {
+            LayerWeights w = model.layer(layer);
+            if (w.wk().dtype().bytes() != 2 || w.wv().dtype().bytes() != 2) {
+                return DType.F32;
+            }
+        }
+        return DType.BF16;
     }
 
     // A routed layer starts at twice its share of a DENSE_ROWS prompt, a dense one at DENSE_ROWS (both at most the context).
@@ -61,23 +99,55 @@ public final class KvCache {
                 : DENSE_ROWS);
     }
 
+    private long rowBytes() {
+        return 2L * kvDim * type.bytes() + Integer.BYTES;
+    }
+
+    // empty rows [rows] for a layer and sequence, in this cache's type
+    private void allocate(int layer, int s, int rows) {
+        if (type == DType.BF16) {
+            keyPairs[layer][s] = new int[kvDim / 2 * rows];
+            valuePairs[layer][s] = new int[(rows + 1) / 2 * kvDim];
+        } else {
+            keys[layer][s] = new float[kvDim * rows];
+            values[layer][s] = new float[rows * kvDim];
+        }
+        positions[layer][s] = new int[rows];
+    }
+
+    /** F32 or BF16. */
+    public DType type() {
+        return type;
+    }
+
     /** Rows layer keeps for sequence s. */
     public int length(int layer, int s) {
         return lengths[layer][s];
     }
 
-    /** keys^T [Hkv * dh, capacity(layer, s)] of a layer and sequence; columns past length() are free space. */
+    /** F32: keys^T [Hkv * dh, capacity(layer, s)] of a layer and sequence; columns past length() are free space. */
     public float[] keysT(int layer, int s) {
         return keys[layer][s];
     }
 
-    /** Rows the layer's cache for sequence s has room for: the row stride of keysT. */
-    public int capacity(int layer, int s) {
-        return positions[layer][s].length;
-    }
-
+    /** F32: values [capacity(layer, s), Hkv * dh]. */
     public float[] values(int layer, int s) {
         return values[layer][s];
+    }
+
+    /** BF16: keys^T [Hkv * dh / 2, capacity(layer, s)], dims e and e + 1 of key j in the low and high half of column j. */
+    public int[] keyPairsT(int layer, int s) {
+        return keyPairs[layer][s];
+    }
+
+    /** BF16: values [(capacity(layer, s) + 1) / 2, Hkv * dh], rows 2m and 2m + 1 in the low and high half of row m. */
+    public int[] valuePairs(int layer, int s) {
+        return valuePairs[layer][s];
+    }
+
+    /** Rows the layer's cache for sequence s has room for: the row stride of the transposed keys. */
+    public int capacity(int layer, int s) {
+        return positions[layer][s].length;
     }
 
     /** The original position of row j of a layer's cache for sequence s. */
@@ -88,33 +158,70 @@ public final class KvCache {
     // keys[layer][s] += k[row, kvDim], values[layer][s] += v[row, kvDim], at position pos
     void append(int layer, int s, float[] k, float[] v, int row, int pos) {
         int n = lengths[layer][s];
+        if (n == positions[layer][s].length) {
+            grow(layer, s, n);
+        }
         int capacity = positions[layer][s].length;
-        if (n == capacity) {
-            int rows = (int) Math.min(context, 2L * n);
-            checkGrowth(capacity, rows);
+        int at = row * kvDim;
+        if (type == DType.BF16) {
+            int[] kp = keyPairs[layer][s];
+            for (int c = 0; c < kvDim; c += 2) {
+                kp[c / 2 * capacity + n] = (Tensor.bf16(k[at + c]) & 0xFFFF) | Tensor.bf16(k[at + c + 1]) << 16;
+            }
+            int[] vp = valuePairs[layer][s];
+            int shift = n % 2 == 0 ? 0 : 16;
+            int keep = n % 2 == 0 ? 0xFFFF0000 : 0xFFFF;
+            for (int c = 0; c < kvDim; c++) {
+                int i = n / 2 * kvDim + c;
+                vp[i] = (vp[i] & keep) | (Tensor.bf16(v[at + c]) & 0xFFFF) << shift;
+            }
+        } else {
+            float[] keysT = keys[layer][s];
+            for (int c = 0; c < kvDim; c++) {
+                keysT[c * capacity + n] = k[at + c];
+            }
+            System.arraycopy(v, at, values[layer][s], n * kvDim, kvDim);
+        }
+        positions[layer][s][n] = pos;
+        lengths[layer][s] = n + 1;
+    }
+
+    // x[rows, kvDim] in place: each value as this cache keeps it (rounded to BF16 in a BF16 cache)
+    void round(float[] x, int rows) {
+        if (type == DType.BF16) {
+            for (int i = 0; i < rows * kvDim; i++) {
+                x[i] = Float.intBitsToFloat(Tensor.bf16(x[i]) << 16);
+            }
+        }
+    }
+
+    // a layer's full rows for sequence s (n of them) doubled, at most to the context, keeping what they hold
+    private void grow(int layer, int s, int n) {
+        int rows = (int) Math.min(context, 2L * n);
+        checkGrowth(n, rows);
+        if (type == DType.BF16) {
+            int[] grown = new int[kvDim / 2 * rows];
+            for (int c = 0; c < kvDim / 2; c++) {
+                System.arraycopy(keyPairs[layer][s], c * n, grown, c * rows, n);
+            }
+            keyPairs[layer][s] = grown;
+            valuePairs[layer][s] = Arrays.copyOf(valuePairs[layer][s], (rows + 1) / 2 * kvDim);
+        } else {
             float[] grown = new float[kvDim * rows];
             for (int c = 0; c < kvDim; c++) {
-                System.arraycopy(keys[layer][s], c * capacity, grown, c * rows, n);
+                System.arraycopy(keys[layer][s], c * n, grown, c * rows, n);
             }
             keys[layer][s] = grown;
             values[layer][s] = Arrays.copyOf(values[layer][s], rows * kvDim);
-            positions[layer][s] = Arrays.copyOf(positions[layer][s], rows);
-            capacity = rows;
         }
-        float[] keysT = keys[layer][s];
-        for (int c = 0; c < kvDim; c++) {
-            keysT[c * capacity + n] = k[row * kvDim + c];
-        }
-        System.arraycopy(v, row * kvDim, values[layer][s], n * kvDim, kvDim);
-        positions[layer][s][n] = pos;
-        lengths[layer][s] = n + 1;
+        positions[layer][s] = Arrays.copyOf(positions[layer][s], rows);
     }
 
     // Before one layer's rows for one sequence grow from `from` to `to`: they fit a Java array, and the whole
     // cache, grown, fits the JVM's heap.
     private void checkGrowth(int from, int to) {
         if ((long) to * kvDim > ModelConfig.MAX_ARRAY) {
-            throw new ModException("the KV cache would need " + (long) to * kvDim + " floats for one layer and sequence, above "
+            throw new ModException("the KV cache would need " + (long) to * kvDim + " values for one layer and sequence, above "
                     + "Java's array limit of " + ModelConfig.MAX_ARRAY);
         }
         long rows = to - from;
@@ -123,7 +230,7 @@ public final class KvCache {
                 rows += p.length;
             }
         }
-        MemoryBudget.check("the KV cache's " + rows + " rows of keys and values", rows * (2L * kvDim * Float.BYTES + Integer.BYTES));
+        MemoryBudget.check("the KV cache's " + rows + " rows of keys and values", rows * rowBytes());
     }
 
     /** Forgets sequence s's tokens at positions >= position in every layer. */
@@ -137,7 +244,7 @@ public final class KvCache {
         }
     }
 
-    /** Bytes of keys and values held for the tokens in the cache (F32), all layers and sequences. */
+    /** Bytes of keys and values held for the tokens in the cache (in its type), all layers and sequences. */
     public long bytes() {
         long rows = 0;
         for (int[] layer : lengths) {
@@ -145,11 +252,11 @@ public final class KvCache {
                 rows += n;
             }
         }
-        return rows * 2L * kvDim * Float.BYTES;
+        return rows * 2L * kvDim * type.bytes();
     }
 
-    /** What a dense model of this config (every layer keeps every token) holds for the given tokens. */
+    /** What a dense model of this config (every layer keeps every token) holds for the given tokens, in this cache's type. */
     public long denseBytes(long tokens) {
-        return tokens * config.nLayers() * 2L * kvDim * Float.BYTES;
+        return tokens * config.nLayers() * 2L * kvDim * type.bytes();
     }
 }

@@ -47,10 +47,37 @@ class GenerateCommandTest extends ConsoleTest {
         assertTrue(stderr().contains("routing calibrated"), stderr());
         assertTrue(stderr().contains("time to first token"), stderr());
         assertTrue(stderr().contains("warm-up: "), "the cpu backend warms the decode path up by default: " + stderr());
-        assertTrue(stderr().matches("(?s).*KV cache: [\\d,]+ bytes for \\d+ tokens; the dense model would hold [\\d,]+ \\(0\\.\\d+x\\).*"),
+        assertTrue(stderr().matches("(?s).*KV cache \\(F32\\): [\\d,]+ bytes for \\d+ tokens; the dense model would hold [\\d,]+ \\(0\\.\\d+x\\).*"),
                 stderr());
         assertEquals(0, mod(args));
         assertEquals(first, stdout());
+    }
+
+    /**
+     * A BF16 model keeps a BF16 cache by default, half the bytes of the F32 cache that --kv-cache f32 asks for, and
+     * --kv-cache bf16 gives an F32 model one; the same tokens in the cache either way (greedy decoding may differ).
+     */
+    @Test
+    void theKvCacheFollowsTheModelsProjectionsUnlessAsked() throws IOException {
+        Path config = dir.resolve("config.json");
+        Path bf16 = dir.resolve("bf16.safetensors");
+        assertEquals(0, Main.run("init", "--config", config.toString(), "--dtype", "bf16", "--out", bf16.toString()));
+        long[] bytes = new long[3];
+        String[][] runs = {{bf16.toString()}, {bf16.toString(), "--kv-cache", "f32"}, {model.toString(), "--kv-cache", "bf16"}};
+        String[] types = {"BF16", "F32", "BF16"};
+        for (int i = 0; i < runs.length; i++) {
+            java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("generate", "--prompt", "The fox", "--max-tokens", "8",
+                    "--temperature", "0", "--warmup-steps", "0", "--model"));
+            args.addAll(java.util.List.of(runs[i]));
+            assertEquals(0, mod(args.toArray(String[]::new)));
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("KV cache \\((\\w+)\\): ([\\d,]+) bytes for 15 tokens").matcher(stderr());
+            assertTrue(m.find(), stderr());
+            assertEquals(types[i], m.group(1), String.join(" ", args));
+            bytes[i] = Long.parseLong(m.group(2).replace(",", ""));
+        }
+        assertEquals(2 * bytes[0], bytes[1], "F32 holds two bytes more a value");
+        assertEquals(2, mod("generate", "--model", model.toString(), "--prompt", "a", "--kv-cache", "f16"), "a usage error");
+        assertTrue(stderr().contains("--kv-cache") && stderr().contains("f32, bf16"), stderr());
     }
 
     @Test

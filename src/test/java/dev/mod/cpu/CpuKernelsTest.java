@@ -177,6 +177,66 @@ class CpuKernelsTest {
     }
 
     /**
+     * Attention against a KV cache, F32 and BF16 (keys paired by dim, values by row, as KvCache keeps them), against the
+     * reference (which widens a BF16 cache to floats): rows before, at and off the kernel's vectors of keys, an odd and
+     * an even number of visible rows, dh with and without a tail, GQA. Everything past the visible rows (free columns
+     * of the keys, the high half of an odd last pair of values, rows past the end) holds NaN, which must reach nothing.
+     */
+    @ParameterizedTest
+    @CsvSource({"1, 0, 1, 4", "1, 1000, 2, 64", "3, 97, 2, 24", "2, 40, 1, 80", "1, 16, 4, 16", "5, 0, 1, 64", "4, 63, 2, 64"})
+    void cacheAttentionMatchesReferenceOnF32AndBf16Caches(int n, int start, int kvHeads, int dh) {
+        int heads = 2 * kvHeads;
+        int kvDim = kvHeads * dh;
+        int rows = start + n;
+        int stride = rows + 37;
+        float[] q = random((n + 2) * heads * dh, 21);
+        float[] keys = random(rows * kvDim, 22);   // [rows, kvDim], rounded to BF16 below so both caches hold the same
+        float[] vals = random(rows * kvDim, 23);
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = Float.intBitsToFloat(Tensor.bf16(keys[i]) << 16);
+            vals[i] = Float.intBitsToFloat(Tensor.bf16(vals[i]) << 16);
+        }
+        float[] kT = new float[kvDim * stride];
+        float[] v = new float[(rows + 3) * kvDim];
+        int[] kPairs = new int[kvDim / 2 * stride];
+        int[] vPairs = new int[((rows + 1) / 2 + 2) * kvDim];
+        Arrays.fill(kT, Float.NaN);
+        Arrays.fill(v, Float.NaN);
+        Arrays.fill(kPairs, 0x7FC07FC0);
+        Arrays.fill(vPairs, 0x7FC07FC0);
+        for (int j = 0; j < rows; j++) {
+            for (int c = 0; c < kvDim; c++) {
+                int bits = Float.floatToRawIntBits(keys[j * kvDim + c]) >>> 16;
+                kT[c * stride + j] = keys[j * kvDim + c];
+                kPairs[c / 2 * stride + j] = c % 2 == 0 ? (kPairs[c / 2 * stride + j] & 0xFFFF0000) | bits
+                        : (kPairs[c / 2 * stride + j] & 0xFFFF) | bits << 16;
+                int vBits = Float.floatToRawIntBits(vals[j * kvDim + c]) >>> 16;
+                v[j * kvDim + c] = vals[j * kvDim + c];
+                int at = j / 2 * kvDim + c;
+                vPairs[at] = j % 2 == 0 ? (vPairs[at] & 0xFFFF0000) | vBits : (vPairs[at] & 0xFFFF) | vBits << 16;
+            }
+        }
+        int qRows = (n + 2) * heads * dh;
+        float[] expected = new float[qRows];
+        float[] f32 = new float[qRows];
+        float[] bf16 = new float[qRows];
+        float[] bf16Reference = new float[qRows];
+        reference.cachedAttention(expected, q, 1, n, kT, stride, v, start, heads, kvHeads, dh);
+        reference.cachedAttentionBf16(bf16Reference, q, 1, n, kPairs, stride, vPairs, start, heads, kvHeads, dh);
+        CPU.cachedAttention(f32, q, 1, n, kT, stride, v, start, heads, kvHeads, dh);
+        CPU.cachedAttentionBf16(bf16, q, 1, n, kPairs, stride, vPairs, start, heads, kvHeads, dh);
+        int from = heads * dh;
+        int to = (n + 1) * heads * dh;
+        float[] want = Arrays.copyOfRange(expected, from, to);
+        for (float x : want) {
+            assertTrue(Float.isFinite(x), "the reference reads past the visible rows");
+        }
+        assertArrayEquals(want, Arrays.copyOfRange(bf16Reference, from, to), "the reference's widening of the pairs");
+        assertTrue(CpuParityTest.relativeError(Arrays.copyOfRange(f32, from, to), want) < 1e-5, "F32 cache");
+        assertTrue(CpuParityTest.relativeError(Arrays.copyOfRange(bf16, from, to), want) < 1e-5, "BF16 cache");
+    }
+
+    /**
      * The attention kernels' tile product against a plain triple loop: row counts that mix 6- and 4-row tiles, column
      * counts with and without a tail of single vectors, depths across blocks, A read straight and transposed, C
      * overwritten and accumulated into, all at offsets inside larger arrays.

@@ -2,12 +2,14 @@ package dev.mod.plan;
 
 import dev.mod.ModException;
 import dev.mod.TestModels;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RoutingCalibration;
 import dev.mod.reference.ReferenceKernels;
 import dev.mod.model.RouterWeighting;
+import dev.mod.model.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -46,6 +48,40 @@ class KvCacheTest {
         cache.truncate(1, 30);
         assertEquals(10, cache.length(1, 1), "positions 0, 3, ..., 27 stay");
         assertEquals(10L * 2 * kvDim * Float.BYTES, cache.bytes());
+    }
+
+    /** A BF16 cache keeps each value rounded, keys paired by dim and values by row, through growth and truncation. */
+    @Test
+    void aBf16CacheKeepsRoundedPairsThroughGrowthAndTruncation() {
+        ModelConfig c = TestModels.config(2, 2, 0.125, List.of(1), RouterWeighting.RAW);
+        KvCache cache = new KvCache(c, 2, 45, DType.BF16);
+        int kvDim = c.kvDim();
+        float[] k = new float[kvDim];
+        float[] v = new float[kvDim];
+        for (int row = 0; row < 45; row++) {
+            for (int e = 0; e < kvDim; e++) {
+                k[e] = row + e / 1000f;
+                v[e] = -(row + e / 7f);
+            }
+            cache.append(1, 1, k, v, 0, 2 * row);
+            if (row == 29) {
+                cache.truncate(1, 2 * 25);  // rows 25 .. 29 go; the next appends overwrite their halves
+            }
+        }
+        assertEquals(40, cache.length(1, 1));
+        assertEquals(45, cache.capacity(1, 1), "doubled from 16, then at most the context");
+        int capacity = cache.capacity(1, 1);
+        for (int j = 0; j < 40; j++) {
+            int row = j < 25 ? j : j + 5;
+            for (int e = 0; e < kvDim; e++) {
+                int keyPair = cache.keyPairsT(1, 1)[e / 2 * capacity + j];
+                int valuePair = cache.valuePairs(1, 1)[j / 2 * kvDim + e];
+                assertEquals(Tensor.bf16(row + e / 1000f), (short) (e % 2 == 0 ? keyPair : keyPair >>> 16), "key " + j + ", " + e);
+                assertEquals(Tensor.bf16(-(row + e / 7f)), (short) (j % 2 == 0 ? valuePair : valuePair >>> 16), "value " + j + ", " + e);
+            }
+        }
+        assertEquals(40L * 2 * kvDim * 2, cache.bytes());
+        assertEquals(40L * 2 * 2 * kvDim * 2, cache.denseBytes(40));
     }
 
     @Test
