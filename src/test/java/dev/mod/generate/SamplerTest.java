@@ -42,6 +42,52 @@ class SamplerTest {
         assertEquals(true, sawMiddle);
     }
 
+    /**
+     * On a vocabulary with many tied logits the draws are those of the rule written plainly (a sort of all ids by
+     * probability, ties by lower id, then the smallest prefix reaching top-p, then a draw from it): same seed, same
+     * tokens, draw after draw.
+     */
+    @Test
+    void drawsMatchThePlainRuleWithTies() {
+        java.util.SplittableRandom values = new java.util.SplittableRandom(5);
+        int vocab = 300;
+        for (double topP : new double[] {0.3, 0.9, 1.0}) {
+            Sampler sampler = new Sampler(0.7, topP, 11);
+            java.util.SplittableRandom random = new java.util.SplittableRandom(11);
+            for (int draw = 0; draw < 200; draw++) {
+                float[] logits = new float[vocab + 4];
+                for (int i = 0; i < vocab; i++) {
+                    logits[4 + i] = values.nextInt(5) * 0.5f;
+                }
+                double max = 2;
+                double[] probs = new double[vocab];
+                double total = 0;
+                Integer[] order = new Integer[vocab];
+                for (int i = 0; i < vocab; i++) {
+                    probs[i] = Math.exp((logits[4 + i] - max) / 0.7);
+                    total += probs[i];
+                    order[i] = i;
+                }
+                java.util.Arrays.sort(order, (x, y) -> probs[x] != probs[y] ? Double.compare(probs[y], probs[x]) : Integer.compare(x, y));
+                int kept = 0;
+                double mass = 0;
+                while (kept < vocab && (kept == 0 || mass < topP * total)) {
+                    mass += probs[order[kept++]];
+                }
+                double u = random.nextDouble() * mass;
+                int expected = order[kept - 1];
+                for (int i = 0; i < kept; i++) {
+                    u -= probs[order[i]];
+                    if (u < 0) {
+                        expected = order[i];
+                        break;
+                    }
+                }
+                assertEquals(expected, sampler.sample(logits, 4, vocab), "top-p " + topP + ", draw " + draw);
+            }
+        }
+    }
+
     @Test
     void sameSeedSameDraws() {
         Sampler a = new Sampler(0.7, 0.9, 5);
