@@ -23,10 +23,12 @@ import java.util.concurrent.Callable;
                         + "standard error."})
 final class GenerateCommand implements Callable<Integer> {
     /**
-     * On the cpu backend in a fresh JVM, 128 steps of the calibrated bench model before a 1983-byte prompt took
-     * 64 generated tokens at context 2047 from 10.3 to 4.3 ms each (README, "Generation"), for about 1.5 s of warm-up.
+     * On the cpu backend in a fresh JVM (Zen 5), the calibrated bench model's 64 tokens after a 1983-byte prompt, at
+     * context 2047, took 3.0-3.6 ms each after 128 steps, 2.9 after 256 and 2.8-2.9 after 512, against 2.63 in the warmed
+     * decode benchmark the same day; 256 steps take about 3 s, and the time to first token fell from 2 s to 0.6-0.7
+     * (README, "Generation").
      */
-    static final int DEFAULT_WARMUP_STEPS = 128;
+    static final int DEFAULT_WARMUP_STEPS = 256;
 
     @Option(names = "--model", required = true, paramLabel = "MODEL", description = "A model file (.safetensors).")
     Path modelPath;
@@ -56,8 +58,8 @@ final class GenerateCommand implements Callable<Integer> {
     double threshold;
 
     @Option(names = "--warmup-steps", paramLabel = "N", description = "Decode steps run before the prompt on a throwaway "
-            + "cache, so that the decode path is compiled when the first token is timed (default on the cpu backend: 128, "
-            + "or max_seq_len - 1 if less; on the others 0; 0: none).")
+            + "cache, with a prefill of a chunk of the prompt before every 32, so that both paths are compiled when the "
+            + "first token is timed (default on the cpu backend: 256; on the others 0; 0: none).")
     Integer warmupSteps;
 
     @Option(names = "--kv-cache", paramLabel = "TYPE", description = "f32 or bf16: what the KV cache keeps keys and values in "
@@ -85,7 +87,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
             int warmup = warmupSteps != null ? warmupSteps
-                    : backend == Backend.cpu ? Math.min(DEFAULT_WARMUP_STEPS, model.config().maxSeqLen() - 1) : 0;
+                    : backend == Backend.cpu ? DEFAULT_WARMUP_STEPS : 0;
             Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topP, seed, warmup);
             CausalRouting rule = routing == null ? CausalRouting.defaultFor(model) : routing.causal(model, threshold);
             DType cacheType = kvCache != null ? kvCache.type : backend == Backend.tornado ? DType.F32 : KvCache.typeFor(model);

@@ -23,7 +23,8 @@ import java.util.function.Consumer;
 public final class Generator {
     /**
      * How to sample and how long; warmupSteps decode steps run first on a throwaway cache (the first prompt's tokens,
-     * cycled), so that the JIT has compiled the decode path before the prompt's first token is timed.
+     * cycled), with a prefill of a chunk of the prompt before every 32 of them, so that the JIT has compiled the
+     * prefill and decode paths before the prompt's first token is timed.
      */
     public record Settings(int maxTokens, double temperature, double topP, long seed, int warmupSteps) {
         public Settings {
@@ -90,34 +91,45 @@ public final class Generator {
         int batch = encoded.size();
         int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
         int context = encoded.stream().mapToInt(p -> p.length).max().orElseThrow() + settings.maxTokens();
-        if (settings.warmupSteps() >= model.config().maxSeqLen()) {
-            throw new ModException("--warmup-steps " + settings.warmupSteps() + " needs a context above the model's max_seq_len "
-                    + model.config().maxSeqLen());
-        }
-        double warmupMs = warmUp(opener, encoded.get(0), settings);
+        double warmupMs = warmUp(opener, encoded.get(0), settings, model.config().maxSeqLen());
         try (CausalPass plan = opener.open(batch, Math.max(promptRows, batch), context)) {
             return generate(plan, encoded, settings, stream, warmupMs);
         }
     }
 
-    // decode steps of one sequence on a plan of its own, the prompt's tokens cycled, each sampled by a sampler of its
-    // own (the draws are not used) so that sampling is compiled too; returns the time they took in ms. Logits are not
-    // checked here: a model with non-finite logits is reported by the generation itself, as without a warm-up
-    private static double warmUp(CausalPass.Opener opener, int[] prompt, Settings settings) {
+    /** Decode steps of a warm-up between two prefills of a chunk of the prompt. */
+    static final int WARMUP_STEPS_PER_CHUNK = 32;
+    /** Tokens of the prompt a warm-up prefills as one chunk, at most. */
+    static final int WARMUP_CHUNK = 64;
+
+    // On a plan of its own: rounds of a prefill of the prompt's first tokens as one chunk, then decode steps of the
+    // prompt's tokens cycled, each sampled by a sampler of its own (the draws are not used); steps decode steps in all.
+    // Both paths run before the JIT compiles them: warmed on decode steps alone, the compiled code met the prompt's
+    // prefill as a path it had never seen, was thrown away, and the first decode steps after it ran uncompiled again.
+    // Returns the time it took in ms. Logits are not checked here: a model with non-finite logits is reported by the
+    // generation itself, as without a warm-up.
+    private static double warmUp(CausalPass.Opener opener, int[] prompt, Settings settings, int maxSeqLen) {
         int steps = settings.warmupSteps();
         if (steps == 0) {
             return 0;
         }
         long start = System.nanoTime();
-        try (CausalPass plan = opener.open(1, 1, steps + 1)) {
+        int chunk = Math.max(1, Math.min(Math.min(prompt.length, WARMUP_CHUNK), maxSeqLen / 2));
+        int perChunk = Math.min(WARMUP_STEPS_PER_CHUNK, maxSeqLen - chunk);
+        try (CausalPass plan = opener.open(1, chunk, chunk + perChunk)) {
             Sampler sampler = new Sampler(settings.temperature(), settings.topP(), settings.seed());
             int vocab = plan.config().vocabSize();
-            int[] seq = {0};
-            int[] tok = new int[1];
-            for (int i = 0; i < steps; i++) {
-                tok[0] = prompt[i % prompt.length];
-                plan.run(seq, tok, 1);
-                sampler.sample(plan.logits(), 0, vocab);
+            int[] seq = new int[chunk];
+            int[] tok = java.util.Arrays.copyOf(prompt, chunk);
+            int[] one = new int[1];
+            for (int done = 0; done < steps; ) {
+                plan.truncate(0, 0);
+                plan.run(seq, tok, chunk);
+                for (int i = 0; i < perChunk && done < steps; i++, done++) {
+                    one[0] = prompt[(chunk + i) % prompt.length];
+                    plan.run(seq, one, 1);
+                    sampler.sample(plan.logits(), 0, vocab);
+                }
             }
         }
         return (System.nanoTime() - start) / 1e6;
