@@ -28,11 +28,16 @@ public final class Gemm implements WorkerPool.Task {
     /** Rows of the micro-kernel, and the width of a packed left operand's micro-panels. */
     public static final int MR = 4;
     private static final int MC = 64;
+    /**
+     * The reduction's block: a product with at most KC_WHOLE terms per output runs it whole (no partial sums written
+     * back and read again), a longer one in blocks of KC.
+     */
     private static final int KC = 256;
+    private static final int KC_WHOLE = 512;
 
     /** Per worker: a tile of results at the edge of the output (fewer than 4 rows or NR columns). */
     private float[][] tiles = new float[0][];
-    /** Per worker: a 16-bit panel's k-block widened to floats, [KC, NR]. */
+    /** Per worker: a 16-bit panel's k-block widened to floats, [KC_WHOLE, NR]. */
     private float[][] widened = new float[0][];
 
     // The call in progress (set by multiply, read by the pool's threads).
@@ -77,7 +82,7 @@ public final class Gemm implements WorkerPool.Task {
             tiles = new float[pool.threads()][MR * NR];
         }
         if (half != null && widened.length < pool.threads()) {
-            widened = new float[pool.threads()][KC * NR];
+            widened = new float[pool.threads()][KC_WHOLE * NR];
         }
         this.accumulate = accumulate;
         this.out = out;
@@ -102,8 +107,9 @@ public final class Gemm implements WorkerPool.Task {
         int r0 = (chunk % rowBlocks) * MC;
         int r1 = Math.min(rows, r0 + MC);
         float[] tile = tiles[worker];
-        for (int k0 = 0; k0 < in; k0 += KC) {
-            int k1 = Math.min(in, k0 + KC);
+        int block = in <= KC_WHOLE ? in : KC;
+        for (int k0 = 0; k0 < in; k0 += block) {
+            int k1 = Math.min(in, k0 + block);
             boolean first = k0 == 0 && !accumulate;
             if (half != null && r1 - r0 < MR) {
                 // a few rows (a decode step): widening into scratch would cost more than the products it feeds
