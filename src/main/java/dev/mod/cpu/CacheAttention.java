@@ -1,5 +1,6 @@
 package dev.mod.cpu;
 
+import dev.mod.plan.KvCache;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -45,7 +46,7 @@ final class CacheAttention implements WorkerPool.Task {
                 int nHeads, int nKvHeads, int dh) {
         this.kT = kT;
         this.v = v;
-        run(pool, out, q, row0, n, stride, start, nHeads, nKvHeads, dh);
+        dispatch(pool, out, q, row0, n, stride, start, nHeads, nKvHeads, dh);
     }
 
     // the same against a BF16 cache: keyPairs [Hkv * dh / 2, stride], valuePairs [(start + n + 1) / 2, Hkv * dh] (see KvCache)
@@ -53,11 +54,12 @@ final class CacheAttention implements WorkerPool.Task {
                     int start, int nHeads, int nKvHeads, int dh) {
         this.keyPairs = keyPairs;
         this.valuePairs = valuePairs;
-        run(pool, out, q, row0, n, stride, start, nHeads, nKvHeads, dh);
+        dispatch(pool, out, q, row0, n, stride, start, nHeads, nKvHeads, dh);
     }
 
-    private void run(WorkerPool pool, float[] out, float[] q, int row0, int n, int stride, int start, int nHeads,
-                     int nKvHeads, int dh) {
+    // sets the call's fields (the cache's arrays are set by the caller) and runs its (row, head) chunks
+    private void dispatch(WorkerPool pool, float[] out, float[] q, int row0, int n, int stride, int start, int nHeads,
+                          int nKvHeads, int dh) {
         for (int w = 0; w < scores.length; w++) {
             if (scores[w].length < start + n) {
                 scores[w] = new float[Math.max(start + n, 2 * scores[w].length)];
@@ -193,8 +195,8 @@ final class CacheAttention implements WorkerPool.Task {
             float acc = 0;
             for (int e = 0; e < dh; e += 2) {
                 int pair = k[(kvOff + e) / 2 * stride + j];
-                acc = Math.fma(Float.intBitsToFloat(pair << 16), q[qOff + e], acc);
-                acc = Math.fma(Float.intBitsToFloat(pair & 0xFFFF0000), q[qOff + e + 1], acc);
+                acc = Math.fma(KvCache.unpair(pair, 0), q[qOff + e], acc);
+                acc = Math.fma(KvCache.unpair(pair, 1), q[qOff + e + 1], acc);
             }
             p[j] = acc;
         }
@@ -277,8 +279,7 @@ final class CacheAttention implements WorkerPool.Task {
         for (; e < dh; e++) {
             float acc = 0;
             for (int j = 0; j < visible; j++) {
-                int pair = v[j / 2 * kvDim + kvOff + e];
-                acc = Math.fma(p[j], Float.intBitsToFloat(j % 2 == 0 ? pair << 16 : pair & 0xFFFF0000), acc);
+                acc = Math.fma(p[j], KvCache.unpair(v[j / 2 * kvDim + kvOff + e], j % 2), acc);
             }
             out[qOff + e] = acc * inv;
         }

@@ -21,6 +21,11 @@ import java.util.function.Consumer;
  * from the seed and its index, so a prompt's text does not depend on the other prompts in the batch.
  */
 public final class Generator {
+    /** Decode steps of a warm-up between two prefills of a chunk of the prompt. */
+    private static final int WARMUP_STEPS_PER_CHUNK = 32;
+    /** Tokens of the prompt a warm-up prefills as one chunk, at most. */
+    private static final int WARMUP_CHUNK = 64;
+
     /**
      * How to sample and how long; warmupSteps decode steps run first on a throwaway cache (the first prompt's tokens,
      * cycled), with a prefill of a chunk of the prompt before every 32 of them, so that the JIT has compiled the
@@ -96,11 +101,6 @@ public final class Generator {
             return generate(plan, encoded, settings, stream, warmupMs);
         }
     }
-
-    /** Decode steps of a warm-up between two prefills of a chunk of the prompt. */
-    static final int WARMUP_STEPS_PER_CHUNK = 32;
-    /** Tokens of the prompt a warm-up prefills as one chunk, at most. */
-    static final int WARMUP_CHUNK = 64;
 
     // On a plan of its own: rounds of a prefill of the prompt's first tokens as one chunk, then decode steps of the
     // prompt's tokens cycled, each sampled by a sampler of its own (the draws are not used); steps decode steps in all.

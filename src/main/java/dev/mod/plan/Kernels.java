@@ -52,10 +52,8 @@ public interface Kernels extends AutoCloseable {
         float[] values = new float[rows * kvDim];
         for (int c = 0; c < kvDim; c++) {
             for (int j = 0; j < rows; j++) {
-                int pair = kT[c / 2 * stride + j];
-                keys[c * rows + j] = Float.intBitsToFloat(c % 2 == 0 ? pair << 16 : pair & 0xFFFF0000);
-                pair = v[j / 2 * kvDim + c];
-                values[j * kvDim + c] = Float.intBitsToFloat(j % 2 == 0 ? pair << 16 : pair & 0xFFFF0000);
+                keys[c * rows + j] = KvCache.unpair(kT[c / 2 * stride + j], c % 2);
+                values[j * kvDim + c] = KvCache.unpair(v[j / 2 * kvDim + c], j % 2);
             }
         }
         cachedAttention(out, q, row0, n, keys, rows, values, start, nHeads, nKvHeads, dh);

@@ -186,6 +186,11 @@ public final class KvCache {
         lengths[layer][s] = n + 1;
     }
 
+    /** The float in the low (half 0) or the high (half 1) 16 bits of a BF16 pair. */
+    public static float unpair(int pair, int half) {
+        return Float.intBitsToFloat(half == 0 ? pair << 16 : pair & 0xFFFF0000);
+    }
+
     // x[rows, kvDim] in place: each value as this cache keeps it (rounded to BF16 in a BF16 cache)
     void round(float[] x, int rows) {
         if (type == DType.BF16) {
