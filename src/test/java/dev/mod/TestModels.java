@@ -5,7 +5,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.CausalPlan;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.plan.ForwardPlan;
 import dev.mod.reference.ReferenceKernels;
 
@@ -51,8 +51,8 @@ public final class TestModels {
     }
 
     /** The causal rule of that name, at the default threshold. */
-    public static CausalRouting routing(String rule) {
-        return CausalRouting.of(CausalRouting.Rule.valueOf(rule.toUpperCase()));
+    public static RoutingRule routing(String rule) {
+        return RoutingRule.named(rule);
     }
 
     /** A reference plan, run once on the tokens. */

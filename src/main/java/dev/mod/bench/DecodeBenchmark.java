@@ -9,7 +9,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.Presets;
 import dev.mod.plan.CausalPlan;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.plan.Kernels;
 import dev.mod.plan.KvCache;
 import org.openjdk.jmh.annotations.AuxCounters;
@@ -90,7 +90,7 @@ public class DecodeBenchmark {
      * What a decode benchmark runs for one (model, context): the model ("dense", or "mod" with its calibrated
      * thresholds), its rule, the prompt that fills the cache to context - steps, and the steps' tokens.
      */
-    public record Workload(Model model, CausalRouting rule, int[] prompt, int[] next) {
+    public record Workload(Model model, RoutingRule rule, int[] prompt, int[] next) {
     }
 
     /**
@@ -113,7 +113,7 @@ public class DecodeBenchmark {
         int[] ids = ByteTokenizer.encode(Arrays.copyOfRange(text, CONTEXT_OFFSET, CONTEXT_OFFSET + context));
         int[] prompt = Arrays.copyOf(ids, prefix);
         prompt[0] = ByteTokenizer.BOS;
-        CausalRouting rule = CausalRouting.of(used.calibration() != null ? CausalRouting.Rule.CALIBRATED : CausalRouting.Rule.ROUTER);
+        RoutingRule rule = used.calibration() != null ? RoutingRule.CALIBRATED : RoutingRule.ROUTER;
         return new Workload(used, rule, prompt, Arrays.copyOfRange(ids, prefix, context));
     }
 

@@ -9,6 +9,7 @@ import dev.mod.plan.ForwardPlan;
 import dev.mod.train.AdamW;
 import dev.mod.train.Parameters;
 import dev.mod.train.TrainingPlan;
+import dev.mod.plan.RoutingRule;
 import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -88,7 +89,7 @@ public class TrainBenchmark {
         grads = params.zerosLike();
         adam = new AdamW(params, 0.1);
         int threads = Runtime.getRuntime().availableProcessors();
-        plan = new TrainingPlan(m.config(), params, grads, new TrainingPlan.AuxWeights(0.01, 0), TrainingPlan.Routing.LEARNED, BATCH, SEQ, threads);
+        plan = new TrainingPlan(m.config(), params, grads, new TrainingPlan.AuxWeights(0.01, 0), RoutingRule.TOP_K, BATCH, SEQ, threads);
         kernels = new CpuKernels(threads);
         forward = new ForwardPlan(m, kernels, BATCH, SEQ);
         SplittableRandom random = new SplittableRandom(2);

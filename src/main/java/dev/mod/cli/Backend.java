@@ -6,7 +6,7 @@ import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.plan.CausalPass;
 import dev.mod.plan.CausalPlan;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.ForwardPlan;
 import dev.mod.plan.Kernels;
@@ -101,12 +101,12 @@ enum Backend {
          * A causal pass (generation, causal routing) for S sequences, chunks of at most maxRows rows and `context` tokens
          * per sequence; for tornado on the device "B:D" (null: tornado-config's or TornadoVM's default).
          */
-        CausalPass openCausal(Model model, CausalRouting routing, int sequences, int maxRows, int context, String tornadoDevice) {
+        CausalPass openCausal(Model model, RoutingRule routing, int sequences, int maxRows, int context, String tornadoDevice) {
             return openCausal(model, routing, sequences, maxRows, context, tornadoDevice, DType.F32);
         }
 
         /** The same with a KV cache of the given type, F32 or BF16 (tornado keeps F32 only). */
-        CausalPass openCausal(Model model, CausalRouting routing, int sequences, int maxRows, int context, String tornadoDevice,
+        CausalPass openCausal(Model model, RoutingRule routing, int sequences, int maxRows, int context, String tornadoDevice,
                               DType cacheType) {
             if (backend == tornado && cacheType != DType.F32) {
                 throw new ModException("the tornado backend keeps its KV cache in F32; a " + cacheType
@@ -114,13 +114,13 @@ enum Backend {
             }
             return switch (backend) {
                 case cpu, reference -> new CausalPlan(model, kernels(), routing, sequences, maxRows, context, cacheType);
-                case tornado -> construct(TORNADO_CAUSAL_PLAN, new Class<?>[] {Model.class, CausalRouting.class, int.class, int.class, int.class,
+                case tornado -> construct(TORNADO_CAUSAL_PLAN, new Class<?>[] {Model.class, RoutingRule.class, int.class, int.class, int.class,
                         boolean.class, String.class}, model, routing, sequences, maxRows, context, false, tornadoDevice);
             };
         }
 
         /** The same on this backend's default device, with a KV cache of the given type. */
-        CausalPass.Opener causal(Model model, CausalRouting routing, DType cacheType) {
+        CausalPass.Opener causal(Model model, RoutingRule routing, DType cacheType) {
             return (sequences, maxRows, context) -> openCausal(model, routing, sequences, maxRows, context, null, cacheType);
         }
 

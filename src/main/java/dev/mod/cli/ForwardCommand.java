@@ -7,11 +7,12 @@ import dev.mod.io.SafetensorsWriter;
 import dev.mod.model.Model;
 import dev.mod.model.Tensor;
 import dev.mod.plan.CausalPass;
-import dev.mod.plan.CausalRouting;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.Logits;
+import dev.mod.plan.RoutingRule;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -54,12 +55,8 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "cpu", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
     Backend backend;
 
-    @Option(names = "--routing", defaultValue = "topk", description = "Routing rule: ${COMPLETION-CANDIDATES} "
-            + "(default: ${DEFAULT-VALUE}, the training-time rule; the others decide causally, token by token).")
-    RoutingChoice routing;
-
-    @Option(names = "--threshold", defaultValue = "0.5", description = "The router rule routes when sigmoid(r) > this (default: ${DEFAULT-VALUE}).")
-    double threshold;
+    @Mixin
+    RoutingOptions routing;
 
     @Option(names = "--allow-non-finite", description = "Write the output even when logits are NaN or infinite (for debugging a model; "
             + "without it such logits are a one-line error and nothing is written).")
@@ -69,11 +66,21 @@ final class ForwardCommand implements Callable<Integer> {
     public Integer call() {
         AtomicFiles.refuseInputs(out, modelPath, tokens.file);
         int[][] batch = tokens.read();
-        if (routing != RoutingChoice.topk) {
-            return causal(batch);
+        try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
+            RoutingRule rule = routing.rule(model, RoutingRule.TOP_K);
+            if (rule.causal()) {
+                causal(model, runtime, rule, batch);
+            } else if (rule instanceof RoutingRule.TopK) {
+                topK(model, runtime, batch);
+            } else {
+                throw new ModException("routing: rule \"" + rule.name() + "\" is a training control; forward takes topk or a causal rule");
+            }
         }
-        try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start();
-             ForwardPass plan = runtime.open(model, batch.length, batch[0].length)) {
+        return 0;
+    }
+
+    private void topK(Model model, Backend.Instance runtime, int[][] batch) {
+        try (ForwardPass plan = runtime.open(model, batch.length, batch[0].length)) {
             int b = batch.length;
             int t = batch[0].length;
             plan.run(batch);
@@ -88,26 +95,21 @@ final class ForwardCommand implements Callable<Integer> {
             System.out.printf("wrote %s: logits [%d, %d, %d], %d routed layers (k = %d), backend %s%n",
                     out, b, t, model.config().vocabSize(), plan.routedLayers().size(), plan.capacity(), plan.backend());
         }
-        return 0;
     }
 
     /** The batch under a causal rule: every row run in one chunk, each with its own cache. */
-    private int causal(int[][] batch) {
-        try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
-            CausalRouting rule = routing.causal(model, threshold);
-            int b = batch.length;
-            int t = batch[0].length;
-            if (t > model.config().maxSeqLen()) {
-                throw new ModException("sequence length " + t + " is above the model's max_seq_len " + model.config().maxSeqLen());
-            }
-            try (CausalPass plan = runtime.openCausal(model, rule, b, b * t, t, null)) {
-                runCausal(model, plan, batch);
-            }
+    private void causal(Model model, Backend.Instance runtime, RoutingRule rule, int[][] batch) {
+        int b = batch.length;
+        int t = batch[0].length;
+        if (t > model.config().maxSeqLen()) {
+            throw new ModException("sequence length " + t + " is above the model's max_seq_len " + model.config().maxSeqLen());
         }
-        return 0;
+        try (CausalPass plan = runtime.openCausal(model, rule, b, b * t, t, null)) {
+            runCausal(model, plan, rule, batch);
+        }
     }
 
-    private void runCausal(Model model, CausalPass plan, int[][] batch) {
+    private void runCausal(Model model, CausalPass plan, RoutingRule rule, int[][] batch) {
         int b = batch.length;
         int t = batch[0].length;
         int[] seq = new int[b * t];
@@ -128,9 +130,9 @@ final class ForwardCommand implements Callable<Integer> {
             outputs.add(Tensor.of("layers." + layer + ".router", plan.routerLogits(layer), b, t));
             fractions.append(String.format(" %d:%.3f", layer, plan.routedFraction(layer)));
         }
-        write(model, plan.backend(), routing.name(), outputs);
+        write(model, plan.backend(), rule.name(), outputs);
         System.out.printf("wrote %s: logits [%d, %d, %d], routing %s, routed fraction per layer%s, backend %s%n",
-                out, b, t, model.config().vocabSize(), routing, fractions.length() == 0 ? " (none routed)" : fractions,
+                out, b, t, model.config().vocabSize(), rule.name(), fractions.length() == 0 ? " (none routed)" : fractions,
                 plan.backend());
     }
 

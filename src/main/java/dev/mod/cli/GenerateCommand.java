@@ -1,13 +1,13 @@
 package dev.mod.cli;
 
-import dev.mod.ModException;
 import dev.mod.generate.Generator;
 import dev.mod.io.ModelFile;
 import dev.mod.model.DType;
 import dev.mod.model.Model;
-import dev.mod.plan.CausalRouting;
 import dev.mod.plan.KvCache;
+import dev.mod.plan.RoutingRule;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -50,12 +50,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--routing", paramLabel = "RULE", description = "Causal routing rule: router, predictor or calibrated "
-            + "(default: calibrated if the model was calibrated, else predictor if it has one, else router).")
-    RoutingChoice routing;
-
-    @Option(names = "--threshold", defaultValue = "0.5", description = "The router rule routes when sigmoid(r) > this (default: ${DEFAULT-VALUE}).")
-    double threshold;
+    /** A causal rule (default: calibrated if the model was calibrated, else predictor if it has one, else router). */
+    @Mixin
+    RoutingOptions routing;
 
     @Option(names = "--warmup-steps", paramLabel = "N", description = "Decode steps run before the prompt on a throwaway "
             + "cache, with a prefill of a chunk of the prompt before every 32, so that both paths are compiled when the "
@@ -82,14 +79,11 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (routing == RoutingChoice.topk) {
-            throw new ModException("--routing topk is not causal (it looks at later tokens); generation takes router, predictor or calibrated");
-        }
         try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
             int warmup = warmupSteps != null ? warmupSteps
                     : backend == Backend.cpu ? DEFAULT_WARMUP_STEPS : 0;
             Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topP, seed, warmup);
-            CausalRouting rule = routing == null ? CausalRouting.defaultFor(model) : routing.causal(model, threshold);
+            RoutingRule rule = routing.causalRule(model, RoutingRule.defaultFor(model));
             DType cacheType = kvCache != null ? kvCache.type : backend == Backend.tornado ? DType.F32 : KvCache.typeFor(model);
             PrintStream out = System.out;
             boolean streaming = prompts.size() == 1;
@@ -110,7 +104,7 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void report(PrintStream err, CausalRouting rule, Generator.Result r) {
+    private static void report(PrintStream err, RoutingRule rule, Generator.Result r) {
         if (r.warmupMs() > 0) {
             err.printf("warm-up: %.1f ms before the prompt (--warmup-steps 0 to skip)%n", r.warmupMs());
         }
@@ -120,7 +114,7 @@ final class GenerateCommand implements Callable<Integer> {
         for (Map.Entry<Integer, Double> e : r.prefillRouted().entrySet()) {
             layers.append(String.format(" %d: %.3f / %.3f", e.getKey(), e.getValue(), r.decodeRouted().get(e.getKey())));
         }
-        err.printf("routing %s; routed fraction per layer (prompt / decode):%s%n", rule.rule().cliName(),
+        err.printf("routing %s; routed fraction per layer (prompt / decode):%s%n", rule.name(),
                 layers.length() == 0 ? " no routed layers" : layers);
         err.printf("KV cache (%s): %,d bytes for %d tokens; the dense model would hold %,d (%.3fx)%n",
                 r.kvType(), r.kvBytes(), r.contextTokens(), r.denseKvBytes(), (double) r.kvBytes() / r.denseKvBytes());

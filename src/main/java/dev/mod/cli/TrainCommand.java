@@ -9,7 +9,8 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.Presets;
 import dev.mod.train.TrainPlots;
 import dev.mod.train.TrainSettings;
-import dev.mod.train.TrainingPlan;
+import dev.mod.plan.RoutingRule;
+import dev.mod.train.RunFolder;
 import dev.mod.train.Trainer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -132,7 +133,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainSettings settings = new TrainSettings(source.preset != null ? source.preset : source.config.toString(),
                 config.toJsonTree(), predictorDim,
-                stochasticRouting ? TrainingPlan.Routing.STOCHASTIC : TrainingPlan.Routing.LEARNED, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
+                stochasticRouting ? RoutingRule.STOCHASTIC : RoutingRule.TOP_K, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
                 minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery);
         if ((predictorDim > 0 || stochasticRouting) && config.routedLayers().isEmpty()) {
             throw new ModException((stochasticRouting ? "--stochastic-routing" : "--predictor-dim") + " needs routed layers; this model has none");
@@ -160,8 +161,8 @@ final class TrainCommand implements Callable<Integer> {
         if (last != null) {
             System.out.println("held-out: " + last);
         }
-        System.out.printf("wrote %s, %s, %s, %s and %s%n", trainer.settingsFile(), trainer.logFile(),
-                trainer.checkpointFile(), trainer.modelFile(), out.resolve("loss.png"));
+        System.out.printf("wrote %s, %s, %s, %s and %s%n", trainer.folder().settingsFile(), trainer.folder().logFile(),
+                trainer.folder().checkpointFile(), trainer.folder().modelFile(), out.resolve("loss.png"));
         return 0;
     }
 
@@ -183,7 +184,7 @@ final class TrainCommand implements Callable<Integer> {
             List<String> labels = FolderLabels.of(runs, "run");
             for (int i = 0; i < runs.size(); i++) {
                 Path run = runs.get(i);
-                List<JsonNode> log = Trainer.readLog(run.resolve("log.jsonl"));
+                List<JsonNode> log = RunFolder.readLog(run.resolve("log.jsonl"));
                 if (log.isEmpty()) {
                     throw new ModException("no training log in " + run);
                 }

@@ -1,6 +1,7 @@
 package dev.mod.data;
 
 import dev.mod.ModException;
+import dev.mod.model.Rng;
 
 /**
  * A synthetic task where only a few tokens matter: BOS, then half a sequence of filler ('.') with M digits

@@ -1,6 +1,7 @@
 package dev.mod.data;
 
 import dev.mod.ModException;
+import dev.mod.model.Rng;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,5 +1,7 @@
 package dev.mod.data;
 
+import dev.mod.model.Rng;
+
 /**
  * Where training batches come from: sequences of T + 1 byte tokens, the first T the input and the last T
  * the targets (the next token). Training batches are drawn with the run's generator; the held-out batches

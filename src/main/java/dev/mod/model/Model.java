@@ -22,7 +22,7 @@ public final class Model implements AutoCloseable {
     private final ModelConfig config;
     private final Map<String, Tensor> tensors;
     private final AutoCloseable owner;
-    private final List<LayerWeights> layers;
+    private final List<LayerWeights<Tensor>> layers;
     private final int predictorDim;
     private final RoutingCalibration calibration;
 
@@ -59,7 +59,8 @@ public final class Model implements AutoCloseable {
             calibration.check(config);
         }
         this.calibration = calibration;
-        this.layers = java.util.stream.IntStream.range(0, config.nLayers()).mapToObj(this::layerWeights).toList();
+        this.layers = java.util.stream.IntStream.range(0, config.nLayers())
+                .mapToObj(i -> LayerWeights.shapes(config, i, predictorDim).lookUp(this::tensor)).toList();
     }
 
     /**
@@ -96,23 +97,6 @@ public final class Model implements AutoCloseable {
             found = dim;
         }
         return Math.max(found, 0);
-    }
-
-    private LayerWeights layerWeights(int i) {
-        String p = "layers." + i + ".";
-        return new LayerWeights(
-                tensor(p + "attention_norm.weight"),
-                tensor(p + "attention.wq.weight"),
-                tensor(p + "attention.wk.weight"),
-                tensor(p + "attention.wv.weight"),
-                tensor(p + "attention.wo.weight"),
-                tensor(p + "ffn_norm.weight"),
-                tensor(p + "feed_forward.w1.weight"),
-                tensor(p + "feed_forward.w2.weight"),
-                tensor(p + "feed_forward.w3.weight"),
-                config.isRouted(i) ? tensor(p + "router.weight") : null,
-                config.isRouted(i) && predictorDim > 0 ? tensor(p + "predictor.w1.weight") : null,
-                config.isRouted(i) && predictorDim > 0 ? tensor(p + "predictor.w2.weight") : null);
     }
 
     /** P, the hidden size of the causal routing predictor; 0 when the model has no predictor. */
@@ -152,7 +136,8 @@ public final class Model implements AutoCloseable {
         return ordered;
     }
 
-    public LayerWeights layer(int i) {
+    /** Layer i's block and its weights. */
+    public LayerWeights<Tensor> layer(int i) {
         return layers.get(i);
     }
 

@@ -162,22 +162,9 @@ public record ModelConfig(
     public Map<String, long[]> tensorShapes() {
         Map<String, long[]> shapes = new LinkedHashMap<>();
         long d = dim;
-        long qDim = (long) nHeads * headDim();
         shapes.put("tok_embeddings.weight", new long[] {vocabSize, d});
         for (int i = 0; i < nLayers; i++) {
-            String p = "layers." + i + ".";
-            shapes.put(p + "attention_norm.weight", new long[] {d});
-            shapes.put(p + "attention.wq.weight", new long[] {qDim, d});
-            shapes.put(p + "attention.wk.weight", new long[] {kvDim(), d});
-            shapes.put(p + "attention.wv.weight", new long[] {kvDim(), d});
-            shapes.put(p + "attention.wo.weight", new long[] {d, qDim});
-            shapes.put(p + "ffn_norm.weight", new long[] {d});
-            shapes.put(p + "feed_forward.w1.weight", new long[] {hiddenDim, d});
-            shapes.put(p + "feed_forward.w3.weight", new long[] {hiddenDim, d});
-            shapes.put(p + "feed_forward.w2.weight", new long[] {d, hiddenDim});
-            if (isRouted(i)) {
-                shapes.put(p + "router.weight", new long[] {1, d});
-            }
+            LayerWeights.shapes(this, i, 0).forEach(shapes::put);
         }
         shapes.put("norm.weight", new long[] {d});
         shapes.put("output.weight", new long[] {vocabSize, d});

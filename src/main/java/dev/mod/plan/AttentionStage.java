@@ -1,13 +1,14 @@
 package dev.mod.plan;
 
-import dev.mod.model.LayerWeights;
+import dev.mod.model.AttentionWeights;
 import dev.mod.model.ModelConfig;
+import dev.mod.model.Tensor;
 
 /**
  * The attention half of a block over n rows per sequence: a = wo(attention(RoPE(q), RoPE(k), v)) with
  * q, k, v from RMSNorm(in); then h = in + a. Positions are the rows' original positions.
  */
-record AttentionStage(int layer, ModelConfig c, LayerWeights w, Activations a, float[] in, int[] positions,
+record AttentionStage(int layer, ModelConfig c, AttentionWeights<Tensor> w, Activations a, float[] in, int[] positions,
                       int batch, int n) implements Stage {
     @Override
     public String name() {
@@ -28,10 +29,10 @@ record AttentionStage(int layer, ModelConfig c, LayerWeights w, Activations a, f
     }
 
     // q[rows, H * dh], k and v [rows, Hkv * dh] = RoPE(wq, wk, wv . RMSNorm(in[rows, d])), v without RoPE
-    static void project(Kernels k, ModelConfig c, LayerWeights w, Activations a, float[] in, int[] positions, int rows) {
+    static void project(Kernels k, ModelConfig c, AttentionWeights<Tensor> w, Activations a, float[] in, int[] positions, int rows) {
         int d = c.dim();
         int dh = c.headDim();
-        k.rmsnorm(a.normed(), in, w.attentionNorm(), rows, d, c.normEps());
+        k.rmsnorm(a.normed(), in, w.norm(), rows, d, c.normEps());
         k.matmul(a.q(), a.normed(), w.wq(), rows, d, c.nHeads() * dh);
         k.matmul(a.k(), a.normed(), w.wk(), rows, d, c.kvDim());
         k.matmul(a.v(), a.normed(), w.wv(), rows, d, c.kvDim());
@@ -40,7 +41,7 @@ record AttentionStage(int layer, ModelConfig c, LayerWeights w, Activations a, f
     }
 
     // attnOut[rows, d] = wo . attention[rows, H * dh]; h = in + attnOut
-    static void output(Kernels k, ModelConfig c, LayerWeights w, Activations a, float[] in, int rows) {
+    static void output(Kernels k, ModelConfig c, AttentionWeights<Tensor> w, Activations a, float[] in, int rows) {
         int d = c.dim();
         k.matmul(a.attnOut(), a.attention(), w.wo(), rows, c.nHeads() * c.headDim(), d);
         k.add(a.h(), in, a.attnOut(), rows * d);

@@ -1,11 +1,14 @@
 package dev.mod.plan;
 
 import dev.mod.ModException;
+import dev.mod.model.AttentionWeights;
+import dev.mod.model.BlockStep;
 import dev.mod.model.DType;
 import dev.mod.model.LayerWeights;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RoutingCalibration;
+import dev.mod.model.Tensor;
 
 import java.util.Arrays;
 import java.util.Map;
@@ -25,7 +28,7 @@ public final class CausalPlan implements CausalPass {
     private final Model model;
     private final ModelConfig c;
     private final Kernels kernels;
-    private final CausalRouting routing;
+    private final RoutingRule routing;
     private final int sequences;
     private final int maxRows;
     private final Activations a;
@@ -39,9 +42,8 @@ public final class CausalPlan implements CausalPass {
     private final int[] selPos;
     private final float[][] router;   // [layer][maxRows] router logits (null in dense layers)
     private final int[][] routed;     // [layer][maxRows] 1 where the row was processed
-    private final double[] thresholds; // [layer] router-logit threshold (router and calibrated rules)
-    private final float[] predictorHidden; // [maxRows, P]
-    private final float[][] predictorOut;  // [layer][P] w2 of each routed layer's predictor
+    private final double[] thresholds; // [layer] router-logit threshold found when calibrating
+    private final float[] scratch;     // what the rule's decision needs (the predictor's hidden layer)
     private final boolean calibrating;
 
     private final SequenceLengths lengths;
@@ -50,12 +52,12 @@ public final class CausalPlan implements CausalPass {
     private int rows;
 
     /** A plan for S sequences under a causal rule, taking chunks of at most maxRows rows, up to max_seq_len tokens each. */
-    public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows) {
+    public CausalPlan(Model model, Kernels kernels, RoutingRule routing, int sequences, int maxRows) {
         this(model, kernels, routing, sequences, maxRows, model.config().maxSeqLen());
     }
 
     /** The same, each sequence holding at most `context` tokens (at most max_seq_len), in an F32 cache. */
-    public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows, int context) {
+    public CausalPlan(Model model, Kernels kernels, RoutingRule routing, int sequences, int maxRows, int context) {
         this(model, kernels, routing, sequences, maxRows, context, DType.F32);
     }
 
@@ -64,12 +66,12 @@ public final class CausalPlan implements CausalPass {
      * and values rounded, so logits move within what the rounding allows; {@link KvCache#typeFor} is generation's
      * default).
      */
-    public CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows, int context,
+    public CausalPlan(Model model, Kernels kernels, RoutingRule routing, int sequences, int maxRows, int context,
                       DType cacheType) {
         this(model, kernels, routing, sequences, maxRows, context, cacheType, false);
     }
 
-    private CausalPlan(Model model, Kernels kernels, CausalRouting routing, int sequences, int maxRows, int context,
+    private CausalPlan(Model model, Kernels kernels, RoutingRule routing, int sequences, int maxRows, int context,
                        DType cacheType, boolean calibrating) {
         this.model = model;
         this.c = model.config();
@@ -78,7 +80,7 @@ public final class CausalPlan implements CausalPass {
         this.calibrating = calibrating;
         this.lengths = new SequenceLengths(c, sequences, maxRows, context);
         if (!calibrating) {
-            routing.checkAgainst(model);
+            routing.checkCausal(model);
         }
         this.sequences = sequences;
         this.maxRows = maxRows;
@@ -95,17 +97,10 @@ public final class CausalPlan implements CausalPass {
         this.router = new float[layers][];
         this.routed = new int[layers][];
         this.thresholds = new double[layers];
-        this.predictorOut = new float[layers][];
-        boolean predictor = !calibrating && routing.rule() == CausalRouting.Rule.PREDICTOR;
-        this.predictorHidden = predictor ? new float[maxRows * model.predictorDim()] : new float[0];
+        this.scratch = new float[calibrating ? 0 : routing.scratchFloats(model, maxRows)];
         for (int layer : c.routedLayers()) {
             router[layer] = new float[maxRows];
             routed[layer] = new int[maxRows];
-            if (predictor) {
-                predictorOut[layer] = model.layer(layer).predictorW2().toFloatArray();
-            } else if (!calibrating) {
-                thresholds[layer] = routing.logitThreshold(model, layer);
-            }
         }
         this.routedCount = new long[layers];
         this.decisionCount = new long[layers];
@@ -120,7 +115,7 @@ public final class CausalPlan implements CausalPass {
      */
     public static RoutingCalibration calibrate(Model model, Kernels kernels, int[][] sequences) {
         int seqLen = sequences[0].length;
-        CausalPlan plan = new CausalPlan(model, kernels, CausalRouting.of(CausalRouting.Rule.CALIBRATED),
+        CausalPlan plan = new CausalPlan(model, kernels, RoutingRule.CALIBRATED,
                 sequences.length, sequences.length * seqLen, model.config().maxSeqLen(), DType.F32, true);
         int rows = 0;
         for (int s = 0; s < sequences.length; s++) {
@@ -165,38 +160,59 @@ public final class CausalPlan implements CausalPass {
         int d = c.dim();
         kernels.embed(a.x(), tokens, model.embeddings(), n, d);
         for (int layer = 0; layer < c.nLayers(); layer++) {
-            if (c.isRouted(layer)) {
-                routedLayer(layer, n);
-            } else {
-                block(layer, a.x(), n, rowSeq, rowPos);
-                kernels.add(a.x(), a.x(), a.delta(), n * d);
-            }
+            layer(model.layer(layer), n);
         }
         kernels.rmsnorm(a.normed(), a.x(), model.finalNorm(), n, d, c.normEps());
         kernels.matmul(a.logits(), a.normed(), model.output(), n, d, c.vocabSize());
     }
 
-    // x[n, d]: the rule picks rows; xs = x[picked]; x[picked] += g(r) * block(xs)
-    private void routedLayer(int layer, int n) {
+    // x[n, d] += the layer's block, step by step: in a routed layer the rule picks rows, xs = x[picked],
+    // x[picked] += g(r) * f(xs); a routed layer that picks no row leaves x as it is
+    private void layer(LayerWeights<Tensor> w, int n) {
+        int layer = w.index();
         int d = c.dim();
-        LayerWeights w = model.layer(layer);
         float[] r = router[layer];
-        kernels.routerLogits(r, a.x(), w.router(), n, d);
+        float[] in = a.x();
+        int rowsIn = n;
+        int[] seqIn = rowSeq;
+        int[] posIn = rowPos;
+        for (BlockStep step : w.steps()) {
+            switch (step) {
+                case ROUTER -> kernels.routerLogits(r, a.x(), w.routing().router(), n, d);
+                case SELECT -> {
+                    rowsIn = select(w, n);
+                    if (rowsIn == 0) {
+                        return;
+                    }
+                    seqIn = selSeq;
+                    posIn = selPos;
+                }
+                case GATHER -> {
+                    kernels.gather(a.selectedX(), a.x(), selected, 1, n, rowsIn, d);
+                    in = a.selectedX();
+                }
+                case ATTENTION -> attention(layer, w.attention(), in, rowsIn, seqIn, posIn);
+                case FEED_FORWARD -> FeedForwardStage.apply(kernels, c, w.feedForward(), a, rowsIn);
+                case SCATTER -> kernels.scatter(a.x(), a.delta(), selected, r, c.routerWeighting(), 1, n, rowsIn, d);
+                case RESIDUAL -> kernels.add(a.x(), a.x(), a.delta(), n * d);
+            }
+        }
+    }
+
+    // The rows of the chunk [0, n) a routed layer processes, by the rule (or, calibrating, by the threshold that routes the
+    // capacity of the chunk): their indices into selected, their sequences and positions into selSeq and selPos
+    private int select(LayerWeights<Tensor> w, int n) {
+        int layer = w.index();
+        float[] r = router[layer];
         if (calibrating) {
             thresholds[layer] = calibratedThreshold(r, n);
-        }
-        int picked = 0;
-        if (!calibrating && routing.rule() == CausalRouting.Rule.PREDICTOR) {
-            int p = model.predictorDim();
-            kernels.matmul(predictorHidden, a.x(), w.predictorW1(), n, d, p);
-            for (int i = 0; i < n; i++) {
-                routed[layer][i] = predictorLogit(predictorHidden, i * p, predictorOut[layer], p) > 0 ? 1 : 0;
-            }
-        } else {
             for (int i = 0; i < n; i++) {
                 routed[layer][i] = r[i] > thresholds[layer] ? 1 : 0;
             }
+        } else {
+            routing.decide(kernels, model, w.routing(), layer, a.x(), r, n, routed[layer], scratch);
         }
+        int picked = 0;
         for (int i = 0; i < n; i++) {
             if (routed[layer][i] == 1) {
                 selected[picked] = i;
@@ -207,22 +223,7 @@ public final class CausalPlan implements CausalPass {
         }
         routedCount[layer] += picked;
         decisionCount[layer] += n;
-        if (picked == 0) {
-            return;
-        }
-        kernels.gather(a.selectedX(), a.x(), selected, 1, n, picked, d);
-        block(layer, a.selectedX(), picked, selSeq, selPos);
-        kernels.scatter(a.x(), a.delta(), selected, r, c.routerWeighting(), 1, n, picked, d);
-    }
-
-    // w2[P] . silu(hidden[P]): the predictor's logit for one row
-    private static double predictorLogit(float[] hidden, int off, float[] w2, int p) {
-        double sum = 0;
-        for (int j = 0; j < p; j++) {
-            double z = hidden[off + j];
-            sum += w2[j] * (z / (1 + Math.exp(-z)));
-        }
-        return sum;
+        return picked;
     }
 
     // the midpoint between the logits ranked k and k + 1 of r[n], k = S * capacityTokens(T)
@@ -236,9 +237,8 @@ public final class CausalPlan implements CausalPass {
         return ((double) sorted[n - k] + sorted[n - k - 1]) / 2;
     }
 
-    // delta[n, d] = f(in[n, d]): attention against each row's sequence cache (its k, v appended first), then the MLP
-    private void block(int layer, float[] in, int n, int[] seq, int[] pos) {
-        LayerWeights w = model.layer(layer);
+    // a and h [n, d] = the attention half of the block on in[n, d], against each row's sequence cache (its k, v appended first)
+    private void attention(int layer, AttentionWeights<Tensor> w, float[] in, int n, int[] seq, int[] pos) {
         AttentionStage.project(kernels, c, w, a, in, pos, n);
         for (int i = 0; i < n; i++) {
             cache.append(layer, seq[i], a.k(), a.v(), i, pos[i]);
@@ -254,7 +254,6 @@ public final class CausalPlan implements CausalPass {
             cachedAttention(layer, n, seq);
         }
         AttentionStage.output(kernels, c, w, a, in, n);
-        MlpStage.apply(kernels, c, w, a, n);
     }
 
     // attention of rows [0, n) against their sequences' caches, one run of adjacent rows of a sequence at a time

@@ -1,8 +1,11 @@
 package dev.mod.plan;
 
 import dev.mod.ModException;
+import dev.mod.model.BlockStep;
+import dev.mod.model.LayerWeights;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
+import dev.mod.model.Tensor;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -52,21 +55,25 @@ public final class ForwardPlan implements ForwardPass {
         list.add(new EmbeddingStage(a, tokens, model.embeddings(), rows, d));
         for (PlanShape.Layer shapeOfLayer : shape.layers()) {
             int layer = shapeOfLayer.index();
-            if (shapeOfLayer.routed()) {
-                float[] r = new float[rows];
-                int[] sel = new int[batch * capacity];
+            int n = shapeOfLayer.rowsPerSequence();
+            LayerWeights<Tensor> w = model.layer(layer);
+            float[] r = w.routed() ? new float[rows] : null;
+            int[] sel = w.routed() ? new int[batch * capacity] : null;
+            if (w.routed()) {
                 routerLogits.put(layer, r);
                 selected.put(layer, sel);
-                list.add(new RouterStage(layer, a, model.layer(layer).router(), r, rows, d));
-                list.add(new TopKStage(layer, r, sel, batch, seqLen, capacity));
-                list.add(new GatherStage(layer, a, sel, batch, seqLen, capacity, d));
-                list.add(new AttentionStage(layer, c, model.layer(layer), a, a.selectedX(), sel, batch, capacity));
-                list.add(new MlpStage(layer, c, model.layer(layer), a, batch, capacity));
-                list.add(new ScatterStage(layer, a, sel, r, c.routerWeighting(), batch, seqLen, capacity, d));
-            } else {
-                list.add(new AttentionStage(layer, c, model.layer(layer), a, a.x(), a.positions(), batch, seqLen));
-                list.add(new MlpStage(layer, c, model.layer(layer), a, batch, seqLen));
-                list.add(new ResidualStage(layer, a, rows, d));
+            }
+            for (BlockStep step : w.steps()) {
+                list.add(switch (step) {
+                    case ROUTER -> new RouterStage(layer, a, w.routing().router(), r, rows, d);
+                    case SELECT -> new TopKStage(layer, r, sel, batch, seqLen, capacity);
+                    case GATHER -> new GatherStage(layer, a, sel, batch, seqLen, capacity, d);
+                    case ATTENTION -> new AttentionStage(layer, c, w.attention(), a, w.routed() ? a.selectedX() : a.x(),
+                            w.routed() ? sel : a.positions(), batch, n);
+                    case FEED_FORWARD -> new FeedForwardStage(layer, c, w.feedForward(), a, batch, n);
+                    case SCATTER -> new ScatterStage(layer, a, sel, r, c.routerWeighting(), batch, seqLen, capacity, d);
+                    case RESIDUAL -> new ResidualStage(layer, a, rows, d);
+                });
             }
         }
         list.add(new HeadStage(c, model.finalNorm(), model.output(), a, rows));

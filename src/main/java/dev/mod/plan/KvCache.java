@@ -1,8 +1,8 @@
 package dev.mod.plan;
 
 import dev.mod.ModException;
+import dev.mod.model.AttentionWeights;
 import dev.mod.model.DType;
-import dev.mod.model.LayerWeights;
 import dev.mod.model.MemoryBudget;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
@@ -84,7 +84,7 @@ public final class KvCache {
      */
     public static DType typeFor(Model model) {
         for (int layer = 0; layer < model.config().nLayers(); layer++) {
-            LayerWeights w = model.layer(layer);
+            AttentionWeights<Tensor> w = model.layer(layer).attention();
             if (w.wk().dtype().bytes() != 2 || w.wv().dtype().bytes() != 2) {
                 return DType.F32;
             }

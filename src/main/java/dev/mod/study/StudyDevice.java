@@ -2,7 +2,7 @@ package dev.mod.study;
 
 import dev.mod.model.Model;
 import dev.mod.plan.CausalPass;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.Kernels;
 
@@ -19,7 +19,7 @@ public interface StudyDevice extends AutoCloseable {
     ForwardPass open(Model model, int batch, int seqLen);
 
     /** A causal pass for decode steps on this device. */
-    CausalPass openCausal(Model model, CausalRouting rule, int sequences, int maxRows, int context);
+    CausalPass openCausal(Model model, RoutingRule rule, int sequences, int maxRows, int context);
 
     /** The host kernels that calibrate the decode rows' thresholds (a property of the model, set before any device runs it). */
     Kernels calibrationKernels();
@@ -37,7 +37,7 @@ public interface StudyDevice extends AutoCloseable {
     /** Opens a causal pass of a model under a rule on a device. */
     @FunctionalInterface
     interface CausalOpener {
-        CausalPass open(Model model, CausalRouting rule, int sequences, int maxRows, int context);
+        CausalPass open(Model model, RoutingRule rule, int sequences, int maxRows, int context);
     }
 
     static StudyDevice of(String id, String description, Opener opener, CausalOpener causalOpener, Kernels calibrationKernels) {
@@ -58,7 +58,7 @@ public interface StudyDevice extends AutoCloseable {
             }
 
             @Override
-            public CausalPass openCausal(Model model, CausalRouting rule, int sequences, int maxRows, int context) {
+            public CausalPass openCausal(Model model, RoutingRule rule, int sequences, int maxRows, int context) {
                 return causalOpener.open(model, rule, sequences, maxRows, context);
             }
 

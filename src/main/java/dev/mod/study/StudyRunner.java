@@ -6,7 +6,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.plan.CausalPass;
 import dev.mod.plan.CausalPlan;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.plan.ForwardPass;
 
 import java.lang.management.ManagementFactory;
@@ -358,11 +358,11 @@ public final class StudyRunner {
     /** A causal pass of the row's model on the device, holding every sequence's first `context` tokens (room for T). */
     private CausalPass decodePlan(StudyDevice device, Double capacity, int seqLen, int[][] tokens, int context) {
         Model m = modelFor(capacity);
-        CausalRouting rule = CausalRouting.of(CausalRouting.Rule.ROUTER);
+        RoutingRule rule = RoutingRule.ROUTER;
         if (capacity != null) {
             int[][] calibration = tokens(model.config().vocabSize(), Math.max(4, settings.batch()), seqLen, 1);
             m = m.withCalibration(CausalPlan.calibrate(m, device.calibrationKernels(), calibration));
-            rule = CausalRouting.of(CausalRouting.Rule.CALIBRATED);
+            rule = RoutingRule.CALIBRATED;
         }
         CausalPass plan = device.openCausal(m, rule, tokens.length, context, seqLen);
         try {

@@ -10,9 +10,10 @@ import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
 import dev.mod.plan.CausalPlan;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.study.StudyEnvironment;
 import dev.mod.train.TrainKernels;
+import dev.mod.train.RunFolder;
 import dev.mod.train.Trainer;
 import dev.mod.train.TrainingPlan;
 
@@ -106,7 +107,7 @@ public final class Sweep {
                     data = TextData.open(spec.data(), spec.seqLen(), spec.maxDataBytes());
                 }
                 Trainer trainer = new Trainer(run.settings(spec), data, runDir, threads);
-                boolean resume = Files.exists(trainer.checkpointFile());
+                boolean resume = Files.exists(trainer.folder().checkpointFile());
                 if (!resume) {
                     clearUnfinished(trainer);
                 }
@@ -163,19 +164,19 @@ public final class Sweep {
     /** A run stopped before its first checkpoint has nothing to resume from: its first files go, it starts again. */
     private static void clearUnfinished(Trainer trainer) {
         try {
-            for (Path f : List.of(trainer.settingsFile(), trainer.logFile(), trainer.modelFile())) {
+            for (Path f : List.of(trainer.folder().settingsFile(), trainer.folder().logFile(), trainer.folder().modelFile())) {
                 Files.deleteIfExists(f);
             }
         } catch (IOException e) {
-            throw new ModException("cannot clear " + trainer.logFile().getParent() + ": " + e.getMessage(), e);
+            throw new ModException("cannot clear " + trainer.folder().logFile().getParent() + ": " + e.getMessage(), e);
         }
     }
 
     private SweepResult result(SweepRun run, Trainer trainer, TrainingData data) {
-        List<JsonNode> log = Trainer.readLog(trainer.logFile());
+        List<JsonNode> log = RunFolder.readLog(trainer.folder().logFile());
         List<JsonNode> steps = log.stream().filter(l -> l.has("tokens_per_s")).toList();
         JsonNode eval = log.stream().filter(l -> l.has("eval_loss")).reduce((a, b) -> b)
-                .orElseThrow(() -> new ModException(trainer.logFile() + ": no held-out evaluation in the log"));
+                .orElseThrow(() -> new ModException(trainer.folder().logFile() + ": no held-out evaluation in the log"));
         double[] stepSeconds = steps.stream().mapToDouble(l -> spec.batch() * spec.seqLen() / l.get("tokens_per_s").asDouble())
                 .sorted().toArray();
         double median = stepSeconds.length == 0 ? Double.NaN : stepSeconds[stepSeconds.length / 2];
@@ -187,13 +188,13 @@ public final class Sweep {
         Double predictorLoss = null;
         Double routerFraction = null;
         Double predictorFraction = null;
-        if (!run.dense() && run.routing() == TrainingPlan.Routing.LEARNED) {
-            try (Model model = ModelFile.load(trainer.modelFile()); CpuKernels kernels = new CpuKernels(threads)) {
-                double[] router = causalLoss(model, CausalRouting.of(CausalRouting.Rule.ROUTER), data, kernels);
+        if (!run.dense() && run.routing() instanceof RoutingRule.TopK) {
+            try (Model model = ModelFile.load(trainer.folder().modelFile()); CpuKernels kernels = new CpuKernels(threads)) {
+                double[] router = causalLoss(model, RoutingRule.ROUTER, data, kernels);
                 routerLoss = router[0];
                 routerFraction = router[1];
                 if (model.predictorDim() > 0) {
-                    double[] predictor = causalLoss(model, CausalRouting.of(CausalRouting.Rule.PREDICTOR), data, kernels);
+                    double[] predictor = causalLoss(model, RoutingRule.PREDICTOR, data, kernels);
                     predictorLoss = predictor[0];
                     predictorFraction = predictor[1];
                 }
@@ -201,7 +202,7 @@ public final class Sweep {
         }
         return new SweepResult(run.name(), run.variant(), run.budget(), run.size().name(), run.config().dim(),
                 run.config().nLayers(), run.dense() ? null : run.config().capacity(), run.config().routedLayers(),
-                run.dense() ? "none" : run.routing() == TrainingPlan.Routing.LEARNED ? "learned" : "stochastic",
+                run.dense() ? "none" : run.routing() instanceof RoutingRule.TopK ? "learned" : "stochastic",
                 run.params(), run.steps(), run.lr(), 3.0 * spec.batch() * run.forwardFlops(spec.seqLen()) * run.steps(),
                 run.forwardFlops(spec.seqLen()), eval.get("eval_loss").asDouble(), routerLoss, predictorLoss,
                 routerFraction, predictorFraction, meanOf(eval.get("router_agreement")), meanOf(eval.get("predictor_agreement")),
@@ -213,7 +214,7 @@ public final class Sweep {
      * chunk of a causal plan (every window its own sequence), its logits against the next bytes; the routed
      * fraction is the mean over routed layers of the tokens each processed.
      */
-    static double[] causalLoss(Model model, CausalRouting routing, TrainingData data, CpuKernels kernels, int batch,
+    static double[] causalLoss(Model model, RoutingRule routing, TrainingData data, CpuKernels kernels, int batch,
                                int seqLen, int evalBatches) {
         int[][] input = new int[batch][seqLen];
         int[][] target = new int[batch][seqLen];
@@ -251,7 +252,7 @@ public final class Sweep {
         }
     }
 
-    private double[] causalLoss(Model model, CausalRouting routing, TrainingData data, CpuKernels kernels) {
+    private double[] causalLoss(Model model, RoutingRule routing, TrainingData data, CpuKernels kernels) {
         return causalLoss(model, routing, data, kernels, spec.batch(), spec.seqLen(), spec.evalBatches());
     }
 

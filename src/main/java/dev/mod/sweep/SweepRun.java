@@ -4,7 +4,7 @@ import dev.mod.ModException;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.train.TrainSettings;
-import dev.mod.train.TrainingPlan;
+import dev.mod.plan.RoutingRule;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -19,7 +19,7 @@ import java.util.Locale;
  *                "mod-every-block", "mod-stochastic"
  */
 public record SweepRun(String name, double budget, SweepSpec.Size size, String variant, ModelConfig config,
-                       TrainingPlan.Routing routing, int steps, double lr, int warmup) {
+                       RoutingRule routing, int steps, double lr, int warmup) {
 
     public boolean dense() {
         return config.routedLayers().isEmpty();
@@ -48,7 +48,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
 
     /** The `mod train` settings of this run. */
     public TrainSettings settings(SweepSpec spec) {
-        boolean stochastic = routing == TrainingPlan.Routing.STOCHASTIC;
+        boolean stochastic = routing instanceof RoutingRule.Stochastic;
         // A stochastic run's router BCE would chase random targets, and its predictor would learn nothing.
         int predictor = dense() || stochastic ? 0 : spec.predictorDim();
         double auxRouter = dense() || stochastic ? 0 : spec.auxRouter();
@@ -63,8 +63,8 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
         for (double budget : spec.budgets()) {
             for (SweepSpec.Size size : spec.sizes()) {
                 ModelConfig mod = spec.config(size);
-                runs.add(of(spec, budget, size, "dense", mod.dense(), TrainingPlan.Routing.LEARNED));
-                runs.add(of(spec, budget, size, "mod", mod, TrainingPlan.Routing.LEARNED));
+                runs.add(of(spec, budget, size, "dense", mod.dense(), RoutingRule.TOP_K));
+                runs.add(of(spec, budget, size, "mod", mod, RoutingRule.TOP_K));
             }
         }
         SweepSpec.Ablation a = spec.ablation();
@@ -74,7 +74,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
             for (double c : a.capacities()) {
                 if (c != spec.capacity()) {
                     runs.add(of(spec, a.budget(), size, "mod-c" + number(c), mod.withRouting(c, mod.routedLayers()),
-                            TrainingPlan.Routing.LEARNED));
+                            RoutingRule.TOP_K));
                 }
             }
             if (a.everyBlock()) {
@@ -83,10 +83,10 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
                     all.add(i);
                 }
                 runs.add(of(spec, a.budget(), size, "mod-every-block", mod.withRouting(spec.capacity(), all),
-                        TrainingPlan.Routing.LEARNED));
+                        RoutingRule.TOP_K));
             }
             if (a.stochastic()) {
-                runs.add(of(spec, a.budget(), size, "mod-stochastic", mod, TrainingPlan.Routing.STOCHASTIC));
+                runs.add(of(spec, a.budget(), size, "mod-stochastic", mod, RoutingRule.STOCHASTIC));
             }
         }
         return runs;
@@ -111,7 +111,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
     }
 
     private static SweepRun of(SweepSpec spec, double budget, SweepSpec.Size size, String variant, ModelConfig config,
-                               TrainingPlan.Routing routing) {
+                               RoutingRule routing) {
         int steps = steps(spec, config, budget);
         String name = "b" + number(budget) + "-" + size.name() + "-" + variant;
         if (steps < spec.minSteps()) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.mod.ModException;
 import dev.mod.StrictJson;
 import dev.mod.model.ModelConfig;
+import dev.mod.plan.RoutingRule;
 
 /**
  * Everything that decides a training run's numbers: the model (config, seed, predictor), the data, the
@@ -17,7 +18,7 @@ public record TrainSettings(
         @JsonProperty("model") String model,
         @JsonProperty("model_config") JsonNode modelConfig,
         @JsonProperty("predictor_dim") int predictorDim,
-        @JsonProperty("routing") TrainingPlan.Routing routing,
+        @JsonProperty("routing") RoutingRule routing,
         @JsonProperty("seed") long seed,
         @JsonProperty("data") String data,
         @JsonProperty("max_data_bytes") int maxDataBytes,
@@ -39,7 +40,10 @@ public record TrainSettings(
 
     public TrainSettings {
         if (routing == null) {
-            routing = TrainingPlan.Routing.LEARNED; // settings written before stochastic routing existed
+            routing = RoutingRule.TOP_K; // settings written before stochastic routing existed
+        }
+        if (routing.training() != RoutingRule.Training.ROUTES) {
+            throw new ModException("routing: training routes with topk or stochastic, not " + routing.name());
         }
         ModelConfig c = ModelConfig.fromJson(modelConfig.toString());
         positive("--steps", steps);

@@ -1,13 +1,15 @@
 package dev.mod.train;
 
-import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.mod.cpu.CausalAttention;
 import dev.mod.cpu.PackedMatrix;
 import dev.mod.cpu.RowKernels;
 import dev.mod.cpu.TopKSelector;
 import dev.mod.cpu.WorkerPool;
-import dev.mod.data.Rng;
+import dev.mod.model.AttentionWeights;
+import dev.mod.model.BlockStep;
+import dev.mod.model.LayerWeights;
 import dev.mod.model.ModelConfig;
+import dev.mod.plan.RoutingRule;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,26 +27,16 @@ import java.util.Map;
  * The causal predictor, when the model has one, is trained with BCE on the same targets from a
  * stop-gradient of the layer's input, so it never changes the language model.
  */
-public final class TrainingPlan implements AutoCloseable {
+public final class TrainingPlan implements TrainingPass {
     /** Weights of the auxiliary losses: router BCE (per routed layer, summed) and predictor BCE. */
     public record AuxWeights(double router, double predictor) {
-    }
-
-    /**
-     * How routed layers choose their tokens: top-k over the router's logits (learned), or top-k over random
-     * scores (stochastic, the paper's control), drawn afresh for every batch while the router still weights
-     * the processed tokens' block outputs by g(r).
-     */
-    public enum Routing {
-        @JsonProperty("learned") LEARNED,
-        @JsonProperty("stochastic") STOCHASTIC
     }
 
     private final ModelConfig c;
     private final Parameters p;
     private final Parameters grads;
     private final AuxWeights aux;
-    private final Routing routing;
+    private final RoutingRule routing;
     private final int batch;
     private final int seqLen;
     private final int rows;
@@ -60,6 +52,8 @@ public final class TrainingPlan implements AutoCloseable {
     private final float[] ropeSinBack;
     private final TopKSelector topK;
     private final Map<String, TrainMatmul.Weight> weights = new HashMap<>();
+    /** The optimizer of a run's pass (opener); null in a plan made for its gradients alone. */
+    private AdamW adam;
     private boolean weightsStale = true;
     /** Gradients that backward() accumulates with "+=" (the rest are written whole). */
     private final List<String> accumulated = new ArrayList<>();
@@ -84,11 +78,10 @@ public final class TrainingPlan implements AutoCloseable {
     private final float[] dK;
     private final float[] dV;
     private final float[] dAtt;
-    private final float[] dS;
-    private final float[] dG;
-    private final float[] dU;
+    private final FeedForwardTraining.Scratch ffnScratch;
     private final float[] dR;
     private final float[] dP;
+    private final float[] dPredictor; // [R] the predictor's logit gradient
 
     private double crossEntropy;
     private double routerLoss;
@@ -114,17 +107,22 @@ public final class TrainingPlan implements AutoCloseable {
         final float[] a;
         final float[] h;
         final float[] normed2;
-        final float[] g1;
-        final float[] u;
-        final float[] s;
         final float[] f;
         final float[] predictorHidden;
         final float[] predictorLogit;
-        private final Map<String, String> names = new HashMap<>();
+        /** The layer's weights: the master copies, their gradients, and the products' packed forms (null where none). */
+        final LayerWeights<float[]> w;
+        final LayerWeights<float[]> grad;
+        final LayerWeights<TrainMatmul.Weight> packed;
+        final FeedForwardTraining feedForward;
 
         Layer(int index) {
             this.index = index;
             this.routed = c.isRouted(index);
+            LayerWeights<long[]> shapes = LayerWeights.shapes(c, index, predictorDim);
+            this.w = shapes.lookUp(p::get);
+            this.grad = shapes.lookUp(grads::get);
+            this.packed = shapes.lookUp(weights::get);
             this.perSequence = routed ? capacity : seqLen;
             this.n = batch * perSequence;
             int d = c.dim();
@@ -143,10 +141,8 @@ public final class TrainingPlan implements AutoCloseable {
             a = new float[n * d];
             h = new float[n * d];
             normed2 = new float[n * d];
-            g1 = new float[n * c.hiddenDim()];
-            u = new float[n * c.hiddenDim()];
-            s = new float[n * c.hiddenDim()];
             f = new float[n * d];
+            feedForward = FeedForwardTraining.of(packed.feedForward(), grad.feedForward(), mm, rowKernels, n, d, c.hiddenDim(), ffnScratch);
             predictorHidden = routed && predictorDim > 0 ? new float[rows * predictorDim] : null;
             predictorLogit = routed && predictorDim > 0 ? new float[rows] : null;
         }
@@ -158,19 +154,9 @@ public final class TrainingPlan implements AutoCloseable {
         int[] positions() {
             return routed ? sel : TrainingPlan.this.positions;
         }
-
-        /** "layers.{index}.{tensor}", built once per tensor: a training step builds no strings. */
-        String name(String tensor) {
-            String name = names.get(tensor);
-            if (name == null) {
-                name = "layers." + index + "." + tensor;
-                names.put(tensor, name);
-            }
-            return name;
-        }
     }
 
-    public TrainingPlan(ModelConfig config, Parameters params, Parameters grads, AuxWeights aux, Routing routing, int batch,
+    public TrainingPlan(ModelConfig config, Parameters params, Parameters grads, AuxWeights aux, RoutingRule routing, int batch,
                         int seqLen, int threads) {
         this.c = config;
         this.p = params;
@@ -206,7 +192,7 @@ public final class TrainingPlan implements AutoCloseable {
         tokens = new int[rows];
         targets = new int[rows];
         positions = new int[rows];
-        noise = routing == Routing.STOCHASTIC ? new float[rows] : null;
+        noise = new float[rows];
         for (int r = 0; r < rows; r++) {
             positions[r] = r % seqLen;
         }
@@ -223,15 +209,10 @@ public final class TrainingPlan implements AutoCloseable {
         dK = new float[rows * config.kvDim()];
         dV = new float[rows * config.kvDim()];
         dAtt = new float[rows * qDim];
-        dS = new float[rows * f];
-        dG = new float[rows * f];
-        dU = new float[rows * f];
+        ffnScratch = FeedForwardTraining.Scratch.of(rows, f);
         dR = new float[rows];
         dP = new float[Math.max(1, rows * predictorDim)];
-        layers = new Layer[config.nLayers()];
-        for (int i = 0; i < layers.length; i++) {
-            layers[i] = new Layer(i);
-        }
+        dPredictor = new float[rows];
         for (String name : params.names()) {
             long[] shape = params.shape(name);
             if (shape.length == 2 && !name.equals("tok_embeddings.weight") && !name.endsWith("router.weight")
@@ -241,6 +222,46 @@ public final class TrainingPlan implements AutoCloseable {
                 accumulated.add(name);
             }
         }
+        layers = new Layer[config.nLayers()];
+        for (int i = 0; i < layers.length; i++) {
+            layers[i] = new Layer(i);
+        }
+    }
+
+    /**
+     * The cpu backend's training pass for a run: a plan on the state's parameters with their gradients, whose optimizer
+     * steps run on the plan's threads.
+     */
+    public static TrainingPass.Opener opener(int threads) {
+        return (s, state) -> {
+            TrainingPlan plan = new TrainingPlan(s.config(), state.params(), state.params().zerosLike(),
+                    new AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), s.batch(), s.seqLen(), threads);
+            plan.adam = state.adam();
+            return plan;
+        };
+    }
+
+    @Override
+    public double clipGradients(double maxNorm) {
+        return optimizer().clip(pool(), p, grads, maxNorm);
+    }
+
+    @Override
+    public void update(double lr) {
+        optimizer().update(pool(), p, grads, lr);
+        weightsChanged();
+    }
+
+    @Override
+    public TrainState state() {
+        return new TrainState(p, optimizer());
+    }
+
+    private AdamW optimizer() {
+        if (adam == null) {
+            throw new IllegalStateException("a plan without an optimizer (TrainingPlan.opener makes one with)");
+        }
+        return adam;
     }
 
     /** The threads of this plan, for the optimizer to share. */
@@ -267,6 +288,7 @@ public final class TrainingPlan implements AutoCloseable {
      * cross-entropy plus the weighted auxiliary losses. Stochastic routing draws its scores from `draw` (the
      * same draw, the same choices: a resumed run and an evaluation are reproducible).
      */
+    @Override
     public double forward(int[][] input, int[][] target, long draw) {
         if (weightsStale) {
             for (Map.Entry<String, TrainMatmul.Weight> e : weights.entrySet()) {
@@ -282,28 +304,18 @@ public final class TrainingPlan implements AutoCloseable {
         TrainKernels.embed(x, tokens, p.get("tok_embeddings.weight"), rows, d);
         routerLoss = 0;
         predictorLoss = 0;
-        for (Layer layer : layers) {
-            System.arraycopy(x, 0, layer.xin, 0, rows * d);
-            if (layer.routed) {
-                rowKernels.routerLogits(layer.r, x, p.get(layer.name("router.weight")), rows, d);
-                topK.select(mm.pool(), layer.sel, scores(layer, draw), batch, seqLen, capacity);
-                Arrays.fill(layer.target, 0);
-                for (int b = 0; b < batch; b++) {
-                    for (int j = 0; j < capacity; j++) {
-                        layer.target[b * seqLen + layer.sel[b * capacity + j]] = 1;
-                    }
+        for (Layer l : layers) {
+            System.arraycopy(x, 0, l.xin, 0, rows * d);
+            for (BlockStep step : l.w.steps()) {
+                switch (step) {
+                    case ROUTER -> rowKernels.routerLogits(l.r, x, l.w.routing().router(), rows, d);
+                    case SELECT -> select(l, draw);
+                    case GATHER -> rowKernels.gather(l.xs, x, l.sel, batch, seqLen, capacity, d);
+                    case ATTENTION -> attention(l);
+                    case FEED_FORWARD -> feedForward(l);
+                    case SCATTER -> rowKernels.scatter(x, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                    case RESIDUAL -> rowKernels.add(x, x, l.f, rows * d);
                 }
-                rowKernels.gather(layer.xs, x, layer.sel, batch, seqLen, capacity, d);
-                block(layer);
-                rowKernels.scatter(x, layer.f, layer.sel, layer.r, c.routerWeighting(), batch, seqLen, capacity, d);
-                routerLoss += TrainKernels.binaryCrossEntropy(null, layer.r, layer.target, rows, 0);
-                if (predictorDim > 0) {
-                    predictorForward(layer);
-                    predictorLoss += TrainKernels.binaryCrossEntropy(null, layer.predictorLogit, layer.target, rows, 0);
-                }
-            } else {
-                block(layer);
-                rowKernels.add(x, x, layer.f, rows * d);
             }
         }
         rowKernels.rmsnorm(normedF, x, p.get("norm.weight"), rows, d, c.normEps());
@@ -312,45 +324,54 @@ public final class TrainingPlan implements AutoCloseable {
         return loss();
     }
 
-    // scores[R] the layer's top-k picks from: the router logits, or uniform random numbers of 24 bits
-    private float[] scores(Layer layer, long draw) {
-        if (routing == Routing.LEARNED) {
-            return layer.r;
+    // sel[B, k]: top-k of the rule's scores in each sequence, target[R] 1 where selected; the auxiliary losses of the
+    // causal rules (router BCE on r, predictor BCE) against those choices
+    private void select(Layer l, long draw) {
+        topK.select(mm.pool(), l.sel, routing.trainingScores(l.r, rows, draw, l.index, noise), batch, seqLen, capacity);
+        Arrays.fill(l.target, 0);
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < capacity; j++) {
+                l.target[b * seqLen + l.sel[b * capacity + j]] = 1;
+            }
         }
-        Rng rng = new Rng(draw * 0x9E3779B97F4A7C15L + layer.index);
-        for (int t = 0; t < rows; t++) {
-            noise[t] = (rng.nextLong() >>> 40) / (float) (1 << 24);
+        routerLoss += TrainKernels.binaryCrossEntropy(null, l.r, l.target, rows, 0);
+        if (predictorDim > 0) {
+            predictorForward(l);
+            predictorLoss += TrainKernels.binaryCrossEntropy(null, l.predictorLogit, l.target, rows, 0);
         }
-        return noise;
     }
 
-    // f[n, d] = attention + MLP of the layer's block input
-    private void block(Layer l) {
+    // a[n, d] = wo . attention(RoPE(q, k), v), q, k, v from RMSNorm(in); h = in + a, for the block's input in[n, d]
+    private void attention(Layer l) {
         int n = l.n;
         int d = c.dim();
         int dh = c.headDim();
         float[] in = l.blockIn();
-        rowKernels.rmsnorm(l.normed1, in, p.get(l.name("attention_norm.weight")), n, d, c.normEps());
-        mm.forward(l.q, l.normed1, w(l.name("attention.wq.weight")), n);
-        mm.forward(l.k, l.normed1, w(l.name("attention.wk.weight")), n);
-        mm.forward(l.v, l.normed1, w(l.name("attention.wv.weight")), n);
+        AttentionWeights<TrainMatmul.Weight> w = l.packed.attention();
+        rowKernels.rmsnorm(l.normed1, in, l.w.attention().norm(), n, d, c.normEps());
+        mm.forward(l.q, l.normed1, w.wq(), n);
+        mm.forward(l.k, l.normed1, w.wk(), n);
+        mm.forward(l.v, l.normed1, w.wv(), n);
         rowKernels.rope(l.q, l.positions(), ropeCos, ropeSin, n, c.nHeads(), dh);
         rowKernels.rope(l.k, l.positions(), ropeCos, ropeSin, n, c.nKvHeads(), dh);
         attention.attend(mm.pool(), l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
-        mm.forward(l.a, l.att, w(l.name("attention.wo.weight")), n);
+        mm.forward(l.a, l.att, w.wo(), n);
         rowKernels.add(l.h, in, l.a, n * d);
-        rowKernels.rmsnorm(l.normed2, l.h, p.get(l.name("ffn_norm.weight")), n, d, c.normEps());
-        mm.forward(l.g1, l.normed2, w(l.name("feed_forward.w1.weight")), n);
-        mm.forward(l.u, l.normed2, w(l.name("feed_forward.w3.weight")), n);
-        rowKernels.swiglu(l.s, l.g1, l.u, n * c.hiddenDim());
-        mm.forward(l.f, l.s, w(l.name("feed_forward.w2.weight")), n);
+    }
+
+    // f[n, d] = a + feedForward(RMSNorm(h))
+    private void feedForward(Layer l) {
+        int n = l.n;
+        int d = c.dim();
+        rowKernels.rmsnorm(l.normed2, l.h, l.w.feedForward().norm(), n, d, c.normEps());
+        l.feedForward.forward(l.f, l.normed2);
         rowKernels.add(l.f, l.f, l.a, n * d);
     }
 
     // predictorLogit[R] = w2 . silu(w1 . xin[R, d])
     private void predictorForward(Layer l) {
-        mm.forward(l.predictorHidden, l.xin, w(l.name("predictor.w1.weight")), rows);
-        float[] w2 = p.get(l.name("predictor.w2.weight"));
+        mm.forward(l.predictorHidden, l.xin, l.packed.routing().predictorW1(), rows);
+        float[] w2 = l.w.routing().predictorW2();
         for (int t = 0; t < rows; t++) {
             double sum = 0;
             for (int j = 0; j < predictorDim; j++) {
@@ -366,6 +387,7 @@ public final class TrainingPlan implements AutoCloseable {
      * written whole by their GEMM; the others (embeddings, norms, routers, predictor outputs) are sums of
      * "+=" and are zeroed first.
      */
+    @Override
     public void backward() {
         for (int i = 0; i < accumulated.size(); i++) {
             Arrays.fill(grads.get(accumulated.get(i)), 0f);
@@ -379,63 +401,71 @@ public final class TrainingPlan implements AutoCloseable {
         rmsnormBackward(dx, grads.get("norm.weight"), dN, x, p.get("norm.weight"), rows);
         for (int i = layers.length - 1; i >= 0; i--) {
             Layer l = layers[i];
-            if (l.routed) {
-                Arrays.fill(dR, 0, rows, 0f);
-                TrainKernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
-                Arrays.fill(dIn, 0, l.n * d, 0f);
-                blockBackward(l, dF, dIn);
-                TrainKernels.gatherBackward(dx, dIn, l.sel, batch, seqLen, capacity, d);
-                if (aux.router() != 0) {
-                    TrainKernels.binaryCrossEntropy(dR, l.r, l.target, rows, (float) aux.router());
+            float[] din = l.routed ? dIn : dx;
+            for (BlockStep step : l.w.steps().reversed()) {
+                switch (step) {
+                    // x' = x + f(x): f's gradient is dx', x's is dx' plus what flows back through f
+                    case RESIDUAL -> System.arraycopy(dx, 0, dF, 0, rows * d);
+                    case SCATTER -> {
+                        Arrays.fill(dR, 0, rows, 0f);
+                        TrainKernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                        Arrays.fill(dIn, 0, l.n * d, 0f);
+                    }
+                    case FEED_FORWARD -> feedForwardBackward(l, dF);
+                    case ATTENTION -> attentionBackward(l, din);
+                    case GATHER -> TrainKernels.gatherBackward(dx, dIn, l.sel, batch, seqLen, capacity, d);
+                    case SELECT -> selectBackward(l);
+                    case ROUTER -> TrainKernels.routerLogitsBackward(dx, l.grad.routing().router(), dR, l.xin, l.w.routing().router(), rows, d);
                 }
-                TrainKernels.routerLogitsBackward(dx, grads.get(l.name("router.weight")), dR, l.xin,
-                        p.get(l.name("router.weight")), rows, d);
-                if (predictorDim > 0) {
-                    predictorBackward(l);
-                }
-            } else {
-                // x' = x + f(x): f's gradient is dx', x's is dx' plus what flows back through f
-                System.arraycopy(dx, 0, dF, 0, rows * d);
-                blockBackward(l, dF, dx);
             }
         }
         TrainKernels.embedBackward(grads.get("tok_embeddings.weight"), dx, tokens, rows, d);
     }
 
-    // din[n, d] += the gradient of the block's input, and the block's weight gradients, from df[n, d]
-    private void blockBackward(Layer l, float[] df, float[] din) {
+    // dA[n, d] = the gradient of the attention output a (f = a + m: df, and h = in + a: dh), dH[n, d] = h's, and the
+    // feed-forward's weight gradients, from df[n, d]
+    private void feedForwardBackward(Layer l, float[] df) {
+        int n = l.n;
+        int d = c.dim();
+        l.feedForward.backward(dN, df, l.normed2);
+        Arrays.fill(dH, 0, n * d, 0f);
+        rmsnormBackward(dH, l.grad.feedForward().norm(), dN, l.h, l.w.feedForward().norm(), n);
+        rowKernels.add(dA, df, dH, n * d);
+    }
+
+    // din[n, d] += the gradient of the block's input (dh, and the attention branch's), and the attention's weight
+    // gradients, from dA and dH
+    private void attentionBackward(Layer l, float[] din) {
         int n = l.n;
         int d = c.dim();
         int dh = c.headDim();
-        int hidden = c.hiddenDim();
         float[] in = l.blockIn();
-        mm.backwardWeight(grads.get(l.name("feed_forward.w2.weight")), df, l.s, n, d, hidden);
-        mm.backwardInput(dS, df, w(l.name("feed_forward.w2.weight")), n);
-        rowKernels.swigluBackward(dG, dU, dS, l.g1, l.u, n * hidden);
-        PackedMatrix normed2 = mm.packActivations(l.normed2, n, d);
-        mm.backwardWeight(grads.get(l.name("feed_forward.w1.weight")), dG, normed2, n, hidden);
-        mm.backwardWeight(grads.get(l.name("feed_forward.w3.weight")), dU, normed2, n, hidden);
-        mm.backwardInput(dN, dG, w(l.name("feed_forward.w1.weight")), n);
-        mm.backwardInputAdd(dN, dU, w(l.name("feed_forward.w3.weight")), n);
-        Arrays.fill(dH, 0, n * d, 0f);
-        rmsnormBackward(dH, grads.get(l.name("ffn_norm.weight")), dN, l.h, p.get(l.name("ffn_norm.weight")), n);
-        // h = in + a and f = a + m: a's gradient is df + dh, in's is dh plus the attention branch's
-        rowKernels.add(dA, df, dH, n * d);
-        mm.backwardWeight(grads.get(l.name("attention.wo.weight")), dA, l.att, n, d, c.nHeads() * dh);
-        mm.backwardInput(dAtt, dA, w(l.name("attention.wo.weight")), n);
+        AttentionWeights<float[]> grad = l.grad.attention();
+        AttentionWeights<TrainMatmul.Weight> w = l.packed.attention();
+        mm.backwardWeight(grad.wo(), dA, l.att, n, d, c.nHeads() * dh);
+        mm.backwardInput(dAtt, dA, w.wo(), n);
         attentionBackward.backward(dQ, dK, dV, dAtt, l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
         rowKernels.rope(dQ, l.positions(), ropeCos, ropeSinBack, n, c.nHeads(), dh);
         rowKernels.rope(dK, l.positions(), ropeCos, ropeSinBack, n, c.nKvHeads(), dh);
         PackedMatrix normed1 = mm.packActivations(l.normed1, n, d);
-        mm.backwardWeight(grads.get(l.name("attention.wq.weight")), dQ, normed1, n, c.nHeads() * dh);
-        mm.backwardWeight(grads.get(l.name("attention.wk.weight")), dK, normed1, n, c.kvDim());
-        mm.backwardWeight(grads.get(l.name("attention.wv.weight")), dV, normed1, n, c.kvDim());
-        mm.backwardInput(dN, dQ, w(l.name("attention.wq.weight")), n);
-        mm.backwardInputAdd(dN, dK, w(l.name("attention.wk.weight")), n);
-        mm.backwardInputAdd(dN, dV, w(l.name("attention.wv.weight")), n);
-        // din += dh + RMSNorm's input gradient
+        mm.backwardWeight(grad.wq(), dQ, normed1, n, c.nHeads() * dh);
+        mm.backwardWeight(grad.wk(), dK, normed1, n, c.kvDim());
+        mm.backwardWeight(grad.wv(), dV, normed1, n, c.kvDim());
+        mm.backwardInput(dN, dQ, w.wq(), n);
+        mm.backwardInputAdd(dN, dK, w.wk(), n);
+        mm.backwardInputAdd(dN, dV, w.wv(), n);
         rowKernels.add(din, din, dH, n * d);
-        rmsnormBackward(din, grads.get(l.name("attention_norm.weight")), dN, in, p.get(l.name("attention_norm.weight")), n);
+        rmsnormBackward(din, grad.norm(), dN, in, l.w.attention().norm(), n);
+    }
+
+    // dR[R] += the router BCE's gradient; the predictor's gradients (its input is a stop-gradient: nothing reaches x)
+    private void selectBackward(Layer l) {
+        if (aux.router() != 0) {
+            TrainKernels.binaryCrossEntropy(dR, l.r, l.target, rows, (float) aux.router());
+        }
+        if (predictorDim > 0) {
+            predictorBackward(l);
+        }
     }
 
     // dx[rows, d] += RMSNorm's input gradient, dw[d] += its weight gradient, from dout[rows, d] and the input x
@@ -446,9 +476,9 @@ public final class TrainingPlan implements AutoCloseable {
 
     // the predictor's BCE gradient into its w1 and w2 only: its input is a stop-gradient of xin
     private void predictorBackward(Layer l) {
-        float[] w2 = p.get(l.name("predictor.w2.weight"));
-        float[] g2 = grads.get(l.name("predictor.w2.weight"));
-        float[] dLogit = dR;
+        float[] w2 = l.w.routing().predictorW2();
+        float[] g2 = l.grad.routing().predictorW2();
+        float[] dLogit = dPredictor;
         Arrays.fill(dLogit, 0, rows, 0f);
         TrainKernels.binaryCrossEntropy(dLogit, l.predictorLogit, l.target, rows, (float) aux.predictor());
         for (int t = 0; t < rows; t++) {
@@ -459,7 +489,7 @@ public final class TrainingPlan implements AutoCloseable {
                 dP[t * predictorDim + j] = dLogit[t] * w2[j] * sig * (1 + z * (1 - sig));
             }
         }
-        mm.backwardWeight(grads.get(l.name("predictor.w1.weight")), dP, l.xin, rows, predictorDim, c.dim());
+        mm.backwardWeight(l.grad.routing().predictorW1(), dP, l.xin, rows, predictorDim, c.dim());
     }
 
     /** The loss of the last forward(): cross-entropy plus the weighted auxiliary losses. */
@@ -468,16 +498,19 @@ public final class TrainingPlan implements AutoCloseable {
     }
 
     /** Mean next-token cross-entropy of the last forward(). */
+    @Override
     public double crossEntropy() {
         return crossEntropy;
     }
 
     /** Router BCE against the top-k choices, summed over routed layers, of the last forward(). */
+    @Override
     public double routerLoss() {
         return routerLoss;
     }
 
     /** Predictor BCE against the top-k choices, summed over routed layers, of the last forward() (0 without a predictor). */
+    @Override
     public double predictorLoss() {
         return predictorDim > 0 ? predictorLoss : 0;
     }
@@ -486,6 +519,7 @@ public final class TrainingPlan implements AutoCloseable {
      * Agreement with top-k in the last forward() of a causal decision per routed layer: the router's
      * sigmoid(r) > 0.5 (predictor false) or the predictor's (true). NaN when the model has no predictor.
      */
+    @Override
     public double agreement(int layer, boolean predictor) {
         Layer l = layers[layer];
         if (!l.routed || (predictor && predictorDim == 0)) {
@@ -502,6 +536,7 @@ public final class TrainingPlan implements AutoCloseable {
     }
 
     /** Share of the last forward()'s tokens the router rule would route in a routed layer: sigmoid(r) > 0.5. */
+    @Override
     public double causalFraction(int layer) {
         float[] r = layers[layer].r;
         int above = 0;
@@ -512,6 +547,7 @@ public final class TrainingPlan implements AutoCloseable {
     }
 
     /** The most likely next token at row r (b * T + t) of the last forward(). */
+    @Override
     public int argmax(int r) {
         int v = c.vocabSize();
         int best = 0;
@@ -529,11 +565,13 @@ public final class TrainingPlan implements AutoCloseable {
     }
 
     /** selected[B, k] positions of a routed layer in the last forward(). */
+    @Override
     public int[] selected(int layer) {
         return layers[layer].sel;
     }
 
     /** The first layer whose input or output holds a non-finite value in the last forward(); -1 if none. */
+    @Override
     public int firstNonFiniteLayer() {
         for (Layer l : layers) {
             if (!finite(l.xin) || !finite(l.f)) {
@@ -564,6 +602,7 @@ public final class TrainingPlan implements AutoCloseable {
         return c;
     }
 
+    @Override
     public int predictorDim() {
         return predictorDim;
     }

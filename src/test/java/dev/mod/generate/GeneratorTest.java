@@ -6,7 +6,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.CausalPlan;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
@@ -20,7 +20,7 @@ class GeneratorTest {
     private static final CpuKernels CPU = new CpuKernels(2);
     private static final Model MODEL = ModelInit.random(new ModelConfig(258, 32, 4, 4, 2, 48, 1e-5, 10000, 96, 0.25,
             List.of(1, 3), RouterWeighting.RAW), 3);
-    private static final CausalRouting ROUTER = CausalRouting.of(CausalRouting.Rule.ROUTER);
+    private static final RoutingRule ROUTER = RoutingRule.ROUTER;
 
     @AfterAll
     static void close() {

@@ -40,7 +40,7 @@ class CausalPlanTest {
         return TestModels.causalModel(rule, g, kvHeads, routed, seed);
     }
 
-    private static CausalRouting routing(String rule) {
+    private static RoutingRule routing(String rule) {
         return TestModels.routing(rule);
     }
 
@@ -145,7 +145,7 @@ class CausalPlanTest {
         Model m = TestModels.model(c, 5);
         int t = 24;
         int[] text = TestModels.tokens(1, t, VOCAB, 3)[0];
-        CausalPlan causal = new CausalPlan(m, new ReferenceKernels(), CausalRouting.of(CausalRouting.Rule.ROUTER), 1, t);
+        CausalPlan causal = new CausalPlan(m, new ReferenceKernels(), RoutingRule.ROUTER, 1, t);
         causal.prefill(0, text);
         int[] positions = java.util.stream.IntStream.range(0, t).filter(i -> causal.routed(1)[i] == 1).toArray();
         int routed = positions.length;

@@ -91,7 +91,7 @@ class KvCacheTest {
         KvCache cache = new KvCache(c, 2, c.maxSeqLen());
         assertEquals(256, cache.capacity(0, 0));
         assertEquals(64, cache.capacity(1, 0), "twice the routed share of 256 tokens");
-        CausalPlan plan = new CausalPlan(m, new ReferenceKernels(), CausalRouting.of(CausalRouting.Rule.ROUTER), 1, 300);
+        CausalPlan plan = new CausalPlan(m, new ReferenceKernels(), RoutingRule.ROUTER, 1, 300);
         int[] text = TestModels.tokens(1, 300, 50, 4)[0];
         plan.prefill(0, text);
         assertEquals(300, plan.length(0));

@@ -115,8 +115,8 @@ class RoutingSpecTest {
         ModelConfig c = model.config();
         int n = positions.length;
         Activations a = Activations.allocate(c, 1, n);
-        new AttentionStage(0, c, model.layer(0), a, rows, positions, 1, n).run(kernels);
-        new MlpStage(0, c, model.layer(0), a, 1, n).run(kernels);
+        new AttentionStage(0, c, model.layer(0).attention(), a, rows, positions, 1, n).run(kernels);
+        new FeedForwardStage(0, c, model.layer(0).feedForward(), a, 1, n).run(kernels);
         return Arrays.copyOf(a.delta(), n * D);
     }
 

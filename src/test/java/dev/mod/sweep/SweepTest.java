@@ -8,7 +8,7 @@ import dev.mod.data.TextData;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
 import dev.mod.model.ModelCost;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.train.Trainer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -159,7 +159,7 @@ class SweepTest {
         SweepResult dense = completeSweep().get(0);
         Path model = shared.resolve("complete/runs").resolve(dense.name()).resolve("model.safetensors");
         try (Model m = ModelFile.load(model); CpuKernels kernels = new CpuKernels(2)) {
-            double[] loss = Sweep.causalLoss(m, CausalRouting.of(CausalRouting.Rule.ROUTER),
+            double[] loss = Sweep.causalLoss(m, RoutingRule.ROUTER,
                     TextData.open(text.toString(), spec.seqLen(), spec.maxDataBytes()), kernels, spec.batch(), spec.seqLen(),
                     spec.evalBatches());
             assertEquals(dense.evalLoss(), loss[0], 1e-4);

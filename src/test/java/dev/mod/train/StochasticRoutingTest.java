@@ -5,6 +5,7 @@ import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
+import dev.mod.plan.RoutingRule;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -28,9 +29,9 @@ class StochasticRoutingTest {
         int[][] target = TestModels.tokens(B, T, c.vocabSize(), 6);
         int k = c.capacityTokens(T);
         try (TrainingPlan random = new TrainingPlan(c, params, params.zerosLike(), new TrainingPlan.AuxWeights(0, 0),
-                TrainingPlan.Routing.STOCHASTIC, B, T, 2);
+                RoutingRule.STOCHASTIC, B, T, 2);
              TrainingPlan learned = new TrainingPlan(c, params, params.zerosLike(), new TrainingPlan.AuxWeights(0, 0),
-                     TrainingPlan.Routing.LEARNED, B, T, 2)) {
+                     RoutingRule.TOP_K, B, T, 2)) {
             double loss = random.forward(input, target, 5);
             int[] first = random.selected(1).clone();
             assertEquals(loss, random.forward(input, target, 5), "the same draw, the same choices and loss");

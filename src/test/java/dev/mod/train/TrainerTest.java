@@ -5,6 +5,7 @@ import dev.mod.data.SelectiveCopy;
 import dev.mod.data.TextData;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
+import dev.mod.plan.RoutingRule;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,7 +29,7 @@ class TrainerTest {
 
     private static TrainSettings settings(ModelConfig c, String data, int steps, int seqLen, double lr, int checkpointEvery,
                                           int predictorDim) {
-        return new TrainSettings("test", c.toJsonTree(), predictorDim, TrainingPlan.Routing.LEARNED, 1, data, 1 << 20, steps, 4, seqLen, lr, 5,
+        return new TrainSettings("test", c.toJsonTree(), predictorDim, RoutingRule.TOP_K, 1, data, 1 << 20, steps, 4, seqLen, lr, 5,
                 0.1, 0.1, 1.0, 0.01, 1.0, 1000, 2, checkpointEvery);
     }
 
@@ -44,7 +45,7 @@ class TrainerTest {
         TrainSettings s = settings(SMALL, text.toString(), 12, 24, 3e-3, 4, 8);
         Trainer straight = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("straight"), 2);
         straight.run(false, p -> { });
-        assertEquals(s, TrainSettings.fromJson(Files.readString(straight.settingsFile())), "the run folder says how it was made");
+        assertEquals(s, TrainSettings.fromJson(Files.readString(straight.folder().settingsFile())), "the run folder says how it was made");
 
         Trainer interrupted = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("resumed"), 1);
         RuntimeException crash = assertThrows(RuntimeException.class, () -> interrupted.run(false, p -> {
@@ -53,11 +54,11 @@ class TrainerTest {
             }
         }));
         assertEquals("killed", crash.getMessage());
-        assertEquals(4, Checkpoint.read(interrupted.checkpointFile()).step(), "the last checkpoint before the crash");
+        assertEquals(4, Checkpoint.read(interrupted.folder().checkpointFile()).step(), "the last checkpoint before the crash");
         interrupted.run(true, p -> { });
 
-        Checkpoint a = Checkpoint.read(straight.checkpointFile());
-        Checkpoint b = Checkpoint.read(interrupted.checkpointFile());
+        Checkpoint a = Checkpoint.read(straight.folder().checkpointFile());
+        Checkpoint b = Checkpoint.read(interrupted.folder().checkpointFile());
         assertEquals(12, b.step());
         assertEquals(a.rngState(), b.rngState());
         for (String name : a.params().names()) {
@@ -65,11 +66,11 @@ class TrainerTest {
             assertArrayEquals(a.m().get(name), b.m().get(name), "adam m " + name);
             assertArrayEquals(a.v().get(name), b.v().get(name), "adam v " + name);
         }
-        List<Long> steps = Trainer.readLog(interrupted.logFile()).stream().filter(l -> l.has("loss"))
+        List<Long> steps = RunFolder.readLog(interrupted.folder().logFile()).stream().filter(l -> l.has("loss"))
                 .map(l -> l.get("step").asLong()).toList();
         assertEquals(java.util.stream.LongStream.rangeClosed(1, 12).boxed().toList(), steps, "each step logged once");
-        List<Double> lossA = Trainer.readLog(straight.logFile()).stream().filter(l -> l.has("loss")).map(l -> l.get("loss").asDouble()).toList();
-        List<Double> lossB = Trainer.readLog(interrupted.logFile()).stream().filter(l -> l.has("loss")).map(l -> l.get("loss").asDouble()).toList();
+        List<Double> lossA = RunFolder.readLog(straight.folder().logFile()).stream().filter(l -> l.has("loss")).map(l -> l.get("loss").asDouble()).toList();
+        List<Double> lossB = RunFolder.readLog(interrupted.folder().logFile()).stream().filter(l -> l.has("loss")).map(l -> l.get("loss").asDouble()).toList();
         assertEquals(lossA, lossB);
     }
 
@@ -79,7 +80,7 @@ class TrainerTest {
         TrainSettings s = settings(SMALL, text.toString(), 250, 24, 1e-2, 1000, 0);
         Trainer trainer = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("overfit"), 2);
         trainer.run(false, p -> { });
-        List<JsonNode> log = Trainer.readLog(trainer.logFile()).stream().filter(l -> l.has("loss")).toList();
+        List<JsonNode> log = RunFolder.readLog(trainer.folder().logFile()).stream().filter(l -> l.has("loss")).toList();
         double first = log.get(0).get("cross_entropy").asDouble();
         double last = log.subList(log.size() - 10, log.size()).stream().mapToDouble(l -> l.get("cross_entropy").asDouble())
                 .average().orElseThrow();
@@ -90,7 +91,7 @@ class TrainerTest {
     @Test
     void theCopyTaskIsLearnedAndTheRoutersPickTheDigits() {
         ModelConfig c = new ModelConfig(258, 64, 4, 4, 4, 176, 1e-5, 10000, 64, 0.125, List.of(1, 3), RouterWeighting.RAW);
-        TrainSettings s = new TrainSettings("test", c.toJsonTree(), 16, TrainingPlan.Routing.LEARNED, 0, SelectiveCopy.NAME, 0, 600, 16, 32, 3e-3,
+        TrainSettings s = new TrainSettings("test", c.toJsonTree(), 16, RoutingRule.TOP_K, 0, SelectiveCopy.NAME, 0, 600, 16, 32, 3e-3,
                 20, 0.1, 0.1, 1.0, 0.01, 1.0, 600, 4, 1000);
         Trainer trainer = new Trainer(s, new SelectiveCopy(32, c.capacityTokens(32)), dir.resolve("copy"), 2);
         JsonNode eval = trainer.run(false, p -> { });

@@ -7,6 +7,7 @@ import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.ForwardPlan;
 import dev.mod.reference.ReferenceKernels;
+import dev.mod.plan.RoutingRule;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -42,7 +43,7 @@ class TrainingGradientTest {
         Parameters grads = params.zerosLike();
         int[][] input = TestModels.tokens(B, T, c.vocabSize(), 5);
         int[][] target = TestModels.tokens(B, T, c.vocabSize(), 6);
-        try (TrainingPlan plan = new TrainingPlan(c, params, grads, new TrainingPlan.AuxWeights(0.3, PREDICTOR_WEIGHT), TrainingPlan.Routing.LEARNED, B, T, 2)) {
+        try (TrainingPlan plan = new TrainingPlan(c, params, grads, new TrainingPlan.AuxWeights(0.3, PREDICTOR_WEIGHT), RoutingRule.TOP_K, B, T, 2)) {
             plan.forward(input, target);
             plan.backward();
             int[][] selected = selections(plan, c);
@@ -119,7 +120,7 @@ class TrainingGradientTest {
             want -= logits[r * v + target[r / T][r % T]] - max - Math.log(sum);
         }
         want /= B * T;
-        try (TrainingPlan plan = new TrainingPlan(c, params, params.zerosLike(), new TrainingPlan.AuxWeights(0, 0), TrainingPlan.Routing.LEARNED, B, T, 2)) {
+        try (TrainingPlan plan = new TrainingPlan(c, params, params.zerosLike(), new TrainingPlan.AuxWeights(0, 0), RoutingRule.TOP_K, B, T, 2)) {
             double loss = plan.forward(input, target);
             for (int layer : c.routedLayers()) {
                 assertArrayEquals(reference.selected(layer), plan.selected(layer), "layer " + layer);

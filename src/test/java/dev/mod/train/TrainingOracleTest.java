@@ -8,6 +8,7 @@ import dev.mod.NumpyOracle;
 import dev.mod.TestModels;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
+import dev.mod.plan.RoutingRule;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -68,7 +69,7 @@ class TrainingOracleTest {
         try (Model model = ModelFile.load(modelPath)) {
             Parameters params = Parameters.of(model);
             Parameters grads = params.zerosLike();
-            try (TrainingPlan plan = new TrainingPlan(model.config(), params, grads, new TrainingPlan.AuxWeights(0, 0), TrainingPlan.Routing.LEARNED,
+            try (TrainingPlan plan = new TrainingPlan(model.config(), params, grads, new TrainingPlan.AuxWeights(0, 0), RoutingRule.TOP_K,
                     batch, seqLen, 2)) {
                 assertEquals(expected.get("loss").asDouble(), plan.forward(tokens, targets), 1e-5, "loss");
                 plan.backward();

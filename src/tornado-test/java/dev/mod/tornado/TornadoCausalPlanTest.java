@@ -4,7 +4,7 @@ import dev.mod.TestModels;
 import dev.mod.model.Model;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.CausalPlan;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.reference.ReferenceKernels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -30,7 +30,7 @@ class TornadoCausalPlanTest {
         return TestModels.causalModel(rule, g, kvHeads, List.of(1, 3), seed);
     }
 
-    private static CausalRouting routing(String rule) {
+    private static RoutingRule routing(String rule) {
         return TestModels.routing(rule);
     }
 

@@ -1,7 +1,6 @@
 package dev.mod.tornado;
 
 import dev.mod.ModException;
-import dev.mod.model.LayerWeights;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.Tensor;
 import uk.ac.manchester.tornado.api.KernelContext;
@@ -180,15 +179,6 @@ final class StageTasks {
             }
         }
         return a;
-    }
-
-    /** A block's weights as its tasks read them: the norms, q/k/v concatenated, wo, w1/w3 interleaved, w2. */
-    record BlockWeights(FloatArray attentionNorm, FloatArray qkv, FloatArray wo, FloatArray ffnNorm, FloatArray w13, FloatArray w2) {
-    }
-
-    BlockWeights blockWeights(LayerWeights w) {
-        return new BlockWeights(floats(w.attentionNorm()), concatenated(w.wq(), w.wk(), w.wv()), floats(w.wo()), floats(w.ffnNorm()),
-                gateUpInterleaved(w.w1(), w.w3()), floats(w.w2()));
     }
 
     /** Columns of the fused w1/w3 product (the gate and up rows, each padded to PAIR). */

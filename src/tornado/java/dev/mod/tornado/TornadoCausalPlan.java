@@ -1,12 +1,14 @@
 package dev.mod.tornado;
 
 import dev.mod.ModException;
+import dev.mod.model.BlockStep;
 import dev.mod.model.LayerWeights;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
+import dev.mod.model.Tensor;
 import dev.mod.plan.CausalPass;
-import dev.mod.plan.CausalRouting;
+import dev.mod.plan.RoutingRule;
 import dev.mod.plan.PlanShape;
 import dev.mod.plan.SequenceLengths;
 import uk.ac.manchester.tornado.api.DataRange;
@@ -69,14 +71,9 @@ public final class TornadoCausalPlan implements CausalPass {
 
     // Device buffers shared by the graphs.
     private final IntArray state;
-    private final FloatArray x;
+    private final BlockTasks block;
     private final IntArray stepIn;
     private final IntArray chunkIn;
-    private final FloatArray normed;
-    private final FloatArray qkv;
-    private final FloatArray attention;
-    private final FloatArray attnOut;
-    private final FloatArray hidden;
     private final FloatArray routing;
     private final FloatArray ropeCos;
     private final FloatArray ropeSin;
@@ -98,11 +95,11 @@ public final class TornadoCausalPlan implements CausalPass {
      * @param profiling  whether runs record TornadoVM's profile (bytes moved, kernel and transfer times)
      * @param deviceName "B:D", or null for tornado-config's mod.tornado.device, else TornadoVM's default
      */
-    public TornadoCausalPlan(Model model, CausalRouting rule, int sequences, int maxRows, int context, boolean profiling,
+    public TornadoCausalPlan(Model model, RoutingRule rule, int sequences, int maxRows, int context, boolean profiling,
                              String deviceName) {
         ModelConfig c = model.config();
         this.config = c;
-        rule.checkAgainst(model);
+        rule.checkCausal(model);
         this.lengths = new SequenceLengths(c, sequences, maxRows, context);
         this.stages = new StageTasks(c, deviceName);
         this.sequences = sequences;
@@ -117,21 +114,14 @@ public final class TornadoCausalPlan implements CausalPass {
                     + ModelConfig.MAX_ARRAY + " elements; use fewer sequences or a shorter context");
         }
         PlanShape.checkActivations(c, maxRows, "a chunk of " + maxRows + " tokens");
-        int d = c.dim();
-        int qDim = c.nHeads() * c.headDim();
         for (int layer : c.routedLayers()) {
             routedIndex.put(layer, routedIndex.size());
         }
         state = stages.ints((int) stateSize);
         state.init(0);
-        x = stages.floats(maxRows * d);
+        block = new BlockTasks(c, stages, BlockTasks.buffers(c, stages, maxRows));
         stepIn = stages.ints(1 + 4 * sequences);
         chunkIn = stages.ints(1 + sequences + 3 * maxRows);
-        normed = stages.floats(maxRows * d);
-        qkv = stages.floats(maxRows * (qDim + 2 * c.kvDim()));
-        attention = stages.floats(maxRows * qDim);
-        attnOut = stages.floats(maxRows * d);
-        hidden = stages.floats(maxRows * c.hiddenDim());
         routing = stages.floats(Math.max(1, routedIndex.size()) * maxRows);
         routing.init(0f);
         FloatArray[] rope = stages.ropeTables(context);
@@ -143,6 +133,7 @@ public final class TornadoCausalPlan implements CausalPass {
         countBase = new long[2 * layers];
 
         GraphSpec init = new GraphSpec("init");
+        FloatArray x = block.buffers().x();
         init.task("begin", t -> t.task("begin", CausalKernels::begin, state, x), state, x);
         specs.add(init);
         stepGraph = specs.size();
@@ -151,7 +142,7 @@ public final class TornadoCausalPlan implements CausalPass {
         specs.add(entryGraph("chunk", chunkIn, maxRows, model));
         firstLayerGraph = specs.size();
         for (int layer = 0; layer < layers; layer++) {
-            specs.add(layerGraph(model, layer, rule));
+            specs.add(layerGraph(model, model.layer(layer), rule));
         }
         specs.add(headGraph(model));
         Map<String, List<String>> predecessors = new LinkedHashMap<>();
@@ -182,6 +173,7 @@ public final class TornadoCausalPlan implements CausalPass {
     private GraphSpec entryGraph(String name, IntArray in, int inRows, Model model) {
         FloatArray embeddings = stages.floats(model.embeddings());
         int d = config.dim();
+        FloatArray x = block.buffers().x();
         WorkerGrid grid = new WorkerGrid1D(roundUp(Math.max(inRows * d, sequences), CausalKernels.GROUP));
         grid.setLocalWork(CausalKernels.GROUP, 1, 1);
         GraphSpec g = new GraphSpec(name);
@@ -193,51 +185,33 @@ public final class TornadoCausalPlan implements CausalPass {
         return g;
     }
 
-    private GraphSpec layerGraph(Model model, int layer, CausalRouting rule) {
-        ModelConfig c = config;
-        LayerWeights w = model.layer(layer);
+    // The layer's steps (BlockStep): in a routed layer the router's product and the rule's decision tasks, then in every
+    // layer the route task (which rows it processes: a dense layer every row) and the block's halves (BlockTasks) on them
+    private GraphSpec layerGraph(Model model, LayerWeights<Tensor> w, RoutingRule rule) {
+        int layer = w.index();
         GraphSpec g = new GraphSpec("layer" + layer);
-        int d = c.dim();
-        int dh = c.headDim();
-        int qDim = c.nHeads() * dh;
-        int qkvDim = qDim + 2 * c.kvDim();
-        int f = c.hiddenDim();
-        int r = maxRows;
-        StageTasks.BlockWeights weights = stages.blockWeights(w);
-        FloatArray keys = stages.floats(sequences * c.kvDim() * context);
-        FloatArray values = stages.floats(sequences * c.kvDim() * context);
-        IntArray map = stages.ints(r);
-        IntArray pickedPos = stages.ints(r);
-        IntArray pickedSlot = stages.ints(r);
-        IntArray live = stages.ints(1);
-        FloatArray unused = stages.floats(1);
-        Decision decision = decisionTasks(g, model, layer, rule);
-        FloatArray gains = decision.routerLogits();
-        int index = routedIndex.getOrDefault(layer, 0);
-        g.task("route", t -> t.task("route", CausalKernels::routeRows, state, gains, decision.predictorHidden(), decision.predictorW2(), routing,
-                live, map, pickedPos, pickedSlot, sequences, r, context, c.nLayers(), layer, index, decision.code(), decision.threshold(),
-                decision.predictorDim()), state, gains, decision.predictorHidden(), decision.predictorW2(), routing, live, map, pickedPos, pickedSlot);
-        int gainMode = decision.gainMode();
-        StageTasks.Epilogue store = new StageTasks.Epilogue(MatmulKernels.STORE, unused, map, gains, 0, 0, r, gainMode);
-        stages.rmsnorm(g, "attention.norm", x, weights.attentionNorm(), map, unused, normed, live, 0, r, 0, r);
-        stages.matmul(g, "attention.qkv", normed, weights.qkv(), qkv, live, r, d, qkvDim, store);
-        int heads = c.nHeads() + 2 * c.nKvHeads();
-        WorkerGrid ropeGrid = new WorkerGrid1D(roundUp(r * heads * (dh / 2), CausalKernels.GROUP));
-        ropeGrid.setLocalWork(CausalKernels.GROUP, 1, 1);
-        g.task("attention.rope", ropeGrid, n -> ropeGrid.setGlobalWork(roundUp(n * heads * (dh / 2), CausalKernels.GROUP), 1, 1),
-                t -> t.task("attention.rope", CausalKernels::ropeStore, new KernelContext(), qkv, keys, values, pickedPos, pickedSlot, live,
-                        ropeCos, ropeSin, c.nHeads(), c.nKvHeads(), dh, context), qkv, keys, values, pickedPos, pickedSlot, live, ropeCos, ropeSin);
-        WorkerGrid attentionGrid = new WorkerGrid2D(r * AttentionKernels.SPLIT, c.nHeads());
-        attentionGrid.setLocalWork(AttentionKernels.SPLIT, 1, 1);
-        g.task("attention", attentionGrid, n -> attentionGrid.setGlobalWork((long) n * AttentionKernels.SPLIT, c.nHeads(), 1),
-                t -> t.task("attention", AttentionKernels::cacheAttention, new KernelContext(), qkv, attention, keys, values, pickedSlot, live,
-                        c.nHeads(), c.nKvHeads(), dh, context), qkv, attention, keys, values, pickedSlot, live);
-        stages.matmul(g, "attention.out", attention, weights.wo(), attnOut, live, r, qDim, d, store);
-        stages.rmsnorm(g, "mlp.norm", x, weights.ffnNorm(), map, attnOut, normed, live, 1, r, 0, r);
-        stages.matmul(g, "mlp.w13", normed, weights.w13(), hidden, live, r, d, stages.gateUpColumns(),
-                new StageTasks.Epilogue(MatmulKernels.SWIGLU, attnOut, map, gains, f, 0, r, gainMode));
-        stages.matmul(g, "mlp.w2", hidden, weights.w2(), x, live, r, f, d,
-                new StageTasks.Epilogue(MatmulKernels.RESIDUAL, attnOut, map, gains, d, 0, r, gainMode));
+        FloatArray routerLogits = null;
+        Decision decision = new Decision(CausalKernels.ALL, 0f, 0, stages.floats(1), stages.floats(1), stages.floats(1), 0);
+        BlockTasks.Rows rows = null;
+        for (BlockStep step : w.steps()) {
+            switch (step) {
+                case ROUTER -> {
+                    routerLogits = stages.floats(maxRows);
+                    // The state's first int is the chunk's rows: the live rows of a product over the whole chunk.
+                    stages.matmul(g, "router", block.buffers().x(), stages.floats(w.routing().router()), routerLogits, state, maxRows,
+                            config.dim(), 1, storeOnly());
+                }
+                case SELECT -> decision = decision(g, model, w, rule, routerLogits);
+                case ATTENTION -> {
+                    Route route = routeTask(g, layer, decision);
+                    rows = route.rows();
+                    block.attention(g, w.attention(), rows, cacheAttention(route));
+                }
+                case FEED_FORWARD -> block.feedForward(g, w.feedForward(), rows);
+                // the norms read the picked rows in place; the feed-forward's last product writes x back
+                case GATHER, SCATTER, RESIDUAL -> { }
+            }
+        }
         return g;
     }
 
@@ -249,26 +223,70 @@ public final class TornadoCausalPlan implements CausalPass {
                             FloatArray predictorW2, int gainMode) {
     }
 
-    // A dense layer takes every row; a routed one adds the products its rule reads (router, and predictor for that rule).
-    private Decision decisionTasks(GraphSpec g, Model model, int layer, CausalRouting rule) {
-        if (!config.isRouted(layer)) {
-            return new Decision(CausalKernels.ALL, 0f, 0, stages.floats(1), stages.floats(1), stages.floats(1), 0);
-        }
-        LayerWeights w = model.layer(layer);
-        int r = maxRows;
-        int d = config.dim();
+    // A routed layer's decision (RoutingRule.Device): the router's logit against a threshold, or the predictor (whose
+    // product it adds)
+    private Decision decision(GraphSpec g, Model model, LayerWeights<Tensor> w, RoutingRule rule, FloatArray routerLogits) {
         int gainMode = config.routerWeighting() == RouterWeighting.SIGMOID ? 2 : 1;
-        FloatArray logits = stages.floats(r);
-        // The state's first int is the chunk's rows: the live rows of a product over the whole chunk.
-        stages.matmul(g, "router", x, stages.floats(w.router()), logits, state, r, d, 1, storeOnly());
-        if (rule.rule() == CausalRouting.Rule.PREDICTOR) {
-            int p = model.predictorDim();
-            FloatArray hidden = stages.floats(r * p);
-            stages.matmul(g, "predictor", x, stages.floats(w.predictorW1()), hidden, state, r, d, p, storeOnly());
-            return new Decision(CausalKernels.PREDICTOR, 0f, p, logits, hidden, stages.floats(w.predictorW2()), gainMode);
-        }
-        return new Decision(CausalKernels.THRESHOLD, floatBelow(rule.logitThreshold(model, layer)), 0, logits, stages.floats(1),
-                stages.floats(1), gainMode);
+        RoutingRule.Device device = rule.device(model, w.index());
+        return switch (device.kind()) {
+            case PREDICTOR -> {
+                int p = model.predictorDim();
+                FloatArray hidden = stages.floats(maxRows * p);
+                stages.matmul(g, "predictor", block.buffers().x(), stages.floats(w.routing().predictorW1()), hidden, state, maxRows,
+                        config.dim(), p, storeOnly());
+                yield new Decision(CausalKernels.PREDICTOR, 0f, p, routerLogits, hidden, stages.floats(w.routing().predictorW2()), gainMode);
+            }
+            case LOGIT_ABOVE -> new Decision(CausalKernels.THRESHOLD, floatBelow(device.logitThreshold()), 0, routerLogits, stages.floats(1),
+                    stages.floats(1), gainMode);
+            case TOP_K -> throw new IllegalStateException("a causal plan decides token by token");
+        };
+    }
+
+    /** The rows a layer's block runs on, and where the route task put each in its sequence (position) and cache (slot). */
+    private record Route(BlockTasks.Rows rows, IntArray pickedPos, IntArray pickedSlot) {
+    }
+
+    // route: which rows the layer processes (CausalKernels.routeRows), appended to its caches
+    private Route routeTask(GraphSpec g, int layer, Decision decision) {
+        int r = maxRows;
+        IntArray map = stages.ints(r);
+        IntArray pickedPos = stages.ints(r);
+        IntArray pickedSlot = stages.ints(r);
+        IntArray live = stages.ints(1);
+        FloatArray gains = decision.routerLogits();
+        int index = routedIndex.getOrDefault(layer, 0);
+        g.task("route", t -> t.task("route", CausalKernels::routeRows, state, gains, decision.predictorHidden(), decision.predictorW2(), routing,
+                live, map, pickedPos, pickedSlot, sequences, r, context, config.nLayers(), layer, index, decision.code(), decision.threshold(),
+                decision.predictorDim()), state, gains, decision.predictorHidden(), decision.predictorW2(), routing, live, map, pickedPos, pickedSlot);
+        return new Route(new BlockTasks.Rows(map, gains, decision.gainMode(), live, r, 0, r, stages.floats(1)), pickedPos, pickedSlot);
+    }
+
+    // attention.rope (RoPE fused with the write of k and v into the layer's caches) and attention over the caches
+    private BlockTasks.AttentionCore cacheAttention(Route route) {
+        ModelConfig c = config;
+        int dh = c.headDim();
+        int r = maxRows;
+        FloatArray keys = stages.floats(sequences * c.kvDim() * context);
+        FloatArray values = stages.floats(sequences * c.kvDim() * context);
+        IntArray pickedPos = route.pickedPos();
+        IntArray pickedSlot = route.pickedSlot();
+        IntArray live = route.rows().live();
+        FloatArray qkv = block.buffers().qkv();
+        FloatArray attention = block.buffers().attention();
+        return g -> {
+            int heads = c.nHeads() + 2 * c.nKvHeads();
+            WorkerGrid ropeGrid = new WorkerGrid1D(roundUp(r * heads * (dh / 2), CausalKernels.GROUP));
+            ropeGrid.setLocalWork(CausalKernels.GROUP, 1, 1);
+            g.task("attention.rope", ropeGrid, n -> ropeGrid.setGlobalWork(roundUp(n * heads * (dh / 2), CausalKernels.GROUP), 1, 1),
+                    t -> t.task("attention.rope", CausalKernels::ropeStore, new KernelContext(), qkv, keys, values, pickedPos, pickedSlot,
+                            live, ropeCos, ropeSin, c.nHeads(), c.nKvHeads(), dh, context),
+                    qkv, keys, values, pickedPos, pickedSlot, live, ropeCos, ropeSin);
+            WorkerGrid attentionGrid = new WorkerGrid2D(r * AttentionKernels.SPLIT, c.nHeads());
+            attentionGrid.setLocalWork(AttentionKernels.SPLIT, 1, 1);
+            g.task("attention", attentionGrid, n -> attentionGrid.setGlobalWork((long) n * AttentionKernels.SPLIT, c.nHeads(), 1),
+                    t -> t.task("attention", AttentionKernels::cacheAttention, new KernelContext(), qkv, attention, keys, values,
+                            pickedSlot, live, c.nHeads(), c.nKvHeads(), dh, context), qkv, attention, keys, values, pickedSlot, live);
+        };
     }
 
     /** The plain epilogue, with buffers of its own in the slots it does not read. */
@@ -286,10 +304,10 @@ public final class TornadoCausalPlan implements CausalPass {
         }
         FloatArray unused = stages.floats(1);
         GraphSpec g = new GraphSpec("head");
-        stages.rmsnorm(g, "norm", x, norm, identity, unused, normed, state, 0, r, 0, r);
+        stages.rmsnorm(g, "norm", block.buffers().x(), norm, identity, unused, block.buffers().normed(), state, 0, r, 0, r);
         // The routing buffer fills the product's unused gains slot: the head names it, so the routing outputs can come
         // over from the head's result (TornadoVM copied wrong bytes from an earlier graph's result once later ones ran).
-        stages.matmul(g, "logits", normed, output, logitsDevice, state, r, config.dim(), config.vocabSize(),
+        stages.matmul(g, "logits", block.buffers().normed(), output, logitsDevice, state, r, config.dim(), config.vocabSize(),
                 new StageTasks.Epilogue(MatmulKernels.STORE, unused, identity, routing, 0, 0, r, 0));
         g.onDemandOut.add(logitsDevice);
         g.onDemandOut.add(state);

@@ -1,10 +1,12 @@
 package dev.mod.tornado;
 
 import dev.mod.ModException;
+import dev.mod.model.BlockStep;
 import dev.mod.model.LayerWeights;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
+import dev.mod.model.Tensor;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.PlanShape;
 import uk.ac.manchester.tornado.api.GridScheduler;
@@ -55,12 +57,7 @@ public final class TornadoForwardPlan implements ForwardPass {
 
     // Device buffers: the activations shared by every graph, then the per-layer routing buffers.
     private final IntArray tokens;
-    private final FloatArray x;
-    private final FloatArray normed;
-    private final FloatArray qkv;
-    private final FloatArray attention;
-    private final FloatArray attnOut;
-    private final FloatArray hidden;
+    private final BlockTasks block;
     private final FloatArray ropeCos;
     private final FloatArray ropeSin;
     private final FloatArray logitsDevice;
@@ -102,15 +99,8 @@ public final class TornadoForwardPlan implements ForwardPass {
         this.capacity = shape.capacity();
         this.profiling = profiling;
         int rows = shape.rows();
-        int d = c.dim();
-        int qDim = c.nHeads() * c.headDim();
         tokens = stages.ints(rows);
-        x = stages.floats(rows * d);
-        normed = stages.floats(rows * d);
-        qkv = stages.floats(rows * (qDim + 2 * c.kvDim()));
-        attention = stages.floats(rows * qDim);
-        attnOut = stages.floats(rows * d);
-        hidden = stages.floats(rows * c.hiddenDim());
+        block = new BlockTasks(c, stages, BlockTasks.buffers(c, stages, rows));
         logitsDevice = stages.floats(rows * c.vocabSize());
         FloatArray[] rope = stages.ropeTables(seqLen);
         ropeCos = rope[0];
@@ -123,7 +113,7 @@ public final class TornadoForwardPlan implements ForwardPass {
             if (layer.routed()) {
                 routedLayerOfGraph.put(specs.size(), layer.index());
             }
-            specs.add(layerGraph(model, layer));
+            specs.add(layerGraph(model.layer(layer.index()), layer));
         }
         specs.add(headGraph(model));
         stages.placement.check(System.getProperties(), specs);
@@ -148,7 +138,8 @@ public final class TornadoForwardPlan implements ForwardPass {
         int rows = batch * seqLen;
         FloatArray embeddings = stages.floats(model.embeddings());
         GraphSpec g = new GraphSpec("embedding")
-                .task("embed", t -> t.task("embed", TornadoKernels::embed, tokens, embeddings, x, rows, config.dim()), tokens, embeddings, x);
+                .task("embed", t -> t.task("embed", TornadoKernels::embed, tokens, embeddings, block.buffers().x(), rows, config.dim()), tokens,
+                        embeddings, block.buffers().x());
         g.everyRunIn.add(tokens);
         return g;
     }
@@ -162,71 +153,67 @@ public final class TornadoForwardPlan implements ForwardPass {
         return positions;
     }
 
-    private GraphSpec layerGraph(Model model, PlanShape.Layer shapeOfLayer) {
+    // The layer's steps (BlockStep): router and top-k tasks where it is routed, then the block's halves (BlockTasks)
+    private GraphSpec layerGraph(LayerWeights<Tensor> w, PlanShape.Layer shapeOfLayer) {
         ModelConfig c = config;
-        int layer = shapeOfLayer.index();
-        LayerWeights w = model.layer(layer);
+        int layer = w.index();
         GraphSpec g = new GraphSpec("layer" + layer);
         int d = c.dim();
         int dh = c.headDim();
-        int qDim = c.nHeads() * dh;
-        int qkvDim = qDim + 2 * c.kvDim();
-        int f = c.hiddenDim();
-        boolean routed = shapeOfLayer.routed();
         int n = shapeOfLayer.rowsPerSequence();
         int rows = batch * n;
-        StageTasks.BlockWeights weights = stages.blockWeights(w);
         // A layer's map (a routed layer's selection, a dense layer's positions) and gains are its own buffers:
         // buffers are handed only from one graph to the next, and these skip the layers of the other kind.
         IntArray map;
         FloatArray gains;
-        int gainMode;
-        if (routed) {
-            FloatArray routerWeight = stages.floats(w.router());
-            FloatArray logitsOfRouter = stages.floats(batch * seqLen);
-            IntArray rank = stages.ints(batch * seqLen);
-            IntArray chosen = stages.ints(batch * capacity);
-            routerDevice.put(layer, logitsOfRouter);
-            selectedDevice.put(layer, chosen);
-            router.put(layer, new float[batch * seqLen]);
-            selected.put(layer, new int[batch * capacity]);
-            g.task("router", t -> t.task("router", TornadoKernels::routerLogits, x, routerWeight, logitsOfRouter, batch * seqLen, d),
-                            x, routerWeight, logitsOfRouter)
-                    .task("topk.rank", t -> t.task("topk.rank", TornadoKernels::topKRank, logitsOfRouter, rank, batch, seqLen),
-                            logitsOfRouter, rank)
-                    .task("topk.select", t -> t.task("topk.select", TornadoKernels::topKCompact, rank, chosen, batch, seqLen, capacity),
-                            rank, chosen);
-            g.onDemandOut.add(chosen);
-            g.onDemandOut.add(logitsOfRouter);
-            map = chosen;
+        FloatArray logitsOfRouter = w.routed() ? stages.floats(batch * seqLen) : null;
+        if (w.routed()) {
+            map = stages.ints(batch * capacity);
             gains = logitsOfRouter;
-            gainMode = c.routerWeighting() == RouterWeighting.SIGMOID ? 2 : 1;
         } else {
             map = densePositions();
             gains = stages.floats(1);
             gains.init(1f);
-            gainMode = 0;
         }
-        // What a task does not read still fills its slot, with a buffer of its own: TornadoVM 5.2.1's scheduler
-        // loops forever on a task that names one buffer twice.
-        FloatArray unused = stages.floats(1);
-        IntArray live = stages.count(rows);
-        StageTasks.Epilogue store = new StageTasks.Epilogue(MatmulKernels.STORE, unused, map, gains, 0, seqLen, n, gainMode);
-        stages.rmsnorm(g, "attention.norm", x, weights.attentionNorm(), map, unused, normed, live, 0, rows, seqLen, n);
-        stages.matmul(g, "attention.qkv", normed, weights.qkv(), qkv, live, rows, d, qkvDim, store);
-        int ropeHeads = c.nHeads() + c.nKvHeads();
-        g.task("attention.rope", t -> t.task("attention.rope", TornadoKernels::rope, qkv, map, ropeCos, ropeSin, rows, ropeHeads, qkvDim, dh),
-                qkv, map, ropeCos, ropeSin);
-        WorkerGrid attentionGrid = new WorkerGrid3D(StageTasks.ceilDiv(n, AttentionKernels.QUERIES) * AttentionKernels.QUERIES, c.nHeads(), batch);
-        attentionGrid.setLocalWork(AttentionKernels.QUERIES, 1, 1);
-        g.task("attention", attentionGrid, rowsOfRun -> { }, t -> t.task("attention", AttentionKernels::attention, new KernelContext(), qkv,
-                attention, n, c.nHeads(), c.nKvHeads(), dh), qkv, attention);
-        stages.matmul(g, "attention.out", attention, weights.wo(), attnOut, live, rows, qDim, d, store);
-        stages.rmsnorm(g, "mlp.norm", x, weights.ffnNorm(), map, attnOut, normed, live, 1, rows, seqLen, n);
-        stages.matmul(g, "mlp.w13", normed, weights.w13(), hidden, live, rows, d, stages.gateUpColumns(),
-                new StageTasks.Epilogue(MatmulKernels.SWIGLU, attnOut, map, gains, f, seqLen, n, gainMode));
-        stages.matmul(g, "mlp.w2", hidden, weights.w2(), x, live, rows, f, d,
-                new StageTasks.Epilogue(MatmulKernels.RESIDUAL, attnOut, map, gains, d, seqLen, n, gainMode));
+        int gainMode = !w.routed() ? 0 : c.routerWeighting() == RouterWeighting.SIGMOID ? 2 : 1;
+        BlockTasks.Rows rowsOfLayer = new BlockTasks.Rows(map, gains, gainMode, stages.count(rows), rows, seqLen, n, stages.floats(1));
+        FloatArray qkv = block.buffers().qkv();
+        for (BlockStep step : w.steps()) {
+            switch (step) {
+                case ROUTER -> {
+                    FloatArray routerWeight = stages.floats(w.routing().router());
+                    g.task("router", t -> t.task("router", TornadoKernels::routerLogits, block.buffers().x(), routerWeight, logitsOfRouter,
+                            batch * seqLen, d), block.buffers().x(), routerWeight, logitsOfRouter);
+                    routerDevice.put(layer, logitsOfRouter);
+                    router.put(layer, new float[batch * seqLen]);
+                }
+                case SELECT -> {
+                    IntArray rank = stages.ints(batch * seqLen);
+                    g.task("topk.rank", t -> t.task("topk.rank", TornadoKernels::topKRank, logitsOfRouter, rank, batch, seqLen),
+                                    logitsOfRouter, rank)
+                            .task("topk.select", t -> t.task("topk.select", TornadoKernels::topKCompact, rank, map, batch, seqLen, capacity),
+                                    rank, map);
+                    selectedDevice.put(layer, map);
+                    selected.put(layer, new int[batch * capacity]);
+                    g.onDemandOut.add(map);
+                    g.onDemandOut.add(logitsOfRouter);
+                }
+                case ATTENTION -> block.attention(g, w.attention(), rowsOfLayer, graph -> {
+                    int ropeHeads = c.nHeads() + c.nKvHeads();
+                    int qkvDim = block.qkvColumns();
+                    graph.task("attention.rope", t -> t.task("attention.rope", TornadoKernels::rope, qkv, map, ropeCos, ropeSin, rows,
+                            ropeHeads, qkvDim, dh), qkv, map, ropeCos, ropeSin);
+                    WorkerGrid grid = new WorkerGrid3D(StageTasks.ceilDiv(n, AttentionKernels.QUERIES) * AttentionKernels.QUERIES,
+                            c.nHeads(), batch);
+                    grid.setLocalWork(AttentionKernels.QUERIES, 1, 1);
+                    graph.task("attention", grid, rowsOfRun -> { }, t -> t.task("attention", AttentionKernels::attention, new KernelContext(),
+                            qkv, block.buffers().attention(), n, c.nHeads(), c.nKvHeads(), dh), qkv, block.buffers().attention());
+                });
+                case FEED_FORWARD -> block.feedForward(g, w.feedForward(), rowsOfLayer);
+                // the norms read the picked rows in place; the feed-forward's last product writes x back
+                case GATHER, SCATTER, RESIDUAL -> { }
+            }
+        }
         return g;
     }
 
@@ -239,8 +226,8 @@ public final class TornadoForwardPlan implements ForwardPass {
         FloatArray noGains = stages.floats(1);
         IntArray live = stages.count(rows);
         GraphSpec g = new GraphSpec("head");
-        stages.rmsnorm(g, "norm", x, norm, positions, unused, normed, live, 0, rows, seqLen, seqLen);
-        stages.matmul(g, "logits", normed, output, logitsDevice, live, rows, config.dim(), config.vocabSize(),
+        stages.rmsnorm(g, "norm", block.buffers().x(), norm, positions, unused, block.buffers().normed(), live, 0, rows, seqLen, seqLen);
+        stages.matmul(g, "logits", block.buffers().normed(), output, logitsDevice, live, rows, config.dim(), config.vocabSize(),
                 new StageTasks.Epilogue(MatmulKernels.STORE, unused, positions, noGains, 0, seqLen, seqLen, 0));
         g.onDemandOut.add(logitsDevice);
         return g;

@@ -1,4 +1,4 @@
-package dev.mod.data;
+package dev.mod.model;
 
 /**
  * SplitMix64: a small random generator whose whole state is one long, so a training checkpoint can store
