@@ -9,6 +9,7 @@ import dev.mod.model.Model;
 import dev.mod.model.RoutingCalibration;
 import dev.mod.plan.CausalPlan;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -23,8 +24,8 @@ import java.util.concurrent.Callable;
                 "The text is cut into sequences of BOS and T - 1 bytes; each routed layer's threshold makes it route "
                         + "the model's capacity of those tokens."})
 final class CalibrateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "MODEL", description = "A model file (.safetensors).")
-    Path modelPath;
+    @Mixin
+    ModelFileOption model;
 
     @Option(names = "--text", required = true, paramLabel = "FILE|" + JdkSourceText.NAME,
             description = "The calibration text: a file, or " + JdkSourceText.NAME + " for the JDK's own Java sources.")
@@ -40,16 +41,16 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "MODEL", description = "The calibrated model file to write.")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu or reference (default: ${DEFAULT-VALUE}).")
-    Backend backend;
+    @Mixin
+    BackendOption backend;
 
     @Override
     public Integer call() {
         if (maxSequences < 1) {
             throw new ModException("--sequences must be at least 1, got " + maxSequences);
         }
-        AtomicFiles.refuseInputs(out, modelPath, text.equals(JdkSourceText.NAME) ? null : Path.of(text));
-        try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
+        AtomicFiles.refuseInputs(out, this.model.path, text.equals(JdkSourceText.NAME) ? null : Path.of(text));
+        try (Model model = ModelFile.load(this.model.path); Backend.Instance runtime = backend.backend.start()) {
             ByteTokenizer.checkVocabulary(model.config().vocabSize());
             if (model.config().routedLayers().isEmpty()) {
                 throw new ModException("the model has no routed layers to calibrate");

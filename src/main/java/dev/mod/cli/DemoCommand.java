@@ -7,6 +7,7 @@ import dev.mod.model.ModelCost;
 import dev.mod.plan.ForwardPass;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.Arrays;
@@ -32,8 +33,8 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--repeats", defaultValue = "5", description = "Timed runs of each model after 2 s of warm-up runs; the median is shown (default: ${DEFAULT-VALUE}).")
     int repeats;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
-    Backend backend;
+    @Mixin
+    BackendOption backend;
 
     private static ModelSource defaultSource() {
         ModelSource s = new ModelSource();
@@ -46,7 +47,7 @@ final class DemoCommand implements Callable<Integer> {
         if (repeats < 1) {
             throw new ModException("--repeats must be at least 1");
         }
-        try (Model mod = source.open(seed); Backend.Instance runtime = backend.start()) {
+        try (Model mod = source.open(seed); Backend.Instance runtime = backend.backend.start()) {
             ModelConfig c = mod.config();
             if (c.routedLayers().isEmpty()) {
                 throw new ModException("the model has no routed layers: nothing to compare with its dense counterpart");
@@ -64,7 +65,7 @@ final class DemoCommand implements Callable<Integer> {
     private void compare(ModelConfig c, ForwardPass modPlan, ForwardPass densePlan, int[][] tokens) {
         System.out.printf("model    %s: %s%n", source.describe(seed), Describe.config(c));
         System.out.printf("batch    B = %d, T = %d; routed layers process k = %d tokens per sequence; backend %s%n%n",
-                batch, seqLen, modPlan.capacity(), backend);
+                batch, seqLen, modPlan.capacity(), backend.backend);
         modPlan.keepRoutingOutputs(false);
         densePlan.keepRoutingOutputs(false);
         double modMs = medianMillis(modPlan, tokens);

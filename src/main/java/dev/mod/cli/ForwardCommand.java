@@ -29,8 +29,8 @@ import java.util.concurrent.Callable;
                 "  a causal rule:             logits F32 [B,T,V], layers.{i}.routed I32 [B,T] (1: processed), "
                         + "layers.{i}.router F32 [B,T]"})
 final class ForwardCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "MODEL", description = "A model file (.safetensors).")
-    Path modelPath;
+    @Mixin
+    ModelFileOption model;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Tokens tokens;
@@ -52,8 +52,8 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "OUT.safetensors", description = "The output file.")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
-    Backend backend;
+    @Mixin
+    BackendOption backend;
 
     @Mixin
     RoutingOptions routing;
@@ -64,9 +64,9 @@ final class ForwardCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        AtomicFiles.refuseInputs(out, modelPath, tokens.file);
+        AtomicFiles.refuseInputs(out, this.model.path, tokens.file);
         int[][] batch = tokens.read();
-        try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
+        try (Model model = ModelFile.load(this.model.path); Backend.Instance runtime = backend.backend.start()) {
             RoutingRule rule = routing.rule(model, RoutingRule.TOP_K);
             if (rule.causal()) {
                 causal(model, runtime, rule, batch);

@@ -30,8 +30,8 @@ final class GenerateCommand implements Callable<Integer> {
      */
     static final int DEFAULT_WARMUP_STEPS = 256;
 
-    @Option(names = "--model", required = true, paramLabel = "MODEL", description = "A model file (.safetensors).")
-    Path modelPath;
+    @Mixin
+    ModelFileOption model;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT",
             description = "A prompt; give several to generate for all of them in one batch.")
@@ -74,17 +74,17 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, reference or tornado (the last under scripts/mod-tornado; default: ${DEFAULT-VALUE}).")
-    Backend backend;
+    @Mixin
+    BackendOption backend;
 
     @Override
     public Integer call() {
-        try (Model model = ModelFile.load(modelPath); Backend.Instance runtime = backend.start()) {
+        try (Model model = ModelFile.load(this.model.path); Backend.Instance runtime = backend.backend.start()) {
             int warmup = warmupSteps != null ? warmupSteps
-                    : backend == Backend.cpu ? DEFAULT_WARMUP_STEPS : 0;
+                    : backend.backend == Backend.cpu ? DEFAULT_WARMUP_STEPS : 0;
             Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topP, seed, warmup);
             RoutingRule rule = routing.causalRule(model, RoutingRule.defaultFor(model));
-            DType cacheType = kvCache != null ? kvCache.type : backend == Backend.tornado ? DType.F32 : KvCache.typeFor(model);
+            DType cacheType = kvCache != null ? kvCache.type : backend.backend == Backend.tornado ? DType.F32 : KvCache.typeFor(model);
             PrintStream out = System.out;
             boolean streaming = prompts.size() == 1;
             Generator.Result result = Generator.generate(model, runtime.causal(model, rule, cacheType), prompts, settings,

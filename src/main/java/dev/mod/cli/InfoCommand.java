@@ -18,8 +18,11 @@ import java.util.concurrent.Callable;
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = "Parameters, FLOPs per forward pass and KV-cache bytes per token of a model and of its dense counterpart.")
 final class InfoCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "MODEL", description = "A model file (.safetensors).")
-    Path modelPath;
+    @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "A model file (.safetensors), or --model.")
+    Path positional;
+
+    @Option(names = "--model", paramLabel = "MODEL", description = "A model file (.safetensors), as every other command takes it.")
+    Path option;
 
     @Option(names = "--seq", paramLabel = "T", description = "Sequence length for the FLOP figures (default: max_seq_len).")
     Integer seqLen;
@@ -29,6 +32,10 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if ((positional == null) == (option == null)) {
+            throw new ModException(positional == null ? "info needs a model: --model MODEL (or MODEL)" : "info takes one model: MODEL or --model, not both");
+        }
+        Path modelPath = positional != null ? positional : option;
         try (Model model = ModelFile.load(modelPath)) {
             ModelConfig c = model.config();
             int t = seqLen == null ? c.maxSeqLen() : seqLen;

@@ -24,6 +24,9 @@ import picocli.CommandLine.Command;
                 CommandLine.HelpCommand.class
         })
 public final class Main implements java.util.concurrent.Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     public static void main(String[] args) {
         System.exit(run(args));
     }
@@ -31,6 +34,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     /** Runs the CLI and returns its exit code: 0 ok, 1 an error in the input, 2 a usage error, 3 a bug. */
     public static int run(String... args) {
         CommandLine cli = new CommandLine(new Main());
+        cli.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST_HEADING,
+                help -> "%nCommands, by what they are for (mod COMMAND --help for each):%n".formatted());
+        cli.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, Main::groupedCommands);
         cli.setParameterExceptionHandler((e, a) -> {
             System.err.println("mod: error: " + e.getMessage() + " (see: mod "
                     + String.join(" ", e.getCommandLine().getCommandSpec().qualifiedName(" ").replaceFirst("^mod ?", ""))
@@ -67,6 +73,34 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         return cli.execute(args);
     }
 
+    /** The commands by what they are for, in the order a newcomer meets them. */
+    private static final String[][] GROUPS = {
+            {"Models", "init", "info", "calibrate"},
+            {"Running a model", "forward", "generate", "demo", "devices"},
+            {"Experiments", "train", "train-plot", "study", "sweep"},
+            {"Help", "help"}};
+
+    // `mod --help`'s list of commands, in groups, each command with the first sentence of its description
+    private static String groupedCommands(CommandLine.Help help) {
+        java.util.Map<String, CommandLine.Help> commands = help.subcommands();
+        StringBuilder out = new StringBuilder();
+        for (String[] group : GROUPS) {
+            out.append(group[0]).append(":\n");
+            for (int i = 1; i < group.length; i++) {
+                CommandLine.Help command = commands.get(group[i]);
+                String[] description = command.commandSpec().usageMessage().description();
+                String line = description.length == 0 ? "" : description[0].replace("%n", " ").strip().split("(?<=\\.) ")[0];
+                line = line.length() <= 100 ? line.replaceFirst(":$", ".") : line.substring(0, line.lastIndexOf(' ', 97)) + " ...";
+                out.append(String.format(java.util.Locale.ROOT, "  %-11s %s%n", group[i], line));
+            }
+        }
+        if (!commands.keySet().equals(java.util.Arrays.stream(GROUPS).flatMap(g -> java.util.Arrays.stream(g, 1, g.length))
+                .collect(java.util.stream.Collectors.toSet()))) {
+            throw new IllegalStateException("a command is missing from the groups of mod --help");
+        }
+        return out.toString();
+    }
+
     /** An error line as the user sees it: what it echoes of the input is cut at 500 characters. */
     static String capped(String message) {
         String line = String.valueOf(message);
@@ -87,7 +121,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     @Override
     public Integer call() {
         System.err.println("mod: error: no command given");
-        new CommandLine(this).usage(System.err);
+        spec.commandLine().usage(System.err);
         return 2;
     }
 

@@ -12,6 +12,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -48,8 +49,8 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--shard", paramLabel = "i/n", description = "Run only every n-th run, starting at run i (0 <= i < n).")
     String shard;
 
-    @Option(names = "--threads", description = "Threads (default: one per processor; losses do not depend on it).")
-    Integer threads;
+    @Mixin
+    Threads threads;
 
     @Override
     public Integer call() {
@@ -63,7 +64,7 @@ final class SweepCommand implements Callable<Integer> {
         }
         Sweep.Shard part = shard == null ? Sweep.Shard.ALL : Sweep.Shard.parse(shard);
         Path dir = out != null ? out : Path.of(quick ? "results/sweep-quick" : "results/sweep");
-        int threadCount = Threads.resolve(threads);
+        int threadCount = threads.resolve();
         Sweep sweep = new Sweep(spec, dir, threadCount);
         List<SweepRun> runs = sweep.runs(part);
         if (list) {

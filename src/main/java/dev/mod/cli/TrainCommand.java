@@ -17,6 +17,7 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -109,8 +110,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "100", description = "Steps between checkpoints (default: ${DEFAULT-VALUE}).")
     int checkpointEvery;
 
-    @Option(names = "--threads", description = "Threads (default: one per processor; results do not depend on it).")
-    Integer threads;
+    @Mixin
+    Threads threads;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "The run's folder.")
     Path out;
@@ -141,7 +142,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingData trainingData = data.equals(SelectiveCopy.NAME)
                 ? new SelectiveCopy(seqLen, config.capacityTokens(seqLen))
                 : TextData.open(data, seqLen, maxDataBytes);
-        int threadCount = Threads.resolve(threads);
+        int threadCount = threads.resolve();
         Trainer trainer = new Trainer(settings, trainingData, out, threadCount);
         System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),
                 steps, batch, seqLen, resume ? " (resumed)" : "");

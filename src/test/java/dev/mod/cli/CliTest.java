@@ -99,6 +99,30 @@ class CliTest extends ConsoleTest {
     }
 
     @Test
+    void infoTakesTheModelAsEveryCommandDoesOrAsItsArgument() {
+        String model = tinyModel().toString();
+        assertEquals(0, mod("info", model, "--seq", "64"), stderr());
+        String positional = stdout();
+        assertEquals(0, mod("info", "--model", model, "--seq", "64"), stderr());
+        assertEquals(positional, stdout());
+        assertEquals(1, mod("info", "--seq", "64"));
+        assertEquals("mod: error: info needs a model: --model MODEL (or MODEL)", stderr().strip());
+        assertEquals(1, mod("info", model, "--model", model));
+        assertEquals("mod: error: info takes one model: MODEL or --model, not both", stderr().strip());
+    }
+
+    @Test
+    void helpListsEveryCommandInItsGroup() {
+        assertEquals(0, mod("--help"), stderr());
+        String help = stdout();
+        for (String command : new String[] {"init", "info", "calibrate", "forward", "generate", "demo", "devices", "train",
+                "train-plot", "study", "sweep", "help"}) {
+            assertTrue(help.lines().anyMatch(l -> l.startsWith("  " + command + " ")), command + " missing from\n" + help);
+        }
+        assertTrue(help.indexOf("Models:") < help.indexOf("  init ") && help.indexOf("Experiments:") < help.indexOf("  sweep "), help);
+    }
+
+    @Test
     void forwardWritesLogitsSelectionsAndRouterLogits() {
         Path model = tinyModel();
         Path result = dir.resolve("out.safetensors");
