@@ -283,11 +283,6 @@ public final class TrainingPlan implements TrainingPass {
         return forward(input, target, 0);
     }
 
-    /**
-     * Runs the batch: input[b][t] predicts target[b][t]. Returns the loss the gradients are of: the mean
-     * cross-entropy plus the weighted auxiliary losses. Stochastic routing draws its scores from `draw` (the
-     * same draw, the same choices: a resumed run and an evaluation are reproducible).
-     */
     @Override
     public double forward(int[][] input, int[][] target, long draw) {
         if (weightsStale) {
@@ -382,13 +377,10 @@ public final class TrainingPlan implements TrainingPass {
         }
     }
 
-    /**
-     * The gradients of the last forward()'s loss, written into the gradient parameters. Matrix gradients are
-     * written whole by their GEMM; the others (embeddings, norms, routers, predictor outputs) are sums of
-     * "+=" and are zeroed first.
-     */
     @Override
     public void backward() {
+        // Matrix gradients are written whole by their GEMM; the others (embeddings, norms, routers, predictor outputs) are
+        // sums of "+=", zeroed first.
         for (int i = 0; i < accumulated.size(); i++) {
             Arrays.fill(grads.get(accumulated.get(i)), 0f);
         }
@@ -497,28 +489,21 @@ public final class TrainingPlan implements TrainingPass {
         return crossEntropy + aux.router() * routerLoss + (predictorDim > 0 ? aux.predictor() * predictorLoss : 0);
     }
 
-    /** Mean next-token cross-entropy of the last forward(). */
     @Override
     public double crossEntropy() {
         return crossEntropy;
     }
 
-    /** Router BCE against the top-k choices, summed over routed layers, of the last forward(). */
     @Override
     public double routerLoss() {
         return routerLoss;
     }
 
-    /** Predictor BCE against the top-k choices, summed over routed layers, of the last forward() (0 without a predictor). */
     @Override
     public double predictorLoss() {
         return predictorDim > 0 ? predictorLoss : 0;
     }
 
-    /**
-     * Agreement with top-k in the last forward() of a causal decision per routed layer: the router's
-     * sigmoid(r) > 0.5 (predictor false) or the predictor's (true). NaN when the model has no predictor.
-     */
     @Override
     public double agreement(int layer, boolean predictor) {
         Layer l = layers[layer];
@@ -535,7 +520,6 @@ public final class TrainingPlan implements TrainingPass {
         return (double) agree / rows;
     }
 
-    /** Share of the last forward()'s tokens the router rule would route in a routed layer: sigmoid(r) > 0.5. */
     @Override
     public double causalFraction(int layer) {
         float[] r = layers[layer].r;
@@ -546,7 +530,6 @@ public final class TrainingPlan implements TrainingPass {
         return (double) above / rows;
     }
 
-    /** The most likely next token at row r (b * T + t) of the last forward(). */
     @Override
     public int argmax(int r) {
         int v = c.vocabSize();
@@ -564,13 +547,11 @@ public final class TrainingPlan implements TrainingPass {
         return x;
     }
 
-    /** selected[B, k] positions of a routed layer in the last forward(). */
     @Override
     public int[] selected(int layer) {
         return layers[layer].sel;
     }
 
-    /** The first layer whose input or output holds a non-finite value in the last forward(); -1 if none. */
     @Override
     public int firstNonFiniteLayer() {
         for (Layer l : layers) {
