@@ -15,7 +15,6 @@ import dev.mod.study.StudyEnvironment;
 import dev.mod.train.TrainKernels;
 import dev.mod.train.RunFolder;
 import dev.mod.train.Trainer;
-import dev.mod.train.TrainingPlan;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -23,7 +22,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
 
 /**
  * Runs a sweep's runs (or one shard's) into a folder: spec.json, then runs/{name}/ per run, each a `mod train`
