@@ -169,9 +169,13 @@ public sealed interface RoutingRule {
         }
 
         /** sigmoid(r) > t is r > ln(t / (1 - t)). */
+        public double logitThreshold() {
+            return Math.log(threshold / (1 - threshold));
+        }
+
         @Override
         public Device device(Model model, int layer) {
-            return new Device(Device.Kind.LOGIT_ABOVE, Math.log(threshold / (1 - threshold)));
+            return new Device(Device.Kind.LOGIT_ABOVE, logitThreshold());
         }
 
         @Override
@@ -182,7 +186,7 @@ public sealed interface RoutingRule {
         @Override
         public void decide(Kernels k, Model model, RouterWeights<Tensor> w, int layer, float[] x, float[] r, int n, int[] routed,
                            float[] scratch) {
-            above(r, n, device(model, layer).logitThreshold(), routed);
+            above(r, n, logitThreshold(), routed);
         }
     }
 
