@@ -1,6 +1,7 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.backend.Backend;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.data.JdkSourceText;
 import dev.mod.io.AtomicFiles;
@@ -50,7 +51,7 @@ final class CalibrateCommand implements Callable<Integer> {
             throw new ModException("--sequences must be at least 1, got " + maxSequences);
         }
         AtomicFiles.refuseInputs(out, this.model.path, text.equals(JdkSourceText.NAME) ? null : Path.of(text));
-        try (Model model = ModelFile.load(this.model.path); Backend.Instance runtime = backend.backend.start()) {
+        try (Model model = ModelFile.load(this.model.path); Backend runtime = backend.start()) {
             ByteTokenizer.checkVocabulary(model.config().vocabSize());
             if (model.config().routedLayers().isEmpty()) {
                 throw new ModException("the model has no routed layers to calibrate");

@@ -1,6 +1,7 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.backend.Backend;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
@@ -47,7 +48,7 @@ final class DemoCommand implements Callable<Integer> {
         if (repeats < 1) {
             throw new ModException("--repeats must be at least 1");
         }
-        try (Model mod = source.open(seed); Backend.Instance runtime = backend.backend.start()) {
+        try (Model mod = source.open(seed); Backend runtime = backend.start()) {
             ModelConfig c = mod.config();
             if (c.routedLayers().isEmpty()) {
                 throw new ModException("the model has no routed layers: nothing to compare with its dense counterpart");
@@ -65,7 +66,7 @@ final class DemoCommand implements Callable<Integer> {
     private void compare(ModelConfig c, ForwardPass modPlan, ForwardPass densePlan, int[][] tokens) {
         System.out.printf("model    %s: %s%n", source.describe(seed), Describe.config(c));
         System.out.printf("batch    B = %d, T = %d; routed layers process k = %d tokens per sequence; backend %s%n%n",
-                batch, seqLen, modPlan.capacity(), backend.backend);
+                batch, seqLen, modPlan.capacity(), backend.name);
         modPlan.keepRoutingOutputs(false);
         densePlan.keepRoutingOutputs(false);
         double modMs = medianMillis(modPlan, tokens);

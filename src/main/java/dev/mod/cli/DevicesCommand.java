@@ -1,11 +1,9 @@
 package dev.mod.cli;
 
-import jdk.incubator.vector.FloatVector;
+import dev.mod.backend.Backend;
+import dev.mod.backend.Backends;
 import picocli.CommandLine.Command;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -15,24 +13,16 @@ import java.util.concurrent.Callable;
 final class DevicesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
-        System.out.printf("cpu        %s, %d threads, %d-bit vectors (%s)%n", cpuName(),
-                Runtime.getRuntime().availableProcessors(), FloatVector.SPECIES_PREFERRED.vectorBitSize(),
-                FloatVector.SPECIES_PREFERRED);
-        System.out.println("reference  plain Java on one thread (the oracle)");
-        List<String> tornado = Backend.tornadoDeviceLines();
+        try (Backend cpu = Backends.start("cpu"); Backend reference = Backends.start("reference")) {
+            for (Backend backend : List.of(cpu, reference)) {
+                System.out.printf("%-10s %s%n", backend.name(), backend.devices().getFirst().description());
+            }
+        }
+        List<Backend.Device> tornado = Backends.tornadoDevices();
         if (tornado.isEmpty()) {
-            System.out.println("tornado    not available in this run: " + Backend.NOT_UNDER_TORNADO);
+            System.out.println("tornado    not available in this run: " + Backends.NOT_UNDER_TORNADO);
         }
-        tornado.forEach(System.out::println);
+        tornado.forEach(d -> System.out.printf("%s  %s%n", d.id(), d.description()));
         return 0;
-    }
-
-    static String cpuName() {
-        try {
-            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(System.getProperty("os.arch"));
-        } catch (IOException e) {
-            return System.getProperty("os.arch");
-        }
     }
 }

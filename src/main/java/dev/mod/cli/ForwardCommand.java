@@ -1,9 +1,11 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.backend.Backend;
 import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsWriter;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.Tensor;
 import dev.mod.plan.CausalPass;
@@ -66,7 +68,7 @@ final class ForwardCommand implements Callable<Integer> {
     public Integer call() {
         AtomicFiles.refuseInputs(out, this.model.path, tokens.file);
         int[][] batch = tokens.read();
-        try (Model model = ModelFile.load(this.model.path); Backend.Instance runtime = backend.backend.start()) {
+        try (Model model = ModelFile.load(this.model.path); Backend runtime = backend.start()) {
             RoutingRule rule = routing.rule(model, RoutingRule.TOP_K);
             if (rule.causal()) {
                 causal(model, runtime, rule, batch);
@@ -79,7 +81,7 @@ final class ForwardCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void topK(Model model, Backend.Instance runtime, int[][] batch) {
+    private void topK(Model model, Backend runtime, int[][] batch) {
         try (ForwardPass plan = runtime.open(model, batch.length, batch[0].length)) {
             int b = batch.length;
             int t = batch[0].length;
@@ -98,13 +100,13 @@ final class ForwardCommand implements Callable<Integer> {
     }
 
     /** The batch under a causal rule: every row run in one chunk, each with its own cache. */
-    private void causal(Model model, Backend.Instance runtime, RoutingRule rule, int[][] batch) {
+    private void causal(Model model, Backend runtime, RoutingRule rule, int[][] batch) {
         int b = batch.length;
         int t = batch[0].length;
         if (t > model.config().maxSeqLen()) {
             throw new ModException("sequence length " + t + " is above the model's max_seq_len " + model.config().maxSeqLen());
         }
-        try (CausalPass plan = runtime.openCausal(model, rule, b, b * t, t, null)) {
+        try (CausalPass plan = runtime.openCausal(model, rule, b, b * t, t, null, DType.F32)) {
             runCausal(model, plan, rule, batch);
         }
     }

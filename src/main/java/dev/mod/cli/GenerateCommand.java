@@ -1,10 +1,10 @@
 package dev.mod.cli;
 
+import dev.mod.backend.Backend;
 import dev.mod.generate.Generator;
 import dev.mod.io.ModelFile;
 import dev.mod.model.DType;
 import dev.mod.model.Model;
-import dev.mod.plan.KvCache;
 import dev.mod.plan.RoutingRule;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -78,12 +78,12 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (Model model = ModelFile.load(this.model.path); Backend.Instance runtime = backend.backend.start()) {
+        try (Model model = ModelFile.load(this.model.path); Backend runtime = backend.start()) {
             int warmup = warmupSteps != null ? warmupSteps
-                    : backend.backend == Backend.cpu ? DEFAULT_WARMUP_STEPS : 0;
+                    : runtime.name().equals("cpu") ? DEFAULT_WARMUP_STEPS : 0;
             Generator.Settings settings = new Generator.Settings(maxTokens, temperature, topP, seed, warmup);
             RoutingRule rule = routing.causalRule(model, RoutingRule.defaultFor(model));
-            DType cacheType = kvCache != null ? kvCache.type : backend.backend == Backend.tornado ? DType.F32 : KvCache.typeFor(model);
+            DType cacheType = kvCache != null ? kvCache.type : runtime.cacheType(model);
             PrintStream out = System.out;
             boolean streaming = prompts.size() == 1;
             Generator.Result result = Generator.generate(model, runtime.causal(model, rule, cacheType), prompts, settings,

@@ -1,6 +1,8 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.backend.Backend;
+import dev.mod.backend.Backends;
 import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
@@ -13,7 +15,6 @@ import dev.mod.study.StudyPlots;
 import dev.mod.study.StudyRow;
 import dev.mod.study.StudyRunner;
 import dev.mod.study.StudySettings;
-import jdk.incubator.vector.FloatVector;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -101,11 +102,12 @@ final class StudyCommand implements Callable<Integer> {
                     "study");
         }
         List<String> ids = deviceIds();
-        try (Model m = openModel(); Backend.Instance cpu = Backend.cpu.start(); Backend.Instance reference = Backend.reference.start();
-             Backend.Instance tornado = Backend.tornado.start()) {
+        try (Model m = openModel(); Backend cpu = Backends.start("cpu"); Backend reference = Backends.start("reference");
+             Backend tornado = ids.stream().anyMatch(id -> id.startsWith("tornado:")) ? Backends.start("tornado") : null) {
             List<StudyDevice> studyDevices = new ArrayList<>();
             for (String id : ids) {
-                studyDevices.add(device(id, cpu, reference, tornado));
+                Backend backend = id.startsWith("tornado:") ? tornado : id.equals("reference") ? reference : cpu;
+                studyDevices.add(StudyDevice.of(backend, id, id.equals("reference") ? reference : cpu));
             }
             StudySettings settings = new StudySettings(model, m.config().toJsonTree(), seed, capacities, seqLens, batch,
                     ids, warmupSeconds, repeats, decodeSteps);
@@ -158,11 +160,11 @@ final class StudyCommand implements Callable<Integer> {
             switch (d) {
                 case "all" -> {
                     ids.add("cpu");
-                    ids.addAll(Backend.tornadoDevices());
+                    ids.addAll(tornadoIds());
                 }
                 case "cpu", "reference" -> ids.add(d);
                 case "tornado" -> {
-                    List<String> tornado = Backend.tornadoDevices();
+                    List<String> tornado = tornadoIds();
                     if (tornado.isEmpty()) {
                         throw new ModException("--devices tornado: this run is not under TornadoVM (use scripts/mod-tornado study ...)");
                     }
@@ -172,8 +174,8 @@ final class StudyCommand implements Callable<Integer> {
                     if (!d.matches("tornado:\\d+:\\d+")) {
                         throw new ModException("unknown device \"" + d + "\" (all, cpu, reference, tornado or tornado:B:D)");
                     }
-                    if (!Backend.tornadoDevices().contains(d)) {
-                        throw new ModException("no TornadoVM device " + d + " in this run (devices: " + Backend.tornadoDevices() + ")");
+                    if (!tornadoIds().contains(d)) {
+                        throw new ModException("no TornadoVM device " + d + " in this run (devices: " + tornadoIds() + ")");
                     }
                     ids.add(d);
                 }
@@ -182,22 +184,8 @@ final class StudyCommand implements Callable<Integer> {
         return ids.stream().distinct().toList();
     }
 
-    private static StudyDevice device(String id, Backend.Instance cpu, Backend.Instance reference, Backend.Instance tornado) {
-        String description = switch (id) {
-            case "cpu" -> "cpu backend: " + DevicesCommand.cpuName() + ", " + Runtime.getRuntime().availableProcessors()
-                    + " threads, " + FloatVector.SPECIES_PREFERRED;
-            case "reference" -> "reference backend: plain Java, one thread";
-            default -> "tornado backend on TornadoVM device " + id.substring("tornado:".length());
-        };
-        String tornadoDevice = id.startsWith("tornado:") ? id.substring("tornado:".length()) : null;
-        Backend.Instance backend = switch (id) {
-            case "cpu" -> cpu;
-            case "reference" -> reference;
-            default -> tornado;
-        };
-        return StudyDevice.of(id, description, (m, b, t) -> backend.open(m, b, t, tornadoDevice),
-                (m, rule, sequences, maxRows, context) -> backend.openCausal(m, rule, sequences, maxRows, context, tornadoDevice),
-                id.equals("reference") ? reference.hostKernels("calibration") : cpu.hostKernels("calibration"));
+    private static List<String> tornadoIds() {
+        return Backends.tornadoDevices().stream().map(Backend.Device::id).toList();
     }
 
     /** The rows as a table: one line per row, studies labelled when there are several. */

@@ -2,6 +2,7 @@ package dev.mod.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.ModException;
+import dev.mod.backend.Backends;
 import dev.mod.data.SelectiveCopy;
 import dev.mod.data.TextData;
 import dev.mod.data.TrainingData;
@@ -143,7 +144,7 @@ final class TrainCommand implements Callable<Integer> {
                 ? new SelectiveCopy(seqLen, config.capacityTokens(seqLen))
                 : TextData.open(data, seqLen, maxDataBytes);
         int threadCount = threads.resolve();
-        Trainer trainer = new Trainer(settings, trainingData, out, threadCount);
+        Trainer trainer = new Trainer(settings, trainingData, out, Backends.cpu(threadCount).training());
         System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),
                 steps, batch, seqLen, resume ? " (resumed)" : "");
         JsonNode last;

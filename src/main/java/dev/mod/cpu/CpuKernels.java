@@ -1,6 +1,7 @@
 package dev.mod.cpu;
 
 import dev.mod.model.DType;
+import dev.mod.model.Rope;
 import dev.mod.model.RouterWeighting;
 import dev.mod.model.Tensor;
 import dev.mod.plan.Kernels;
@@ -186,13 +187,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         int from = extend ? t.positions() : 0;
         float[] cos = Arrays.copyOf(extend ? t.cos() : new float[0], size * half);
         float[] sin = Arrays.copyOf(extend ? t.sin() : new float[0], size * half);
-        for (int p = from; p < size; p++) {
-            for (int j = 0; j < half; j++) {
-                double angle = p * Math.pow(theta, -2.0 * j / dh);
-                cos[p * half + j] = (float) Math.cos(angle);
-                sin[p * half + j] = (float) Math.sin(angle);
-            }
-        }
+        Rope.fill(cos, sin, theta, dh, from, size);
         rope = new RopeTable(theta, dh, size, cos, sin);
         return rope;
     }

@@ -1,6 +1,7 @@
 package dev.mod.cpu;
 
 import dev.mod.model.Tensor;
+import dev.mod.train.TrainingKernels;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -9,7 +10,7 @@ import jdk.incubator.vector.VectorSpecies;
  * each stored k-major (data[(panel * in + i) * width + c] = W[panel * width + c][i]), zero-padded past
  * `out`. The micro-kernel then streams one panel contiguously while broadcasting activations.
  */
-public record PackedMatrix(float[] data, int out, int in, int width) {
+public record PackedMatrix(float[] data, int out, int in, int width) implements TrainingKernels.Activations {
     /** Four floats: a row of a 4-wide panel in one move. */
     private static final VectorSpecies<Float> FOUR = FloatVector.SPECIES_128;
 

@@ -1,5 +1,7 @@
 package dev.mod.study;
 
+import dev.mod.backend.Backend;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.plan.CausalPass;
 import dev.mod.plan.RoutingRule;
@@ -38,6 +40,19 @@ public interface StudyDevice extends AutoCloseable {
     @FunctionalInterface
     interface CausalOpener {
         CausalPass open(Model model, RoutingRule rule, int sequences, int maxRows, int context);
+    }
+
+    /**
+     * A device of a backend by id, its passes measured (transfers counted where the backend counts them); `calibration`
+     * supplies the host kernels that calibrate the decode rows.
+     */
+    static StudyDevice of(Backend backend, String id, Backend calibration) {
+        String description = backend.devices().stream().filter(d -> d.id().equals(id)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("the " + backend.name() + " backend has no device " + id))
+                .description();
+        return of(id, backend.name() + " backend: " + description, (m, b, t) -> backend.openMeasured(m, b, t, id),
+                (m, rule, sequences, maxRows, context) -> backend.openCausal(m, rule, sequences, maxRows, context, id, DType.F32),
+                calibration.hostKernels("calibration"));
     }
 
     static StudyDevice of(String id, String description, Opener opener, CausalOpener causalOpener, Kernels calibrationKernels) {

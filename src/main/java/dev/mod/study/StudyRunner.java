@@ -4,9 +4,6 @@ import dev.mod.ModException;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
-import dev.mod.plan.CausalPass;
-import dev.mod.plan.CausalPlan;
-import dev.mod.plan.RoutingRule;
 import dev.mod.plan.ForwardPass;
 
 import java.lang.management.ManagementFactory;
@@ -82,7 +79,7 @@ public final class StudyRunner {
                 capacities.addAll(settings.capacities());
                 List<Double> todo = capacities.stream().filter(c -> !finished.containsKey(key(device, seqLen, c))).toList();
                 Map<Double, Measurement> measured = measureGroup(device, seqLen, todo);
-                Map<Double, DecodeMeasurement> decoded = measureDecodeGroup(device, seqLen, todo);
+                Map<Double, DecodeTimer.Measurement> decoded = new DecodeTimer(settings, model).measureGroup(device, seqLen, todo);
                 StudyRow dense = null;
                 List<StudyRow> group = new ArrayList<>();
                 for (Double capacity : capacities) {
@@ -134,10 +131,10 @@ public final class StudyRunner {
         double seconds = 3 * settings.warmupSeconds();
         int seqLen = settings.seqLens().stream().max(Integer::compare).orElseThrow();
         double smallest = settings.capacities().stream().min(Double::compare).orElseThrow();
-        int[][] tokens = tokens(model.config().vocabSize(), settings.batch(), seqLen, 0);
+        int[][] tokens = tokens(settings.seed(), model.config().vocabSize(), settings.batch(), seqLen, 0);
         long end = System.nanoTime() + (long) (seconds * 1e9);
         for (Double capacity : new Double[] {smallest, null}) {
-            try (ForwardPass pass = device.open(modelFor(capacity), settings.batch(), seqLen)) {
+            try (ForwardPass pass = device.open(modelFor(model, capacity), settings.batch(), seqLen)) {
                 do {
                     pass.run(tokens);
                 } while (System.nanoTime() < (capacity == null ? end : end - (long) (seconds * 0.5e9)));
@@ -148,7 +145,7 @@ public final class StudyRunner {
     }
 
     /** The model a row measures: the dense counterpart, or the model routed at the capacity. */
-    private Model modelFor(Double capacity) {
+    static Model modelFor(Model model, Double capacity) {
         ModelConfig c = model.config();
         return capacity == null ? model.asDense() : model.withConfig(c.withRouting(capacity, c.routedLayers()));
     }
@@ -161,12 +158,12 @@ public final class StudyRunner {
     private Map<Double, Measurement> measureGroup(StudyDevice device, int seqLen, List<Double> capacities) {
         Map<Double, Measurement> result = new HashMap<>();
         Map<Double, ForwardPass> passes = new LinkedHashMap<>();
-        int[][] tokens = tokens(model.config().vocabSize(), settings.batch(), seqLen, 0);
+        int[][] tokens = tokens(settings.seed(), model.config().vocabSize(), settings.batch(), seqLen, 0);
         resetPeakHeap();
         try {
             for (Double capacity : capacities) {
                 try {
-                    ForwardPass pass = device.open(modelFor(capacity), settings.batch(), seqLen);
+                    ForwardPass pass = device.open(modelFor(model, capacity), settings.batch(), seqLen);
                     pass.keepRoutingOutputs(false);
                     pass.countTransfers(false);
                     passes.put(capacity, pass);
@@ -226,13 +223,13 @@ public final class StudyRunner {
         }
     }
 
-    private static String oneLine(Throwable e) {
+    static String oneLine(Throwable e) {
         String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
         return message.lines().findFirst().orElse(message);
     }
 
-    private StudyRow row(StudyDevice device, int seqLen, Double capacity, Measurement m, DecodeMeasurement d, StudyRow dense) {
-        ModelConfig c = modelFor(capacity).config();
+    private StudyRow row(StudyDevice device, int seqLen, Double capacity, Measurement m, DecodeTimer.Measurement d, StudyRow dense) {
+        ModelConfig c = modelFor(model, capacity).config();
         int batch = settings.batch();
         double flops = batch * ModelCost.forwardFlops(c, seqLen);
         double ideal = batch * ModelCost.forwardFlops(c.dense(), seqLen) / flops;
@@ -250,7 +247,7 @@ public final class StudyRunner {
                 m.hostDeviceBytes(), m.peakHeap(), m.routingChecksum(), null, decodeResult(d, dense));
     }
 
-    private StudyDecode decodeResult(DecodeMeasurement d, StudyRow dense) {
+    private StudyDecode decodeResult(DecodeTimer.Measurement d, StudyRow dense) {
         if (d == null) {
             return null;
         }
@@ -264,144 +261,18 @@ public final class StudyRunner {
                 speedup, settings.batch() / (median / 1e3), d.routedFraction(), d.kvBytes(), d.denseKvBytes(), null);
     }
 
-    private static double median(double[] values) {
+    static double median(double[] values) {
         double[] v = values.clone();
         Arrays.sort(v);
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
-    /** Decode timings of one row: ms per step of each timed run, the routed fraction, cache sizes; or why there are none. */
-    private record DecodeMeasurement(double[] ms, Double routedFraction, long kvBytes, long denseKvBytes, String error) {
-        static DecodeMeasurement failed(String error) {
-            return new DecodeMeasurement(null, null, 0, 0, error);
-        }
-    }
-
-    /**
-     * Times decode steps of one device and sequence length for every row: each row's causal plan holds the
-     * study's tokens up to T - s in every sequence (s = decode steps, at most T - 1); a timed run takes the
-     * s steps to context T, one token per sequence each, then rolls the caches back. MoD rows route with
-     * the calibrated rule, its thresholds set on other tokens of the same seed to route the row's capacity.
-     * Runs go round-robin over the rows, as for prefill. Empty when the study measures no decode steps.
-     */
-    private Map<Double, DecodeMeasurement> measureDecodeGroup(StudyDevice device, int seqLen, List<Double> capacities) {
-        Map<Double, DecodeMeasurement> result = new HashMap<>();
-        if (settings.decodeSteps() == 0) {
-            return result;
-        }
-        int steps = Math.min(settings.decodeSteps(), seqLen - 1);
-        if (steps < 1) {
-            capacities.forEach(c -> result.put(c, DecodeMeasurement.failed("T = 1 leaves no room for a decode step")));
-            return result;
-        }
-        int batch = settings.batch();
-        int context = seqLen - steps;
-        int[][] tokens = tokens(model.config().vocabSize(), batch, seqLen, 0);
-        int[] seq = new int[batch];
-        int[] tok = new int[batch];
-        Map<Double, CausalPass> plans = new LinkedHashMap<>();
-        for (Double capacity : capacities) {
-            try {
-                CausalPass plan = decodePlan(device, capacity, seqLen, tokens, context);
-                plans.put(capacity, plan);
-                long warmupEnd = System.nanoTime() + (long) (settings.warmupSeconds() * 1e9);
-                do {
-                    decodeRun(plan, tokens, context, steps, seq, tok);
-                } while (System.nanoTime() < warmupEnd);
-            } catch (RuntimeException | OutOfMemoryError e) {
-                CausalPass failed = plans.remove(capacity);
-                if (failed != null) {
-                    failed.close();
-                }
-                result.put(capacity, DecodeMeasurement.failed(oneLine(e)));
-            }
-        }
-        try {
-            measureDecode(plans, result, batch, seqLen, context, steps, tokens, seq, tok);
-        } finally {
-            plans.values().forEach(CausalPass::close);
-        }
-        return result;
-    }
-
-    /** The decode rows' timed runs, round-robin over the plans; each row's median ms per step, routed fraction and KV cache. */
-    private void measureDecode(Map<Double, CausalPass> plans, Map<Double, DecodeMeasurement> result, int batch, int seqLen,
-                               int context, int steps, int[][] tokens, int[] seq, int[] tok) {
-        Map<Double, double[]> ms = new HashMap<>();
-        Map<Double, long[]> routing = new HashMap<>();
-        Map<Double, Long> kvBytes = new HashMap<>();
-        plans.keySet().forEach(c -> {
-            ms.put(c, new double[settings.repeats()]);
-            routing.put(c, new long[2]);
-        });
-        for (int i = 0; i < settings.repeats(); i++) {
-            for (Map.Entry<Double, CausalPass> e : plans.entrySet()) {
-                CausalPass plan = e.getValue();
-                plan.resetCounts();
-                long start = System.nanoTime();
-                long bytes = decodeRun(plan, tokens, context, steps, seq, tok);
-                ms.get(e.getKey())[i] = (System.nanoTime() - start) / 1e6 / steps;
-                kvBytes.put(e.getKey(), bytes);
-                for (int layer : plan.routedLayers()) {
-                    routing.get(e.getKey())[0] += plan.routedTokens(layer);
-                    routing.get(e.getKey())[1] += plan.decisions(layer);
-                }
-            }
-        }
-        for (Map.Entry<Double, CausalPass> e : plans.entrySet()) {
-            long[] r = routing.get(e.getKey());
-            result.put(e.getKey(), new DecodeMeasurement(ms.get(e.getKey()), r[1] == 0 ? null : (double) r[0] / r[1],
-                    kvBytes.get(e.getKey()), e.getValue().denseCacheBytes((long) batch * seqLen), null));
-        }
-    }
-
-    /** A causal pass of the row's model on the device, holding every sequence's first `context` tokens (room for T). */
-    private CausalPass decodePlan(StudyDevice device, Double capacity, int seqLen, int[][] tokens, int context) {
-        Model m = modelFor(capacity);
-        RoutingRule rule = RoutingRule.ROUTER;
-        if (capacity != null) {
-            int[][] calibration = tokens(model.config().vocabSize(), Math.max(4, settings.batch()), seqLen, 1);
-            m = m.withCalibration(CausalPlan.calibrate(m, device.calibrationKernels(), calibration));
-            rule = RoutingRule.CALIBRATED;
-        }
-        CausalPass plan = device.openCausal(m, rule, tokens.length, context, seqLen);
-        try {
-            for (int b = 0; b < tokens.length; b++) {
-                plan.prefill(b, Arrays.copyOf(tokens[b], context));
-            }
-        } catch (RuntimeException e) {
-            plan.close();
-            throw e;
-        }
-        return plan;
-    }
-
-    /**
-     * s decode steps of every sequence from `context` on, then the caches rolled back; the cache bytes at the
-     * end. seq and tok are scratch of one entry per sequence, so that a timed run allocates nothing.
-     */
-    private static long decodeRun(CausalPass plan, int[][] tokens, int context, int steps, int[] seq, int[] tok) {
-        int batch = tokens.length;
-        for (int s = 0; s < steps; s++) {
-            for (int b = 0; b < batch; b++) {
-                seq[b] = b;
-                tok[b] = tokens[b][context + s];
-            }
-            plan.run(seq, tok, batch);
-        }
-        long bytes = plan.cacheBytes();
-        for (int b = 0; b < batch; b++) {
-            plan.truncate(b, context);
-        }
-        return bytes;
     }
 
     /**
      * Random tokens, the same for every device, capacity and run of a study with this seed; stream 0 is what
      * the rows measure, stream 1 the calibration text of the decode rows.
      */
-    private int[][] tokens(int vocab, int batch, int seqLen, int stream) {
-        SplittableRandom random = new SplittableRandom(settings.seed() * 31 + seqLen + 0x9E3779B97F4A7C15L * stream);
+    static int[][] tokens(long seed, int vocab, int batch, int seqLen, int stream) {
+        SplittableRandom random = new SplittableRandom(seed * 31 + seqLen + 0x9E3779B97F4A7C15L * stream);
         int[][] tokens = new int[batch][seqLen];
         for (int[] row : tokens) {
             for (int t = 0; t < seqLen; t++) {

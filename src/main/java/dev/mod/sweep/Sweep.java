@@ -3,16 +3,18 @@ package dev.mod.sweep;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.ModException;
 import dev.mod.StrictJson;
-import dev.mod.cpu.CpuKernels;
+import dev.mod.backend.Backend;
+import dev.mod.backend.Backends;
+import dev.mod.cpu.TrainKernels;
 import dev.mod.data.TextData;
 import dev.mod.data.TrainingData;
 import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
+import dev.mod.model.DType;
 import dev.mod.model.Model;
-import dev.mod.plan.CausalPlan;
+import dev.mod.plan.CausalPass;
 import dev.mod.plan.RoutingRule;
 import dev.mod.study.StudyEnvironment;
-import dev.mod.train.TrainKernels;
 import dev.mod.train.RunFolder;
 import dev.mod.train.Trainer;
 
@@ -104,7 +106,7 @@ public final class Sweep {
                 if (data == null) {
                     data = TextData.open(spec.data(), spec.seqLen(), spec.maxDataBytes());
                 }
-                Trainer trainer = new Trainer(run.settings(spec), data, runDir, threads);
+                Trainer trainer = new Trainer(run.settings(spec), data, runDir, Backends.cpu(threads).training());
                 boolean resume = Files.exists(trainer.folder().checkpointFile());
                 if (!resume) {
                     clearUnfinished(trainer);
@@ -187,12 +189,12 @@ public final class Sweep {
         Double routerFraction = null;
         Double predictorFraction = null;
         if (!run.dense() && run.routing() instanceof RoutingRule.TopK) {
-            try (Model model = ModelFile.load(trainer.folder().modelFile()); CpuKernels kernels = new CpuKernels(threads)) {
-                double[] router = causalLoss(model, RoutingRule.ROUTER, data, kernels);
+            try (Model model = ModelFile.load(trainer.folder().modelFile()); Backend cpu = Backends.cpu(threads)) {
+                double[] router = causalLoss(model, RoutingRule.ROUTER, data, cpu);
                 routerLoss = router[0];
                 routerFraction = router[1];
                 if (model.predictorDim() > 0) {
-                    double[] predictor = causalLoss(model, RoutingRule.PREDICTOR, data, kernels);
+                    double[] predictor = causalLoss(model, RoutingRule.PREDICTOR, data, cpu);
                     predictorLoss = predictor[0];
                     predictorFraction = predictor[1];
                 }
@@ -212,7 +214,7 @@ public final class Sweep {
      * chunk of a causal plan (every window its own sequence), its logits against the next bytes; the routed
      * fraction is the mean over routed layers of the tokens each processed.
      */
-    static double[] causalLoss(Model model, RoutingRule routing, TrainingData data, CpuKernels kernels, int batch,
+    static double[] causalLoss(Model model, RoutingRule routing, TrainingData data, Backend backend, int batch,
                                int seqLen, int evalBatches) {
         int[][] input = new int[batch][seqLen];
         int[][] target = new int[batch][seqLen];
@@ -224,7 +226,7 @@ public final class Sweep {
             seq[r] = r / seqLen;
         }
         double loss = 0;
-        try (CausalPlan plan = new CausalPlan(model, kernels, routing, batch, rows, seqLen)) {
+        try (CausalPass plan = backend.openCausal(model, routing, batch, rows, seqLen, null, DType.F32)) {
             for (int i = 0; i < evalBatches; i++) {
                 data.heldOut(i, input, target);
                 for (int b = 0; b < batch; b++) {
@@ -250,8 +252,8 @@ public final class Sweep {
         }
     }
 
-    private double[] causalLoss(Model model, RoutingRule routing, TrainingData data, CpuKernels kernels) {
-        return causalLoss(model, routing, data, kernels, spec.batch(), spec.seqLen(), spec.evalBatches());
+    private double[] causalLoss(Model model, RoutingRule routing, TrainingData data, Backend backend) {
+        return causalLoss(model, routing, data, backend, spec.batch(), spec.seqLen(), spec.evalBatches());
     }
 
     private static Double meanOf(JsonNode perLayer) {

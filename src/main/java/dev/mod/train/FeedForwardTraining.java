@@ -1,7 +1,5 @@
 package dev.mod.train;
 
-import dev.mod.cpu.PackedMatrix;
-import dev.mod.cpu.RowKernels;
 import dev.mod.model.FeedForward;
 import dev.mod.model.SwiGlu;
 
@@ -17,10 +15,10 @@ sealed interface FeedForwardTraining permits FeedForwardTraining.SwiGluMlp {
     void backward(float[] dx, float[] dm, float[] x);
 
     /** The feed-forward of a layer's weights (w: packed for the products, grads: where their gradients go), for n rows. */
-    static FeedForwardTraining of(FeedForward<TrainMatmul.Weight> w, FeedForward<float[]> grads, TrainMatmul mm, RowKernels rows,
+    static FeedForwardTraining of(FeedForward<TrainingKernels.Matrix> w, FeedForward<float[]> grads, TrainingKernels kernels,
                                   int n, int dim, int hidden, Scratch scratch) {
         return switch (w) {
-            case SwiGlu<TrainMatmul.Weight> mlp -> new SwiGluMlp(mlp, (SwiGlu<float[]>) grads, mm, rows, n, dim, hidden, scratch);
+            case SwiGlu<TrainingKernels.Matrix> mlp -> new SwiGluMlp(mlp, (SwiGlu<float[]>) grads, kernels, n, dim, hidden, scratch);
         };
     }
 
@@ -33,10 +31,9 @@ sealed interface FeedForwardTraining permits FeedForwardTraining.SwiGluMlp {
 
     /** The SwiGLU MLP: m = w2 . s, s = silu(g) * u, g = w1 . x, u = w3 . x; keeps g, u and s [n, F]. */
     final class SwiGluMlp implements FeedForwardTraining {
-        private final SwiGlu<TrainMatmul.Weight> w;
+        private final SwiGlu<TrainingKernels.Matrix> w;
         private final SwiGlu<float[]> grads;
-        private final TrainMatmul mm;
-        private final RowKernels rowKernels;
+        private final TrainingKernels kernels;
         private final int n;
         private final int dim;
         private final int hidden;
@@ -45,12 +42,11 @@ sealed interface FeedForwardTraining permits FeedForwardTraining.SwiGluMlp {
         final float[] u;
         final float[] s;
 
-        SwiGluMlp(SwiGlu<TrainMatmul.Weight> w, SwiGlu<float[]> grads, TrainMatmul mm, RowKernels rowKernels, int n, int dim, int hidden,
+        SwiGluMlp(SwiGlu<TrainingKernels.Matrix> w, SwiGlu<float[]> grads, TrainingKernels kernels, int n, int dim, int hidden,
                   Scratch scratch) {
             this.w = w;
             this.grads = grads;
-            this.mm = mm;
-            this.rowKernels = rowKernels;
+            this.kernels = kernels;
             this.n = n;
             this.dim = dim;
             this.hidden = hidden;
@@ -62,10 +58,10 @@ sealed interface FeedForwardTraining permits FeedForwardTraining.SwiGluMlp {
 
         @Override
         public void forward(float[] m, float[] x) {
-            mm.forward(g, x, w.w1(), n);
-            mm.forward(u, x, w.w3(), n);
-            rowKernels.swiglu(s, g, u, n * hidden);
-            mm.forward(m, s, w.w2(), n);
+            kernels.matmul(g, x, w.w1(), n);
+            kernels.matmul(u, x, w.w3(), n);
+            kernels.swiglu(s, g, u, n * hidden);
+            kernels.matmul(m, s, w.w2(), n);
         }
 
         @Override
@@ -73,14 +69,14 @@ sealed interface FeedForwardTraining permits FeedForwardTraining.SwiGluMlp {
             float[] dS = scratch.dS();
             float[] dG = scratch.dG();
             float[] dU = scratch.dU();
-            mm.backwardWeight(grads.w2(), dm, s, n, dim, hidden);
-            mm.backwardInput(dS, dm, w.w2(), n);
-            rowKernels.swigluBackward(dG, dU, dS, g, u, n * hidden);
-            PackedMatrix packedX = mm.packActivations(x, n, dim);
-            mm.backwardWeight(grads.w1(), dG, packedX, n, hidden);
-            mm.backwardWeight(grads.w3(), dU, packedX, n, hidden);
-            mm.backwardInput(dx, dG, w.w1(), n);
-            mm.backwardInputAdd(dx, dU, w.w3(), n);
+            kernels.matmulBackwardWeight(grads.w2(), dm, s, n, dim, hidden);
+            kernels.matmulBackwardInput(dS, dm, w.w2(), n);
+            kernels.swigluBackward(dG, dU, dS, g, u, n * hidden);
+            TrainingKernels.Activations packedX = kernels.activations(x, n, dim);
+            kernels.matmulBackwardWeight(grads.w1(), dG, packedX, n, hidden);
+            kernels.matmulBackwardWeight(grads.w3(), dU, packedX, n, hidden);
+            kernels.matmulBackwardInput(dx, dG, w.w1(), n);
+            kernels.matmulBackwardInputAdd(dx, dU, w.w3(), n);
         }
     }
 }

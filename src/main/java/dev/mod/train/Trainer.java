@@ -41,11 +41,6 @@ public final class Trainer {
         this.passes = passes;
     }
 
-    /** A run on the cpu backend's training pass, on that many threads. */
-    public Trainer(TrainSettings settings, TrainingData data, Path dir, int threads) {
-        this(settings, data, dir, TrainingPlan.opener(threads));
-    }
-
     public RunFolder folder() {
         return folder;
     }

@@ -1,14 +1,10 @@
 package dev.mod.train;
 
-import dev.mod.cpu.CausalAttention;
-import dev.mod.cpu.PackedMatrix;
-import dev.mod.cpu.RowKernels;
-import dev.mod.cpu.TopKSelector;
-import dev.mod.cpu.WorkerPool;
 import dev.mod.model.AttentionWeights;
 import dev.mod.model.BlockStep;
 import dev.mod.model.LayerWeights;
 import dev.mod.model.ModelConfig;
+import dev.mod.model.Rope;
 import dev.mod.plan.RoutingRule;
 
 import java.util.ArrayList;
@@ -16,6 +12,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * One training step of a model on batches of B sequences of T tokens, as a static plan: every activation
@@ -42,22 +39,18 @@ public final class TrainingPlan implements TrainingPass {
     private final int rows;
     private final int capacity;
     private final int predictorDim;
-    private final TrainMatmul mm;
-    private final CausalAttention attention;
-    private final TrainAttention attentionBackward;
-    private final RowKernels rowKernels;
+    private final TrainingKernels kernels;
     /** cos, sin and -sin [T, dh / 2] of RoPE's angles: RoPE's backward rotates by the opposite angle. */
     private final float[] ropeCos;
     private final float[] ropeSin;
     private final float[] ropeSinBack;
-    private final TopKSelector topK;
-    private final Map<String, TrainMatmul.Weight> weights = new HashMap<>();
+    private final Map<String, TrainingKernels.Matrix> weights = new HashMap<>();
     /** The optimizer of a run's pass (opener); null in a plan made for its gradients alone. */
     private AdamW adam;
     private boolean weightsStale = true;
     /** Gradients that backward() accumulates with "+=" (the rest are written whole). */
     private final List<String> accumulated = new ArrayList<>();
-    private final Layer[] layers;
+    private final TrainingLayer[] layers;
 
     private final int[] tokens;
     private final int[] targets;
@@ -80,84 +73,15 @@ public final class TrainingPlan implements TrainingPass {
     private final float[] dAtt;
     private final FeedForwardTraining.Scratch ffnScratch;
     private final float[] dR;
-    private final float[] dP;
-    private final float[] dPredictor; // [R] the predictor's logit gradient
+    private final PredictorTraining predictor;
 
     private double crossEntropy;
     private double routerLoss;
     private double predictorLoss;
 
-    /** The activations one layer keeps for its backward pass. n = R in a dense layer, B * k in a routed one. */
-    private final class Layer {
-        final int index;
-        final boolean routed;
-        final int n;
-        final int perSequence;
-        final float[] xin;
-        final float[] r;
-        final int[] sel;
-        final int[] target;
-        final float[] xs;
-        final float[] normed1;
-        final float[] q;
-        final float[] k;
-        final float[] v;
-        final float[] att;
-        final float[] lse;
-        final float[] a;
-        final float[] h;
-        final float[] normed2;
-        final float[] f;
-        final float[] predictorHidden;
-        final float[] predictorLogit;
-        /** The layer's weights: the master copies, their gradients, and the products' packed forms (null where none). */
-        final LayerWeights<float[]> w;
-        final LayerWeights<float[]> grad;
-        final LayerWeights<TrainMatmul.Weight> packed;
-        final FeedForwardTraining feedForward;
-
-        Layer(int index) {
-            this.index = index;
-            this.routed = c.isRouted(index);
-            LayerWeights<long[]> shapes = LayerWeights.shapes(c, index, predictorDim);
-            this.w = shapes.lookUp(p::get);
-            this.grad = shapes.lookUp(grads::get);
-            this.packed = shapes.lookUp(weights::get);
-            this.perSequence = routed ? capacity : seqLen;
-            this.n = batch * perSequence;
-            int d = c.dim();
-            int qDim = c.nHeads() * c.headDim();
-            xin = new float[rows * d];
-            r = routed ? new float[rows] : null;
-            sel = routed ? new int[n] : null;
-            target = routed ? new int[rows] : null;
-            xs = routed ? new float[n * d] : null;
-            normed1 = new float[n * d];
-            q = new float[n * qDim];
-            k = new float[n * c.kvDim()];
-            v = new float[n * c.kvDim()];
-            att = new float[n * qDim];
-            lse = new float[batch * c.nHeads() * perSequence];
-            a = new float[n * d];
-            h = new float[n * d];
-            normed2 = new float[n * d];
-            f = new float[n * d];
-            feedForward = FeedForwardTraining.of(packed.feedForward(), grad.feedForward(), mm, rowKernels, n, d, c.hiddenDim(), ffnScratch);
-            predictorHidden = routed && predictorDim > 0 ? new float[rows * predictorDim] : null;
-            predictorLogit = routed && predictorDim > 0 ? new float[rows] : null;
-        }
-
-        float[] blockIn() {
-            return routed ? xs : xin;
-        }
-
-        int[] positions() {
-            return routed ? sel : TrainingPlan.this.positions;
-        }
-    }
-
+    /** A plan on a backend's training kernels, which it closes with itself. */
     public TrainingPlan(ModelConfig config, Parameters params, Parameters grads, AuxWeights aux, RoutingRule routing, int batch,
-                        int seqLen, int threads) {
+                        int seqLen, TrainingKernels kernels) {
         this.c = config;
         this.p = params;
         this.grads = grads;
@@ -167,25 +91,17 @@ public final class TrainingPlan implements TrainingPass {
         this.seqLen = seqLen;
         this.rows = batch * seqLen;
         this.capacity = config.capacityTokens(seqLen);
-        String predictor = config.routedLayers().isEmpty() ? null : "layers." + config.routedLayers().get(0) + ".predictor.w1.weight";
-        this.predictorDim = predictor != null && params.has(predictor) ? (int) params.shape(predictor)[0] : 0;
-        this.mm = new TrainMatmul(threads);
-        this.attention = new CausalAttention(threads);
-        this.attentionBackward = new TrainAttention(mm.pool(), threads);
-        this.rowKernels = new RowKernels(mm.pool());
+        String predictorW1 = config.routedLayers().isEmpty() ? null : "layers." + config.routedLayers().get(0) + ".predictor.w1.weight";
+        this.predictorDim = predictorW1 != null && params.has(predictorW1) ? (int) params.shape(predictorW1)[0] : 0;
+        this.kernels = kernels;
         int half = config.headDim() / 2;
         ropeCos = new float[seqLen * half];
         ropeSin = new float[seqLen * half];
         ropeSinBack = new float[seqLen * half];
-        for (int pos = 0; pos < seqLen; pos++) {
-            for (int j = 0; j < half; j++) {
-                double angle = pos * Math.pow(config.ropeTheta(), -2.0 * j / config.headDim());
-                ropeCos[pos * half + j] = (float) Math.cos(angle);
-                ropeSin[pos * half + j] = (float) Math.sin(angle);
-                ropeSinBack[pos * half + j] = -ropeSin[pos * half + j];
-            }
+        Rope.fill(ropeCos, ropeSin, config.ropeTheta(), config.headDim(), 0, seqLen);
+        for (int i = 0; i < ropeSin.length; i++) {
+            ropeSinBack[i] = -ropeSin[i];
         }
-        this.topK = new TopKSelector(threads);
         int d = config.dim();
         int qDim = config.nHeads() * config.headDim();
         int f = config.hiddenDim();
@@ -211,31 +127,32 @@ public final class TrainingPlan implements TrainingPass {
         dAtt = new float[rows * qDim];
         ffnScratch = FeedForwardTraining.Scratch.of(rows, f);
         dR = new float[rows];
-        dP = new float[Math.max(1, rows * predictorDim)];
-        dPredictor = new float[rows];
+        predictor = new PredictorTraining(kernels, rows, config.dim(), predictorDim);
         for (String name : params.names()) {
             long[] shape = params.shape(name);
             if (shape.length == 2 && !name.equals("tok_embeddings.weight") && !name.endsWith("router.weight")
                     && !name.endsWith("predictor.w2.weight")) {
-                weights.put(name, new TrainMatmul.Weight((int) shape[0], (int) shape[1]));
+                weights.put(name, kernels.matrix((int) shape[0], (int) shape[1]));
             } else {
                 accumulated.add(name);
             }
         }
-        layers = new Layer[config.nLayers()];
+        layers = new TrainingLayer[config.nLayers()];
         for (int i = 0; i < layers.length; i++) {
-            layers[i] = new Layer(i);
+            LayerWeights<long[]> shapes = LayerWeights.shapes(c, i, predictorDim);
+            layers[i] = new TrainingLayer(c, i, shapes.lookUp(p::get), shapes.lookUp(grads::get), shapes.lookUp(weights::get),
+                    batch, seqLen, predictorDim, positions, ffnScratch, kernels);
         }
     }
 
     /**
-     * The cpu backend's training pass for a run: a plan on the state's parameters with their gradients, whose optimizer
-     * steps run on the plan's threads.
+     * A run's training pass on a backend's kernels (made for each pass opened): a plan on the state's parameters with their
+     * gradients, whose optimizer steps run on those kernels.
      */
-    public static TrainingPass.Opener opener(int threads) {
+    public static TrainingPass.Opener opener(Supplier<TrainingKernels> kernels) {
         return (s, state) -> {
             TrainingPlan plan = new TrainingPlan(s.config(), state.params(), state.params().zerosLike(),
-                    new AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), s.batch(), s.seqLen(), threads);
+                    new AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), s.batch(), s.seqLen(), kernels.get());
             plan.adam = state.adam();
             return plan;
         };
@@ -243,12 +160,12 @@ public final class TrainingPlan implements TrainingPass {
 
     @Override
     public double clipGradients(double maxNorm) {
-        return optimizer().clip(pool(), p, grads, maxNorm);
+        return kernels.clip(grads, maxNorm);
     }
 
     @Override
     public void update(double lr) {
-        optimizer().update(pool(), p, grads, lr);
+        kernels.update(optimizer(), p, grads, lr);
         weightsChanged();
     }
 
@@ -264,17 +181,12 @@ public final class TrainingPlan implements TrainingPass {
         return adam;
     }
 
-    /** The threads of this plan, for the optimizer to share. */
-    public WorkerPool pool() {
-        return mm.pool();
-    }
-
     /** The parameters changed (an optimizer step): repack the weights before the next forward pass. */
     public void weightsChanged() {
         weightsStale = true;
     }
 
-    private TrainMatmul.Weight w(String name) {
+    private TrainingKernels.Matrix w(String name) {
         return weights.get(name);
     }
 
@@ -286,8 +198,8 @@ public final class TrainingPlan implements TrainingPass {
     @Override
     public double forward(int[][] input, int[][] target, long draw) {
         if (weightsStale) {
-            for (Map.Entry<String, TrainMatmul.Weight> e : weights.entrySet()) {
-                e.getValue().refresh(mm, p.get(e.getKey()));
+            for (Map.Entry<String, TrainingKernels.Matrix> e : weights.entrySet()) {
+                kernels.load(e.getValue(), p.get(e.getKey()));
             }
             weightsStale = false;
         }
@@ -296,85 +208,71 @@ public final class TrainingPlan implements TrainingPass {
             System.arraycopy(target[b], 0, targets, b * seqLen, seqLen);
         }
         int d = c.dim();
-        TrainKernels.embed(x, tokens, p.get("tok_embeddings.weight"), rows, d);
+        kernels.embed(x, tokens, p.get("tok_embeddings.weight"), rows, d);
         routerLoss = 0;
         predictorLoss = 0;
-        for (Layer l : layers) {
+        for (TrainingLayer l : layers) {
             System.arraycopy(x, 0, l.xin, 0, rows * d);
             for (BlockStep step : l.w.steps()) {
                 switch (step) {
-                    case ROUTER -> rowKernels.routerLogits(l.r, x, l.w.routing().router(), rows, d);
+                    case ROUTER -> kernels.routerLogits(l.r, x, l.w.routing().router(), rows, d);
                     case SELECT -> select(l, draw);
-                    case GATHER -> rowKernels.gather(l.xs, x, l.sel, batch, seqLen, capacity, d);
+                    case GATHER -> kernels.gather(l.xs, x, l.sel, batch, seqLen, capacity, d);
                     case ATTENTION -> attention(l);
                     case FEED_FORWARD -> feedForward(l);
-                    case SCATTER -> rowKernels.scatter(x, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
-                    case RESIDUAL -> rowKernels.add(x, x, l.f, rows * d);
+                    case SCATTER -> kernels.scatter(x, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                    case RESIDUAL -> kernels.add(x, x, l.f, rows * d);
                 }
             }
         }
-        rowKernels.rmsnorm(normedF, x, p.get("norm.weight"), rows, d, c.normEps());
-        mm.forward(logits, normedF, w("output.weight"), rows);
-        crossEntropy = TrainKernels.crossEntropy(logits, targets, rows, c.vocabSize());
+        kernels.rmsnorm(normedF, x, p.get("norm.weight"), rows, d, c.normEps());
+        kernels.matmul(logits, normedF, w("output.weight"), rows);
+        crossEntropy = kernels.crossEntropy(logits, targets, rows, c.vocabSize());
         return loss();
     }
 
     // sel[B, k]: top-k of the rule's scores in each sequence, target[R] 1 where selected; the auxiliary losses of the
     // causal rules (router BCE on r, predictor BCE) against those choices
-    private void select(Layer l, long draw) {
-        topK.select(mm.pool(), l.sel, routing.trainingScores(l.r, rows, draw, l.index, noise), batch, seqLen, capacity);
+    private void select(TrainingLayer l, long draw) {
+        kernels.select(l.sel, routing.trainingScores(l.r, rows, draw, l.index, noise), batch, seqLen, capacity);
         Arrays.fill(l.target, 0);
         for (int b = 0; b < batch; b++) {
             for (int j = 0; j < capacity; j++) {
                 l.target[b * seqLen + l.sel[b * capacity + j]] = 1;
             }
         }
-        routerLoss += TrainKernels.binaryCrossEntropy(null, l.r, l.target, rows, 0);
+        routerLoss += kernels.binaryCrossEntropy(null, l.r, l.target, rows, 0);
         if (predictorDim > 0) {
-            predictorForward(l);
-            predictorLoss += TrainKernels.binaryCrossEntropy(null, l.predictorLogit, l.target, rows, 0);
+            predictor.forward(l);
+            predictorLoss += kernels.binaryCrossEntropy(null, l.predictorLogit, l.target, rows, 0);
         }
     }
 
     // a[n, d] = wo . attention(RoPE(q, k), v), q, k, v from RMSNorm(in); h = in + a, for the block's input in[n, d]
-    private void attention(Layer l) {
+    private void attention(TrainingLayer l) {
         int n = l.n;
         int d = c.dim();
         int dh = c.headDim();
         float[] in = l.blockIn();
-        AttentionWeights<TrainMatmul.Weight> w = l.packed.attention();
-        rowKernels.rmsnorm(l.normed1, in, l.w.attention().norm(), n, d, c.normEps());
-        mm.forward(l.q, l.normed1, w.wq(), n);
-        mm.forward(l.k, l.normed1, w.wk(), n);
-        mm.forward(l.v, l.normed1, w.wv(), n);
-        rowKernels.rope(l.q, l.positions(), ropeCos, ropeSin, n, c.nHeads(), dh);
-        rowKernels.rope(l.k, l.positions(), ropeCos, ropeSin, n, c.nKvHeads(), dh);
-        attention.attend(mm.pool(), l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
-        mm.forward(l.a, l.att, w.wo(), n);
-        rowKernels.add(l.h, in, l.a, n * d);
+        AttentionWeights<TrainingKernels.Matrix> w = l.packed.attention();
+        kernels.rmsnorm(l.normed1, in, l.w.attention().norm(), n, d, c.normEps());
+        kernels.matmul(l.q, l.normed1, w.wq(), n);
+        kernels.matmul(l.k, l.normed1, w.wk(), n);
+        kernels.matmul(l.v, l.normed1, w.wv(), n);
+        kernels.rope(l.q, l.positions(), ropeCos, ropeSin, n, c.nHeads(), dh);
+        kernels.rope(l.k, l.positions(), ropeCos, ropeSin, n, c.nKvHeads(), dh);
+        kernels.attention(l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
+        kernels.matmul(l.a, l.att, w.wo(), n);
+        kernels.add(l.h, in, l.a, n * d);
     }
 
     // f[n, d] = a + feedForward(RMSNorm(h))
-    private void feedForward(Layer l) {
+    private void feedForward(TrainingLayer l) {
         int n = l.n;
         int d = c.dim();
-        rowKernels.rmsnorm(l.normed2, l.h, l.w.feedForward().norm(), n, d, c.normEps());
+        kernels.rmsnorm(l.normed2, l.h, l.w.feedForward().norm(), n, d, c.normEps());
         l.feedForward.forward(l.f, l.normed2);
-        rowKernels.add(l.f, l.f, l.a, n * d);
-    }
-
-    // predictorLogit[R] = w2 . silu(w1 . xin[R, d])
-    private void predictorForward(Layer l) {
-        mm.forward(l.predictorHidden, l.xin, l.packed.routing().predictorW1(), rows);
-        float[] w2 = l.w.routing().predictorW2();
-        for (int t = 0; t < rows; t++) {
-            double sum = 0;
-            for (int j = 0; j < predictorDim; j++) {
-                float z = l.predictorHidden[t * predictorDim + j];
-                sum += w2[j] * (z / (1 + Math.exp(-z)));
-            }
-            l.predictorLogit[t] = (float) sum;
-        }
+        kernels.add(l.f, l.f, l.a, n * d);
     }
 
     @Override
@@ -386,13 +284,13 @@ public final class TrainingPlan implements TrainingPass {
         }
         int d = c.dim();
         int vocab = c.vocabSize();
-        TrainKernels.crossEntropyBackward(logits, logits, targets, rows, vocab, 1f / rows);
-        mm.backwardWeight(grads.get("output.weight"), logits, normedF, rows, vocab, d);
-        mm.backwardInput(dN, logits, w("output.weight"), rows);
+        kernels.crossEntropyBackward(logits, logits, targets, rows, vocab, 1f / rows);
+        kernels.matmulBackwardWeight(grads.get("output.weight"), logits, normedF, rows, vocab, d);
+        kernels.matmulBackwardInput(dN, logits, w("output.weight"), rows);
         Arrays.fill(dx, 0f);
         rmsnormBackward(dx, grads.get("norm.weight"), dN, x, p.get("norm.weight"), rows);
         for (int i = layers.length - 1; i >= 0; i--) {
-            Layer l = layers[i];
+            TrainingLayer l = layers[i];
             float[] din = l.routed ? dIn : dx;
             for (BlockStep step : l.w.steps().reversed()) {
                 switch (step) {
@@ -400,88 +298,69 @@ public final class TrainingPlan implements TrainingPass {
                     case RESIDUAL -> System.arraycopy(dx, 0, dF, 0, rows * d);
                     case SCATTER -> {
                         Arrays.fill(dR, 0, rows, 0f);
-                        TrainKernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                        kernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
                         Arrays.fill(dIn, 0, l.n * d, 0f);
                     }
                     case FEED_FORWARD -> feedForwardBackward(l, dF);
                     case ATTENTION -> attentionBackward(l, din);
-                    case GATHER -> TrainKernels.gatherBackward(dx, dIn, l.sel, batch, seqLen, capacity, d);
+                    case GATHER -> kernels.gatherBackward(dx, dIn, l.sel, batch, seqLen, capacity, d);
                     case SELECT -> selectBackward(l);
-                    case ROUTER -> TrainKernels.routerLogitsBackward(dx, l.grad.routing().router(), dR, l.xin, l.w.routing().router(), rows, d);
+                    case ROUTER -> kernels.routerLogitsBackward(dx, l.grad.routing().router(), dR, l.xin, l.w.routing().router(), rows, d);
                 }
             }
         }
-        TrainKernels.embedBackward(grads.get("tok_embeddings.weight"), dx, tokens, rows, d);
+        kernels.embedBackward(grads.get("tok_embeddings.weight"), dx, tokens, rows, d);
     }
 
     // dA[n, d] = the gradient of the attention output a (f = a + m: df, and h = in + a: dh), dH[n, d] = h's, and the
     // feed-forward's weight gradients, from df[n, d]
-    private void feedForwardBackward(Layer l, float[] df) {
+    private void feedForwardBackward(TrainingLayer l, float[] df) {
         int n = l.n;
         int d = c.dim();
         l.feedForward.backward(dN, df, l.normed2);
         Arrays.fill(dH, 0, n * d, 0f);
         rmsnormBackward(dH, l.grad.feedForward().norm(), dN, l.h, l.w.feedForward().norm(), n);
-        rowKernels.add(dA, df, dH, n * d);
+        kernels.add(dA, df, dH, n * d);
     }
 
     // din[n, d] += the gradient of the block's input (dh, and the attention branch's), and the attention's weight
     // gradients, from dA and dH
-    private void attentionBackward(Layer l, float[] din) {
+    private void attentionBackward(TrainingLayer l, float[] din) {
         int n = l.n;
         int d = c.dim();
         int dh = c.headDim();
         float[] in = l.blockIn();
         AttentionWeights<float[]> grad = l.grad.attention();
-        AttentionWeights<TrainMatmul.Weight> w = l.packed.attention();
-        mm.backwardWeight(grad.wo(), dA, l.att, n, d, c.nHeads() * dh);
-        mm.backwardInput(dAtt, dA, w.wo(), n);
-        attentionBackward.backward(dQ, dK, dV, dAtt, l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
-        rowKernels.rope(dQ, l.positions(), ropeCos, ropeSinBack, n, c.nHeads(), dh);
-        rowKernels.rope(dK, l.positions(), ropeCos, ropeSinBack, n, c.nKvHeads(), dh);
-        PackedMatrix normed1 = mm.packActivations(l.normed1, n, d);
-        mm.backwardWeight(grad.wq(), dQ, normed1, n, c.nHeads() * dh);
-        mm.backwardWeight(grad.wk(), dK, normed1, n, c.kvDim());
-        mm.backwardWeight(grad.wv(), dV, normed1, n, c.kvDim());
-        mm.backwardInput(dN, dQ, w.wq(), n);
-        mm.backwardInputAdd(dN, dK, w.wk(), n);
-        mm.backwardInputAdd(dN, dV, w.wv(), n);
-        rowKernels.add(din, din, dH, n * d);
+        AttentionWeights<TrainingKernels.Matrix> w = l.packed.attention();
+        kernels.matmulBackwardWeight(grad.wo(), dA, l.att, n, d, c.nHeads() * dh);
+        kernels.matmulBackwardInput(dAtt, dA, w.wo(), n);
+        kernels.attentionBackward(dQ, dK, dV, dAtt, l.att, l.lse, l.q, l.k, l.v, batch, l.perSequence, c.nHeads(), c.nKvHeads(), dh);
+        kernels.rope(dQ, l.positions(), ropeCos, ropeSinBack, n, c.nHeads(), dh);
+        kernels.rope(dK, l.positions(), ropeCos, ropeSinBack, n, c.nKvHeads(), dh);
+        TrainingKernels.Activations normed1 = kernels.activations(l.normed1, n, d);
+        kernels.matmulBackwardWeight(grad.wq(), dQ, normed1, n, c.nHeads() * dh);
+        kernels.matmulBackwardWeight(grad.wk(), dK, normed1, n, c.kvDim());
+        kernels.matmulBackwardWeight(grad.wv(), dV, normed1, n, c.kvDim());
+        kernels.matmulBackwardInput(dN, dQ, w.wq(), n);
+        kernels.matmulBackwardInputAdd(dN, dK, w.wk(), n);
+        kernels.matmulBackwardInputAdd(dN, dV, w.wv(), n);
+        kernels.add(din, din, dH, n * d);
         rmsnormBackward(din, grad.norm(), dN, in, l.w.attention().norm(), n);
     }
 
     // dR[R] += the router BCE's gradient; the predictor's gradients (its input is a stop-gradient: nothing reaches x)
-    private void selectBackward(Layer l) {
+    private void selectBackward(TrainingLayer l) {
         if (aux.router() != 0) {
-            TrainKernels.binaryCrossEntropy(dR, l.r, l.target, rows, (float) aux.router());
+            kernels.binaryCrossEntropy(dR, l.r, l.target, rows, (float) aux.router());
         }
         if (predictorDim > 0) {
-            predictorBackward(l);
+            predictor.backward(l, (float) aux.predictor());
         }
     }
 
     // dx[rows, d] += RMSNorm's input gradient, dw[d] += its weight gradient, from dout[rows, d] and the input x
     private void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int n) {
-        rowKernels.rmsnormBackward(dx, dout, x, w, n, c.dim(), c.normEps());
-        TrainKernels.rmsnormWeightGrad(dw, dout, x, n, c.dim(), c.normEps());
-    }
-
-    // the predictor's BCE gradient into its w1 and w2 only: its input is a stop-gradient of xin
-    private void predictorBackward(Layer l) {
-        float[] w2 = l.w.routing().predictorW2();
-        float[] g2 = l.grad.routing().predictorW2();
-        float[] dLogit = dPredictor;
-        Arrays.fill(dLogit, 0, rows, 0f);
-        TrainKernels.binaryCrossEntropy(dLogit, l.predictorLogit, l.target, rows, (float) aux.predictor());
-        for (int t = 0; t < rows; t++) {
-            for (int j = 0; j < predictorDim; j++) {
-                float z = l.predictorHidden[t * predictorDim + j];
-                float sig = 1 / (1 + (float) Math.exp(-z));
-                g2[j] += dLogit[t] * z * sig;
-                dP[t * predictorDim + j] = dLogit[t] * w2[j] * sig * (1 + z * (1 - sig));
-            }
-        }
-        mm.backwardWeight(l.grad.routing().predictorW1(), dP, l.xin, rows, predictorDim, c.dim());
+        kernels.rmsnormBackward(dx, dw, dout, x, w, n, c.dim(), c.normEps());
     }
 
     /** The loss of the last forward(): cross-entropy plus the weighted auxiliary losses. */
@@ -506,28 +385,12 @@ public final class TrainingPlan implements TrainingPass {
 
     @Override
     public double agreement(int layer, boolean predictor) {
-        Layer l = layers[layer];
-        if (!l.routed || (predictor && predictorDim == 0)) {
-            return Double.NaN;
-        }
-        float[] z = predictor ? l.predictorLogit : l.r;
-        int agree = 0;
-        for (int t = 0; t < rows; t++) {
-            if ((z[t] > 0 ? 1 : 0) == l.target[t]) {
-                agree++;
-            }
-        }
-        return (double) agree / rows;
+        return layers[layer].agreement(predictor);
     }
 
     @Override
     public double causalFraction(int layer) {
-        float[] r = layers[layer].r;
-        int above = 0;
-        for (int t = 0; t < rows; t++) {
-            above += r[t] > 0 ? 1 : 0;
-        }
-        return (double) above / rows;
+        return layers[layer].causalFraction();
     }
 
     @Override
@@ -554,21 +417,12 @@ public final class TrainingPlan implements TrainingPass {
 
     @Override
     public int firstNonFiniteLayer() {
-        for (Layer l : layers) {
-            if (!finite(l.xin) || !finite(l.f)) {
+        for (TrainingLayer l : layers) {
+            if (!l.finite()) {
                 return l.index;
             }
         }
         return -1;
-    }
-
-    private static boolean finite(float[] a) {
-        for (float v : a) {
-            if (!Float.isFinite(v)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     public int batch() {
@@ -590,6 +444,6 @@ public final class TrainingPlan implements TrainingPass {
 
     @Override
     public void close() {
-        mm.close();
+        kernels.close();
     }
 }

@@ -289,7 +289,7 @@ class CliTest extends ConsoleTest {
 
     @Test
     void theTornadoBackendOutsideTornadoVmIsAOneLineError() throws IOException {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Backend.tornadoDevices().isEmpty(), "this run is under TornadoVM");
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.mod.backend.Backends.tornadoDevices().isEmpty(), "this run is under TornadoVM");
         Path result = dir.resolve("out.safetensors");
         failsCleanly("the tornado backend runs under TornadoVM", result,
                 "forward", "--backend", "tornado", "--model", tinyModel().toString(), "--tokens", "1,2", "--out", result.toString());

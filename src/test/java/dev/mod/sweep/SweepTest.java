@@ -3,7 +3,8 @@ package dev.mod.sweep;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.mod.ModException;
-import dev.mod.cpu.CpuKernels;
+import dev.mod.backend.Backend;
+import dev.mod.backend.Backends;
 import dev.mod.data.TextData;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
@@ -158,9 +159,9 @@ class SweepTest {
         SweepSpec spec = micro();
         SweepResult dense = completeSweep().get(0);
         Path model = shared.resolve("complete/runs").resolve(dense.name()).resolve("model.safetensors");
-        try (Model m = ModelFile.load(model); CpuKernels kernels = new CpuKernels(2)) {
+        try (Model m = ModelFile.load(model); Backend cpu = Backends.cpu(2)) {
             double[] loss = Sweep.causalLoss(m, RoutingRule.ROUTER,
-                    TextData.open(text.toString(), spec.seqLen(), spec.maxDataBytes()), kernels, spec.batch(), spec.seqLen(),
+                    TextData.open(text.toString(), spec.seqLen(), spec.maxDataBytes()), cpu, spec.batch(), spec.seqLen(),
                     spec.evalBatches());
             assertEquals(dense.evalLoss(), loss[0], 1e-4);
         }

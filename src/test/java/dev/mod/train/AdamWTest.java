@@ -1,6 +1,6 @@
 package dev.mod.train;
 
-import dev.mod.cpu.WorkerPool;
+import dev.mod.cpu.CpuTrainingKernels;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
@@ -19,11 +19,12 @@ class AdamWTest {
     /** Tensors longer than a segment and not whole blocks or vectors (258 x 296 embeddings), a router vector. */
     private static final ModelConfig CONFIG = new ModelConfig(258, 296, 2, 4, 2, 100, 1e-5, 10000, 64, 0.25,
             List.of(1), RouterWeighting.RAW);
-    private static final WorkerPool POOL = new WorkerPool(2);
+    /** The cpu backend's AdamW step and clipping. */
+    private static final CpuTrainingKernels KERNELS = new CpuTrainingKernels(2);
 
     @AfterAll
-    static void closePool() {
-        POOL.close();
+    static void closeKernels() {
+        KERNELS.close();
     }
 
     private static Parameters randomGradients(Parameters params, long seed) {
@@ -55,11 +56,11 @@ class AdamWTest {
         double expected = norm(g);
         AdamW adam = new AdamW(params, 0.1);
         Parameters unclipped = randomGradients(params, 2);
-        assertEquals(expected, adam.clip(POOL, params, unclipped, 2 * expected), 1e-6 * expected);
+        assertEquals(expected, KERNELS.clip(unclipped, 2 * expected), 1e-6 * expected);
         for (String name : g.names()) {
             assertArrayEquals(g.get(name), unclipped.get(name), 0f, name + " changed under a limit above the norm");
         }
-        assertEquals(expected, adam.clip(POOL, params, g, 0.25 * expected), 1e-6 * expected);
+        assertEquals(expected, KERNELS.clip(g, 0.25 * expected), 1e-6 * expected);
         assertEquals(0.25 * expected, norm(g), 1e-5 * expected);
     }
 
@@ -72,8 +73,8 @@ class AdamWTest {
         AdamW adam = new AdamW(params, decay);
         Parameters g1 = randomGradients(params, 4);
         Parameters g2 = randomGradients(params, 5);
-        adam.update(POOL, params, g1, lr);
-        adam.update(POOL, params, g2, lr);
+        KERNELS.update(adam, params, g1, lr);
+        KERNELS.update(adam, params, g2, lr);
         assertEquals(2, adam.step());
         for (String name : params.names()) {
             boolean matrix = params.shape(name).length == 2 && !name.endsWith("router.weight");

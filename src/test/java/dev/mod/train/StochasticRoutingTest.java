@@ -1,5 +1,6 @@
 package dev.mod.train;
 
+import dev.mod.cpu.CpuTrainingKernels;
 import dev.mod.TestModels;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
@@ -29,9 +30,9 @@ class StochasticRoutingTest {
         int[][] target = TestModels.tokens(B, T, c.vocabSize(), 6);
         int k = c.capacityTokens(T);
         try (TrainingPlan random = new TrainingPlan(c, params, params.zerosLike(), new TrainingPlan.AuxWeights(0, 0),
-                RoutingRule.STOCHASTIC, B, T, 2);
+                RoutingRule.STOCHASTIC, B, T, new CpuTrainingKernels(2));
              TrainingPlan learned = new TrainingPlan(c, params, params.zerosLike(), new TrainingPlan.AuxWeights(0, 0),
-                     RoutingRule.TOP_K, B, T, 2)) {
+                     RoutingRule.TOP_K, B, T, new CpuTrainingKernels(2))) {
             double loss = random.forward(input, target, 5);
             int[] first = random.selected(1).clone();
             assertEquals(loss, random.forward(input, target, 5), "the same draw, the same choices and loss");

@@ -1,5 +1,6 @@
 package dev.mod.train;
 
+import dev.mod.backend.Backends;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.data.SelectiveCopy;
 import dev.mod.data.TextData;
@@ -43,11 +44,11 @@ class TrainerTest {
     void resumingFromACheckpointGivesTheRunThatNeverStopped() throws IOException {
         Path text = text("The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. ".repeat(20));
         TrainSettings s = settings(SMALL, text.toString(), 12, 24, 3e-3, 4, 8);
-        Trainer straight = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("straight"), 2);
+        Trainer straight = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("straight"), Backends.cpu(2).training());
         straight.run(false, p -> { });
         assertEquals(s, TrainSettings.fromJson(Files.readString(straight.folder().settingsFile())), "the run folder says how it was made");
 
-        Trainer interrupted = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("resumed"), 1);
+        Trainer interrupted = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("resumed"), Backends.cpu(1).training());
         RuntimeException crash = assertThrows(RuntimeException.class, () -> interrupted.run(false, p -> {
             if (p.step() == 7) {
                 throw new IllegalStateException("killed");
@@ -78,7 +79,7 @@ class TrainerTest {
     void aTinyModelOverfitsATinyText() throws IOException {
         Path text = text("Mixture-of-Depths routes the tokens that matter through the block; the rest skip it. ".repeat(5));
         TrainSettings s = settings(SMALL, text.toString(), 250, 24, 1e-2, 1000, 0);
-        Trainer trainer = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("overfit"), 2);
+        Trainer trainer = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("overfit"), Backends.cpu(2).training());
         trainer.run(false, p -> { });
         List<JsonNode> log = RunFolder.readLog(trainer.folder().logFile()).stream().filter(l -> l.has("loss")).toList();
         double first = log.get(0).get("cross_entropy").asDouble();
@@ -93,7 +94,7 @@ class TrainerTest {
         ModelConfig c = new ModelConfig(258, 64, 4, 4, 4, 176, 1e-5, 10000, 64, 0.125, List.of(1, 3), RouterWeighting.RAW);
         TrainSettings s = new TrainSettings("test", c.toJsonTree(), 16, RoutingRule.TOP_K, 0, SelectiveCopy.NAME, 0, 600, 16, 32, 3e-3,
                 20, 0.1, 0.1, 1.0, 0.01, 1.0, 600, 4, 1000);
-        Trainer trainer = new Trainer(s, new SelectiveCopy(32, c.capacityTokens(32)), dir.resolve("copy"), 2);
+        Trainer trainer = new Trainer(s, new SelectiveCopy(32, c.capacityTokens(32)), dir.resolve("copy"), Backends.cpu(2).training());
         JsonNode eval = trainer.run(false, p -> { });
         assertTrue(eval.get("answer_accuracy").asDouble() > 0.8, eval.toString());
         double chance = eval.get("router_precision_chance").asDouble();

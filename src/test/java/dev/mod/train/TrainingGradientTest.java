@@ -1,5 +1,6 @@
 package dev.mod.train;
 
+import dev.mod.cpu.CpuTrainingKernels;
 import dev.mod.TestModels;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
@@ -43,7 +44,7 @@ class TrainingGradientTest {
         Parameters grads = params.zerosLike();
         int[][] input = TestModels.tokens(B, T, c.vocabSize(), 5);
         int[][] target = TestModels.tokens(B, T, c.vocabSize(), 6);
-        try (TrainingPlan plan = new TrainingPlan(c, params, grads, new TrainingPlan.AuxWeights(0.3, PREDICTOR_WEIGHT), RoutingRule.TOP_K, B, T, 2)) {
+        try (TrainingPlan plan = new TrainingPlan(c, params, grads, new TrainingPlan.AuxWeights(0.3, PREDICTOR_WEIGHT), RoutingRule.TOP_K, B, T, new CpuTrainingKernels(2))) {
             plan.forward(input, target);
             plan.backward();
             int[][] selected = selections(plan, c);
@@ -120,7 +121,7 @@ class TrainingGradientTest {
             want -= logits[r * v + target[r / T][r % T]] - max - Math.log(sum);
         }
         want /= B * T;
-        try (TrainingPlan plan = new TrainingPlan(c, params, params.zerosLike(), new TrainingPlan.AuxWeights(0, 0), RoutingRule.TOP_K, B, T, 2)) {
+        try (TrainingPlan plan = new TrainingPlan(c, params, params.zerosLike(), new TrainingPlan.AuxWeights(0, 0), RoutingRule.TOP_K, B, T, new CpuTrainingKernels(2))) {
             double loss = plan.forward(input, target);
             for (int layer : c.routedLayers()) {
                 assertArrayEquals(reference.selected(layer), plan.selected(layer), "layer " + layer);

@@ -1,5 +1,6 @@
 package dev.mod.train;
 
+import dev.mod.cpu.CpuTrainingKernels;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -70,7 +71,7 @@ class TrainingOracleTest {
             Parameters params = Parameters.of(model);
             Parameters grads = params.zerosLike();
             try (TrainingPlan plan = new TrainingPlan(model.config(), params, grads, new TrainingPlan.AuxWeights(0, 0), RoutingRule.TOP_K,
-                    batch, seqLen, 2)) {
+                    batch, seqLen, new CpuTrainingKernels(2))) {
                 assertEquals(expected.get("loss").asDouble(), plan.forward(tokens, targets), 1e-5, "loss");
                 plan.backward();
             }

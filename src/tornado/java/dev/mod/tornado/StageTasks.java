@@ -2,6 +2,7 @@ package dev.mod.tornado;
 
 import dev.mod.ModException;
 import dev.mod.model.ModelConfig;
+import dev.mod.model.Rope;
 import dev.mod.model.Tensor;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.WorkerGrid;
@@ -188,17 +189,16 @@ final class StageTasks {
 
     /** cos and sin [positions, dh/2] of RoPE's angles: a table per position, read by the rope kernels. */
     FloatArray[] ropeTables(int positions) {
-        int half = config.headDim() / 2;
-        FloatArray cos = floats(positions * half);
-        FloatArray sin = floats(positions * half);
-        for (int p = 0; p < positions; p++) {
-            for (int j = 0; j < half; j++) {
-                double angle = p * Math.pow(config.ropeTheta(), -2.0 * j / config.headDim());
-                cos.set(p * half + j, (float) Math.cos(angle));
-                sin.set(p * half + j, (float) Math.sin(angle));
-            }
+        int size = positions * (config.headDim() / 2);
+        float[] cos = new float[size];
+        float[] sin = new float[size];
+        Rope.fill(cos, sin, config.ropeTheta(), config.headDim(), 0, positions);
+        FloatArray[] tables = {floats(size), floats(size)};
+        for (int i = 0; i < size; i++) {
+            tables[0].set(i, cos[i]);
+            tables[1].set(i, sin[i]);
         }
-        return new FloatArray[] {cos, sin};
+        return tables;
     }
 
     FloatArray floats(int n) {

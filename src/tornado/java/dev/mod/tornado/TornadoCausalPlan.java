@@ -11,7 +11,6 @@ import dev.mod.plan.CausalPass;
 import dev.mod.plan.RoutingRule;
 import dev.mod.plan.PlanShape;
 import dev.mod.plan.SequenceLengths;
-import uk.ac.manchester.tornado.api.DataRange;
 import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
@@ -23,10 +22,7 @@ import uk.ac.manchester.tornado.api.enums.ProfilerMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -79,15 +75,9 @@ public final class TornadoCausalPlan implements CausalPass {
     private final FloatArray ropeSin;
     private final FloatArray logitsDevice;
 
-    // The host's side: the last chunk, and what came over from the device since it ran.
+    // The host's side: the last chunk's positions, what it reads back from the device, the last run's profile.
     private final int[] positions;
-    private final float[] logits;
-    private final long[] countBase;
-    private int rows;
-    private boolean truncatedSinceRun;
-    private TornadoExecutionResult headResult;
-    private boolean logitsFetched;
-    private long fetchedBytes;
+    private final CausalReadBack readBack;
     private final List<GraphProfile> lastProfile = new ArrayList<>();
 
     /**
@@ -129,8 +119,7 @@ public final class TornadoCausalPlan implements CausalPass {
         ropeSin = rope[1];
         logitsDevice = stages.floats(maxRows * c.vocabSize());
         positions = new int[maxRows];
-        logits = new float[maxRows * c.vocabSize()];
-        countBase = new long[2 * layers];
+        readBack = new CausalReadBack(c, sequences, maxRows, context, lengths, routedIndex, state, routing, logitsDevice);
 
         GraphSpec init = new GraphSpec("init");
         FloatArray x = block.buffers().x();
@@ -341,18 +330,14 @@ public final class TornadoCausalPlan implements CausalPass {
             in.set(1 + sequences + inRows + i, seq[i]);
             in.set(1 + sequences + 2 * inRows + i, positions[i]);
         }
-        rows = n;
-        truncatedSinceRun = false;
-        headResult = null;
-        logitsFetched = false;
-        fetchedBytes = 0;
+        readBack.starting(n);
         lastProfile.clear();
         int entry = step ? stepGraph : chunkGraph;
         execute(entry, n);
         for (int g = firstLayerGraph; g < specs.size(); g++) {
             TornadoExecutionResult result = execute(g, n);
             if (g == specs.size() - 1) {
-                headResult = result;
+                readBack.ran(result);
             }
         }
     }
@@ -370,15 +355,12 @@ public final class TornadoCausalPlan implements CausalPass {
     @Override
     public void truncate(int s, int length) {
         lengths.truncate(s, length);
-        truncatedSinceRun = true;
+        readBack.truncated();
     }
 
     @Override
     public void resetCounts() {
-        int[] counts = fetch(CausalLayout.counts(sequences, maxRows, config.nLayers(), context), 2 * config.nLayers());
-        for (int i = 0; i < counts.length; i++) {
-            countBase[i] = counts[i];
-        }
+        readBack.resetCounts();
     }
 
     @Override
@@ -394,101 +376,42 @@ public final class TornadoCausalPlan implements CausalPass {
     /** logits[n, V] of the last chunk's rows (the array holds R rows), brought from the device on the first call after a run. */
     @Override
     public float[] logits() {
-        if (headResult != null && !logitsFetched) {
-            int count = rows * config.vocabSize();
-            headResult.transferToHost(new DataRange(logitsDevice).withSize(count));
-            MemorySegment.copy(logitsDevice.getSegment(), ValueLayout.JAVA_FLOAT, 0, logits, 0, count);
-            fetchedBytes += (long) count * Float.BYTES;
-            logitsFetched = true;
-        }
-        return logits;
+        return readBack.logits();
     }
 
     @Override
     public int rows() {
-        return rows;
+        return readBack.rows();
     }
 
     @Override
     public int[] routed(int layer) {
-        checkRouted(layer);
-        return fetch(CausalLayout.flags(sequences, maxRows, config.nLayers(), context) + layer * maxRows, rows);
+        return readBack.routed(layer);
     }
 
     @Override
     public float[] routerLogits(int layer) {
-        checkRouted(layer);
-        float[] r = new float[rows];
-        if (headResult != null) {
-            long offset = (long) routedIndex.get(layer) * maxRows;
-            headResult.transferToHost(new DataRange(routing).withOffset(offset).withSize(rows));
-            MemorySegment.copy(routing.getSegment(), ValueLayout.JAVA_FLOAT, offset * Float.BYTES, r, 0, rows);
-            fetchedBytes += (long) rows * Float.BYTES;
-        }
-        return r;
-    }
-
-    private void checkRouted(int layer) {
-        if (!routedIndex.containsKey(layer)) {
-            throw new ModException("layer " + layer + " is not routed");
-        }
+        return readBack.routerLogits(layer);
     }
 
     @Override
     public long routedTokens(int layer) {
-        return count(layer, 0);
+        return readBack.count(layer, 0);
     }
 
     @Override
     public long decisions(int layer) {
-        return count(layer, 1);
-    }
-
-    private long count(int layer, int which) {
-        if (!routedIndex.containsKey(layer)) {
-            return 0;
-        }
-        int at = 2 * layer + which;
-        return fetch(CausalLayout.counts(sequences, maxRows, config.nLayers(), context) + at, 1)[0] - countBase[at];
+        return readBack.count(layer, 1);
     }
 
     /** The positions layer's cache holds for sequence s, in the order they came. */
     public int[] cachedPositions(int layer, int s) {
-        return heldPositions(layer, s, fetch(CausalLayout.lengths(sequences, maxRows) + layer * sequences + s, 1)[0]);
-    }
-
-    // The first `length` positions the last run left in layer's cache of sequence s, less those a truncate() since cut off.
-    private int[] heldPositions(int layer, int s, int length) {
-        int[] held = fetch(CausalLayout.cached(sequences, maxRows, config.nLayers()) + (layer * sequences + s) * context, length);
-        int kept = 0;
-        while (kept < held.length && held[kept] < lengths.length(s)) {
-            kept++;
-        }
-        return Arrays.copyOf(held, kept);
+        return readBack.cachedPositions(layer, s);
     }
 
     @Override
     public long cacheBytes() {
-        int[] cached = fetch(CausalLayout.lengths(sequences, maxRows), config.nLayers() * sequences);
-        long cachedRows = 0;
-        for (int layer = 0; layer < config.nLayers(); layer++) {
-            for (int s = 0; s < sequences; s++) {
-                int length = cached[layer * sequences + s];
-                cachedRows += truncatedSinceRun ? heldPositions(layer, s, length).length : length;
-            }
-        }
-        return cachedRows * 2L * config.kvDim() * Float.BYTES;
-    }
-
-    // state[offset, offset + count) from the device as the last run left it (zeros before the first run).
-    private int[] fetch(int offset, int count) {
-        int[] out = new int[count];
-        if (headResult != null && count > 0) {
-            headResult.transferToHost(new DataRange(state).withOffset(offset).withSize(count));
-            fetchedBytes += (long) count * Integer.BYTES;
-            MemorySegment.copy(state.getSegment(), ValueLayout.JAVA_INT, (long) offset * Integer.BYTES, out, 0, count);
-        }
-        return out;
+        return readBack.cacheBytes();
     }
 
     /** Per graph of the last run (profiling on): bytes in and out, kernel, transfer and compile time. */
@@ -498,7 +421,7 @@ public final class TornadoCausalPlan implements CausalPass {
 
     /** Bytes moved by the last run and by the outputs asked for since (profiling on). */
     public long hostDeviceBytes() {
-        return lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() + fetchedBytes;
+        return lastProfile.stream().mapToLong(p -> p.bytesIn() + p.bytesOut()).sum() + readBack.fetchedBytes();
     }
 
     /** Bytes the plan keeps on the device: weights, caches, activations, state. */

@@ -1,7 +1,7 @@
 package dev.mod.tornado;
 
 import dev.mod.ModException;
-import uk.ac.manchester.tornado.api.TornadoBackend;
+import dev.mod.backend.Backend;
 import uk.ac.manchester.tornado.api.TornadoRuntime;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
@@ -47,18 +47,18 @@ public final class TornadoDevices {
                 + String.join(", ", ids()) + ")");
     }
 
-    /** One line per device: "tornado:B:D  name (backend)". */
-    public static List<String> describe() {
+    /** Every device as the backend lists it: "tornado:B:D", and its name and TornadoVM backend. */
+    static List<Backend.Device> describe() {
         TornadoRuntime runtime = TornadoRuntimeProvider.getTornadoRuntime();
-        List<String> lines = new ArrayList<>();
+        List<Backend.Device> devices = new ArrayList<>();
         for (int b = 0; b < runtime.getNumBackends(); b++) {
-            TornadoBackend backend = runtime.getBackend(b);
+            var backend = runtime.getBackend(b);
             for (int d = 0; d < backend.getNumDevices(); d++) {
                 TornadoDevice device = backend.getDevice(d);
-                lines.add(String.format("tornado:%d:%d  %s (%s)", b, d, device.getPhysicalDevice().getDeviceName(),
-                        backend.getName()));
+                devices.add(new Backend.Device("tornado:" + b + ":" + d,
+                        device.getPhysicalDevice().getDeviceName() + " (" + backend.getName() + ")"));
             }
         }
-        return lines;
+        return devices;
     }
 }

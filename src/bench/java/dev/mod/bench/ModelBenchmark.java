@@ -1,13 +1,13 @@
 package dev.mod.bench;
 
-import dev.mod.cpu.CpuKernels;
+import dev.mod.backend.Backend;
+import dev.mod.backend.Backends;
 import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.Presets;
-import dev.mod.plan.ForwardPlan;
-import dev.mod.plan.Kernels;
+import dev.mod.plan.ForwardPass;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -47,16 +47,16 @@ public class ModelBenchmark {
     @Param({"f32", "bf16"})
     public String dtype;
 
-    private Kernels kernels;
-    private ForwardPlan plan;
+    private Backend cpu;
+    private ForwardPass plan;
     private int[][] tokens;
 
     @Setup(Level.Trial)
     public void setUp() {
         ModelConfig config = Presets.get("bench");
         Model mod = ModelInit.random(config, 1).withMatrixType(DType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)));
-        kernels = new CpuKernels();
-        plan = new ForwardPlan(model.equals("dense") ? mod.asDense() : mod, kernels, 1, seqLen);
+        cpu = Backends.start("cpu");
+        plan = cpu.open(model.equals("dense") ? mod.asDense() : mod, 1, seqLen);
         tokens = new int[1][seqLen];
         SplittableRandom random = new SplittableRandom(2);
         for (int t = 0; t < seqLen; t++) {
@@ -66,7 +66,8 @@ public class ModelBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        kernels.close();
+        plan.close();
+        cpu.close();
     }
 
     @Benchmark

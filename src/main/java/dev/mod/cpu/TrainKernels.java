@@ -1,6 +1,5 @@
-package dev.mod.train;
+package dev.mod.cpu;
 
-import dev.mod.cpu.VectorMath;
 import dev.mod.model.RouterWeighting;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -10,7 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
  * cpu backend has no vector kernel for them: plain loops over row-major float arrays, shapes in the comment
  * above each. Backward kernels add into the gradients of their inputs ("+="), so that a tensor read by
  * several operations collects all of its gradient. The forward kernels the cpu backend already has (RMSNorm,
- * RoPE, SwiGLU, router logits, gather, scatter) are its {@link dev.mod.cpu.RowKernels}, where the RMSNorm,
+ * RoPE, SwiGLU, router logits, gather, scatter) are {@link RowKernels}, where the RMSNorm,
  * RoPE and SwiGLU twins live too; here are the twins of gather, scatter and the router; matrix products and
  * attention are in {@link TrainMatmul} and {@link TrainAttention}.
  */

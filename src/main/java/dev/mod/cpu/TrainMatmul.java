@@ -1,8 +1,6 @@
-package dev.mod.train;
+package dev.mod.cpu;
 
-import dev.mod.cpu.Gemm;
-import dev.mod.cpu.PackedMatrix;
-import dev.mod.cpu.WorkerPool;
+import dev.mod.train.TrainingKernels;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -58,7 +56,7 @@ final class TrainMatmul implements AutoCloseable, WorkerPool.Task {
     }
 
     /** A weight W [out, in] as the GEMM reads it, forward (W) and backward (W^T). */
-    static final class Weight {
+    static final class Weight implements TrainingKernels.Matrix {
         final int out;
         final int in;
         final PackedMatrix forward;

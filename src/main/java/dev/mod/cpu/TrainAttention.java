@@ -1,8 +1,5 @@
-package dev.mod.train;
+package dev.mod.cpu;
 
-import dev.mod.cpu.TileProduct;
-import dev.mod.cpu.VectorMath;
-import dev.mod.cpu.WorkerPool;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 

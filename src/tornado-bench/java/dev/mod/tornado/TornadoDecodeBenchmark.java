@@ -1,10 +1,10 @@
 package dev.mod.tornado;
 
 import dev.mod.bench.DecodeBenchmark;
-import dev.mod.cpu.CpuKernels;
+import dev.mod.backend.Backend;
+import dev.mod.backend.Backends;
 import dev.mod.model.DType;
 import dev.mod.plan.CausalPass;
-import dev.mod.plan.CausalPlan;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -35,13 +35,13 @@ public final class TornadoDecodeBenchmark {
         List<Row> cpu = new ArrayList<>();
         // The cpu backend runs after every TornadoVM plan is closed (see TornadoStageBenchmark); its kernels only
         // calibrate before that, which runs no TornadoVM code.
-        try (CpuKernels kernels = new CpuKernels()) {
+        try (Backend cpuBackend = Backends.start("cpu"); Backend tornadoBackend = Backends.start("tornado")) {
             List<DecodeBenchmark.Workload> workloads = new ArrayList<>();
             for (int context : contexts) {
                 for (String model : List.of("dense", "mod")) {
-                    DecodeBenchmark.Workload w = DecodeBenchmark.workload(model, DType.F32, context, steps, kernels);
+                    DecodeBenchmark.Workload w = DecodeBenchmark.workload(model, DType.F32, context, steps, cpuBackend.hostKernels("calibration"));
                     workloads.add(w);
-                    try (TornadoCausalPlan plan = new TornadoCausalPlan(w.model(), w.rule(), 1, w.prompt().length, context, false, null)) {
+                    try (CausalPass plan = tornadoBackend.openCausal(w.model(), w.rule(), 1, w.prompt().length, context, null, DType.F32)) {
                         tornado.add(measure(plan, w, context, model, steps, runs));
                     }
                 }
@@ -50,7 +50,7 @@ public final class TornadoDecodeBenchmark {
             for (int context : contexts) {
                 for (String model : List.of("dense", "mod")) {
                     DecodeBenchmark.Workload w = workloads.get(i++);
-                    cpu.add(measure(new CausalPlan(w.model(), kernels, w.rule(), 1, w.prompt().length, context), w, context, model, steps, runs));
+                    cpu.add(measure(cpuBackend.openCausal(w.model(), w.rule(), 1, w.prompt().length, context, null, DType.F32), w, context, model, steps, runs));
                 }
             }
         }

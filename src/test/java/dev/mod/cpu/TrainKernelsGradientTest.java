@@ -1,7 +1,5 @@
-package dev.mod.train;
+package dev.mod.cpu;
 
-import dev.mod.cpu.CausalAttention;
-import dev.mod.cpu.RowKernels;
 import dev.mod.model.RouterWeighting;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;

@@ -1,11 +1,13 @@
 package dev.mod.bench;
 
-import dev.mod.cpu.CpuKernels;
+import dev.mod.backend.Backend;
+import dev.mod.backend.Backends;
+import dev.mod.cpu.CpuTrainingKernels;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.Presets;
-import dev.mod.plan.ForwardPlan;
+import dev.mod.plan.ForwardPass;
 import dev.mod.train.AdamW;
 import dev.mod.train.Parameters;
 import dev.mod.train.TrainingPlan;
@@ -57,8 +59,9 @@ public class TrainBenchmark {
     private Parameters params;
     private Parameters grads;
     private AdamW adam;
-    private CpuKernels kernels;
-    private ForwardPlan forward;
+    private CpuTrainingKernels trainingKernels;
+    private Backend cpu;
+    private ForwardPass forward;
     private int[][] input;
     private int[][] target;
 
@@ -89,9 +92,11 @@ public class TrainBenchmark {
         grads = params.zerosLike();
         adam = new AdamW(params, 0.1);
         int threads = Runtime.getRuntime().availableProcessors();
-        plan = new TrainingPlan(m.config(), params, grads, new TrainingPlan.AuxWeights(0.01, 0), RoutingRule.TOP_K, BATCH, SEQ, threads);
-        kernels = new CpuKernels(threads);
-        forward = new ForwardPlan(m, kernels, BATCH, SEQ);
+        trainingKernels = new CpuTrainingKernels(threads);
+        plan = new TrainingPlan(m.config(), params, grads, new TrainingPlan.AuxWeights(0.01, 0), RoutingRule.TOP_K, BATCH, SEQ,
+                trainingKernels);
+        cpu = Backends.cpu(threads);
+        forward = cpu.open(m, BATCH, SEQ);
         SplittableRandom random = new SplittableRandom(2);
         input = new int[BATCH][SEQ];
         target = new int[BATCH][SEQ];
@@ -106,7 +111,7 @@ public class TrainBenchmark {
     @TearDown(Level.Trial)
     public void tearDown() {
         plan.close();
-        kernels.close();
+        cpu.close();
     }
 
     @Benchmark
@@ -119,8 +124,8 @@ public class TrainBenchmark {
         long t1 = System.nanoTime();
         double loss = plan.forward(input, target);
         plan.backward();
-        adam.clip(plan.pool(), params, grads, 1.0);
-        adam.update(plan.pool(), params, grads, 1e-4);
+        trainingKernels.clip(grads, 1.0);
+        trainingKernels.update(adam, params, grads, 1e-4);
         plan.weightsChanged();
         long t2 = System.nanoTime();
         times.forwardMs += (t1 - t0) / 1e6;

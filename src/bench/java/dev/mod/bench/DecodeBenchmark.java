@@ -1,6 +1,7 @@
 package dev.mod.bench;
 
-import dev.mod.cpu.CpuKernels;
+import dev.mod.backend.Backend;
+import dev.mod.backend.Backends;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.data.JdkSourceText;
 import dev.mod.model.DType;
@@ -8,6 +9,7 @@ import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.Presets;
+import dev.mod.plan.CausalPass;
 import dev.mod.plan.CausalPlan;
 import dev.mod.plan.RoutingRule;
 import dev.mod.plan.Kernels;
@@ -70,8 +72,8 @@ public class DecodeBenchmark {
     @Param({"model"})
     public String cache;
 
-    private Kernels kernels;
-    private CausalPlan plan;
+    private Backend cpu;
+    private CausalPass plan;
     private final int[] seq = {0};
     private final int[] tok = new int[1];
     private int[] next;
@@ -119,17 +121,18 @@ public class DecodeBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        kernels = new CpuKernels();
-        Workload w = workload(model, DType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)), context, STEPS, kernels);
+        cpu = Backends.start("cpu");
+        Workload w = workload(model, DType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)), context, STEPS, cpu.hostKernels("calibration"));
         DType cacheType = cache.equals("model") ? KvCache.typeFor(w.model()) : DType.valueOf(cache.toUpperCase(java.util.Locale.ROOT));
-        plan = new CausalPlan(w.model(), kernels, w.rule(), 1, w.prompt().length, w.model().config().maxSeqLen(), cacheType);
+        plan = cpu.openCausal(w.model(), w.rule(), 1, w.prompt().length, w.model().config().maxSeqLen(), null, cacheType);
         plan.prefill(0, w.prompt());
         next = w.next();
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        kernels.close();
+        plan.close();
+        cpu.close();
     }
 
     @Benchmark
@@ -144,8 +147,8 @@ public class DecodeBenchmark {
             counters.routedTokens += plan.routedTokens(layer);
             counters.routingDecisions += plan.decisions(layer);
         }
-        counters.kvBytes += plan.cache().bytes();
-        counters.denseKvBytes += plan.cache().denseBytes(plan.length(0));
+        counters.kvBytes += plan.cacheBytes();
+        counters.denseKvBytes += plan.denseCacheBytes(plan.length(0));
         plan.truncate(0, context - STEPS);
         return plan.logits();
     }

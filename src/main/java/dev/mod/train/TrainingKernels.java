@@ -1,0 +1,112 @@
+package dev.mod.train;
+
+import dev.mod.model.RouterWeighting;
+
+/**
+ * The kernels a training step runs, each forward kernel beside its backward twin, on host arrays: what a backend
+ * implements to train through {@link TrainingPlan} (the cpu backend's is {@code cpu/CpuTrainingKernels}). R rows are
+ * B sequences of T tokens; a routed layer's blocks see n = B * k of them.
+ */
+public interface TrainingKernels extends AutoCloseable {
+    /** A weight [out, in] in the form this backend's products read, refreshed from its FP32 master copy by load(). */
+    interface Matrix {
+    }
+
+    /** Activations x[n, in] prepared once for the weight gradients of several products that read them. */
+    interface Activations {
+    }
+
+    Matrix matrix(int out, int in);
+
+    // w = master[out, in]
+    void load(Matrix w, float[] master);
+
+    // out[n, W.out] = x[n, W.in] . W^T
+    void matmul(float[] out, float[] x, Matrix w, int n);
+
+    // dx[n, W.in] = dout[n, W.out] . W (written)
+    void matmulBackwardInput(float[] dx, float[] dout, Matrix w, int n);
+
+    // dx[n, W.in] += dout[n, W.out] . W: for an input read by several products
+    void matmulBackwardInputAdd(float[] dx, float[] dout, Matrix w, int n);
+
+    // dW[out, in] = dout[n, out]^T . x[n, in] (written)
+    void matmulBackwardWeight(float[] dw, float[] dout, float[] x, int n, int out, int in);
+
+    // x[n, in] for matmulBackwardWeight of several products; valid until the next call for the same shape
+    Activations activations(float[] x, int n, int in);
+
+    // dW[out, in] = dout[n, out]^T . x (written), x from activations()
+    void matmulBackwardWeight(float[] dw, float[] dout, Activations x, int n, int out);
+
+    // x[R, d] = emb[tok[r], :]
+    void embed(float[] x, int[] tokens, float[] emb, int rows, int d);
+
+    // demb[tok[r], :] += dx[r, :]
+    void embedBackward(float[] demb, float[] dx, int[] tokens, int rows, int d);
+
+    // out[n, d] = x * w / sqrt(mean(x^2) + eps), row by row
+    void rmsnorm(float[] out, float[] x, float[] w, int n, int d, double eps);
+
+    // dx[n, d] += RMSNorm's input gradient, dw[d] += its weight gradient, from dout[n, d] and the forward's x
+    void rmsnormBackward(float[] dx, float[] dw, float[] dout, float[] x, float[] w, int n, int d, double eps);
+
+    // x[n, heads * dh] rotated in place by RoPE at positions[n] (cos, sin [T, dh / 2]; -sin rotates back: the backward)
+    void rope(float[] x, int[] positions, float[] cos, float[] sin, int n, int heads, int dh);
+
+    // out[n] = a[n] + b[n]
+    void add(float[] out, float[] a, float[] b, int n);
+
+    // out[B, T, H * dh] = causal softmax(q k^T / sqrt(dh)) v per sequence of T rows, lse[B, H, T] its log-sum-exp
+    void attention(float[] out, float[] lse, float[] q, float[] k, float[] v, int batch, int seqLen, int heads, int kvHeads, int dh);
+
+    // dq, dk, dv (written) from dout[B, T, H * dh] and the forward's q, k, v, out, lse
+    void attentionBackward(float[] dq, float[] dk, float[] dv, float[] dout, float[] out, float[] lse, float[] q, float[] k,
+                           float[] v, int batch, int seqLen, int heads, int kvHeads, int dh);
+
+    // s[n] = silu(g) * u
+    void swiglu(float[] s, float[] g, float[] u, int n);
+
+    // dg[n], du[n] (written) from ds[n] and the forward's g, u
+    void swigluBackward(float[] dg, float[] du, float[] ds, float[] g, float[] u, int n);
+
+    // r[R] = x[R, d] . w[d]
+    void routerLogits(float[] r, float[] x, float[] w, int rows, int d);
+
+    // dx[R, d] += dr[t] * w; dw[d] += sum_t dr[t] * x[t]
+    void routerLogitsBackward(float[] dx, float[] dw, float[] dr, float[] x, float[] w, int rows, int d);
+
+    // sel[B, k] = the k largest of scores[B, T] in each sequence, in ascending position order
+    void select(int[] sel, float[] scores, int batch, int seqLen, int capacity);
+
+    // xs[B, k, d] = x[b, sel[b, j], :]
+    void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int capacity, int d);
+
+    // dx[b, sel[b, j], :] += dxs[b, j, :]
+    void gatherBackward(float[] dx, float[] dxs, int[] sel, int batch, int seqLen, int capacity, int d);
+
+    // x[b, sel[b, j], :] += g(r[b, sel]) * f[b, j, :]
+    void scatter(float[] x, float[] f, int[] sel, float[] r, RouterWeighting weighting, int batch, int seqLen, int capacity, int d);
+
+    // df[b, j, :] = g(r) * dx[b, sel, :] (written); dr[b, sel] += g'(r) * (f[b, j] . dx[b, sel]); dx itself passes through
+    void scatterBackward(float[] df, float[] dr, float[] dx, float[] f, int[] sel, float[] r, RouterWeighting weighting, int batch,
+                         int seqLen, int capacity, int d);
+
+    // loss = mean over R of -log softmax(logits[r])[target[r]]; logits[R, V] become the probabilities
+    double crossEntropy(float[] logits, int[] targets, int rows, int vocab);
+
+    // dlogits[R, V] = (probs - onehot(target)) * scale (written)
+    void crossEntropyBackward(float[] dlogits, float[] probs, int[] targets, int rows, int vocab, float scale);
+
+    // loss = mean over R of BCE(sigmoid(z[r]), y[r]); dz[r] += weight * (sigmoid(z) - y) / R (dz null: the loss only)
+    double binaryCrossEntropy(float[] dz, float[] z, int[] y, int rows, float weight);
+
+    /** The global L2 norm of the gradients, which are scaled down to maxNorm when above it (0: no clipping). */
+    double clip(Parameters grads, double maxNorm);
+
+    /** One AdamW step of the parameters on the gradients at learning rate lr; the optimizer's moments and step advance. */
+    void update(AdamW optimizer, Parameters params, Parameters grads, double lr);
+
+    @Override
+    void close();
+}
