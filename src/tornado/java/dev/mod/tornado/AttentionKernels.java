@@ -16,9 +16,13 @@ public final class AttentionKernels {
     private AttentionKernels() {
     }
 
-    /** Queries per work-group (one item each) and keys per staged tile. */
+    /**
+     * Queries per work-group (one item each) and keys per staged tile. Two tiles of KEYS x MAX_HEAD_DIM floats are the
+     * kernel's local memory: 16 keys make 16 KB (32 made exactly 32 KB, and with the 8 bytes TornadoVM adds to every
+     * kernel, more than a 32 KB GPU has: the launch failed).
+     */
     public static final int QUERIES = 32;
-    public static final int KEYS = 32;
+    public static final int KEYS = 16;
     /** The largest head size the private and local arrays hold. */
     public static final int MAX_HEAD_DIM = 128;
 
@@ -91,8 +95,13 @@ public final class AttentionKernels {
         }
     }
 
+    /** Bytes of local memory attention declares. */
+    static final long ATTENTION_LOCAL_BYTES = 2L * KEYS * MAX_HEAD_DIM * Float.BYTES;
+
     /** Work-items sharing one query's keys in cacheAttention. */
     public static final int SPLIT = 32;
+    /** Bytes of local memory cacheAttention declares. */
+    static final long CACHE_ATTENTION_LOCAL_BYTES = (2L * SPLIT + (long) SPLIT * MAX_HEAD_DIM) * Float.BYTES;
 
     // out[rows, H * dh] = softmax(q k^T / sqrt(dh)) v for each picked row against its sequence's cache: q from
     // qkv[rows, (H + 2 Hkv) * dh], keys[S, Hkv * dh, context] (transposed) and values[S, context, Hkv * dh] at

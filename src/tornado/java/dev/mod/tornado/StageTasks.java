@@ -41,6 +41,13 @@ final class StageTasks {
         this.device = chosen != null ? TornadoDevices.device(chosen, deviceName != null ? "device" : "tornado-config: " + TornadoPlacement.PREFIX + "device")
                 : TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
         this.cpuDevice = device.getDeviceType() == TornadoDeviceType.CPU;
+        DriverErrors.get();
+        checkLocalMemory("attention", AttentionKernels.ATTENTION_LOCAL_BYTES);
+        checkLocalMemory("cache attention", AttentionKernels.CACHE_ATTENTION_LOCAL_BYTES);
+        checkWorkGroup("attention", AttentionKernels.QUERIES);
+        checkWorkGroup("cache attention", AttentionKernels.SPLIT);
+        checkWorkGroup("rmsnorm", TornadoKernels.ROW_GROUP);
+        checkWorkGroup("route", CausalKernels.GROUP);
         if (config.headDim() > AttentionKernels.MAX_HEAD_DIM || config.headDim() % 2 != 0) {
             throw new ModException("the tornado backend takes even head sizes up to " + AttentionKernels.MAX_HEAD_DIM
                     + ", this model's is " + config.headDim());
@@ -105,10 +112,45 @@ final class StageTasks {
         g.products.add(task);
     }
 
+    /**
+     * Local memory TornadoVM's OpenCL driver gives every kernel on top of what it declares: an unused 8-byte local
+     * argument (OCLKernel.setArgUnused). A kernel declaring exactly the device's local memory fails to launch.
+     */
+    static final long TORNADO_LOCAL_ARGUMENT = 8;
+
+    /** Refuses, in one line and before anything runs, a kernel whose local memory the device does not have. */
+    private void checkLocalMemory(String kernel, long declared) {
+        long needed = declared + TORNADO_LOCAL_ARGUMENT;
+        if (device.getDeviceLocalMemorySize() < needed) {
+            throw new ModException("the " + kernel + " kernel needs " + needed + " bytes of local memory; "
+                    + device.getPhysicalDevice().getDeviceName() + " has " + device.getDeviceLocalMemorySize());
+        }
+    }
+
+    /**
+     * Refuses, in one line, a kernel whose work-groups are larger than the device's: TornadoVM would launch it with a
+     * group size of the driver's choosing (it prints a warning and goes on), and these kernels depend on theirs.
+     */
+    private void checkWorkGroup(String kernel, long items) {
+        long most = device.getDeviceMaxWorkgroupDimensions()[0];
+        if (most < items) {
+            throw new ModException("the " + kernel + " kernel runs work-groups of " + items + " items; "
+                    + device.getPhysicalDevice().getDeviceName() + " takes at most " + most);
+        }
+    }
+
+    /** Fails with one line if TornadoVM's driver reported a failed call (a launch, a build, a transfer) since the last check. */
+    void checkDriver(String what) {
+        DriverErrors watch = DriverErrors.get();
+        if (watch != null) {
+            watch.check(what, device.getPhysicalDevice().getDeviceName());
+        }
+    }
+
     /** The tiled layout needs 256 items per work-group and two padded tiles of local memory. */
     private void checkTiledFits(String task) {
         long items = (long) MatmulKernels.TILE_ITEMS * MatmulKernels.TILE_ITEMS;
-        long localBytes = 2L * MatmulKernels.TILE_K * (MatmulKernels.TILE + 1) * Float.BYTES;
+        long localBytes = 2L * MatmulKernels.TILE_K * (MatmulKernels.TILE + 1) * Float.BYTES + TORNADO_LOCAL_ARGUMENT;
         long[] maxGroup = device.getDeviceMaxWorkgroupDimensions();
         if (maxGroup[0] * (maxGroup.length > 1 ? maxGroup[1] : 1) < items || device.getDeviceLocalMemorySize() < localBytes) {
             throw new ModException(task + ": the tiled layout needs work-groups of " + items + " items and " + localBytes

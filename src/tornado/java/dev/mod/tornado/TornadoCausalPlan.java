@@ -156,6 +156,7 @@ public final class TornadoCausalPlan implements CausalPass {
         built.withDevice(stages.device);
         plan = built;
         plan.withGraph(0).execute();
+        stages.checkDriver("the causal plan's first graph");
     }
 
     // A way in: the chunk's description into the state, its tokens' embeddings into x.
@@ -334,12 +335,15 @@ public final class TornadoCausalPlan implements CausalPass {
         lastProfile.clear();
         int entry = step ? stepGraph : chunkGraph;
         execute(entry, n);
+        TornadoExecutionResult last = null;
         for (int g = firstLayerGraph; g < specs.size(); g++) {
             TornadoExecutionResult result = execute(g, n);
             if (g == specs.size() - 1) {
-                readBack.ran(result);
+                last = result;
             }
         }
+        stages.checkDriver(step ? "a decode step of " + n + " rows" : "a chunk of " + n + " rows");
+        readBack.ran(last);
     }
 
     private TornadoExecutionResult execute(int graph, int n) {

@@ -250,6 +250,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         headResult = null;
         logitsFetched = false;
         fetchedBytes = 0;
+        TornadoExecutionResult last = null;
         for (int g = 0; g < graphNames.size(); g++) {
             TornadoExecutionResult result = plan.withGraph(g).execute();
             if (profilerOn) {
@@ -265,9 +266,11 @@ public final class TornadoForwardPlan implements ForwardPass {
                 fetchedBytes += (long) selected.get(layer).length * Integer.BYTES + (long) router.get(layer).length * Float.BYTES;
             }
             if (g == graphNames.size() - 1) {
-                headResult = result;
+                last = result;
             }
         }
+        stages.checkDriver("a forward pass of " + batch + " x " + seqLen + " tokens");
+        headResult = last;
     }
 
     /** Turns TornadoVM's profiler on or off for the next runs (plans built with profiling only). */
