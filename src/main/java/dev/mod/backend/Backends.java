@@ -60,6 +60,10 @@ public final class Backends {
         } catch (LinkageError e) {
             throw tornadoMissing(e);
         } catch (ServiceConfigurationError e) {
+            // a jar whose provider list names a class it does not hold (a build without the backend over one with it)
+            if (e.getCause() == null && String.valueOf(e.getMessage()).endsWith(" not found")) {
+                throw new ModException(NOT_UNDER_TORNADO, e);
+            }
             throw tornadoMissing(e.getCause() == null ? e : e.getCause());
         }
         throw new ModException(NOT_UNDER_TORNADO);

@@ -7,6 +7,7 @@ import dev.mod.plan.CausalPlan;
 import dev.mod.plan.RoutingRule;
 import dev.mod.reference.ReferenceKernels;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -23,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * logits and routing decisions of one causal forward over the whole text, routed caches hold exactly the routed
  * positions, rollback works, and a decode step moves only its token ids in and, when asked, its logits out.
  */
+@ExtendWith(OclgrindLogCheck.class)
 class TornadoCausalPlanTest {
     private static final int VOCAB = 50;
 

@@ -6,6 +6,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.util.List;
 
@@ -14,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The static plan on the device: after the first batch only the tokens move in, the logits only when asked for, and nothing is recompiled. */
+@ExtendWith(OclgrindLogCheck.class)
 class TornadoPlanTest {
     @Test
     void afterTheFirstBatchOnlyTokensMoveInLogitsOutOnDemandAndNothingIsRecompiled() {

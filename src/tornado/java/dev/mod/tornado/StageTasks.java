@@ -15,6 +15,7 @@ import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -28,6 +29,8 @@ final class StageTasks {
     final TornadoDevice device;
     final boolean cpuDevice;
     final TornadoPlacement placement;
+    /** The device's work-group limits, against which every kernel's work-groups are checked. */
+    private final KernelBudget budget;
     /** Bytes of every buffer made here: what the plan keeps on the device. */
     private long deviceBytes;
 
@@ -42,12 +45,11 @@ final class StageTasks {
                 : TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
         this.cpuDevice = device.getDeviceType() == TornadoDeviceType.CPU;
         DriverErrors.get();
-        checkLocalMemory("attention", AttentionKernels.ATTENTION_LOCAL_BYTES);
-        checkLocalMemory("cache attention", AttentionKernels.CACHE_ATTENTION_LOCAL_BYTES);
-        checkWorkGroup("attention", AttentionKernels.QUERIES);
-        checkWorkGroup("cache attention", AttentionKernels.SPLIT);
-        checkWorkGroup("rmsnorm", TornadoKernels.ROW_GROUP);
-        checkWorkGroup("route", CausalKernels.GROUP);
+        this.budget = KernelBudget.of(device);
+        for (KernelBudget.Need need : List.of(KernelBudget.ATTENTION, KernelBudget.CACHE_ATTENTION, KernelBudget.RMSNORM,
+                KernelBudget.ROUTE)) {
+            budget.require(need);
+        }
         if (config.headDim() > AttentionKernels.MAX_HEAD_DIM || config.headDim() % 2 != 0) {
             throw new ModException("the tornado backend takes even head sizes up to " + AttentionKernels.MAX_HEAD_DIM
                     + ", this model's is " + config.headDim());
@@ -73,7 +75,7 @@ final class StageTasks {
     void matmul(GraphSpec g, String task, FloatArray in, FloatArray w, FloatArray out, IntArray live, int rows, int inDim, int outDim,
                 Epilogue e) {
         String name = g.name + "." + task;
-        String layout = placement.layoutOf(name, cpuDevice, rows);
+        String layout = placement.layoutOf(name, cpuDevice, rows, l -> budget.fits(need(l)));
         if (!layout.equals("rows") && placement.local().containsKey(name)) {
             throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ".local: the " + layout
                     + " layout's work-groups are fixed by its kernel; .local sets the rows layout's");
@@ -81,6 +83,13 @@ final class StageTasks {
         WorkerGrid grid;
         ProductKernel kernel;
         GraphSpec.RowGrid forRows;
+        if (!layout.equals("rows")) {
+            String why = budget.shortfall(need(layout));
+            if (why != null) {
+                throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ": " + why + "; use "
+                        + TornadoPlacement.PREFIX + name + ".matmul=rows");
+            }
+        }
         if (layout.equals("vector")) {
             if (rows > MatmulKernels.VECTOR_ROWS) {
                 throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ": the vector layout takes at most "
@@ -92,7 +101,6 @@ final class StageTasks {
             forRows = n -> grid.setGlobalWork(items, 1, 1);
             kernel = MatmulKernels::matmulVector;
         } else if (layout.equals("tiled")) {
-            checkTiledFits(name);
             long x = (long) ceilDiv(outDim, MatmulKernels.TILE) * MatmulKernels.TILE_ITEMS;
             grid = new WorkerGrid2D((int) x, ceilDiv(rows, MatmulKernels.TILE) * MatmulKernels.TILE_ITEMS);
             grid.setLocalWork(MatmulKernels.TILE_ITEMS, MatmulKernels.TILE_ITEMS, 1);
@@ -100,7 +108,11 @@ final class StageTasks {
             kernel = MatmulKernels::matmulTiled;
         } else {
             int pairs = ceilDiv(outDim, 2 * MatmulKernels.PAIR) * MatmulKernels.PAIR;
-            int local = placement.local().getOrDefault(name, (int) Math.min(64, device.getDeviceMaxWorkgroupDimensions()[0]));
+            int local = placement.local().getOrDefault(name, (int) Math.min(64, budget.mostItems()));
+            if (local > budget.mostItems()) {
+                throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + name + ".local=" + local + ": "
+                        + budget.device() + " takes work-groups of at most " + budget.mostItems() + " items");
+            }
             long x = (long) ceilDiv(pairs, local) * local;
             grid = new WorkerGrid2D((int) x, ceilDiv(rows, MatmulKernels.ROWS_PER_ITEM));
             grid.setLocalWork(local, 1, 1);
@@ -112,31 +124,9 @@ final class StageTasks {
         g.products.add(task);
     }
 
-    /**
-     * Local memory TornadoVM's OpenCL driver gives every kernel on top of what it declares: an unused 8-byte local
-     * argument (OCLKernel.setArgUnused). A kernel declaring exactly the device's local memory fails to launch.
-     */
-    static final long TORNADO_LOCAL_ARGUMENT = 8;
-
-    /** Refuses, in one line and before anything runs, a kernel whose local memory the device does not have. */
-    private void checkLocalMemory(String kernel, long declared) {
-        long needed = declared + TORNADO_LOCAL_ARGUMENT;
-        if (device.getDeviceLocalMemorySize() < needed) {
-            throw new ModException("the " + kernel + " kernel needs " + needed + " bytes of local memory; "
-                    + device.getPhysicalDevice().getDeviceName() + " has " + device.getDeviceLocalMemorySize());
-        }
-    }
-
-    /**
-     * Refuses, in one line, a kernel whose work-groups are larger than the device's: TornadoVM would launch it with a
-     * group size of the driver's choosing (it prints a warning and goes on), and these kernels depend on theirs.
-     */
-    private void checkWorkGroup(String kernel, long items) {
-        long most = device.getDeviceMaxWorkgroupDimensions()[0];
-        if (most < items) {
-            throw new ModException("the " + kernel + " kernel runs work-groups of " + items + " items; "
-                    + device.getPhysicalDevice().getDeviceName() + " takes at most " + most);
-        }
+    /** What a product layout's kernel asks of a work-group. */
+    private static KernelBudget.Need need(String layout) {
+        return layout.equals("tiled") ? KernelBudget.TILED_PRODUCT : KernelBudget.VECTOR_PRODUCT;
     }
 
     /** Fails with one line if TornadoVM's driver reported a failed call (a launch, a build, a transfer) since the last check. */
@@ -144,18 +134,6 @@ final class StageTasks {
         DriverErrors watch = DriverErrors.get();
         if (watch != null) {
             watch.check(what, device.getPhysicalDevice().getDeviceName());
-        }
-    }
-
-    /** The tiled layout needs 256 items per work-group and two padded tiles of local memory. */
-    private void checkTiledFits(String task) {
-        long items = (long) MatmulKernels.TILE_ITEMS * MatmulKernels.TILE_ITEMS;
-        long localBytes = 2L * MatmulKernels.TILE_K * (MatmulKernels.TILE + 1) * Float.BYTES + TORNADO_LOCAL_ARGUMENT;
-        long[] maxGroup = device.getDeviceMaxWorkgroupDimensions();
-        if (maxGroup[0] * (maxGroup.length > 1 ? maxGroup[1] : 1) < items || device.getDeviceLocalMemorySize() < localBytes) {
-            throw new ModException(task + ": the tiled layout needs work-groups of " + items + " items and " + localBytes
-                    + " bytes of local memory, more than " + device.getPhysicalDevice().getDeviceName() + " offers; use "
-                    + TornadoPlacement.PREFIX + task + ".matmul=rows");
         }
     }
 

@@ -9,6 +9,7 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.function.Predicate;
 
 /**
  * What tornado-config says about a plan's tasks (JVM properties, one -Dkey=value per line of
@@ -86,11 +87,16 @@ record TornadoPlacement(String device, Map<String, String> matmul, Map<String, I
 
     /**
      * The layout of a product task of the given rows: its own setting, else the plan-wide one, else by device
-     * type (rows on CPU devices; elsewhere vector for at most VECTOR_ROWS rows, tiled for more).
+     * type (rows on CPU devices; elsewhere vector for at most VECTOR_ROWS rows, tiled for more) where the device's
+     * work-groups fit that layout's kernel, rows where they do not.
      */
-    String layoutOf(String task, boolean cpuDevice, int rows) {
+    String layoutOf(String task, boolean cpuDevice, int rows, Predicate<String> fits) {
+        String chosen = matmul.getOrDefault(task, matmul.get("*"));
+        if (chosen != null) {
+            return chosen;
+        }
         String byDevice = cpuDevice ? "rows" : rows <= MatmulKernels.VECTOR_ROWS ? "vector" : "tiled";
-        return matmul.getOrDefault(task, matmul.getOrDefault("*", byDevice));
+        return byDevice.equals("rows") || fits.test(byDevice) ? byDevice : "rows";
     }
 
     private static void checkTornadoTaskProperty(String key, String value, Map<String, GraphSpec> graphs) {

@@ -1,0 +1,45 @@
+package dev.mod.tornado;
+
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Fails a test during which the Oclgrind simulator reported anything (a data race, an out-of-bounds access, barrier
+ * divergence, an API error): the simulator only writes its reports to its log (OCLGRIND_LOG) and lets the kernel run on.
+ * Active in the test JVMs the oclgrind profile runs on the simulator (-Dmod.oclgrindLog=FILE); elsewhere it does nothing.
+ */
+public final class OclgrindLogCheck implements BeforeEachCallback, AfterEachCallback {
+    private static final String PROPERTY = "mod.oclgrindLog";
+    private long before;
+
+    @Override
+    public void beforeEach(ExtensionContext context) throws IOException {
+        Path log = log();
+        before = log != null && Files.exists(log) ? Files.size(log) : 0;
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) throws IOException {
+        Path log = log();
+        if (log == null || !Files.exists(log) || Files.size(log) <= before) {
+            return;
+        }
+        byte[] all = Files.readAllBytes(log);
+        String reported = new String(all, (int) before, all.length - (int) before, StandardCharsets.UTF_8).strip();
+        if (!reported.isEmpty()) {
+            throw new AssertionError("Oclgrind reported during " + context.getDisplayName() + ":\n"
+                    + reported.lines().limit(40).reduce((a, b) -> a + "\n" + b).orElse(""));
+        }
+    }
+
+    private static Path log() {
+        String file = System.getProperty(PROPERTY);
+        return file == null ? null : Path.of(file);
+    }
+}
