@@ -1,5 +1,6 @@
 package dev.mod.cli;
 
+import dev.mod.OclgrindLogCheck;
 import dev.mod.TestModels;
 import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsFile;
@@ -9,6 +10,7 @@ import dev.mod.model.ModelInit;
 import dev.mod.plan.ForwardPlan;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -26,6 +28,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * the same selected tokens and logits within 1e-4 relative. Runs in builds with the tornado profile on
  * TornadoVM's runtime (a TornadoVM SDK installed, TORNADOVM_HOME set); skipped with the reason elsewhere.
  */
+@ExtendWith(OclgrindLogCheck.class)
 class TornadoParityTest extends ConsoleTest {
     private static boolean available;
 

@@ -1,5 +1,6 @@
 package dev.mod.tornado;
 
+import dev.mod.OclgrindLogCheck;
 import dev.mod.TestModels;
 import dev.mod.model.Model;
 import dev.mod.model.RouterWeighting;

@@ -1,4 +1,4 @@
-package dev.mod.tornado;
+package dev.mod;
 
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
@@ -27,15 +27,20 @@ public final class OclgrindLogCheck implements BeforeEachCallback, AfterEachCall
     @Override
     public void afterEach(ExtensionContext context) throws IOException {
         Path log = log();
-        if (log == null || !Files.exists(log) || Files.size(log) <= before) {
-            return;
-        }
-        byte[] all = Files.readAllBytes(log);
-        String reported = new String(all, (int) before, all.length - (int) before, StandardCharsets.UTF_8).strip();
+        String reported = log == null ? "" : reportedSince(log, before);
         if (!reported.isEmpty()) {
             throw new AssertionError("Oclgrind reported during " + context.getDisplayName() + ":\n"
                     + reported.lines().limit(40).reduce((a, b) -> a + "\n" + b).orElse(""));
         }
+    }
+
+    /** What the log gained past its first `offset` bytes, stripped; empty when nothing. */
+    static String reportedSince(Path log, long offset) throws IOException {
+        if (!Files.exists(log) || Files.size(log) <= offset) {
+            return "";
+        }
+        byte[] all = Files.readAllBytes(log);
+        return new String(all, (int) offset, all.length - (int) offset, StandardCharsets.UTF_8).strip();
     }
 
     private static Path log() {
