@@ -4,6 +4,7 @@ import dev.mod.ModException;
 import dev.mod.backend.Backend;
 import dev.mod.backend.Backends;
 import dev.mod.io.AtomicFiles;
+import dev.mod.io.FolderLock;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
 import dev.mod.model.ModelInit;
@@ -102,7 +103,7 @@ final class StudyCommand implements Callable<Integer> {
                     "study");
         }
         List<String> ids = deviceIds();
-        try (Model m = openModel(); Backend cpu = Backends.start("cpu"); Backend reference = Backends.start("reference");
+        try (FolderLock lock = FolderLock.acquire(out, "study"); Model m = openModel(); Backend cpu = Backends.start("cpu"); Backend reference = Backends.start("reference");
              Backend tornado = ids.stream().anyMatch(id -> id.startsWith("tornado:")) ? Backends.start("tornado") : null) {
             List<StudyDevice> studyDevices = new ArrayList<>();
             for (String id : ids) {
@@ -111,6 +112,9 @@ final class StudyCommand implements Callable<Integer> {
             }
             StudySettings settings = new StudySettings(model, m.config().toJsonTree(), seed, capacities, seqLens, batch,
                     ids, warmupSeconds, repeats, decodeSteps);
+            if (!resume && Files.exists(studyJson)) {
+                throw new ModException(out + " already holds a study: use --resume to go on with it, or another --out");
+            }
             if (resume) {
                 StudyFile earlier = StudyFile.read(studyJson);
                 if (!earlier.settings().equals(settings)) {

@@ -5,9 +5,14 @@ import dev.mod.io.SafetensorsFile;
 import dev.mod.io.SafetensorsWriter;
 import dev.mod.model.Tensor;
 
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,6 +22,10 @@ import java.util.Map;
  * AdamW moments ("adam.m." and "adam.v." prefixes), and in its metadata the training settings, the step,
  * the optimizer's step and the data generator's state. Written atomically, so a crash never leaves half a
  * checkpoint; resuming from it continues the run bit for bit.
+ *
+ * <p>Nothing corrupt is accepted: the metadata carries a SHA-256 of every tensor's bytes and every other field, read
+ * back and compared; the step must lie within the run (1 to its steps, the optimizer's the same), and every value must
+ * be finite. A checkpoint is not written from a state with a non-finite value either.
  */
 public record Checkpoint(TrainSettings settings, Parameters params, Parameters m, Parameters v, long step, long adamStep,
                          long rngState) {
@@ -28,6 +37,10 @@ public record Checkpoint(TrainSettings settings, Parameters params, Parameters m
         List<Tensor> tensors = new ArrayList<>(params.tensors(""));
         tensors.addAll(m.tensors(M));
         tensors.addAll(v.tensors(V));
+        String nonFinite = firstNonFinite(tensors);
+        if (nonFinite != null) {
+            throw new ModException("the run's state holds a non-finite value in " + nonFinite + ": no checkpoint written");
+        }
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("format", FORMAT);
         metadata.put("config", settings.config().toJson());
@@ -35,7 +48,43 @@ public record Checkpoint(TrainSettings settings, Parameters params, Parameters m
         metadata.put("step", Long.toString(step));
         metadata.put("adam_step", Long.toString(adamStep));
         metadata.put("rng_state", Long.toString(rngState));
+        metadata.put("sha256", checksum(metadata, tensors));
         SafetensorsWriter.write(file, metadata, tensors);
+    }
+
+    // SHA-256 of the metadata's fields but the checksum, then of each tensor's name, shape and bytes, both by name
+    private static String checksum(Map<String, String> metadata, List<Tensor> tensors) {
+        MessageDigest digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        for (Map.Entry<String, String> e : new java.util.TreeMap<>(metadata).entrySet()) {
+            if (!e.getKey().equals("sha256")) {
+                digest.update((e.getKey() + "=" + e.getValue() + "\n").getBytes(StandardCharsets.UTF_8));
+            }
+        }
+        for (Tensor t : tensors.stream().sorted(java.util.Comparator.comparing(Tensor::name)).toList()) {
+            digest.update((t.name() + java.util.Arrays.toString(t.shape()) + "\n").getBytes(StandardCharsets.UTF_8));
+            long size = t.data().byteSize();
+            for (long at = 0; at < size; at += 1 << 20) {
+                digest.update(t.data().asSlice(at, Math.min(1 << 20, size - at)).toArray(ValueLayout.JAVA_BYTE));
+            }
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    // the first tensor with a NaN or an infinity, or null
+    private static String firstNonFinite(List<Tensor> tensors) {
+        for (Tensor t : tensors) {
+            for (float x : t.toFloatArray()) {
+                if (!Float.isFinite(x)) {
+                    return t.name();
+                }
+            }
+        }
+        return null;
     }
 
     public static Checkpoint read(Path file) {
@@ -53,14 +102,33 @@ public record Checkpoint(TrainSettings settings, Parameters params, Parameters m
             for (Tensor t : f.tensors().values()) {
                 (t.name().startsWith(M) ? m : t.name().startsWith(V) ? v : params).add(t);
             }
+            List<Tensor> all = new ArrayList<>(f.tensors().values());
+            String stored = required(meta, "sha256", file);
+            Map<String, String> fields = new LinkedHashMap<>(meta);
+            fields.remove("sha256");
+            if (!stored.equals(checksum(fields, all))) {
+                throw new ModException(file + ": the checkpoint is corrupt (its SHA-256 does not match its contents)");
+            }
+            String nonFinite = firstNonFinite(all);
+            if (nonFinite != null) {
+                throw new ModException(file + ": the checkpoint holds a non-finite value in " + nonFinite);
+            }
             Parameters p = Parameters.of(params, "");
             Parameters pm = Parameters.of(m, M);
             Parameters pv = Parameters.of(v, V);
             if (!p.names().equals(pm.names()) || !p.names().equals(pv.names())) {
                 throw new ModException(file + ": the optimizer state does not match the weights");
             }
-            return new Checkpoint(TrainSettings.fromJson(required(meta, "settings", file)), p, pm, pv,
-                    number(meta, "step", file), number(meta, "adam_step", file), number(meta, "rng_state", file));
+            TrainSettings settings = TrainSettings.fromJson(required(meta, "settings", file));
+            long step = number(meta, "step", file);
+            long adamStep = number(meta, "adam_step", file);
+            if (step < 1 || step > settings.steps()) {
+                throw new ModException(file + ": the checkpoint's step " + step + " is not within the run's 1 to " + settings.steps());
+            }
+            if (adamStep != step) {
+                throw new ModException(file + ": the optimizer's step " + adamStep + " is not the checkpoint's step " + step);
+            }
+            return new Checkpoint(settings, p, pm, pv, step, adamStep, number(meta, "rng_state", file));
         } catch (ModException e) {
             throw e.getMessage().startsWith(file.toString()) ? e : new ModException(file + ": " + e.getMessage(), e);
         }

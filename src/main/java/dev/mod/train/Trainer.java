@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
 import dev.mod.data.TrainingData;
+import dev.mod.io.FolderLock;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.model.ModelInit;
@@ -45,8 +46,17 @@ public final class Trainer {
         return folder;
     }
 
-    /** Trains from the start, or from the folder's checkpoint; returns the last evaluation's line. */
+    /**
+     * Trains from the start, or from the folder's checkpoint; returns the last evaluation's line. The folder is this run's
+     * alone while it runs: another run into it is refused (FolderLock).
+     */
     public JsonNode run(boolean resume, Consumer<Progress> progress) {
+        try (FolderLock lock = FolderLock.acquire(folder.dir(), "training run")) {
+            return train(resume, progress);
+        }
+    }
+
+    private JsonNode train(boolean resume, Consumer<Progress> progress) {
         ModelConfig config = s.config();
         TrainState state;
         Rng rng;

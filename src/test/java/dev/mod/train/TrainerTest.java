@@ -1,5 +1,6 @@
 package dev.mod.train;
 
+import dev.mod.ModException;
 import dev.mod.backend.Backends;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.data.SelectiveCopy;
@@ -73,6 +74,38 @@ class TrainerTest {
         List<Double> lossA = RunFolder.readLog(straight.folder().logFile()).stream().filter(l -> l.has("loss")).map(l -> l.get("loss").asDouble()).toList();
         List<Double> lossB = RunFolder.readLog(interrupted.folder().logFile()).stream().filter(l -> l.has("loss")).map(l -> l.get("loss").asDouble()).toList();
         assertEquals(lossA, lossB);
+    }
+
+    @Test
+    void aSecondRunIntoAFolderInUseIsRefusedAndTheFirstGoesOn() throws Exception {
+        Path text = text("Two runs into one folder would interleave their logs and mix their checkpoints. ".repeat(10));
+        TrainSettings s = settings(SMALL, text.toString(), 6, 24, 3e-3, 3, 0);
+        Path folder = dir.resolve("shared");
+        java.util.concurrent.CountDownLatch running = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch refused = new java.util.concurrent.CountDownLatch(1);
+        Trainer first = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), folder, Backends.cpu(1).training());
+        java.util.concurrent.FutureTask<JsonNode> firstRun = new java.util.concurrent.FutureTask<>(() -> first.run(false, p -> {
+            if (p.step() == 2) {
+                running.countDown();
+                try {
+                    assertTrue(refused.await(60, java.util.concurrent.TimeUnit.SECONDS));
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }));
+        Thread.ofPlatform().start(firstRun);
+        assertTrue(running.await(60, java.util.concurrent.TimeUnit.SECONDS), "the first run reached its second step");
+        Trainer second = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), folder, Backends.cpu(1).training());
+        ModException e = assertThrows(ModException.class, () -> second.run(false, p -> { }));
+        refused.countDown();
+        assertTrue(e.getMessage().contains("is in use by another training run (process " + ProcessHandle.current().pid() + ")"),
+                e.getMessage());
+        firstRun.get();
+        List<Long> steps = RunFolder.readLog(first.folder().logFile()).stream().filter(l -> l.has("loss"))
+                .map(l -> l.get("step").asLong()).toList();
+        assertEquals(java.util.stream.LongStream.rangeClosed(1, 6).boxed().toList(), steps, "one run's steps, once each");
+        second.run(true, p -> { }); // the folder is free again once the first run ends
     }
 
     @Test

@@ -1,0 +1,94 @@
+package dev.mod.io;
+
+import dev.mod.ModException;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * One writer per folder: a lock file (".mod.lock") held with the operating system's file lock for as long as a run
+ * writes there. The system drops the lock when the process ends, however it ends, so a killed run never blocks the
+ * next; the file stays, holding the last holder's process id, which a refusal names. A folder the lock made and the run
+ * left empty (it was refused before writing anything) is removed with the lock file when the lock is released.
+ */
+public final class FolderLock implements AutoCloseable {
+    public static final String FILE = ".mod.lock";
+
+    private final Path dir;
+    private final boolean made;
+    private final FileChannel channel;
+    private final FileLock lock;
+
+    private FolderLock(Path dir, boolean made, FileChannel channel, FileLock lock) {
+        this.dir = dir;
+        this.made = made;
+        this.channel = channel;
+        this.lock = lock;
+    }
+
+    /** Takes the folder (made if missing) for a run of the given kind, or refuses in one line naming the process that has it. */
+    public static FolderLock acquire(Path dir, String what) {
+        Path file = dir.resolve(FILE);
+        FileChannel channel = null;
+        boolean made = !Files.isDirectory(dir);
+        try {
+            Files.createDirectories(dir);
+            channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            FileLock lock;
+            try {
+                lock = channel.tryLock();
+            } catch (OverlappingFileLockException e) {
+                lock = null; // held by this very process
+            }
+            if (lock == null) {
+                String holder = holder(channel);
+                channel.close();
+                throw new ModException(dir + " is in use by another " + what + (holder.isEmpty() ? "" : " (process " + holder + ")")
+                        + ": wait for it to end, or use another folder");
+            }
+            channel.truncate(0);
+            channel.write(ByteBuffer.wrap(Long.toString(ProcessHandle.current().pid()).getBytes(StandardCharsets.US_ASCII)), 0);
+            return new FolderLock(dir, made, channel, lock);
+        } catch (IOException e) {
+            try {
+                if (channel != null) {
+                    channel.close();
+                }
+            } catch (IOException ignored) {
+                // the error below says what went wrong
+            }
+            throw new ModException("cannot lock " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String holder(FileChannel channel) throws IOException {
+        ByteBuffer bytes = ByteBuffer.allocate(32);
+        int n = channel.read(bytes, 0);
+        return n <= 0 ? "" : new String(bytes.array(), 0, n, StandardCharsets.US_ASCII).strip();
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (made) {
+                try (var entries = Files.list(dir)) {
+                    if (entries.allMatch(p -> p.getFileName().toString().equals(FILE))) {
+                        Files.delete(dir.resolve(FILE));
+                        Files.delete(dir);
+                    }
+                }
+            }
+            lock.release();
+            channel.close();
+        } catch (IOException e) {
+            throw new ModException("cannot release the lock of a run folder: " + e.getMessage(), e);
+        }
+    }
+}
