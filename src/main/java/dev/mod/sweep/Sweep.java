@@ -108,9 +108,6 @@ public final class Sweep {
                 }
                 Trainer trainer = new Trainer(run.settings(spec), data, runDir, Backends.cpu(threads).training());
                 boolean resume = Files.exists(trainer.folder().checkpointFile());
-                if (!resume) {
-                    clearUnfinished(trainer);
-                }
                 listener.runStarted(run, i + 1, runs.size(), resume);
                 trainer.run(resume, listener::step);
                 done = result(run, trainer, data);
@@ -162,15 +159,6 @@ public final class Sweep {
     }
 
     /** A run stopped before its first checkpoint has nothing to resume from: its first files go, it starts again. */
-    private static void clearUnfinished(Trainer trainer) {
-        try {
-            for (Path f : List.of(trainer.folder().settingsFile(), trainer.folder().logFile(), trainer.folder().modelFile())) {
-                Files.deleteIfExists(f);
-            }
-        } catch (IOException e) {
-            throw new ModException("cannot clear " + trainer.folder().logFile().getParent() + ": " + e.getMessage(), e);
-        }
-    }
 
     private SweepResult result(SweepRun run, Trainer trainer, TrainingData data) {
         List<JsonNode> log = RunFolder.readLog(trainer.folder().logFile());

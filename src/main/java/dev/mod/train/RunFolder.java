@@ -61,13 +61,41 @@ public final class RunFolder {
         return List.of(checkpointFile(), modelFile(), logFile(), settingsFile(), lossPlot());
     }
 
-    /** Before a new run: refuses a folder that holds a run or files a run would replace. */
-    void checkNew() {
+    /**
+     * Before a new run: refuses a folder that holds a run or files a run would replace. The files of this very run (its
+     * settings) killed before its first checkpoint are cleared instead, so that it starts again.
+     */
+    void checkNew(TrainSettings s) {
         files().forEach(AtomicFiles::removeLeftovers);
         if (Files.exists(checkpointFile())) {
             throw new ModException(dir + " already holds a training run: use --resume to go on with it, or another --out");
         }
+        if (startedBefore(s)) {
+            clear();
+        }
         AtomicFiles.refuseToReplace(dir, files().stream().map(f -> f.getFileName().toString()).toList(), "run");
+    }
+
+    // this run's settings.json without a checkpoint: the run was stopped before its first checkpoint
+    private boolean startedBefore(TrainSettings s) {
+        if (!Files.isRegularFile(settingsFile()) || Files.exists(checkpointFile())) {
+            return false;
+        }
+        try {
+            return TrainSettings.fromJson(Files.readString(settingsFile(), StandardCharsets.UTF_8)).equals(s);
+        } catch (IOException | ModException e) {
+            return false;
+        }
+    }
+
+    private void clear() {
+        try {
+            for (Path f : files()) {
+                Files.deleteIfExists(f);
+            }
+        } catch (IOException e) {
+            throw new ModException("cannot clear " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     /** A new run's folder, with its settings and an empty log. */
@@ -81,10 +109,17 @@ public final class RunFolder {
         AtomicFiles.write(settingsFile(), out -> out.write(s.toJson().getBytes(StandardCharsets.UTF_8)));
     }
 
-    /** A resumed run: its checkpoint, checked against the settings, and the log as it was at the checkpoint. */
+    /**
+     * A resumed run: its checkpoint, checked against the settings, and the log as it was at the checkpoint; null when this
+     * run was stopped before its first checkpoint (it starts again from step 0, its files cleared).
+     */
     Checkpoint resume(TrainSettings s) {
         // An interrupted run may have left a half-written file under its temporary name.
         files().forEach(AtomicFiles::removeLeftovers);
+        if (startedBefore(s)) {
+            clear();
+            return null;
+        }
         Checkpoint cp = Checkpoint.read(checkpointFile());
         if (!cp.settings().config().equals(s.config())) {
             throw new ModException("the checkpoint in " + dir + " is of another model config: " + cp.settings().modelConfig());

@@ -61,13 +61,15 @@ public final class Trainer {
         TrainState state;
         Rng rng;
         long start;
-        if (resume) {
-            Checkpoint cp = folder.resume(s);
+        Checkpoint cp = resume ? folder.resume(s) : null;
+        if (cp != null) {
             state = new TrainState(cp.params(), new AdamW(cp.m(), cp.v(), cp.adamStep(), s.weightDecay()));
             rng = new Rng(cp.rngState());
             start = cp.step();
         } else {
-            folder.checkNew();
+            if (!resume) {
+                folder.checkNew(s);
+            }
             Parameters params = Parameters.of(ModelInit.random(config, s.seed(), s.predictorDim()));
             state = new TrainState(params, new AdamW(params, s.weightDecay()));
             rng = new Rng(s.seed() * 0x9E3779B97F4A7C15L + 1);

@@ -109,6 +109,33 @@ class TrainerTest {
     }
 
     @Test
+    void aRunStoppedBeforeItsFirstCheckpointStartsAgainAsNewOrResumed() throws IOException {
+        Path text = text("A run killed before its first checkpoint leaves its settings and a few log lines. ".repeat(10));
+        TrainSettings s = settings(SMALL, text.toString(), 6, 24, 3e-3, 4, 0);
+        for (boolean resume : new boolean[] {false, true}) {
+            Path folder = dir.resolve("early-" + resume);
+            Trainer killed = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), folder, Backends.cpu(1).training());
+            assertThrows(IllegalStateException.class, () -> killed.run(false, p -> {
+                if (p.step() == 2) {
+                    throw new IllegalStateException("killed");
+                }
+            }));
+            assertTrue(Files.exists(killed.folder().logFile()) && !Files.exists(killed.folder().checkpointFile()));
+            Trainer again = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), folder, Backends.cpu(1).training());
+            again.run(resume, p -> { });
+            List<Long> steps = RunFolder.readLog(again.folder().logFile()).stream().filter(l -> l.has("loss"))
+                    .map(l -> l.get("step").asLong()).toList();
+            assertEquals(java.util.stream.LongStream.rangeClosed(1, 6).boxed().toList(), steps, "resume " + resume + ": each step once");
+        }
+        TrainSettings other = settings(SMALL, text.toString(), 7, 24, 3e-3, 4, 0);
+        Path folder = dir.resolve("early-false");
+        Files.delete(folder.resolve("checkpoint.safetensors"));
+        ModException e = assertThrows(ModException.class,
+                () -> new Trainer(other, TextData.open(other.data(), 24, 1 << 20), folder, Backends.cpu(1).training()).run(false, p -> { }));
+        assertTrue(e.getMessage().contains("which a new run would replace"), "another run's files are not cleared: " + e.getMessage());
+    }
+
+    @Test
     void aTinyModelOverfitsATinyText() throws IOException {
         Path text = text("Mixture-of-Depths routes the tokens that matter through the block; the rest skip it. ".repeat(5));
         TrainSettings s = settings(SMALL, text.toString(), 250, 24, 1e-2, 1000, 0);
