@@ -35,6 +35,7 @@ public final class FolderLock implements AutoCloseable {
 
     /** Takes the folder (made if missing) for a run of the given kind, or refuses in one line naming the process that has it. */
     public static FolderLock acquire(Path dir, String what) {
+        requireOwnFolder(dir, what);
         Path file = dir.resolve(FILE);
         FileChannel channel = null;
         boolean made = !Files.isDirectory(dir);
@@ -65,6 +66,16 @@ public final class FolderLock implements AutoCloseable {
                 // the error below says what went wrong
             }
             throw new ModException("cannot lock " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Refuses, before anything is written, a run folder that is a file system's root: a run names its files and plots
+     * after its folder, and writes beside whatever the root holds.
+     */
+    public static void requireOwnFolder(Path dir, String what) {
+        if (dir.toAbsolutePath().normalize().getFileName() == null) {
+            throw new ModException(dir + " is the root of a file system: give the " + what + " a folder of its own");
         }
     }
 

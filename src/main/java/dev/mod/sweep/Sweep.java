@@ -9,6 +9,7 @@ import dev.mod.cpu.TrainKernels;
 import dev.mod.data.TextData;
 import dev.mod.data.TrainingData;
 import dev.mod.io.AtomicFiles;
+import dev.mod.io.FolderLock;
 import dev.mod.io.ModelFile;
 import dev.mod.model.DType;
 import dev.mod.model.Model;
@@ -127,6 +128,7 @@ public final class Sweep {
 
     /** Writes spec.json, or refuses a folder whose spec.json is another spec. */
     private void claimFolder() {
+        FolderLock.requireOwnFolder(dir, "sweep");
         Path file = dir.resolve(SPEC_FILE);
         if (Files.exists(file)) {
             SweepSpec held = readSpec(dir);

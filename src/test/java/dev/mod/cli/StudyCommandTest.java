@@ -112,6 +112,9 @@ class StudyCommandTest extends ConsoleTest {
         assertTrue(stderr().contains("no model file absent.safetensors"));
         assertFalse(Files.exists(dir.resolve("d")) || Files.exists(dir.resolve("e")) || Files.exists(dir.resolve("f")),
                 "a refused study writes nothing");
+        assertEquals(1, study(Path.of("/")));
+        assertTrue(stderr().contains("/ is the root of a file system: give the study a folder of its own"), stderr());
+        assertFalse(Files.exists(Path.of("/study.json")) || Files.exists(Path.of("/rows.csv")), "nothing written into /");
     }
 
     @Test

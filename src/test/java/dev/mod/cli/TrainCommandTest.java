@@ -115,6 +115,8 @@ class TrainCommandTest extends ConsoleTest {
         refused("needs a vocabulary of at least 258", mod("train", "--preset", "tiny", "--data", "copy", "--steps", "1",
                 "--out", out.toString()));
         refused("nothing to resume", train(out, "--resume"));
+        refused("/ is the root of a file system: give the training run a folder of its own", train(Path.of("/")));
+        assertFalse(Files.exists(Path.of("/settings.json")) || Files.exists(Path.of("/log.jsonl")), "nothing written into /");
         assertFalse(Files.exists(out.resolve("checkpoint.safetensors")));
         refused("--stochastic-routing needs routed layers; this model has none",
                 mod("train", "--preset", "small", "--dense", "--stochastic-routing", "--data", text().toString(), "--steps", "1",

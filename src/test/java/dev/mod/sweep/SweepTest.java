@@ -168,6 +168,13 @@ class SweepTest {
     }
 
     @Test
+    void aSweepIntoTheRootOfAFileSystemIsRefusedBeforeAnythingIsWritten() {
+        ModException e = assertThrows(ModException.class, () -> new Sweep(micro(), Path.of("/"), 1).run(Sweep.Shard.ALL, QUIET));
+        assertTrue(e.getMessage().contains("/ is the root of a file system: give the sweep a folder of its own"), e.getMessage());
+        assertTrue(!Files.exists(Path.of("/spec.json")) && !Files.exists(Path.of("/runs")), "nothing written into /");
+    }
+
+    @Test
     void aStoppedSweepResumesToTheSameResults() {
         Path dir = shared.resolve("stopped");
         Sweep sweep = new Sweep(micro(), dir, 2);
