@@ -109,6 +109,8 @@ public record SweepSpec(
             require(budgets.contains(ablation.budget()), "ablation.budget " + ablation.budget() + " is not one of the budgets");
             require(names.contains(ablation.size()), "ablation.size " + ablation.size() + " is not one of the sizes");
             require(ablation.capacities() != null, "ablation.capacities must be a list (it may be empty)");
+            require(new java.util.HashSet<>(ablation.capacities()).size() == ablation.capacities().size(),
+                    "ablation capacities must differ (each names a run), got " + ablation.capacities());
             for (Double c : ablation.capacities()) {
                 require(c != null && c > 0 && c <= 1, "ablation capacities must be in (0, 1], got " + c);
             }
@@ -154,11 +156,7 @@ public record SweepSpec(
 
     /** Reads a spec; every field is required, unknown fields are errors. */
     public static SweepSpec fromJson(String json, String source) {
-        try {
-            return JSON.readValue(json, SweepSpec.class);
-        } catch (JsonProcessingException e) {
-            throw new ModException(source + ": not a sweep spec: " + e.getOriginalMessage().lines().findFirst().orElse(""), e);
-        }
+        return StrictJson.read(JSON, json, SweepSpec.class, source + ": not a sweep spec");
     }
 
     /**

@@ -89,10 +89,6 @@ public record TrainSettings(
     }
 
     public static TrainSettings fromJson(String json) {
-        try {
-            return JSON.readValue(json, TrainSettings.class);
-        } catch (JsonProcessingException e) {
-            throw new ModException("checkpoint: unreadable training settings: " + e.getOriginalMessage(), e);
-        }
+        return StrictJson.read(JSON, json, TrainSettings.class, "unreadable training settings");
     }
 }

@@ -309,6 +309,17 @@ class SweepTest {
                 0.25, 4, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, 5, null));
         assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"seed\"", "\"sed\""), "spec"));
         assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"batch\" : 2,", ""), "spec"));
+        // the document as a whole and each value as it is: no null spec, no coercion, no Java types in the message
+        assertRefused("spec: not a sweep spec: null, where a JSON object belongs", () -> SweepSpec.fromJson("null", "spec"));
+        String dim = good.substring(good.indexOf("\"dim\" : ") + 8, good.indexOf(",", good.indexOf("\"dim\" : ")));
+        for (String bad : List.of("16.5", "\"16\"", "true", "null")) {
+            ModException e = assertThrows(ModException.class,
+                    () -> SweepSpec.fromJson(good.replaceFirst("\"dim\" : " + dim, "\"dim\" : " + bad), "spec"), bad);
+            assertTrue(e.getMessage().startsWith("spec: not a sweep spec: sizes[0].dim: "), bad + ": " + e.getMessage());
+            assertTrue(!e.getMessage().contains("`") && !e.getMessage().contains("dev.mod"), e.getMessage());
+        }
+        assertRefused("ablation capacities must differ (each names a run), got [0.5, 0.5]",
+                () -> spec(List.of(1e8), new SweepSpec.Ablation(1e8, "a", List.of(0.5, 0.5), false, false), 5));
         assertRefused("--shard must be", () -> Sweep.Shard.parse("2/2"));
         assertRefused("--shard must be", () -> Sweep.Shard.parse("x"));
         // a folder holds one spec: another one is refused before anything runs, and reports do not mix specs
