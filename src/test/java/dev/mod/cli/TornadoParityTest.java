@@ -76,7 +76,10 @@ class TornadoParityTest extends ConsoleTest {
             "mod.tornado.device, 1:0, 'tornado-config: mod.tornado.device=1:0: no such TornadoVM device'",
             "mod.tornado.layer0.mlp.w2.matmul, fast, 'tornado-config: mod.tornado.layer0.mlp.w2.matmul=fast: the layouts are rows, tiled and vector'",
             "mod.tornado.layer0.mlp.w9.local, 32, 'tornado-config: mod.tornado.layer0.mlp.w9: no matrix-product task layer0.mlp.w9'",
-            "mod.tornado.layer0.mlp.w2.locl, 32, 'tornado-config: unknown setting mod.tornado.layer0.mlp.w2.locl'"})
+            "mod.tornado.layer0.mlp.w2.locl, 32, 'tornado-config: unknown setting mod.tornado.layer0.mlp.w2.locl'",
+            "layer9.attention.qkv.device, 0:0, 'tornado-config: layer9.attention.qkv.device: this plan has no graph layer9'",
+            "s0.t0.local.workgroup.size, 0, 'tornado-config: s0.t0.local.workgroup.size=0: work-group sizes are one to three positive integers separated by commas'",
+            "s0.t0.global.workgroup.size, abc, 'tornado-config: s0.t0.global.workgroup.size=abc: work-group sizes are one to three positive integers'"})
     void aSettingThePlanCannotHonourFailsWithOneLine(String property, String value, String expected) {
         assumeTrue(available, "no TornadoVM SDK in this build");
         Model model = ModelInit.random(TestModels.config(1, 2, 0.5, java.util.List.of(), dev.mod.model.RouterWeighting.RAW), 5);

@@ -105,8 +105,17 @@ record TornadoPlacement(String device, Map<String, String> matmul, Map<String, I
                 continue;
             }
             String name = key.substring(0, key.length() - suffix.length());
+            if (!suffix.equals(".device") && !value.matches("[1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){0,2}")) {
+                // TornadoVM would take 0 (a division by zero inside the OpenCL driver) or fail on a non-number
+                throw new ModException("tornado-config: " + key + "=" + value
+                        + ": work-group sizes are one to three positive integers separated by commas");
+            }
             int dot = name.indexOf('.');
             GraphSpec graph = dot < 0 ? null : graphs.get(name.substring(0, dot));
+            if (graph == null && dot > 0 && name.substring(0, dot).matches("layer[0-9]+")) {
+                throw new ModException("tornado-config: " + key + ": this plan has no graph " + name.substring(0, dot) + " (graphs: "
+                        + String.join(", ", graphs.keySet()) + ")");
+            }
             if (graph == null) {
                 return; // not one of this plan's graphs: another program's setting
             }
