@@ -1,6 +1,7 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.io.IoErrors;
 import dev.mod.io.ModelFile;
 import dev.mod.io.TextFile;
 import dev.mod.model.Model;
@@ -27,7 +28,7 @@ final class ModelSource {
         try {
             return ModelConfig.fromJson(TextFile.read(file));
         } catch (IOException e) {
-            throw new ModException("cannot read config " + file + ": " + e.getMessage(), e);
+            throw new ModException("cannot read config " + file + ": " + IoErrors.describe(e), e);
         } catch (ModException e) {
             throw new ModException(file + ": " + e.getMessage(), e);
         }

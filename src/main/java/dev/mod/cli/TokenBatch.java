@@ -18,8 +18,15 @@ final class TokenBatch {
     }
 
     static int[][] parse(String text) {
+        if (text.replaceAll("[;\\s]", "").isEmpty()) {
+            throw new ModException("tokens: no tokens given");
+        }
         List<int[]> rows = new ArrayList<>();
-        for (String rowText : text.split("[;\\n]")) {
+        // trailing line ends aside, an empty row is a mistake, not something to skip
+        for (String rowText : text.strip().split("[;\\n]", -1)) {
+            if (rowText.isBlank() && !text.isBlank()) {
+                throw new ModException("tokens: row " + rows.size() + " is empty");
+            }
             if (rowText.isBlank()) {
                 continue;
             }

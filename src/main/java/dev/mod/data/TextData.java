@@ -35,6 +35,9 @@ public final class TextData implements TrainingData {
 
     /** PATH (a file or a folder) or jdk-src; at most maxBytes bytes are read. */
     public static TextData open(String spec, int seqLen, int maxBytes) {
+        if (maxBytes < 1) {
+            throw new ModException("--max-data-bytes must be at least 1, got " + maxBytes);
+        }
         if (spec.equals(JdkSourceText.NAME)) {
             return new TextData("the JDK's Java sources (" + JdkSourceText.archive() + ")", JdkSourceText.read(maxBytes), seqLen);
         }

@@ -58,10 +58,12 @@ public record TrainSettings(
         if (!(lr > 0) || !Double.isFinite(lr)) {
             throw new ModException("--lr must be a positive number, got " + lr);
         }
-        if (warmup < 0 || predictorDim < 0 || weightDecay < 0 || clip < 0 || auxRouter < 0 || auxPredictor < 0
-                || !(minLrRatio >= 0 && minLrRatio <= 1)) {
-            throw new ModException("--warmup, --predictor-dim, --weight-decay, --clip and the auxiliary weights must be >= 0, "
-                    + "--min-lr-ratio in [0, 1]");
+        // written so that NaN fails too
+        if (warmup < 0 || predictorDim < 0 || !(weightDecay >= 0 && weightDecay < Double.POSITIVE_INFINITY)
+                || !(clip >= 0 && clip < Double.POSITIVE_INFINITY) || !(auxRouter >= 0 && auxRouter < Double.POSITIVE_INFINITY)
+                || !(auxPredictor >= 0 && auxPredictor < Double.POSITIVE_INFINITY) || !(minLrRatio >= 0 && minLrRatio <= 1)) {
+            throw new ModException("--warmup, --predictor-dim, --weight-decay, --clip and the auxiliary weights must be finite and "
+                    + ">= 0, --min-lr-ratio in [0, 1]");
         }
     }
 
