@@ -55,16 +55,20 @@ public final class TextData implements TrainingData {
                 try (Stream<Path> walk = Files.walk(path)) {
                     files = walk.filter(Files::isRegularFile).sorted().toList();
                 }
-            } else {
+            } else if (Files.isRegularFile(path)) {
                 files = List.of(path);
+            } else {
+                // a device would be read forever (/dev/zero), a pipe would block
+                throw new ModException("data: " + path + " is neither a regular file nor a folder");
             }
             java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
             for (Path f : files) {
                 if (out.size() >= maxBytes) {
                     break;
                 }
-                byte[] b = Files.readAllBytes(f);
-                out.write(b, 0, Math.min(b.length, maxBytes - out.size()));
+                try (java.io.InputStream in = Files.newInputStream(f)) {
+                    out.write(in.readNBytes(maxBytes - out.size()));
+                }
             }
             if (out.size() == 0) {
                 throw new ModException("data: " + path + " is empty");

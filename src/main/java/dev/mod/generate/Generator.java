@@ -3,6 +3,7 @@ package dev.mod.generate;
 import dev.mod.ModException;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.model.DType;
+import dev.mod.model.MemoryBudget;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.plan.CausalPass;
@@ -79,7 +80,7 @@ public final class Generator {
             }
             if ((long) ids.length + maxTokens > config.maxSeqLen()) {
                 throw new ModException(name + " (" + ids.length + " tokens) and --max-tokens " + maxTokens
-                        + " need a context of " + (ids.length + maxTokens) + ", above the model's max_seq_len " + config.maxSeqLen());
+                        + " need a context of " + ((long) ids.length + maxTokens) + ", above the model's max_seq_len " + config.maxSeqLen());
             }
             encoded.add(ids);
         }
@@ -94,6 +95,8 @@ public final class Generator {
                                   Consumer<String> stream) {
         List<int[]> encoded = encode(model.config(), prompts, settings.maxTokens());
         int batch = encoded.size();
+        MemoryBudget.check("--max-tokens " + settings.maxTokens() + " for " + batch + " prompts (the tokens kept for each)",
+                (long) batch * settings.maxTokens() * Integer.BYTES);
         int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
         int context = encoded.stream().mapToInt(p -> p.length).max().orElseThrow() + settings.maxTokens();
         double warmupMs = warmUp(opener, encoded.get(0), settings, model.config().maxSeqLen());

@@ -102,6 +102,10 @@ public record ModelConfig(
 
     /** The paper's best placement: every other block routed, the odd ones (1, 3, 5, ...). */
     public static List<Integer> everyOtherLayer(int nLayers) {
+        if (nLayers > MAX_LAYERS) {
+            // refused before the list is built: a billion layers would fill the heap first
+            throw new ModException("config: n_layers " + nLayers + " is above " + MAX_LAYERS);
+        }
         List<Integer> layers = new ArrayList<>();
         for (int i = 1; i < nLayers; i += 2) {
             layers.add(i);

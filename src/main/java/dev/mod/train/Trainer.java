@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
 import dev.mod.data.TrainingData;
 import dev.mod.io.FolderLock;
+import dev.mod.model.MemoryBudget;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.model.ModelInit;
@@ -42,6 +43,13 @@ public final class Trainer {
         this.passes = passes;
     }
 
+    // a batch too large for the heap is refused before the run writes anything (a JVM out of memory leaves settings behind)
+    private void checkMemory(Parameters params) {
+        long parameters = params.names().stream().mapToLong(n -> params.get(n).length).sum();
+        MemoryBudget.check("a training step of " + s.batch() + " x " + s.seqLen() + " tokens (activations, gradients, packed weights)",
+                TrainingPlan.bytesNeeded(s.config(), parameters, s.batch(), s.seqLen()));
+    }
+
     public RunFolder folder() {
         return folder;
     }
@@ -63,6 +71,7 @@ public final class Trainer {
         long start;
         Checkpoint cp = resume ? folder.resume(s) : null;
         if (cp != null) {
+            checkMemory(cp.params());
             state = new TrainState(cp.params(), new AdamW(cp.m(), cp.v(), cp.adamStep(), s.weightDecay()));
             rng = new Rng(cp.rngState());
             start = cp.step();
@@ -71,6 +80,7 @@ public final class Trainer {
                 folder.checkNew(s);
             }
             Parameters params = Parameters.of(ModelInit.random(config, s.seed(), s.predictorDim()));
+            checkMemory(params);
             state = new TrainState(params, new AdamW(params, s.weightDecay()));
             rng = new Rng(s.seed() * 0x9E3779B97F4A7C15L + 1);
             start = 0;

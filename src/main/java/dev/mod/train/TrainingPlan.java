@@ -79,6 +79,19 @@ public final class TrainingPlan implements TrainingPass {
     private double routerLoss;
     private double predictorLoss;
 
+    /**
+     * About the bytes a plan for (config, B, T) allocates beyond the weights and moments it is given: every layer's kept
+     * activations (counted at all R rows), the shared gradient scratch, the logits, the gradients and the products'
+     * packed copies of the weights. Checked before a run writes anything (Trainer).
+     */
+    public static long bytesNeeded(ModelConfig c, long parameters, int batch, int seqLen) {
+        long rows = (long) batch * seqLen;
+        long qDim = (long) c.nHeads() * c.headDim();
+        long perRow = 8L * c.dim() + 2 * qDim + 2L * c.kvDim() + 3L * c.hiddenDim();
+        long floats = c.nLayers() * rows * perRow + rows * (perRow + c.vocabSize()) + 3 * parameters;
+        return floats * Float.BYTES;
+    }
+
     /** A plan on a backend's training kernels, which it closes with itself. */
     public TrainingPlan(ModelConfig config, Parameters params, Parameters grads, AuxWeights aux, RoutingRule routing, int batch,
                         int seqLen, TrainingKernels kernels) {
