@@ -39,6 +39,7 @@ import java.text.NumberFormat;
 import java.text.ParsePosition;
 import java.util.List;
 import java.util.Locale;
+import javax.imageio.ImageIO;
 
 /**
  * The one style of every plot the project draws (study, training, sweep), on JFreeChart, headless: white
@@ -290,6 +291,9 @@ public final class Charts {
 
     private static void save(JFreeChart chart, Path png) {
         System.setProperty("java.awt.headless", "true");
+        // PNG encoding in memory: ImageIO's default cache is a temporary file, whose cleaner thread ("StreamCloser") died
+        // with an uncaught exception after a write failed on a full disk
+        ImageIO.setUseCache(false);
         AtomicFiles.write(png, out -> ChartUtils.writeChartAsPNG(out, chart, 960, 620));
     }
 }

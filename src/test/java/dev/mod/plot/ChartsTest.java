@@ -27,6 +27,16 @@ class ChartsTest {
     Path dir;
 
     @Test
+    void pngsAreEncodedWithoutImageIOsTemporaryFiles() {
+        javax.imageio.ImageIO.setUseCache(true);
+        Path png = dir.resolve("bars.png");
+        Charts.bars("t", null, "v", List.of("a", "b"), new double[] {1, 2}, png);
+        assertTrue(Files.exists(png));
+        // a temporary cache file's cleaner thread died with an uncaught exception on a full disk
+        assertFalse(javax.imageio.ImageIO.getUseCache(), "ImageIO's file cache is off");
+    }
+
+    @Test
     void aSinglePointGetsARangeAroundIt() {
         for (boolean log : new boolean[] {false, true}) {
             JFreeChart chart = Charts.lineChart("one", null, new Axis("x", log), new Axis("y", log),
