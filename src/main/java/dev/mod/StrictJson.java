@@ -87,8 +87,9 @@ public final class StrictJson {
                 return m.getMessage();
             }
         }
-        String message = e.getOriginalMessage().lines().findFirst().orElse("").replaceAll("\\s*\\(but could if .*\\)", "")
-                .replaceAll("`(?:[\\w$]+\\.)+([\\w$]+)`", "$1").replace("`", "");
+        String message = e.getOriginalMessage().lines().findFirst().orElse("")
+                .replaceAll("\\s*\\((?:but could if|token) [^)]*\\)", "")
+                .replaceAll("(?:[a-z_][\\w]*\\.)+([A-Z][\\w$]*)", "$1").replace('$', '.').replace("`", "");
         if (e instanceof JsonMappingException m && !m.getPath().isEmpty()) {
             StringBuilder at = new StringBuilder();
             for (JsonMappingException.Reference r : m.getPath()) {
