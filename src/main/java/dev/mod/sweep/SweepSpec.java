@@ -10,6 +10,7 @@ import dev.mod.ModException;
 import dev.mod.StrictJson;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
+import dev.mod.train.TrainSettings;
 
 import java.util.HashSet;
 import java.util.List;
@@ -100,7 +101,8 @@ public record SweepSpec(
         require(minLrRatio >= 0 && minLrRatio <= 1, "min_lr_ratio must be in [0, 1]");
         require(weightDecay >= 0 && clip >= 0 && auxRouter >= 0 && auxPredictor >= 0,
                 "weight_decay, clip, aux_router and aux_predictor must be >= 0");
-        require(evalBatches >= 1, "eval_batches must be at least 1");
+        require(evalBatches >= 1 && evalBatches <= TrainSettings.MAX_EVAL_BATCHES,
+                "eval_batches must be from 1 to " + TrainSettings.MAX_EVAL_BATCHES + ", got " + evalBatches);
         require(minSteps >= 1, "min_steps must be at least 1");
         for (Size s : sizes) {
             config(s, seqLen, capacity); // refuses a size that is not a valid model, with the config's own message

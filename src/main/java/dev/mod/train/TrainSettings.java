@@ -37,6 +37,8 @@ public record TrainSettings(
         @JsonProperty("checkpoint_every") int checkpointEvery) {
 
     private static final ObjectMapper JSON = StrictJson.mapper();
+    /** Evaluation windows are the held-out text's, cycled: more batches than this only repeat it (and never end). */
+    public static final int MAX_EVAL_BATCHES = 10_000;
 
     public TrainSettings {
         if (routing == null) {
@@ -51,6 +53,9 @@ public record TrainSettings(
         positive("--seq", seqLen);
         positive("--eval-every", evalEvery);
         positive("--eval-batches", evalBatches);
+        if (evalBatches > MAX_EVAL_BATCHES) {
+            throw new ModException("--eval-batches must be at most " + MAX_EVAL_BATCHES + ", got " + evalBatches);
+        }
         positive("--checkpoint-every", checkpointEvery);
         if (seqLen > c.maxSeqLen()) {
             throw new ModException("--seq " + seqLen + " is above the model's max_seq_len " + c.maxSeqLen());

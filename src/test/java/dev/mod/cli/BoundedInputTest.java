@@ -51,6 +51,16 @@ class BoundedInputTest extends ConsoleTest {
     }
 
     @Test
+    void evaluationBatchesAreBounded() throws Exception {
+        Path text = Files.writeString(dir.resolve("t.txt"), "text to train on. ".repeat(200));
+        refused("--eval-batches must be at most 10000, got 1000000000", "train", "--preset", "small", "--data", text.toString(),
+                "--steps", "1", "--seq", "16", "--eval-batches", "1000000000", "--out", dir.resolve("e").toString());
+        String spec = SweepSpec.quick().toJson().replaceFirst("\"eval_batches\" : \\d+", "\"eval_batches\" : 1000000000");
+        ModException e = assertThrows(ModException.class, () -> SweepSpec.fromJson(spec, "spec"));
+        assertTrue(e.getMessage().contains("eval_batches must be from 1 to 10000"), e.getMessage());
+    }
+
+    @Test
     void generationAsksForNoMoreThanTheHeapAndSaysItsContextRight() throws Exception {
         Path model = dir.resolve("m.safetensors");
         assertEquals(0, mod("init", "--preset", "small", "--seed", "1", "--out", model.toString()), stderr());
