@@ -5,6 +5,7 @@ import dev.mod.backend.Backend;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.data.JdkSourceText;
 import dev.mod.io.AtomicFiles;
+import dev.mod.io.FolderLock;
 import dev.mod.io.ModelFile;
 import dev.mod.model.Model;
 import dev.mod.model.RoutingCalibration;
@@ -51,7 +52,10 @@ final class CalibrateCommand implements Callable<Integer> {
             throw new ModException("--sequences must be at least 1, got " + maxSequences);
         }
         AtomicFiles.refuseInputs(out, this.model.path, text.equals(JdkSourceText.NAME) ? null : Path.of(text));
-        try (Model model = ModelFile.load(this.model.path); Backend runtime = backend.start()) {
+        // one writer per folder: the calibrated model is written where no training run or study is writing
+        Path folder = out.toAbsolutePath().getParent();
+        try (FolderLock lock = FolderLock.acquire(folder, "calibration"); Model model = ModelFile.load(this.model.path);
+             Backend runtime = backend.start()) {
             ByteTokenizer.checkVocabulary(model.config().vocabSize());
             if (model.config().routedLayers().isEmpty()) {
                 throw new ModException("the model has no routed layers to calibrate");

@@ -15,7 +15,7 @@ import java.nio.file.StandardOpenOption;
 /**
  * One writer per folder: a lock file (".mod.lock") held with the operating system's file lock for as long as a run
  * writes there. The system drops the lock when the process ends, however it ends, so a killed run never blocks the
- * next; the file stays, holding the last holder's process id, which a refusal names. A folder the lock made and the run
+ * next; the file stays, holding the last holder's process id and kind of run, which a refusal names. A folder the lock made and the run
  * left empty (it was refused before writing anything) is removed with the lock file when the lock is released.
  */
 public final class FolderLock implements AutoCloseable {
@@ -51,11 +51,14 @@ public final class FolderLock implements AutoCloseable {
             if (lock == null) {
                 String holder = holder(channel);
                 channel.close();
-                throw new ModException(dir + " is in use by another " + what + (holder.isEmpty() ? "" : " (process " + holder + ")")
+                int space = holder.indexOf(' ');
+                String who = space < 0 ? "another run" : "a " + holder.substring(space + 1);
+                String process = space < 0 ? holder : holder.substring(0, space);
+                throw new ModException(dir + " is in use by " + who + (process.isEmpty() ? "" : " (process " + process + ")")
                         + ": wait for it to end, or use another folder");
             }
             channel.truncate(0);
-            channel.write(ByteBuffer.wrap(Long.toString(ProcessHandle.current().pid()).getBytes(StandardCharsets.US_ASCII)), 0);
+            channel.write(ByteBuffer.wrap((ProcessHandle.current().pid() + " " + what).getBytes(StandardCharsets.UTF_8)), 0);
             return new FolderLock(dir, made, channel, lock);
         } catch (IOException e) {
             try {
@@ -80,9 +83,9 @@ public final class FolderLock implements AutoCloseable {
     }
 
     private static String holder(FileChannel channel) throws IOException {
-        ByteBuffer bytes = ByteBuffer.allocate(32);
+        ByteBuffer bytes = ByteBuffer.allocate(128);
         int n = channel.read(bytes, 0);
-        return n <= 0 ? "" : new String(bytes.array(), 0, n, StandardCharsets.US_ASCII).strip();
+        return n <= 0 ? "" : new String(bytes.array(), 0, n, StandardCharsets.UTF_8).strip();
     }
 
     @Override

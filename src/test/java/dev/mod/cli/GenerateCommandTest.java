@@ -40,6 +40,17 @@ class GenerateCommandTest extends ConsoleTest {
     }
 
     @Test
+    void aCalibrationIntoAFolderInUseIsRefused() throws IOException {
+        Path busy = Files.createDirectories(dir.resolve("busy"));
+        try (dev.mod.io.FolderLock held = dev.mod.io.FolderLock.acquire(busy, "training run")) {
+            assertEquals(1, mod("calibrate", "--model", model.toString(), "--text", dir.resolve("text.txt").toString(),
+                    "--seq", "40", "--sequences", "4", "--out", busy.resolve("c.safetensors").toString()));
+        }
+        assertTrue(stderr().contains("is in use by a training run (process " + ProcessHandle.current().pid() + ")"), stderr());
+        assertTrue(!Files.exists(busy.resolve("c.safetensors")), "nothing written");
+    }
+
+    @Test
     void sameSeedSameTextAndAReportOnStandardError() {
         String[] args = {"generate", "--model", calibrated.toString(), "--prompt", "The fox", "--max-tokens", "20", "--seed", "3"};
         assertEquals(0, mod(args));

@@ -99,7 +99,7 @@ class TrainerTest {
         Trainer second = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), folder, Backends.cpu(1).training());
         ModException e = assertThrows(ModException.class, () -> second.run(false, p -> { }));
         refused.countDown();
-        assertTrue(e.getMessage().contains("is in use by another training run (process " + ProcessHandle.current().pid() + ")"),
+        assertTrue(e.getMessage().contains("is in use by a training run (process " + ProcessHandle.current().pid() + ")"),
                 e.getMessage());
         firstRun.get();
         List<Long> steps = RunFolder.readLog(first.folder().logFile()).stream().filter(l -> l.has("loss"))
