@@ -6,11 +6,12 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * One writer per folder: a lock file (".mod.lock") held with the operating system's file lock for as long as a run
@@ -20,14 +21,21 @@ import java.nio.file.StandardOpenOption;
  */
 public final class FolderLock implements AutoCloseable {
     public static final String FILE = ".mod.lock";
+    /**
+     * The folders this process holds, by lock file, with their kind of run. A second attempt from this process is refused
+     * from here without opening the file: closing another channel on it would drop the process's lock for all.
+     */
+    private static final Map<Path, String> HELD = new ConcurrentHashMap<>();
 
     private final Path dir;
+    private final Path file;
     private final boolean made;
     private final FileChannel channel;
     private final FileLock lock;
 
-    private FolderLock(Path dir, boolean made, FileChannel channel, FileLock lock) {
+    private FolderLock(Path dir, Path file, boolean made, FileChannel channel, FileLock lock) {
         this.dir = dir;
+        this.file = file;
         this.made = made;
         this.channel = channel;
         this.lock = lock;
@@ -36,30 +44,35 @@ public final class FolderLock implements AutoCloseable {
     /** Takes the folder (made if missing) for a run of the given kind, or refuses in one line naming the process that has it. */
     public static FolderLock acquire(Path dir, String what) {
         requireOwnFolder(dir, what);
-        Path file = dir.resolve(FILE);
+        Path file = dir.toAbsolutePath().normalize().resolve(FILE);
+        String mine = HELD.putIfAbsent(file, what);
+        if (mine != null) {
+            throw refusal(dir, ProcessHandle.current().pid() + " " + mine);
+        }
+        try {
+            return lock(dir, file, what);
+        } catch (RuntimeException e) {
+            HELD.remove(file);
+            throw e;
+        }
+    }
+
+    private static FolderLock lock(Path dir, Path file, String what) {
         FileChannel channel = null;
         boolean made = !Files.isDirectory(dir);
         try {
             Files.createDirectories(dir);
             channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
             FileLock lock;
-            try {
-                lock = channel.tryLock();
-            } catch (OverlappingFileLockException e) {
-                lock = null; // held by this very process
-            }
+            lock = channel.tryLock();
             if (lock == null) {
                 String holder = holder(channel);
                 channel.close();
-                int space = holder.indexOf(' ');
-                String who = space < 0 ? "another run" : "a " + holder.substring(space + 1);
-                String process = space < 0 ? holder : holder.substring(0, space);
-                throw new ModException(dir + " is in use by " + who + (process.isEmpty() ? "" : " (process " + process + ")")
-                        + ": wait for it to end, or use another folder");
+                throw refusal(dir, holder);
             }
             channel.truncate(0);
             channel.write(ByteBuffer.wrap((ProcessHandle.current().pid() + " " + what).getBytes(StandardCharsets.UTF_8)), 0);
-            return new FolderLock(dir, made, channel, lock);
+            return new FolderLock(dir, file, made, channel, lock);
         } catch (IOException e) {
             try {
                 if (channel != null) {
@@ -80,6 +93,15 @@ public final class FolderLock implements AutoCloseable {
         if (dir.toAbsolutePath().normalize().getFileName() == null) {
             throw new ModException(dir + " is the root of a file system: give the " + what + " a folder of its own");
         }
+    }
+
+    // "pid kind" from the lock file, as the one-line refusal
+    private static ModException refusal(Path dir, String holder) {
+        int space = holder.indexOf(' ');
+        String who = space < 0 ? "another run" : "a " + holder.substring(space + 1);
+        String process = space < 0 ? holder : holder.substring(0, space);
+        return new ModException(dir + " is in use by " + who + (process.isEmpty() ? "" : " (process " + process + ")")
+                + ": wait for it to end, or use another folder");
     }
 
     private static String holder(FileChannel channel) throws IOException {
@@ -103,6 +125,8 @@ public final class FolderLock implements AutoCloseable {
             channel.close();
         } catch (IOException e) {
             throw new ModException("cannot release the lock of a run folder: " + e.getMessage(), e);
+        } finally {
+            HELD.remove(file);
         }
     }
 }
