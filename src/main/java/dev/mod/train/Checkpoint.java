@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,7 +38,7 @@ public record Checkpoint(TrainSettings settings, Parameters params, Parameters m
         List<Tensor> tensors = new ArrayList<>(params.tensors(""));
         tensors.addAll(m.tensors(M));
         tensors.addAll(v.tensors(V));
-        String nonFinite = firstNonFinite(tensors);
+        String nonFinite = firstNonFinite(params, m, v);
         if (nonFinite != null) {
             throw new ModException("the run's state holds a non-finite value in " + nonFinite + ": no checkpoint written");
         }
@@ -53,7 +54,7 @@ public record Checkpoint(TrainSettings settings, Parameters params, Parameters m
     }
 
     // SHA-256 of the metadata's fields but the checksum, then of each tensor's name, shape and bytes, both by name
-    private static String checksum(Map<String, String> metadata, List<Tensor> tensors) {
+    private static String checksum(Map<String, String> metadata, Collection<Tensor> tensors) {
         MessageDigest digest;
         try {
             digest = MessageDigest.getInstance("SHA-256");
@@ -75,12 +76,16 @@ public record Checkpoint(TrainSettings settings, Parameters params, Parameters m
         return HexFormat.of().formatHex(digest.digest());
     }
 
-    // the first tensor with a NaN or an infinity, or null
-    private static String firstNonFinite(List<Tensor> tensors) {
-        for (Tensor t : tensors) {
-            for (float x : t.toFloatArray()) {
-                if (!Float.isFinite(x)) {
-                    return t.name();
+    // the first tensor with a NaN or an infinity (its name, "adam.m." or "adam.v." before a moment's), or null
+    private static String firstNonFinite(Parameters params, Parameters m, Parameters v) {
+        String[] prefixes = {"", M, V};
+        Parameters[] sets = {params, m, v};
+        for (int i = 0; i < sets.length; i++) {
+            for (String name : sets[i].names()) {
+                for (float x : sets[i].get(name)) {
+                    if (!Float.isFinite(x)) {
+                        return prefixes[i] + name;
+                    }
                 }
             }
         }
@@ -102,22 +107,21 @@ public record Checkpoint(TrainSettings settings, Parameters params, Parameters m
             for (Tensor t : f.tensors().values()) {
                 (t.name().startsWith(M) ? m : t.name().startsWith(V) ? v : params).add(t);
             }
-            List<Tensor> all = new ArrayList<>(f.tensors().values());
             String stored = required(meta, "sha256", file);
             Map<String, String> fields = new LinkedHashMap<>(meta);
             fields.remove("sha256");
-            if (!stored.equals(checksum(fields, all))) {
+            if (!stored.equals(checksum(fields, f.tensors().values()))) {
                 throw new ModException(file + ": the checkpoint is corrupt (its SHA-256 does not match its contents)");
-            }
-            String nonFinite = firstNonFinite(all);
-            if (nonFinite != null) {
-                throw new ModException(file + ": the checkpoint holds a non-finite value in " + nonFinite);
             }
             Parameters p = Parameters.of(params, "");
             Parameters pm = Parameters.of(m, M);
             Parameters pv = Parameters.of(v, V);
             if (!p.names().equals(pm.names()) || !p.names().equals(pv.names())) {
                 throw new ModException(file + ": the optimizer state does not match the weights");
+            }
+            String nonFinite = firstNonFinite(p, pm, pv);
+            if (nonFinite != null) {
+                throw new ModException(file + ": the checkpoint holds a non-finite value in " + nonFinite);
             }
             TrainSettings settings = TrainSettings.fromJson(required(meta, "settings", file));
             long step = number(meta, "step", file);

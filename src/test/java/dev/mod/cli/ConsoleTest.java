@@ -42,4 +42,13 @@ abstract class ConsoleTest {
     String stderr() {
         return err.toString(StandardCharsets.UTF_8);
     }
+
+    /** `mod args` exits 1 with one line "mod: error: ..." that contains the message, and prints nothing on standard output. */
+    void refused(String message, String... args) {
+        org.junit.jupiter.api.Assertions.assertEquals(1, mod(args), String.join(" ", args) + ": " + stderr());
+        String line = stderr().strip();
+        org.junit.jupiter.api.Assertions.assertTrue(line.startsWith("mod: error: ") && line.contains(message) && !line.contains("\n"),
+                stderr());
+        org.junit.jupiter.api.Assertions.assertEquals("", stdout());
+    }
 }

@@ -125,13 +125,6 @@ class GenerateCommandTest extends ConsoleTest {
         }
     }
 
-    private void refused(String message, String... args) {
-        assertEquals(1, mod(args), String.join(" ", args));
-        assertTrue(stderr().startsWith("mod: error: ") && stderr().contains(message), stderr());
-        assertEquals(1, stderr().strip().lines().count(), stderr());
-        assertEquals("", stdout());
-    }
-
     @Test
     void badInputGetsOneLineAndNoOutput() throws IOException {
         String m = model.toString();

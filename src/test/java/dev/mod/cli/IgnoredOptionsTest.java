@@ -8,18 +8,11 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Options and inputs that used to be taken and then ignored, or taken and fatal much later: each refused at once in one line. */
 class IgnoredOptionsTest extends ConsoleTest {
     @TempDir
     Path dir;
-
-    private void refused(String message, String... args) {
-        assertEquals(1, mod(args), stderr());
-        assertTrue(stderr().strip().startsWith("mod: error: ") && stderr().contains(message) && !stderr().strip().contains("\n"),
-                stderr());
-    }
 
     private Path model() {
         Path model = dir.resolve("m.safetensors");

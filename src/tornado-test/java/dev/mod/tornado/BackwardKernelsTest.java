@@ -347,7 +347,7 @@ class BackwardKernelsTest {
     }
 
     @Test
-    void rmsnormRopeAndTheRoutedLayersForwardKernels() throws Exception {
+    void rmsnormTheForwardsRopeAndTheRoutedLayersForwardKernels() throws Exception {
         int batch = 2;
         int seqLen = 6;
         int k = 2;
@@ -380,7 +380,7 @@ class BackwardKernelsTest {
         IntArray pos0 = i(pos);
         FloatArray cos0 = f(cos);
         FloatArray sin0 = f(sin);
-        FloatArray rotated0 = new FloatArray(rows * d);
+        FloatArray rotated0 = f(x);
         IntArray sel0 = i(sel);
         FloatArray r0 = f(r);
         FloatArray xs0 = new FloatArray(batch * k * d);
@@ -389,11 +389,11 @@ class BackwardKernelsTest {
         IntArray target0 = new IntArray(rows);
         run(g -> g.task("rstd", BackwardKernels::rmsnormRstd, x0, rstd0, rows, d, 1e-5f)
                         .task("norm", BackwardKernels::rmsnorm, x0, rstd0, w0, normed0, rows, d)
-                        .task("rope", BackwardKernels::rope, x0, pos0, cos0, sin0, rotated0, rows, heads, dh)
+                        .task("rope", TornadoKernels::rope, rotated0, pos0, cos0, sin0, rows, heads, heads * dh, dh)
                         .task("gather", BackwardKernels::gather, x0, sel0, xs0, batch, seqLen, k, d)
                         .task("scatter", BackwardKernels::scatter, scattered0, f0, sel0, r0, batch, seqLen, k, d, 1)
                         .task("targets", BackwardKernels::topKTargets, sel0, target0, batch, seqLen, k),
-                in(x0, w0, pos0, cos0, sin0, sel0, r0, f0, scattered0), normed0, rotated0, xs0, scattered0, target0);
+                in(x0, w0, pos0, cos0, sin0, sel0, r0, f0, scattered0, rotated0), normed0, rotated0, xs0, scattered0, target0);
         close(normed, normed0, "rmsnorm");
         close(rotated, rotated0, "rope");
         close(xs, xs0, "gather");
@@ -428,23 +428,6 @@ class BackwardKernelsTest {
         close(added, sum, "add");
         close(new float[n], zeroed, "zero");
         close(new float[] {7f, (float) (total / n), 7f}, means, "mean in its slot only");
-    }
-
-    @Test
-    void transposeSwapsRowsAndColumns() throws Exception {
-        int rows = 5;
-        int cols = 3;
-        float[] a = random(rows * cols, 29);
-        float[] want = new float[rows * cols];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) {
-                want[c * rows + r] = a[r * cols + c];
-            }
-        }
-        FloatArray a0 = f(a);
-        FloatArray t0 = new FloatArray(rows * cols);
-        run(g -> g.task("t", BackwardKernels::transpose, a0, t0, rows, cols), in(a0), t0);
-        close(want, t0, "transpose");
     }
 
     @Test

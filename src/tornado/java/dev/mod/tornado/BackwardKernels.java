@@ -8,12 +8,11 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 
 /**
  * Training's kernels on the device, each forward kernel beside its backward twin (in the spirit of llm.c), as TornadoVM
- * compiles them to OpenCL C, PTX or SPIR-V: the loss, RMSNorm with its statistics and gradients, RoPE (turned back by
- * -sin), SwiGLU, the products and their input and weight gradients, the routed layer (gather, scatter with g(r), the
- * router's gradients, top-k targets, BCE), causal attention keeping its log-sum-exp and its backward, the embedding's
- * gradient, and the optimizer (the global norm, clipping, AdamW). The products are plain one-output-per-item kernels;
- * {@link #transpose} lets a later plan put their gradients on the forward's tiled layouts instead (dx = dout . W is a
- * product with W^T, dW = dout^T . x one with x^T as its weight).
+ * compiles them to OpenCL C, PTX or SPIR-V: the loss, RMSNorm with its statistics and gradients, SwiGLU, the products
+ * and their input and weight gradients (plain one-output-per-item kernels), the routed layer (gather, scatter with
+ * g(r), the router's gradients, top-k targets, BCE), causal attention keeping its log-sum-exp and its backward, the
+ * embedding's gradient, and the optimizer (the global norm, clipping, AdamW). RoPE is the forward's
+ * {@link TornadoKernels#rope}, in place; its backward is the same kernel on the gradient with -sin.
  *
  * <p>No kernel adds into a value another work-item adds into: every sum is one item's loop in a fixed order, so a
  * run gives the same numbers every time (no atomics, whose order would vary). Shapes are in the comment above each;
@@ -21,15 +20,6 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
  */
 public final class BackwardKernels {
     private BackwardKernels() {
-    }
-
-    // out[cols, rows] = in[rows, cols]^T
-    public static void transpose(FloatArray in, FloatArray out, int rows, int cols) {
-        for (@Parallel int idx = 0; idx < rows * cols; idx++) {
-            int c = idx / rows;
-            int r = idx % rows;
-            out.set(idx, in.get(r * cols + c));
-        }
     }
 
     // losses[R] = -log softmax(logits[r])[targets[r]]; logits[R, V] become the probabilities
@@ -304,23 +294,6 @@ public final class BackwardKernels {
                     }
                 }
             }
-        }
-    }
-
-    // out[n, heads * dh] = x rotated by RoPE at positions pos[n] (cos, sin [T, dh / 2]; -sin turns back: the backward)
-    public static void rope(FloatArray x, IntArray pos, FloatArray cos, FloatArray sin, FloatArray out,
-                            int n, int heads, int dh) {
-        for (@Parallel int idx = 0; idx < n * heads * (dh / 2); idx++) {
-            int half = dh / 2;
-            int r = idx / (heads * half);
-            int j = idx % half;
-            int at = r * heads * dh + ((idx / half) % heads) * dh + 2 * j;
-            float c = cos.get(pos.get(r) * half + j);
-            float s = sin.get(pos.get(r) * half + j);
-            float x0 = x.get(at);
-            float x1 = x.get(at + 1);
-            out.set(at, x0 * c - x1 * s);
-            out.set(at + 1, x0 * s + x1 * c);
         }
     }
 
