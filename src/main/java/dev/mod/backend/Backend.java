@@ -36,8 +36,13 @@ public interface Backend extends AutoCloseable {
     /** The KV cache type it keeps for a model unless told otherwise. */
     DType cacheType(Model model);
 
-    /** The training passes of this backend, for a run's {@code Trainer}; an error where it cannot train. */
-    TrainingPass.Opener training();
+    /** The training passes of this backend on its default device, for a run's {@code Trainer}; an error where it cannot train. */
+    default TrainingPass.Opener training() {
+        return training(null);
+    }
+
+    /** The training passes of this backend on a device of devices() (null: the default one). */
+    TrainingPass.Opener training(String device);
 
     /** The kernels of a host backend, for what runs only stage by stage on the host (calibration); an error elsewhere. */
     Kernels hostKernels(String what);

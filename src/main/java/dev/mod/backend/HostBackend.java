@@ -80,11 +80,11 @@ final class HostBackend implements Backend {
     }
 
     @Override
-    public TrainingPass.Opener training() {
+    public TrainingPass.Opener training(String device) {
         if (trainingKernels == null) {
             throw new ModException("training runs on the cpu backend, not on " + name);
         }
-        return TrainingPlan.opener(trainingKernels);
+        return TrainingPlan.opener(s -> trainingKernels.get());
     }
 
     @Override

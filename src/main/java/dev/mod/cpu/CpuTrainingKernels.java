@@ -1,9 +1,12 @@
 package dev.mod.cpu;
 
 import dev.mod.model.RouterWeighting;
+import dev.mod.model.Rng;
 import dev.mod.train.AdamW;
 import dev.mod.train.Parameters;
 import dev.mod.train.TrainingKernels;
+
+import java.util.Arrays;
 
 /**
  * The cpu backend's training kernels, all on one pool of threads: the packed GEMM's products and their gradients
@@ -111,6 +114,16 @@ public final class CpuTrainingKernels implements TrainingKernels {
     }
 
     @Override
+    public void zero(float[] a, int n) {
+        Arrays.fill(a, 0, n, 0f);
+    }
+
+    @Override
+    public void copy(float[] dst, float[] src, int n) {
+        System.arraycopy(src, 0, dst, 0, n);
+    }
+
+    @Override
     public void swiglu(float[] s, float[] g, float[] u, int n) {
         rows.swiglu(s, g, u, n);
     }
@@ -136,6 +149,23 @@ public final class CpuTrainingKernels implements TrainingKernels {
     }
 
     @Override
+    public void topKTargets(int[] target, int[] sel, int batch, int seqLen, int capacity) {
+        Arrays.fill(target, 0, batch * seqLen, 0);
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < capacity; j++) {
+                target[b * seqLen + sel[b * capacity + j]] = 1;
+            }
+        }
+    }
+
+    @Override
+    public void uniformScores(float[] noise, long draw, int layer, int n) {
+        for (int t = 0; t < n; t++) {
+            noise[t] = Rng.uniform(draw, layer, t);
+        }
+    }
+
+    @Override
     public void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int capacity, int d) {
         rows.gather(xs, x, sel, batch, seqLen, capacity, d);
     }
@@ -158,8 +188,8 @@ public final class CpuTrainingKernels implements TrainingKernels {
     }
 
     @Override
-    public double crossEntropy(float[] logits, int[] targets, int n, int vocab) {
-        return TrainKernels.crossEntropy(logits, targets, n, vocab);
+    public void crossEntropy(float[] losses, int slot, float[] logits, int[] targets, int n, int vocab) {
+        losses[slot] = (float) TrainKernels.crossEntropy(logits, targets, n, vocab);
     }
 
     @Override
@@ -168,8 +198,23 @@ public final class CpuTrainingKernels implements TrainingKernels {
     }
 
     @Override
-    public double binaryCrossEntropy(float[] dz, float[] z, int[] y, int n, float weight) {
-        return TrainKernels.binaryCrossEntropy(dz, z, y, n, weight);
+    public void binaryCrossEntropy(float[] losses, int slot, float[] z, int[] y, int n) {
+        losses[slot] = (float) TrainKernels.binaryCrossEntropy(null, z, y, n, 0);
+    }
+
+    @Override
+    public void binaryCrossEntropyBackward(float[] dz, float[] z, int[] y, int n, float weight) {
+        TrainKernels.binaryCrossEntropy(dz, z, y, n, weight);
+    }
+
+    @Override
+    public void predictorLogits(float[] z, float[] hidden, float[] w2, int n, int p) {
+        TrainKernels.predictorLogits(z, hidden, w2, n, p);
+    }
+
+    @Override
+    public void predictorLogitsBackward(float[] dhidden, float[] dw2, float[] dz, float[] hidden, float[] w2, int n, int p) {
+        TrainKernels.predictorLogitsBackward(dhidden, dw2, dz, hidden, w2, n, p);
     }
 
     @Override

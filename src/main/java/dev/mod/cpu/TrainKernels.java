@@ -154,4 +154,27 @@ public final class TrainKernels {
         return loss / rows;
     }
 
+    // z[R] = w2[P] . silu(hidden[R, P])
+    static void predictorLogits(float[] z, float[] hidden, float[] w2, int rows, int p) {
+        for (int t = 0; t < rows; t++) {
+            double sum = 0;
+            for (int j = 0; j < p; j++) {
+                float h = hidden[t * p + j];
+                sum += w2[j] * (h / (1 + Math.exp(-h)));
+            }
+            z[t] = (float) sum;
+        }
+    }
+
+    // dhidden[R, P] = dz * w2 * silu'(hidden) (written), dw2[P] += sum_r dz[r] * silu(hidden[r])
+    static void predictorLogitsBackward(float[] dhidden, float[] dw2, float[] dz, float[] hidden, float[] w2, int rows, int p) {
+        for (int t = 0; t < rows; t++) {
+            for (int j = 0; j < p; j++) {
+                float h = hidden[t * p + j];
+                float sig = 1 / (1 + (float) Math.exp(-h));
+                dw2[j] += dz[t] * h * sig;
+                dhidden[t * p + j] = dz[t] * w2[j] * sig * (1 + h * (1 - sig));
+            }
+        }
+    }
 }

@@ -16,10 +16,24 @@ public final class Rng {
     }
 
     public long nextLong() {
-        long z = (state += 0x9E3779B97F4A7C15L);
+        return mix(state += GOLDEN);
+    }
+
+    private static final long GOLDEN = 0x9E3779B97F4A7C15L;
+
+    // SplitMix64's output function of a state
+    public static long mix(long z) {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return z ^ (z >>> 31);
+    }
+
+    /**
+     * The i-th uniform number in [0, 1) (24 bits) of a layer's draw: the i-th output of the stream seeded with
+     * draw * golden + layer, computed without running the stream (so a device's work-items can each compute theirs).
+     */
+    public static float uniform(long draw, int layer, int i) {
+        return (mix(draw * GOLDEN + layer + (i + 1) * GOLDEN) >>> 40) / (float) (1 << 24);
     }
 
     /** Uniform in [0, bound). */

@@ -74,11 +74,11 @@ public sealed interface RoutingRule {
     }
 
     /**
-     * scores[R] the top-k of a training batch picks from (a rule that routes in training): the router logits r, or random
-     * numbers drawn into noise, the same for the same draw and layer (a resumed run and an evaluation are reproducible).
+     * Whether the top-k of a training batch picks from random scores (Rng.uniform of the batch's draw and the layer: the
+     * same for the same draw, so a resumed run and an evaluation are reproducible) instead of the router logits.
      */
-    default float[] trainingScores(float[] r, int rows, long draw, int layer, float[] noise) {
-        return r;
+    default boolean randomScores() {
+        return false;
     }
 
     /** Floats of scratch decide() needs for n rows. */
@@ -134,14 +134,9 @@ public sealed interface RoutingRule {
             throw new ModException("routing: rule \"stochastic\" is a training control; a model runs with its router");
         }
 
-        // noise[R] uniform numbers of 24 bits
         @Override
-        public float[] trainingScores(float[] r, int rows, long draw, int layer, float[] noise) {
-            Rng rng = new Rng(draw * 0x9E3779B97F4A7C15L + layer);
-            for (int t = 0; t < rows; t++) {
-                noise[t] = (rng.nextLong() >>> 40) / (float) (1 << 24);
-            }
-            return noise;
+        public boolean randomScores() {
+            return true;
         }
 
         @Override

@@ -1,7 +1,5 @@
 package dev.mod.train;
 
-import java.util.Arrays;
-
 /**
  * The causal predictor of a routed layer in training, a forward and its backward twin: a small MLP on the layer's input
  * that learns the top-k choice (BCE against it). Its input is a stop-gradient, so its gradients reach its own weights only.
@@ -26,31 +24,15 @@ final class PredictorTraining {
     // predictorLogit[R] = w2 . silu(w1 . xin[R, d])
     void forward(TrainingLayer l) {
         kernels.matmul(l.predictorHidden, l.xin, l.packed.routing().predictorW1(), rows);
-        float[] w2 = l.w.routing().predictorW2();
-        for (int t = 0; t < rows; t++) {
-            double sum = 0;
-            for (int j = 0; j < hidden; j++) {
-                float z = l.predictorHidden[t * hidden + j];
-                sum += w2[j] * (z / (1 + Math.exp(-z)));
-            }
-            l.predictorLogit[t] = (float) sum;
-        }
+        kernels.predictorLogits(l.predictorLogit, l.predictorHidden, l.w.routing().predictorW2(), rows, hidden);
     }
 
     // the gradients of w1 (written) and w2 (added) from the BCE against the layer's top-k targets, weighted
     void backward(TrainingLayer l, float weight) {
-        float[] w2 = l.w.routing().predictorW2();
-        float[] g2 = l.grad.routing().predictorW2();
-        Arrays.fill(dLogit, 0, rows, 0f);
-        kernels.binaryCrossEntropy(dLogit, l.predictorLogit, l.target, rows, weight);
-        for (int t = 0; t < rows; t++) {
-            for (int j = 0; j < hidden; j++) {
-                float z = l.predictorHidden[t * hidden + j];
-                float sig = 1 / (1 + (float) Math.exp(-z));
-                g2[j] += dLogit[t] * z * sig;
-                dHidden[t * hidden + j] = dLogit[t] * w2[j] * sig * (1 + z * (1 - sig));
-            }
-        }
+        kernels.zero(dLogit, rows);
+        kernels.binaryCrossEntropyBackward(dLogit, l.predictorLogit, l.target, rows, weight);
+        kernels.predictorLogitsBackward(dHidden, l.grad.routing().predictorW2(), dLogit, l.predictorHidden,
+                l.w.routing().predictorW2(), rows, hidden);
         kernels.matmulBackwardWeight(l.grad.routing().predictorW1(), dHidden, l.xin, rows, hidden, dim);
     }
 }

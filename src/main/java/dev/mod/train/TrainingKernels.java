@@ -3,9 +3,11 @@ package dev.mod.train;
 import dev.mod.model.RouterWeighting;
 
 /**
- * The kernels a training step runs, each forward kernel beside its backward twin, on host arrays: what a backend
- * implements to train through {@link TrainingPlan} (the cpu backend's is {@code cpu/CpuTrainingKernels}). R rows are
- * B sequences of T tokens; a routed layer's blocks see n = B * k of them.
+ * The kernels a training step runs, each forward kernel beside its backward twin: what a backend implements to train
+ * through {@link TrainingPlan} (the cpu backend's is {@code cpu/CpuTrainingKernels}, a device's runs them as task
+ * graphs). The plan's arrays name its buffers: the cpu works on them in place; a device keeps its own copy of each,
+ * and the plan says when the host's copy changes (upload) or must be current (download). R rows are B sequences of T
+ * tokens; a routed layer's blocks see n = B * k of them.
  */
 public interface TrainingKernels extends AutoCloseable {
     /** A weight [out, in] in the form this backend's products read, refreshed from its FP32 master copy by load(). */
@@ -17,6 +19,28 @@ public interface TrainingKernels extends AutoCloseable {
     }
 
     Matrix matrix(int out, int in);
+
+    /**
+     * A backend that compiles the step ahead (a device's task graphs) runs `step` once here, before the first real step,
+     * to learn the calls it makes in order; the cpu runs each call as it comes and ignores it.
+     */
+    default void trace(Runnable step) {
+    }
+
+    /** Starts a named part of the step (a layer's forward, the head's backward): a device's task graph. */
+    default void section(String name) {
+    }
+
+    /** The host's copy of a changed (a batch's tokens): the backend's follows. */
+    default void upload(int[] a) {
+    }
+
+    /** Makes the host's copy of a current: a result, a diagnostic, the state for a checkpoint. */
+    default void download(float[] a) {
+    }
+
+    default void download(int[] a) {
+    }
 
     // w = master[out, in]
     void load(Matrix w, float[] master);
@@ -57,6 +81,12 @@ public interface TrainingKernels extends AutoCloseable {
     // out[n] = a[n] + b[n]
     void add(float[] out, float[] a, float[] b, int n);
 
+    // a[n] = 0
+    void zero(float[] a, int n);
+
+    // dst[n] = src[n]
+    void copy(float[] dst, float[] src, int n);
+
     // out[B, T, H * dh] = causal softmax(q k^T / sqrt(dh)) v per sequence of T rows, lse[B, H, T] its log-sum-exp
     void attention(float[] out, float[] lse, float[] q, float[] k, float[] v, int batch, int seqLen, int heads, int kvHeads, int dh);
 
@@ -79,6 +109,12 @@ public interface TrainingKernels extends AutoCloseable {
     // sel[B, k] = the k largest of scores[B, T] in each sequence, in ascending position order
     void select(int[] sel, float[] scores, int batch, int seqLen, int capacity);
 
+    // target[B, T] = 1 where sel[B, k] picked the position, else 0
+    void topKTargets(int[] target, int[] sel, int batch, int seqLen, int capacity);
+
+    // noise[R] = uniform draws in [0, 1) for a layer at a draw (Rng.uniform): the stochastic control's scores
+    void uniformScores(float[] noise, long draw, int layer, int rows);
+
     // xs[B, k, d] = x[b, sel[b, j], :]
     void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int capacity, int d);
 
@@ -92,14 +128,23 @@ public interface TrainingKernels extends AutoCloseable {
     void scatterBackward(float[] df, float[] dr, float[] dx, float[] f, int[] sel, float[] r, RouterWeighting weighting, int batch,
                          int seqLen, int capacity, int d);
 
-    // loss = mean over R of -log softmax(logits[r])[target[r]]; logits[R, V] become the probabilities
-    double crossEntropy(float[] logits, int[] targets, int rows, int vocab);
+    // losses[slot] = mean over R of -log softmax(logits[r])[target[r]]; logits[R, V] become the probabilities
+    void crossEntropy(float[] losses, int slot, float[] logits, int[] targets, int rows, int vocab);
 
     // dlogits[R, V] = (probs - onehot(target)) * scale (written)
     void crossEntropyBackward(float[] dlogits, float[] probs, int[] targets, int rows, int vocab, float scale);
 
-    // loss = mean over R of BCE(sigmoid(z[r]), y[r]); dz[r] += weight * (sigmoid(z) - y) / R (dz null: the loss only)
-    double binaryCrossEntropy(float[] dz, float[] z, int[] y, int rows, float weight);
+    // losses[slot] = mean over R of BCE(sigmoid(z[r]), y[r])
+    void binaryCrossEntropy(float[] losses, int slot, float[] z, int[] y, int rows);
+
+    // dz[r] += weight * (sigmoid(z) - y) / R: the BCE's gradient
+    void binaryCrossEntropyBackward(float[] dz, float[] z, int[] y, int rows, float weight);
+
+    // z[R] = w2[P] . silu(hidden[R, P]): the causal predictor's output
+    void predictorLogits(float[] z, float[] hidden, float[] w2, int rows, int p);
+
+    // dhidden[R, P] = dz * w2 * silu'(hidden) (written), dw2[P] += sum_r dz[r] * silu(hidden[r])
+    void predictorLogitsBackward(float[] dhidden, float[] dw2, float[] dz, float[] hidden, float[] w2, int rows, int p);
 
     /** The global L2 norm of the gradients, which are scaled down to maxNorm when above it (0: no clipping). */
     double clip(Parameters grads, double maxNorm);

@@ -8,11 +8,10 @@ import dev.mod.model.Rope;
 import dev.mod.plan.RoutingRule;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
+import java.util.function.Function;
 
 /**
  * One training step of a model on batches of B sequences of T tokens, as a static plan: every activation
@@ -59,6 +58,8 @@ public final class TrainingPlan implements TrainingPass {
     private final float[] x;        // [R, d] the residual stream; after forward() the final one
     private final float[] normedF;  // [R, d]
     private final float[] logits;   // [R, V]; probabilities after forward(), their gradient after backward()
+    /** The last forward()'s losses: cross-entropy, then each routed layer's router BCE and predictor BCE. */
+    private final float[] losses;
 
     // gradient scratch, [R, *]
     private final float[] dx;
@@ -128,6 +129,7 @@ public final class TrainingPlan implements TrainingPass {
         x = new float[rows * d];
         normedF = new float[rows * d];
         logits = new float[Math.multiplyExact(rows, config.vocabSize())];
+        losses = new float[1 + 2 * config.routedLayers().size()];
         dx = new float[rows * d];
         dIn = new float[rows * d];
         dF = new float[rows * d];
@@ -162,29 +164,47 @@ public final class TrainingPlan implements TrainingPass {
      * A run's training pass on a backend's kernels (made for each pass opened): a plan on the state's parameters with their
      * gradients, whose optimizer steps run on those kernels.
      */
-    public static TrainingPass.Opener opener(Supplier<TrainingKernels> kernels) {
+    public static TrainingPass.Opener opener(Function<TrainSettings, TrainingKernels> kernels) {
         return (s, state) -> {
             TrainingPlan plan = new TrainingPlan(s.config(), state.params(), state.params().zerosLike(),
-                    new AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), s.batch(), s.seqLen(), kernels.get());
+                    new AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), s.batch(), s.seqLen(), kernels.apply(s));
             plan.adam = state.adam();
+            plan.kernels.trace(() -> plan.traceStep(s.clip()));
             return plan;
         };
     }
 
+    // one step of zeros, for the kernels to learn its calls (trace)
+    private void traceStep(double maxNorm) {
+        int[][] zeros = new int[batch][seqLen];
+        forward(zeros, zeros, 0);
+        backward();
+        clipGradients(maxNorm);
+        update(0);
+    }
+
     @Override
     public double clipGradients(double maxNorm) {
+        kernels.section("clip");
         return kernels.clip(grads, maxNorm);
     }
 
     @Override
     public void update(double lr) {
+        kernels.section("update");
         kernels.update(optimizer(), p, grads, lr);
         weightsChanged();
     }
 
     @Override
     public TrainState state() {
-        return new TrainState(p, optimizer());
+        AdamW adam = optimizer();
+        for (String name : p.names()) {
+            kernels.download(p.get(name));
+            kernels.download(adam.m().get(name));
+            kernels.download(adam.v().get(name));
+        }
+        return new TrainState(p, adam);
     }
 
     private AdamW optimizer() {
@@ -221,11 +241,13 @@ public final class TrainingPlan implements TrainingPass {
             System.arraycopy(target[b], 0, targets, b * seqLen, seqLen);
         }
         int d = c.dim();
+        kernels.section("embedding");
+        kernels.upload(tokens);
+        kernels.upload(targets);
         kernels.embed(x, tokens, p.get("tok_embeddings.weight"), rows, d);
-        routerLoss = 0;
-        predictorLoss = 0;
         for (TrainingLayer l : layers) {
-            System.arraycopy(x, 0, l.xin, 0, rows * d);
+            kernels.section("layer" + l.index + ".forward");
+            kernels.copy(l.xin, x, rows * d);
             for (BlockStep step : l.w.steps()) {
                 switch (step) {
                     case ROUTER -> kernels.routerLogits(l.r, x, l.w.routing().router(), rows, d);
@@ -238,26 +260,36 @@ public final class TrainingPlan implements TrainingPass {
                 }
             }
         }
+        kernels.section("head");
         kernels.rmsnorm(normedF, x, p.get("norm.weight"), rows, d, c.normEps());
         kernels.matmul(logits, normedF, w("output.weight"), rows);
-        crossEntropy = kernels.crossEntropy(logits, targets, rows, c.vocabSize());
+        kernels.crossEntropy(losses, 0, logits, targets, rows, c.vocabSize());
+        kernels.download(losses);
+        crossEntropy = losses[0];
+        routerLoss = 0;
+        predictorLoss = 0;
+        for (int j = 0; j < c.routedLayers().size(); j++) {
+            routerLoss += losses[1 + 2 * j];
+            predictorLoss += losses[2 + 2 * j];
+        }
         return loss();
     }
 
     // sel[B, k]: top-k of the rule's scores in each sequence, target[R] 1 where selected; the auxiliary losses of the
     // causal rules (router BCE on r, predictor BCE) against those choices
     private void select(TrainingLayer l, long draw) {
-        kernels.select(l.sel, routing.trainingScores(l.r, rows, draw, l.index, noise), batch, seqLen, capacity);
-        Arrays.fill(l.target, 0);
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < capacity; j++) {
-                l.target[b * seqLen + l.sel[b * capacity + j]] = 1;
-            }
+        float[] scores = l.r;
+        if (routing.randomScores()) {
+            kernels.uniformScores(noise, draw, l.index, rows);
+            scores = noise;
         }
-        routerLoss += kernels.binaryCrossEntropy(null, l.r, l.target, rows, 0);
+        kernels.select(l.sel, scores, batch, seqLen, capacity);
+        kernels.topKTargets(l.target, l.sel, batch, seqLen, capacity);
+        int slot = 1 + 2 * c.routedLayers().indexOf(l.index);
+        kernels.binaryCrossEntropy(losses, slot, l.r, l.target, rows);
         if (predictorDim > 0) {
             predictor.forward(l);
-            predictorLoss += kernels.binaryCrossEntropy(null, l.predictorLogit, l.target, rows, 0);
+            kernels.binaryCrossEntropy(losses, slot + 1, l.predictorLogit, l.target, rows);
         }
     }
 
@@ -292,27 +324,30 @@ public final class TrainingPlan implements TrainingPass {
     public void backward() {
         // Matrix gradients are written whole by their GEMM; the others (embeddings, norms, routers, predictor outputs) are
         // sums of "+=", zeroed first.
+        kernels.section("head.backward");
         for (int i = 0; i < accumulated.size(); i++) {
-            Arrays.fill(grads.get(accumulated.get(i)), 0f);
+            float[] g = grads.get(accumulated.get(i));
+            kernels.zero(g, g.length);
         }
         int d = c.dim();
         int vocab = c.vocabSize();
         kernels.crossEntropyBackward(logits, logits, targets, rows, vocab, 1f / rows);
         kernels.matmulBackwardWeight(grads.get("output.weight"), logits, normedF, rows, vocab, d);
         kernels.matmulBackwardInput(dN, logits, w("output.weight"), rows);
-        Arrays.fill(dx, 0f);
+        kernels.zero(dx, rows * d);
         rmsnormBackward(dx, grads.get("norm.weight"), dN, x, p.get("norm.weight"), rows);
         for (int i = layers.length - 1; i >= 0; i--) {
             TrainingLayer l = layers[i];
+            kernels.section("layer" + i + ".backward");
             float[] din = l.routed ? dIn : dx;
             for (BlockStep step : l.w.steps().reversed()) {
                 switch (step) {
                     // x' = x + f(x): f's gradient is dx', x's is dx' plus what flows back through f
-                    case RESIDUAL -> System.arraycopy(dx, 0, dF, 0, rows * d);
+                    case RESIDUAL -> kernels.copy(dF, dx, rows * d);
                     case SCATTER -> {
-                        Arrays.fill(dR, 0, rows, 0f);
+                        kernels.zero(dR, rows);
                         kernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
-                        Arrays.fill(dIn, 0, l.n * d, 0f);
+                        kernels.zero(dIn, l.n * d);
                     }
                     case FEED_FORWARD -> feedForwardBackward(l, dF);
                     case ATTENTION -> attentionBackward(l, din);
@@ -322,6 +357,7 @@ public final class TrainingPlan implements TrainingPass {
                 }
             }
         }
+        kernels.section("embedding.backward");
         kernels.embedBackward(grads.get("tok_embeddings.weight"), dx, tokens, rows, d);
     }
 
@@ -331,7 +367,7 @@ public final class TrainingPlan implements TrainingPass {
         int n = l.n;
         int d = c.dim();
         l.feedForward.backward(dN, df, l.normed2);
-        Arrays.fill(dH, 0, n * d, 0f);
+        kernels.zero(dH, n * d);
         rmsnormBackward(dH, l.grad.feedForward().norm(), dN, l.h, l.w.feedForward().norm(), n);
         kernels.add(dA, df, dH, n * d);
     }
@@ -364,7 +400,7 @@ public final class TrainingPlan implements TrainingPass {
     // dR[R] += the router BCE's gradient; the predictor's gradients (its input is a stop-gradient: nothing reaches x)
     private void selectBackward(TrainingLayer l) {
         if (aux.router() != 0) {
-            kernels.binaryCrossEntropy(dR, l.r, l.target, rows, (float) aux.router());
+            kernels.binaryCrossEntropyBackward(dR, l.r, l.target, rows, (float) aux.router());
         }
         if (predictorDim > 0) {
             predictor.backward(l, (float) aux.predictor());
@@ -398,16 +434,23 @@ public final class TrainingPlan implements TrainingPass {
 
     @Override
     public double agreement(int layer, boolean predictor) {
-        return layers[layer].agreement(predictor);
+        TrainingLayer l = layers[layer];
+        if (l.routed) {
+            kernels.download(l.target);
+            kernels.download(predictor && l.predictorLogit != null ? l.predictorLogit : l.r);
+        }
+        return l.agreement(predictor);
     }
 
     @Override
     public double causalFraction(int layer) {
+        kernels.download(layers[layer].r);
         return layers[layer].causalFraction();
     }
 
     @Override
     public int argmax(int r) {
+        kernels.download(logits);
         int v = c.vocabSize();
         int best = 0;
         for (int i = 1; i < v; i++) {
@@ -420,17 +463,21 @@ public final class TrainingPlan implements TrainingPass {
 
     /** The residual stream [B, T, d] after the last block of the last forward() (before the final norm). */
     public float[] hidden() {
+        kernels.download(x);
         return x;
     }
 
     @Override
     public int[] selected(int layer) {
+        kernels.download(layers[layer].sel);
         return layers[layer].sel;
     }
 
     @Override
     public int firstNonFiniteLayer() {
         for (TrainingLayer l : layers) {
+            kernels.download(l.xin);
+            kernels.download(l.f);
             if (!l.finite()) {
                 return l.index;
             }

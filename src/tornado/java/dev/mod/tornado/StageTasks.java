@@ -40,9 +40,7 @@ final class StageTasks {
     StageTasks(ModelConfig config, String deviceName) {
         this.config = config;
         this.placement = TornadoPlacement.read(System.getProperties());
-        String chosen = deviceName != null ? deviceName : placement.device();
-        this.device = chosen != null ? TornadoDevices.device(chosen, deviceName != null ? "device" : "tornado-config: " + TornadoPlacement.PREFIX + "device")
-                : TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
+        this.device = device(deviceName, placement);
         this.cpuDevice = device.getDeviceType() == TornadoDeviceType.CPU;
         DriverErrors.get();
         this.budget = KernelBudget.of(device);
@@ -54,6 +52,13 @@ final class StageTasks {
             throw new ModException("the tornado backend takes even head sizes up to " + AttentionKernels.MAX_HEAD_DIM
                     + ", this model's is " + config.headDim());
         }
+    }
+
+    /** The device "B:D" names, or for null tornado-config's mod.tornado.device, else TornadoVM's default. */
+    static TornadoDevice device(String deviceName, TornadoPlacement placement) {
+        String chosen = deviceName != null ? deviceName : placement.device();
+        return chosen != null ? TornadoDevices.device(chosen, deviceName != null ? "device" : "tornado-config: " + TornadoPlacement.PREFIX + "device")
+                : TornadoRuntimeProvider.getTornadoRuntime().getDefaultDevice();
     }
 
     /**
@@ -247,12 +252,16 @@ final class StageTasks {
      * (tornado.device.memory, 4 GB unless set), the largest within one allocation.
      */
     void checkDeviceMemory(long largestBytes) {
+        checkMemory(device, deviceBytes, Math.max(largestBytes, (long) config.vocabSize() * config.dim() * Float.BYTES));
+    }
+
+    /** A one-line refusal, before anything is allocated, of a plan whose buffers the device cannot hold. */
+    static void checkMemory(TornadoDevice device, long deviceBytes, long largest) {
         String name = device.getPhysicalDevice().getDeviceName();
         long global = device.getPhysicalDevice().getDeviceGlobalMemorySize();
         if (deviceBytes > global) {
             throw new ModException("the plan needs " + mib(deviceBytes) + " of device memory; " + name + " has " + mib(global));
         }
-        long largest = Math.max(largestBytes, (long) config.vocabSize() * config.dim() * Float.BYTES);
         if (largest > device.getMaxAllocMemory()) {
             throw new ModException("the plan's largest buffer is " + mib(largest) + "; " + name + " allocates at most " + mib(device.getMaxAllocMemory())
                     + " at once");

@@ -10,6 +10,7 @@ import dev.mod.plan.ForwardPass;
 import dev.mod.plan.Kernels;
 import dev.mod.plan.RoutingRule;
 import dev.mod.train.TrainingPass;
+import dev.mod.train.TrainingPlan;
 
 import java.util.List;
 
@@ -70,8 +71,9 @@ public final class TornadoBackend implements Backend {
     }
 
     @Override
-    public TrainingPass.Opener training() {
-        throw new ModException("training runs on the cpu backend; the tornado backend runs inference only");
+    public TrainingPass.Opener training(String device) {
+        String where = indices(device);
+        return TrainingPlan.opener(s -> new TornadoTrainingKernels(where, s.batch() * s.seqLen(), false));
     }
 
     @Override
