@@ -30,7 +30,12 @@ public final class AdamW {
 
     /** The decoupled weight decay of a tensor: the matrices' (not the router's vector, stored as a [1, d] matrix), else 0. */
     public double decay(String name, long[] shape) {
-        return shape.length == 2 && !name.endsWith("router.weight") ? weightDecay : 0;
+        return decays(name, shape) ? weightDecay : 0;
+    }
+
+    /** Whether a tensor is one that weight decay applies to: a matrix (the router's vector is stored as a [1, d] one). */
+    public static boolean decays(String name, long[] shape) {
+        return shape.length == 2 && !name.endsWith("router.weight");
     }
 
     /** Counts the step an update is about to take and returns it (1 for the first). */

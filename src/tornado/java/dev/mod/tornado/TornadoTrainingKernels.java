@@ -81,6 +81,8 @@ final class TornadoTrainingKernels implements TrainingKernels {
     /** Offsets in the arena of every array a call names, in the order they were first named. */
     private final Map<Object, Integer> offsets = new IdentityHashMap<>();
     private final List<Object> arrays = new ArrayList<>();
+    /** Tensors laid out one after another (a set of parameters, its gradients, AdamW's moments), ahead of the rest. */
+    private final List<List<float[]>> groups = new ArrayList<>();
     /** Arrays whose host copy is current: downloaded since the last graph ran. */
     private final Set<Object> fresh = Collections.newSetFromMap(new IdentityHashMap<>());
 
@@ -229,8 +231,15 @@ final class TornadoTrainingKernels implements TrainingKernels {
                 arrays.add(scratch);
             }
         }
-        long size = 0;
+        List<Object> order = new ArrayList<>();
+        groups.forEach(order::addAll);
         for (Object a : arrays) {
+            if (groups.stream().noneMatch(g -> g.contains(a))) {
+                order.add(a);
+            }
+        }
+        long size = 0;
+        for (Object a : order) {
             offsets.put(a, (int) size);
             size += length(a);
         }
@@ -241,7 +250,7 @@ final class TornadoTrainingKernels implements TrainingKernels {
         arenaBytes = size * Float.BYTES;
         StageTasks.checkMemory(device, arenaBytes, arenaBytes);
         arena = new FloatArray((int) size);
-        for (Object a : arrays) {
+        for (Object a : order) {
             int o = at(a);
             if (a instanceof float[] f) {
                 for (int i = 0; i < f.length; i++) {
@@ -584,25 +593,40 @@ final class TornadoTrainingKernels implements TrainingKernels {
                 at(hidden), rows, p), dw2, dz, hidden, rows, p);
     }
 
+    /**
+     * The tensors of a set of parameters in the order the arena lays them out, one after another: the decayed ones first,
+     * so that the optimizer steps every tensor of a set in two tasks (with and without decay) and the norm sums all
+     * gradients in one.
+     */
+    private static List<String> tensorOrder(Parameters p) {
+        List<String> decayed = p.names().stream().filter(n -> AdamW.decays(n, p.shape(n))).toList();
+        List<String> order = new ArrayList<>(decayed);
+        p.names().stream().filter(n -> !decayed.contains(n)).forEach(order::add);
+        return order;
+    }
+
+    // lays the tensors of p out one after another (once the trace ends); returns their first and how many floats they hold
+    private float[] contiguous(Parameters p, Map<Object, Integer> groupLength) {
+        List<float[]> tensors = tensorOrder(p).stream().map(p::get).toList();
+        if (tracing && !groups.contains(tensors)) {
+            groups.add(tensors);
+        }
+        groupLength.put(tensors.get(0), tensors.stream().mapToInt(t -> t.length).sum());
+        return tensors.get(0);
+    }
+
     @Override
     public double clip(Parameters grads, double maxNorm) {
-        List<float[]> tensors = grads.names().stream().map(grads::get).toList();
+        Map<Object, Integer> lengths = new IdentityHashMap<>();
+        float[] first = contiguous(grads, lengths);
+        int n = lengths.get(first);
         if (partials == null) {
-            partials = new float[tensors.stream().mapToInt(g -> (g.length + ArenaKernels.NORM_BLOCK - 1) / ArenaKernels.NORM_BLOCK).sum()];
+            partials = new float[(n + ArenaKernels.NORM_BLOCK - 1) / ArenaKernels.NORM_BLOCK];
         }
-        int start = 0;
-        for (float[] g : tensors) {
-            int from = start;
-            call("sumSquares", (t, task, c) -> t.task(task, ArenaKernels::sumSquares, arena, at(g), at(partials) + from, g.length), g,
-                    partials, from);
-            start += (g.length + ArenaKernels.NORM_BLOCK - 1) / ArenaKernels.NORM_BLOCK;
-        }
-        int count = start;
+        call("sumSquares", (t, task, c) -> t.task(task, ArenaKernels::sumSquares, arena, at(first), at(partials), n), grads, partials);
         Call factor = call("clipFactor", 1, true, (t, task, c) -> t.task(task, ArenaKernels::clipFactor, arena, c.section.input, c.inputAt,
-                at(partials), at(norm), count), partials, norm, count);
-        for (float[] g : tensors) {
-            call("scale", (t, task, c) -> t.task(task, ArenaKernels::scale, arena, at(g), at(norm), g.length), g, norm);
-        }
+                at(partials), at(norm), partials.length), partials, norm);
+        call("scale", (t, task, c) -> t.task(task, ArenaKernels::scale, arena, at(first), at(norm), n), grads, norm);
         if (tracing) {
             return 0;
         }
@@ -613,23 +637,21 @@ final class TornadoTrainingKernels implements TrainingKernels {
 
     @Override
     public void update(AdamW optimizer, Parameters params, Parameters grads, double lr) {
-        Call first = null;
-        // where the first call's three settings sit in the section's input: every tensor's update reads them
-        int[] hyper = new int[1];
-        for (String name : params.names()) {
-            float[] p = params.get(name);
-            float[] g = grads.get(name);
-            float[] m = optimizer.m().get(name);
-            float[] v = optimizer.v().get(name);
-            float decay = (float) optimizer.decay(name, params.shape(name));
-            Call c = call("adamW", first == null ? 3 : 0, true, (t, task, k) -> t.task(task, ArenaKernels::adamW, arena, k.section.input,
-                    hyper[0], at(p), at(g), at(m), at(v), p.length, decay), p, g, m, v, decay);
-            if (first == null) {
-                first = c;
-                hyper[0] = c.inputAt;
-            }
-        }
-        if (tracing || first == null) {
+        Map<Object, Integer> lengths = new IdentityHashMap<>();
+        float[] p = contiguous(params, lengths);
+        float[] g = contiguous(grads, lengths);
+        float[] m = contiguous(optimizer.m(), lengths);
+        float[] v = contiguous(optimizer.v(), lengths);
+        List<String> order = tensorOrder(params);
+        int decayedFloats = order.stream().filter(n -> AdamW.decays(n, params.shape(n))).mapToInt(n -> params.get(n).length).sum();
+        int all = lengths.get(p);
+        float decay = decayedFloats == 0 ? 0f : (float) optimizer.decay(order.get(0), params.shape(order.get(0)));
+        Call first = call("adamW", 3, true, (t, task, k) -> t.task(task, ArenaKernels::adamW, arena, k.section.input, k.inputAt, at(p),
+                at(g), at(m), at(v), decayedFloats, decay), params, grads, optimizer, 0);
+        call("adamW", 0, true, (t, task, k) -> t.task(task, ArenaKernels::adamW, arena, k.section.input, first.inputAt(),
+                at(p) + decayedFloats, at(g) + decayedFloats, at(m) + decayedFloats, at(v) + decayedFloats, all - decayedFloats, 0f),
+                params, grads, optimizer, 1);
+        if (tracing) {
             return;
         }
         long step = optimizer.advance();

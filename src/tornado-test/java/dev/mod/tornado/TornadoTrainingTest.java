@@ -1,0 +1,188 @@
+package dev.mod.tornado;
+
+import dev.mod.OclgrindLogCheck;
+import dev.mod.TestModels;
+import dev.mod.backend.Backends;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
+import dev.mod.model.RouterWeighting;
+import dev.mod.plan.RoutingRule;
+import dev.mod.train.AdamW;
+import dev.mod.train.Parameters;
+import dev.mod.train.TrainSettings;
+import dev.mod.train.TrainState;
+import dev.mod.train.TrainingPass;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.mod.data.TextData;
+import dev.mod.train.Checkpoint;
+import dev.mod.train.RunFolder;
+import dev.mod.train.Trainer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Training on the tornado backend against the cpu backend, from one initialisation: 20 steps of the same batches, for a
+ * dense model, MoD with raw and sigmoid router weighting, with the causal predictor, with the stochastic control and
+ * with grouped keys. The kernels sum in other orders than the cpu's, so the runs drift apart by float rounding: the
+ * first step's top-k selections are the same, the losses stay within 1e-4 relative at every step and the weights
+ * after 20 steps within 1e-3 relative (of each tensor's largest value).
+ */
+@ExtendWith(OclgrindLogCheck.class)
+class TornadoTrainingTest {
+    private static final int BATCH = 2;
+    private static final int SEQ = 16;
+    private static final int STEPS = 20;
+
+    static Stream<Arguments> runs() {
+        return Stream.of(
+                Arguments.of("dense", TestModels.config(2, 4, 1.0, List.of(), RouterWeighting.SIGMOID), RoutingRule.TOP_K, 0),
+                Arguments.of("mod-raw", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.RAW), RoutingRule.TOP_K, 0),
+                Arguments.of("mod-sigmoid-predictor", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.SIGMOID), RoutingRule.TOP_K, 8),
+                Arguments.of("stochastic-gqa", TestModels.config(2, 2, 0.375, List.of(1), RouterWeighting.SIGMOID), RoutingRule.STOCHASTIC, 0));
+    }
+
+    static TrainSettings settings(ModelConfig c, RoutingRule routing, int predictorDim) {
+        return new TrainSettings("test", c.toJsonTree(), predictorDim, routing, 1, "random", 1 << 20, STEPS, BATCH, SEQ, 3e-3, 5,
+                0.1, 0.1, 1.0, 0.01, 1.0, 1000, 2, 1000);
+    }
+
+    static TrainState fresh(TrainSettings s) {
+        Parameters p = Parameters.of(ModelInit.random(s.config(), 7, s.predictorDim()));
+        return new TrainState(p, new AdamW(p, s.weightDecay()));
+    }
+
+    // asserts |actual - expected| <= tolerance * |expected|; returns the relative difference
+    private static double closeRelative(double expected, double actual, double tolerance, String what) {
+        double difference = Math.abs(expected - actual);
+        double relative = difference == 0 ? 0 : difference / Math.abs(expected);
+        assertTrue(relative <= tolerance, what + ": cpu " + expected + ", tornado " + actual);
+        return relative;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("runs")
+    void twentyStepsFollowTheCpuBackend(String name, ModelConfig c, RoutingRule routing, int predictorDim) {
+        TrainSettings s = settings(c, routing, predictorDim);
+        try (TrainingPass cpu = Backends.cpu(2).training().open(s, fresh(s));
+             TrainingPass device = new TornadoBackend.Provider().start().training().open(s, fresh(s))) {
+            double worstLoss = 0;
+            double worstWeight = 0;
+            for (int step = 0; step < STEPS; step++) {
+                int[][] input = TestModels.tokens(BATCH, SEQ, c.vocabSize(), 100 + step);
+                int[][] target = TestModels.tokens(BATCH, SEQ, c.vocabSize(), 200 + step);
+                double want = cpu.forward(input, target, step);
+                double got = device.forward(input, target, step);
+                worstLoss = Math.max(worstLoss, closeRelative(want, got, 1e-4, name + " loss at step " + (step + 1)));
+                closeRelative(cpu.routerLoss(), device.routerLoss(), 1e-4, name + " router loss at step " + (step + 1));
+                closeRelative(cpu.predictorLoss(), device.predictorLoss(), 1e-4, name + " predictor loss at step " + (step + 1));
+                if (step == 0) {
+                    for (int layer : c.routedLayers()) {
+                        assertArrayEquals(cpu.selected(layer), device.selected(layer), name + " layer " + layer + ": the first step's top-k");
+                    }
+                }
+                cpu.backward();
+                device.backward();
+                closeRelative(cpu.clipGradients(s.clip()), device.clipGradients(s.clip()), 1e-3, name + " gradient norm at step " + (step + 1));
+                double lr = AdamW.learningRate(step, s.lr(), s.warmup(), s.steps(), s.minLrRatio());
+                cpu.update(lr);
+                device.update(lr);
+            }
+            Parameters want = cpu.state().params();
+            Parameters got = device.state().params();
+            for (String tensor : want.names()) {
+                float[] a = want.get(tensor);
+                float[] b = got.get(tensor);
+                double largest = 0;
+                double worst = 0;
+                for (int i = 0; i < a.length; i++) {
+                    largest = Math.max(largest, Math.abs(a[i]));
+                    worst = Math.max(worst, Math.abs(a[i] - b[i]));
+                }
+                assertTrue(worst <= 1e-3 * largest, name + " " + tensor + " after " + STEPS + " steps: off by " + worst + " of " + largest);
+                worstWeight = Math.max(worstWeight, worst / largest);
+            }
+            System.out.printf("%s: tornado against cpu over %d steps: losses within %.1e relative, weights within %.1e%n", name, STEPS,
+                    worstLoss, worstWeight);
+        }
+    }
+
+    @Test
+    void theSameRunTwiceOnTheDeviceGivesTheSameBits() {
+        TrainSettings s = settings(TestModels.config(2, 2, 0.375, List.of(1), RouterWeighting.SIGMOID), RoutingRule.STOCHASTIC, 8);
+        double[][] losses = new double[2][5];
+        Parameters[] after = new Parameters[2];
+        for (int run = 0; run < 2; run++) {
+            try (TrainingPass device = new TornadoBackend.Provider().start().training().open(s, fresh(s))) {
+                for (int step = 0; step < 5; step++) {
+                    losses[run][step] = device.forward(TestModels.tokens(BATCH, SEQ, 50, 100 + step), TestModels.tokens(BATCH, SEQ, 50, 200 + step), step);
+                    device.backward();
+                    device.clipGradients(s.clip());
+                    device.update(1e-2);
+                }
+                after[run] = device.state().params();
+            }
+        }
+        assertArrayEquals(losses[0], losses[1], "losses");
+        for (String tensor : after[0].names()) {
+            assertArrayEquals(after[0].get(tensor), after[1].get(tensor), tensor);
+        }
+    }
+
+    /** A checkpoint written on one backend resumes on the other and goes on along the run that never stopped. */
+    @ParameterizedTest(name = "first on {0}")
+    @ValueSource(strings = {"tornado", "cpu"})
+    void aCheckpointResumesOnTheOtherBackend(String first, @TempDir Path dir) throws IOException {
+        Path text = dir.resolve("text.txt");
+        Files.writeString(text, "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. ".repeat(20));
+        ModelConfig c = new ModelConfig(260, 16, 2, 4, 2, 24, 1e-5, 10000, 64, 0.25, List.of(1), RouterWeighting.SIGMOID);
+        TrainSettings s = new TrainSettings("test", c.toJsonTree(), 8, RoutingRule.TOP_K, 1, text.toString(), 1 << 20, 10, 2, 24, 3e-3, 3,
+                0.1, 0.1, 1.0, 0.01, 1.0, 5, 2, 4);
+        TrainingPass.Opener cpu = Backends.cpu(2).training();
+        TrainingPass.Opener tornado = new TornadoBackend.Provider().start().training();
+        Trainer straight = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("straight"), cpu);
+        straight.run(false, p -> { });
+        Trainer interrupted = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("resumed"),
+                first.equals("cpu") ? cpu : tornado);
+        assertThrows(IllegalStateException.class, () -> interrupted.run(false, p -> {
+            if (p.step() == 6) {
+                throw new IllegalStateException("killed");
+            }
+        }));
+        Trainer resumed = new Trainer(s, TextData.open(s.data(), 24, 1 << 20), dir.resolve("resumed"), first.equals("cpu") ? tornado : cpu);
+        resumed.run(true, p -> { });
+
+        List<JsonNode> a = RunFolder.readLog(straight.folder().logFile()).stream().filter(l -> l.has("loss")).toList();
+        List<JsonNode> b = RunFolder.readLog(resumed.folder().logFile()).stream().filter(l -> l.has("loss")).toList();
+        assertEquals(10, b.size(), "each step logged once");
+        for (int i = 0; i < a.size(); i++) {
+            closeRelative(a.get(i).get("loss").asDouble(), b.get(i).get("loss").asDouble(), 1e-4, "loss at step " + (i + 1));
+        }
+        Checkpoint want = Checkpoint.read(straight.folder().checkpointFile());
+        Checkpoint got = Checkpoint.read(resumed.folder().checkpointFile());
+        assertEquals(10, got.step());
+        for (String tensor : want.params().names()) {
+            float[] x = want.params().get(tensor);
+            float[] y = got.params().get(tensor);
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(x[i], y[i], 1e-3 * Math.max(1e-2, Math.abs(x[i])), tensor + "[" + i + "]");
+            }
+        }
+    }
+}
