@@ -1,5 +1,6 @@
 package dev.mod.cli;
 
+import dev.mod.ModException;
 import dev.mod.backend.Backend;
 import dev.mod.backend.Backends;
 import picocli.CommandLine.Model.CommandSpec;
@@ -11,22 +12,35 @@ import picocli.CommandLine.Spec;
 final class BackendOption {
     @Option(names = "--backend", defaultValue = "cpu", paramLabel = "BACKEND", completionCandidates = Names.class,
             description = "cpu (Vector API kernels on every core, the default), reference (plain loops, the oracle) or tornado "
-                    + "(TornadoVM task graphs; under scripts/mod-tornado).")
-    void name(String name) {
-        if (!Backends.NAMES.contains(name)) {
-            throw new ParameterException(spec.commandLine(), "--backend: unknown backend \"" + name + "\" ("
+                    + "(TornadoVM task graphs; under scripts/mod-tornado). Where a command takes a device, tornado:B:D names one "
+                    + "of `mod devices`.")
+    void name(String value) {
+        int colon = value.indexOf(':');
+        String backend = colon < 0 ? value : value.substring(0, colon);
+        if (!Backends.NAMES.contains(backend)) {
+            throw new ParameterException(spec.commandLine(), "--backend: unknown backend \"" + backend + "\" ("
                     + String.join(", ", Backends.NAMES) + ")");
         }
-        this.name = name;
+        if (colon >= 0 && !backend.equals("tornado")) {
+            throw new ParameterException(spec.commandLine(), "--backend " + value + ": only the tornado backend has devices (tornado:B:D)");
+        }
+        this.name = backend;
+        this.device = colon < 0 ? null : value;
     }
 
     @Spec(Spec.Target.MIXEE)
     CommandSpec spec;
 
     String name;
+    /** The device a tornado:B:D value names; null for the backend's default. */
+    String device;
 
     /** The chosen backend, started: a one-line error for an unknown name or a backend this run cannot have. */
     Backend start() {
+        if (device != null) {
+            throw new ModException("--backend " + device + ": this command runs on the backend's default device (tornado-config's "
+                    + "mod.tornado.device chooses it); give --backend tornado");
+        }
         return Backends.start(name);
     }
 

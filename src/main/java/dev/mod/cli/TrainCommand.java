@@ -2,6 +2,7 @@ package dev.mod.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.ModException;
+import dev.mod.backend.Backend;
 import dev.mod.backend.Backends;
 import dev.mod.data.SelectiveCopy;
 import dev.mod.data.TextData;
@@ -30,7 +31,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = {"Train a MoD model (or its dense counterpart, --dense) on byte-level text or a synthetic task, "
-                + "on the cpu backend: AdamW, cosine schedule with warm-up, gradient clipping, FP32 master weights, "
+                + "on the cpu backend or a TornadoVM device (--backend tornado[:B:D], under scripts/mod-tornado): AdamW, cosine schedule with warm-up, gradient clipping, FP32 master weights, "
                 + "the paper's auxiliary router and predictor losses.",
                 "Writes to --out: settings.json (how the run was made), log.jsonl, checkpoint.safetensors, "
                         + "model.safetensors (usable by forward, generate, study) and loss.png. --resume goes on from the checkpoint, bit for bit. `mod train-plot` compares runs."})
@@ -45,6 +46,9 @@ final class TrainCommand implements Callable<Integer> {
         @Option(names = "--config", required = true, paramLabel = "FILE.json", description = "A model config (JSON).")
         Path config;
     }
+
+    @Mixin
+    BackendOption backend;
 
     @Option(names = "--dense", description = "Train the dense counterpart (no routed layers).")
     boolean dense;
@@ -143,28 +147,29 @@ final class TrainCommand implements Callable<Integer> {
         TrainingData trainingData = data.equals(SelectiveCopy.NAME)
                 ? new SelectiveCopy(seqLen, config.capacityTokens(seqLen))
                 : TextData.open(data, seqLen, maxDataBytes);
-        int threadCount = threads.resolve();
-        Trainer trainer = new Trainer(settings, trainingData, out, Backends.cpu(threadCount).training());
-        System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),
-                steps, batch, seqLen, resume ? " (resumed)" : "");
-        JsonNode last;
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(steps)
-                .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build()) {
-            last = trainer.run(resume, p -> {
-                bar.stepTo(p.step());
-                StringBuilder routed = new StringBuilder();
-                for (double f : p.causalFractions()) {
-                    routed.append(String.format(Locale.ROOT, " %.2f", f));
-                }
-                bar.setExtraMessage(String.format(Locale.ROOT, "loss %.3f, %.0f tok/s%s", p.loss(), p.tokensPerSecond(),
-                        routed.length() == 0 ? "" : ", sigmoid(r)>0.5:" + routed));
-            });
+        try (Backend runtime = backend.name.equals("cpu") ? Backends.cpu(threads.resolve()) : Backends.start(backend.name)) {
+            Trainer trainer = new Trainer(settings, trainingData, out, runtime.training(backend.device));
+            System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),
+                    steps, batch, seqLen, resume ? " (resumed)" : "");
+            JsonNode last;
+            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(steps)
+                    .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build()) {
+                last = trainer.run(resume, p -> {
+                    bar.stepTo(p.step());
+                    StringBuilder routed = new StringBuilder();
+                    for (double f : p.causalFractions()) {
+                        routed.append(String.format(Locale.ROOT, " %.2f", f));
+                    }
+                    bar.setExtraMessage(String.format(Locale.ROOT, "loss %.3f, %.0f tok/s%s", p.loss(), p.tokensPerSecond(),
+                            routed.length() == 0 ? "" : ", sigmoid(r)>0.5:" + routed));
+                });
+            }
+            if (last != null) {
+                System.out.println("held-out: " + last);
+            }
+            System.out.printf("wrote %s, %s, %s, %s and %s%n", trainer.folder().settingsFile(), trainer.folder().logFile(),
+                    trainer.folder().checkpointFile(), trainer.folder().modelFile(), out.resolve("loss.png"));
         }
-        if (last != null) {
-            System.out.println("held-out: " + last);
-        }
-        System.out.printf("wrote %s, %s, %s, %s and %s%n", trainer.folder().settingsFile(), trainer.folder().logFile(),
-                trainer.folder().checkpointFile(), trainer.folder().modelFile(), out.resolve("loss.png"));
         return 0;
     }
 

@@ -20,14 +20,21 @@ public final class CpuTrainingKernels implements TrainingKernels {
     private final RowKernels rows;
     private final TopKSelector topK;
     private final AdamWUpdate adamW;
+    private final int threads;
 
     public CpuTrainingKernels(int threads) {
+        this.threads = threads;
         mm = new TrainMatmul(threads);
         attention = new CausalAttention(threads);
         attentionBackward = new TrainAttention(mm.pool(), threads);
         rows = new RowKernels(mm.pool());
         topK = new TopKSelector(threads);
         adamW = new AdamWUpdate(mm.pool());
+    }
+
+    @Override
+    public String device() {
+        return "cpu, " + threads + (threads == 1 ? " thread" : " threads");
     }
 
     @Override

@@ -93,6 +93,8 @@ public final class Trainer {
         double flopsPerStep = 3 * b * ModelCost.forwardFlops(config, t);
         JsonNode lastEval = null;
         try (TrainingPass pass = passes.open(s, state); Writer log = folder.openLog()) {
+            // where this stretch of the run trains: a run may resume on another backend
+            RunFolder.writeLine(log, JSON.createObjectNode().put("started_at_step", start).put("device", pass.device()));
             for (long step = start; step < s.steps(); step++) {
                 long begin = System.nanoTime();
                 data.batch(rng, input, target);

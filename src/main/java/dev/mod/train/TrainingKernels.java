@@ -20,6 +20,9 @@ public interface TrainingKernels extends AutoCloseable {
 
     Matrix matrix(int out, int in);
 
+    /** Where the kernels run, for a run's log: "cpu, 2 threads", a device's name. */
+    String device();
+
     /**
      * A backend that compiles the step ahead (a device's task graphs) runs `step` once here, before the first real step,
      * to learn the calls it makes in order; the cpu runs each call as it comes and ignores it.

@@ -58,6 +58,9 @@ public interface TrainingPass extends AutoCloseable {
     /** The first layer whose input or output holds a non-finite value in the last forward(); -1 if none. */
     int firstNonFiniteLayer();
 
+    /** Where the pass runs, for a run's log: "cpu, 2 threads", a device's name. */
+    String device();
+
     /** The causal predictor's hidden size; 0 without one. */
     int predictorDim();
 

@@ -498,6 +498,11 @@ public final class TrainingPlan implements TrainingPass {
     }
 
     @Override
+    public String device() {
+        return kernels.device();
+    }
+
+    @Override
     public int predictorDim() {
         return predictorDim;
     }

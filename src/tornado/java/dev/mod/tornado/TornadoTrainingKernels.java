@@ -117,6 +117,11 @@ final class TornadoTrainingKernels implements TrainingKernels {
     }
 
     @Override
+    public String device() {
+        return "tornado " + device.getPhysicalDevice().getDeviceName();
+    }
+
+    @Override
     public void trace(Runnable step) {
         if (plan != null) {
             throw new IllegalStateException("the step was traced already");
