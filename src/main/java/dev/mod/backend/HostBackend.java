@@ -84,7 +84,7 @@ final class HostBackend implements Backend {
         if (trainingKernels == null) {
             throw new ModException("training runs on the cpu backend, not on " + name);
         }
-        return TrainingPlan.opener(s -> trainingKernels.get());
+        return TrainingPlan.opener((s, state) -> trainingKernels.get());
     }
 
     @Override

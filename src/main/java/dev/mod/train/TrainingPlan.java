@@ -11,7 +11,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 /**
  * One training step of a model on batches of B sequences of T tokens, as a static plan: every activation
@@ -93,6 +93,15 @@ public final class TrainingPlan implements TrainingPass {
         return floats * Float.BYTES;
     }
 
+    /**
+     * About the bytes a device keeps for a run: the plan's buffers as bytesNeeded counts them (the device has no packed
+     * copies, but their count stands in for the weights) and AdamW's two moments.
+     */
+    public static long deviceBytes(TrainSettings s, Parameters params) {
+        long parameters = params.names().stream().mapToLong(n -> params.get(n).length).sum();
+        return bytesNeeded(s.config(), parameters, s.batch(), s.seqLen()) + 2 * parameters * Float.BYTES;
+    }
+
     /** A plan on a backend's training kernels, which it closes with itself. */
     public TrainingPlan(ModelConfig config, Parameters params, Parameters grads, AuxWeights aux, RoutingRule routing, int batch,
                         int seqLen, TrainingKernels kernels) {
@@ -164,10 +173,10 @@ public final class TrainingPlan implements TrainingPass {
      * A run's training pass on a backend's kernels (made for each pass opened): a plan on the state's parameters with their
      * gradients, whose optimizer steps run on those kernels.
      */
-    public static TrainingPass.Opener opener(Function<TrainSettings, TrainingKernels> kernels) {
+    public static TrainingPass.Opener opener(BiFunction<TrainSettings, TrainState, TrainingKernels> kernels) {
         return (s, state) -> {
             TrainingPlan plan = new TrainingPlan(s.config(), state.params(), state.params().zerosLike(),
-                    new AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), s.batch(), s.seqLen(), kernels.apply(s));
+                    new AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), s.batch(), s.seqLen(), kernels.apply(s, state));
             plan.adam = state.adam();
             plan.kernels.trace(() -> plan.traceStep(s.clip()));
             return plan;

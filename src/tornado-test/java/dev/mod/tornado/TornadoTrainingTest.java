@@ -1,5 +1,6 @@
 package dev.mod.tornado;
 
+import dev.mod.ModException;
 import dev.mod.OclgrindLogCheck;
 import dev.mod.TestModels;
 import dev.mod.backend.Backends;
@@ -12,6 +13,7 @@ import dev.mod.train.Parameters;
 import dev.mod.train.TrainSettings;
 import dev.mod.train.TrainState;
 import dev.mod.train.TrainingPass;
+import dev.mod.train.TrainingPlan;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.data.TextData;
 import dev.mod.train.Checkpoint;
@@ -30,6 +32,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -184,5 +187,54 @@ class TornadoTrainingTest {
                 assertEquals(x[i], y[i], 1e-3 * Math.max(1e-2, Math.abs(x[i])), tensor + "[" + i + "]");
             }
         }
+    }
+
+    // one training step on a batch drawn for it
+    private static void step(TrainingPass pass, int step, int vocab) {
+        pass.forward(TestModels.tokens(BATCH, SEQ, vocab, 100 + step), TestModels.tokens(BATCH, SEQ, vocab, 200 + step), step);
+        pass.backward();
+        pass.clipGradients(1.0);
+        pass.update(1e-3);
+    }
+
+    @Test
+    void afterTheFirstStepOnlyTheTokensMoveInTheLossesAndNormOutAndNothingIsRecompiled() {
+        ModelConfig c = TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.SIGMOID);
+        TrainSettings s = settings(c, RoutingRule.TOP_K, 8);
+        TornadoTrainingKernels[] kernels = new TornadoTrainingKernels[1];
+        TrainingPass.Opener profiled = TrainingPlan.opener((x, y) -> kernels[0] = new TornadoTrainingKernels(null, BATCH * SEQ, true));
+        try (TrainingPass pass = profiled.open(s, fresh(s))) {
+            step(pass, 0, c.vocabSize());
+            kernels[0].takeProfile();
+            long downloaded = kernels[0].downloadedBytes();
+            step(pass, 1, c.vocabSize());
+            List<GraphProfile> profile = kernels[0].takeProfile();
+            assertEquals(List.of("embedding", "layer0.forward", "layer1.forward", "head", "head.backward", "layer1.backward",
+                    "layer0.backward", "embedding.backward", "clip", "update"), profile.stream().map(GraphProfile::graph).toList());
+            // TornadoVM counts each task launch's argument block as bytes in; the step's own inputs: the tokens and targets
+            // (as floats), the clipping norm, the learning rate and AdamW's two bias corrections
+            long perTaskArguments = 32;
+            Map<String, Long> inputs = Map.of("embedding", 2L * BATCH * SEQ * Float.BYTES, "clip", (long) Float.BYTES, "update", 3L * Float.BYTES);
+            for (GraphProfile graph : profile) {
+                long data = graph.bytesIn() - graph.tasks() * perTaskArguments - inputs.getOrDefault(graph.graph(), 0L);
+                assertTrue(data <= 32, graph + ": only the step's inputs (and launch arguments) move in");
+                assertEquals(0, graph.bytesOut(), graph + ": nothing moves out on its own");
+                assertEquals(0, graph.compileNanos(), graph.graph() + " recompiled");
+                assertTrue(graph.kernelNanos() > 0, graph.graph() + " ran no kernel on the device");
+            }
+            int routed = c.routedLayers().size();
+            assertEquals((1 + 2 * routed) * Float.BYTES + 2 * Float.BYTES, kernels[0].downloadedBytes() - downloaded,
+                    "out: the losses and the gradient norm");
+        }
+    }
+
+    @Test
+    void aRunTooLargeForTheDeviceIsRefusedBeforeAnythingIsAllocated() {
+        // a small model on a batch whose logits alone (1,048,576 rows x 65,536) need 256 GiB
+        ModelConfig c = new ModelConfig(65536, 16, 2, 4, 4, 24, 1e-5, 10000, 64, 0.25, List.of(1), RouterWeighting.SIGMOID);
+        TrainSettings s = new TrainSettings("test", c.toJsonTree(), 0, RoutingRule.TOP_K, 1, "random", 1 << 20, 1, 16384, 64, 1e-3, 1,
+                0.1, 0.1, 1.0, 0.01, 1.0, 1000, 1, 1000);
+        ModException e = assertThrows(ModException.class, () -> new TornadoBackend.Provider().start().training().open(s, fresh(s)));
+        assertTrue(e.getMessage().matches("the plan needs [0-9.]+ MiB of device memory; .* has [0-9.]+ MiB"), e.getMessage());
     }
 }

@@ -73,7 +73,11 @@ public final class TornadoBackend implements Backend {
     @Override
     public TrainingPass.Opener training(String device) {
         String where = indices(device);
-        return TrainingPlan.opener(s -> new TornadoTrainingKernels(where, s.batch() * s.seqLen(), false));
+        return TrainingPlan.opener((s, state) -> {
+            TornadoTrainingKernels kernels = new TornadoTrainingKernels(where, s.batch() * s.seqLen(), false);
+            kernels.requireMemory(TrainingPlan.deviceBytes(s, state.params()));
+            return kernels;
+        });
     }
 
     @Override

@@ -86,10 +86,11 @@ final class TornadoTrainingKernels implements TrainingKernels {
     /** Arrays whose host copy is current: downloaded since the last graph ran. */
     private final Set<Object> fresh = Collections.newSetFromMap(new IdentityHashMap<>());
 
-    // the kernels' own scratch, [R] each: RMSNorm's statistics, a loss per row, top-k's ranks
-    private final float[] rstd;
-    private final float[] rowLoss;
-    private final float[] rank;
+    private final int rows;
+    // the kernels' own scratch, [R] each: RMSNorm's statistics, a loss per row, top-k's ranks (made by trace())
+    private float[] rstd;
+    private float[] rowLoss;
+    private float[] rank;
     private final float[] norm = new float[2];
     private float[] partials;
 
@@ -102,6 +103,7 @@ final class TornadoTrainingKernels implements TrainingKernels {
     private TornadoExecutionResult last;
     private final List<GraphProfile> profile = new ArrayList<>();
     private long arenaBytes;
+    private long downloadedBytes;
 
     /**
      * @param deviceName "B:D", or null for tornado-config's mod.tornado.device, else TornadoVM's default
@@ -111,9 +113,12 @@ final class TornadoTrainingKernels implements TrainingKernels {
         this.device = StageTasks.device(deviceName, TornadoPlacement.read(System.getProperties()));
         this.profiling = profiling;
         DriverErrors.get();
-        rstd = new float[rows];
-        rowLoss = new float[rows];
-        rank = new float[rows];
+        this.rows = rows;
+    }
+
+    /** A one-line refusal, before anything is made, of a run that needs more than the device has (TrainingPlan.bytesNeeded). */
+    void requireMemory(long bytes) {
+        StageTasks.checkMemory(device, bytes, bytes);
     }
 
     @Override
@@ -126,6 +131,9 @@ final class TornadoTrainingKernels implements TrainingKernels {
         if (plan != null) {
             throw new IllegalStateException("the step was traced already");
         }
+        rstd = new float[rows];
+        rowLoss = new float[rows];
+        rank = new float[rows];
         tracing = true;
         try {
             step.run();
@@ -138,6 +146,11 @@ final class TornadoTrainingKernels implements TrainingKernels {
     /** Bytes of the arena: the whole run on the device. */
     long arenaBytes() {
         return arenaBytes;
+    }
+
+    /** Bytes the host's copies have brought over from the device (download) since the kernels were made. */
+    long downloadedBytes() {
+        return downloadedBytes;
     }
 
     /** TornadoVM's profile of each graph run since the last call (the kernels made with profiling on). */
@@ -343,6 +356,7 @@ final class TornadoTrainingKernels implements TrainingKernels {
             return false;
         }
         last.transferToHost(new DataRange(arena).withOffset(at(a)).withSize(length(a)));
+        downloadedBytes += (long) length(a) * Float.BYTES;
         return true;
     }
 
@@ -664,6 +678,8 @@ final class TornadoTrainingKernels implements TrainingKernels {
         in.set(first.inputAt + ArenaKernels.LR, (float) lr);
         in.set(first.inputAt + ArenaKernels.BIAS1, (float) (1 - Math.pow(AdamW.BETA1, step)));
         in.set(first.inputAt + ArenaKernels.BIAS2, (float) (1 - Math.pow(AdamW.BETA2, step)));
+        // the step ends here: its time is the step's, not the next forward's
+        runCurrent();
     }
 
     @Override
