@@ -1,6 +1,7 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
+import dev.mod.backend.Backends;
 import dev.mod.io.TextFile;
 import dev.mod.sweep.Sweep;
 import dev.mod.sweep.SweepReport;
@@ -52,6 +53,9 @@ final class SweepCommand implements Callable<Integer> {
     @Mixin
     Threads threads;
 
+    @Mixin
+    BackendOption backend;
+
     @Override
     public Integer call() {
         if (quick && specFile != null) {
@@ -65,7 +69,8 @@ final class SweepCommand implements Callable<Integer> {
         Sweep.Shard part = shard == null ? Sweep.Shard.ALL : Sweep.Shard.parse(shard);
         Path dir = out != null ? out : Path.of(quick ? "results/sweep-quick" : "results/sweep");
         int threadCount = threads.resolve();
-        Sweep sweep = new Sweep(spec, dir, threadCount);
+        Sweep sweep = new Sweep(spec, dir, threadCount, backend.name.equals("cpu") ? Backends.cpu(threadCount).training()
+                : Backends.start(backend.name).training(backend.device));
         List<SweepRun> runs = sweep.runs(part);
         if (list) {
             System.out.printf(Locale.ROOT, "%-34s %7s %9s %9s %10s%n", "run", "steps", "lr", "params", "fwd FLOPs");

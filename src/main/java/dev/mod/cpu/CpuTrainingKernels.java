@@ -195,8 +195,8 @@ public final class CpuTrainingKernels implements TrainingKernels {
     }
 
     @Override
-    public void crossEntropy(float[] losses, int slot, float[] logits, int[] targets, int n, int vocab) {
-        losses[slot] = (float) TrainKernels.crossEntropy(logits, targets, n, vocab);
+    public void crossEntropy(double[] losses, int slot, float[] logits, int[] targets, int n, int vocab) {
+        losses[slot] = TrainKernels.crossEntropy(logits, targets, n, vocab);
     }
 
     @Override
@@ -205,8 +205,8 @@ public final class CpuTrainingKernels implements TrainingKernels {
     }
 
     @Override
-    public void binaryCrossEntropy(float[] losses, int slot, float[] z, int[] y, int n) {
-        losses[slot] = (float) TrainKernels.binaryCrossEntropy(null, z, y, n, 0);
+    public void binaryCrossEntropy(double[] losses, int slot, float[] z, int[] y, int n) {
+        losses[slot] = TrainKernels.binaryCrossEntropy(null, z, y, n, 0);
     }
 
     @Override

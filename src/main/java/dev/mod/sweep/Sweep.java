@@ -18,6 +18,7 @@ import dev.mod.plan.RoutingRule;
 import dev.mod.study.StudyEnvironment;
 import dev.mod.train.RunFolder;
 import dev.mod.train.Trainer;
+import dev.mod.train.TrainingPass;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -74,11 +75,19 @@ public final class Sweep {
     private final SweepSpec spec;
     private final Path dir;
     private final int threads;
+    private final TrainingPass.Opener training;
 
+    /** A sweep that trains on the cpu backend with `threads` threads. */
     public Sweep(SweepSpec spec, Path dir, int threads) {
+        this(spec, dir, threads, Backends.cpu(threads).training());
+    }
+
+    /** A sweep that trains with `training`'s passes; the causal-routing evaluations run on the cpu with `threads` threads. */
+    public Sweep(SweepSpec spec, Path dir, int threads, TrainingPass.Opener training) {
         this.spec = spec;
         this.dir = dir;
         this.threads = threads;
+        this.training = training;
     }
 
     /** The runs of the shard, in the sweep's order. */
@@ -107,7 +116,7 @@ public final class Sweep {
                 if (data == null) {
                     data = TextData.open(spec.data(), spec.seqLen(), spec.maxDataBytes());
                 }
-                Trainer trainer = new Trainer(run.settings(spec), data, runDir, Backends.cpu(threads).training());
+                Trainer trainer = new Trainer(run.settings(spec), data, runDir, training);
                 boolean resume = Files.exists(trainer.folder().checkpointFile());
                 listener.runStarted(run, i + 1, runs.size(), resume);
                 trainer.run(resume, listener::step);
@@ -162,6 +171,11 @@ public final class Sweep {
 
     /** A run stopped before its first checkpoint has nothing to resume from: its first files go, it starts again. */
 
+    // where the run trained, as its log's stretches say ("cpu, 2 threads"; several, joined, when it resumed elsewhere)
+    private static String devices(List<JsonNode> log) {
+        return String.join(" + ", log.stream().filter(l -> l.has("device")).map(l -> l.get("device").asText()).distinct().toList());
+    }
+
     private SweepResult result(SweepRun run, Trainer trainer, TrainingData data) {
         List<JsonNode> log = RunFolder.readLog(trainer.folder().logFile());
         List<JsonNode> steps = log.stream().filter(l -> l.has("tokens_per_s")).toList();
@@ -196,7 +210,8 @@ public final class Sweep {
                 run.params(), run.steps(), run.lr(), 3.0 * spec.batch() * run.forwardFlops(spec.seqLen()) * run.steps(),
                 run.forwardFlops(spec.seqLen()), eval.get("eval_loss").asDouble(), routerLoss, predictorLoss,
                 routerFraction, predictorFraction, meanOf(eval.get("router_agreement")), meanOf(eval.get("predictor_agreement")),
-                median * 1e3, spec.batch() * spec.seqLen() / median, total, threads, StudyEnvironment.cpuModel());
+                median * 1e3, spec.batch() * spec.seqLen() / median, total, threads, StudyEnvironment.cpuModel(),
+                devices(log));
     }
 
     /**

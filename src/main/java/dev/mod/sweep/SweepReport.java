@@ -178,14 +178,14 @@ public final class SweepReport {
     String csv() {
         StringBuilder s = new StringBuilder("name,variant,budget,size,dim,n_layers,capacity,routed_layers,routing,params,steps,lr,"
                 + "train_flops,forward_flops,eval_loss,eval_loss_router,eval_loss_predictor,routed_fraction_router,"
-                + "routed_fraction_predictor,router_agreement,predictor_agreement,step_ms,tokens_per_s,train_seconds,threads,cpu\n");
+                + "routed_fraction_predictor,router_agreement,predictor_agreement,step_ms,tokens_per_s,train_seconds,threads,cpu,device\n");
         for (SweepResult r : results) {
             List<Object> cells = List.of(r.name(), r.variant(), r.budget(), r.size(), r.dim(), r.nLayers(), cell(r.capacity()),
                     "\"" + r.routedLayers().toString().replace(" ", "") + "\"", r.routing(), r.params(), r.steps(), r.lr(),
                     r.trainFlops(), r.forwardFlops(), r.evalLoss(), cell(r.evalLossRouter()), cell(r.evalLossPredictor()),
                     cell(r.routedFractionRouter()), cell(r.routedFractionPredictor()), cell(r.routerAgreement()),
                     cell(r.predictorAgreement()), r.stepMs(), r.tokensPerSecond(), r.trainSeconds(), r.threads(),
-                    "\"" + r.cpu().replace("\"", "'") + "\"");
+                    "\"" + r.cpu().replace("\"", "'") + "\"", "\"" + r.device().replace("\"", "'") + "\"");
             s.append(String.join(",", cells.stream().map(String::valueOf).toList())).append('\n');
         }
         return s.toString();

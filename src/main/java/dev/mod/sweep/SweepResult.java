@@ -52,7 +52,8 @@ public record SweepResult(
         @JsonProperty("tokens_per_s") double tokensPerSecond,
         @JsonProperty("train_seconds") double trainSeconds,
         @JsonProperty("threads") int threads,
-        @JsonProperty("cpu") String cpu) {
+        @JsonProperty("cpu") String cpu,
+        @JsonProperty("device") String device) {
 
     private static final ObjectMapper JSON = StrictJson.mapper()
             .enable(DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES)

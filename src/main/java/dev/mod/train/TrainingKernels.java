@@ -45,6 +45,9 @@ public interface TrainingKernels extends AutoCloseable {
     default void download(int[] a) {
     }
 
+    default void download(double[] a) {
+    }
+
     // w = master[out, in]
     void load(Matrix w, float[] master);
 
@@ -132,13 +135,13 @@ public interface TrainingKernels extends AutoCloseable {
                          int seqLen, int capacity, int d);
 
     // losses[slot] = mean over R of -log softmax(logits[r])[target[r]]; logits[R, V] become the probabilities
-    void crossEntropy(float[] losses, int slot, float[] logits, int[] targets, int rows, int vocab);
+    void crossEntropy(double[] losses, int slot, float[] logits, int[] targets, int rows, int vocab);
 
     // dlogits[R, V] = (probs - onehot(target)) * scale (written)
     void crossEntropyBackward(float[] dlogits, float[] probs, int[] targets, int rows, int vocab, float scale);
 
     // losses[slot] = mean over R of BCE(sigmoid(z[r]), y[r])
-    void binaryCrossEntropy(float[] losses, int slot, float[] z, int[] y, int rows);
+    void binaryCrossEntropy(double[] losses, int slot, float[] z, int[] y, int rows);
 
     // dz[r] += weight * (sigmoid(z) - y) / R: the BCE's gradient
     void binaryCrossEntropyBackward(float[] dz, float[] z, int[] y, int rows, float weight);

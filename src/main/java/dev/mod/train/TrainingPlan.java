@@ -59,7 +59,7 @@ public final class TrainingPlan implements TrainingPass {
     private final float[] normedF;  // [R, d]
     private final float[] logits;   // [R, V]; probabilities after forward(), their gradient after backward()
     /** The last forward()'s losses: cross-entropy, then each routed layer's router BCE and predictor BCE. */
-    private final float[] losses;
+    private final double[] losses;
 
     // gradient scratch, [R, *]
     private final float[] dx;
@@ -138,7 +138,7 @@ public final class TrainingPlan implements TrainingPass {
         x = new float[rows * d];
         normedF = new float[rows * d];
         logits = new float[Math.multiplyExact(rows, config.vocabSize())];
-        losses = new float[1 + 2 * config.routedLayers().size()];
+        losses = new double[1 + 2 * config.routedLayers().size()];
         dx = new float[rows * d];
         dIn = new float[rows * d];
         dF = new float[rows * d];

@@ -13,8 +13,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.BiConsumer;
@@ -60,7 +62,11 @@ class TornadoTrainingKernelsTest {
     private static Object[] copies(Object[] arrays) {
         Object[] c = new Object[arrays.length];
         for (int i = 0; i < arrays.length; i++) {
-            c[i] = arrays[i] instanceof float[] f ? f.clone() : ((int[]) arrays[i]).clone();
+            c[i] = switch (arrays[i]) {
+                case float[] f -> f.clone();
+                case double[] d -> d.clone();
+                default -> ((int[]) arrays[i]).clone();
+            };
         }
         return c;
     }
@@ -82,10 +88,10 @@ class TornadoTrainingKernelsTest {
             k.section("op");
             op.accept(k, device);
             for (Object a : device) {
-                if (a instanceof float[] f) {
-                    k.download(f);
-                } else {
-                    k.download((int[]) a);
+                switch (a) {
+                    case float[] f -> k.download(f);
+                    case double[] d -> k.download(d);
+                    default -> k.download((int[]) a);
                 }
             }
         }
@@ -99,6 +105,9 @@ class TornadoTrainingKernelsTest {
                 for (int j = 0; j < want.length; j++) {
                     assertEquals(want[j], got[j], 1e-5 * largest, "array " + i + " [" + j + "]");
                 }
+            } else if (cpu[i] instanceof double[] want) {
+                assertArrayEquals(want, (double[]) device[i], 1e-5 * Math.max(1, Arrays.stream(want).map(Math::abs).max().orElse(0)),
+                        "array " + i);
             } else {
                 assertArrayEquals((int[]) cpu[i], (int[]) device[i], "array " + i);
             }
@@ -110,11 +119,11 @@ class TornadoTrainingKernelsTest {
     void crossEntropyAndItsGradient() {
         int rows = 6;
         int vocab = 11;
-        Object[] cpu = same(new Object[] {new float[3], random(rows * vocab, 1), ints(rows, vocab, 2), new float[rows * vocab]}, (k, a) -> {
-            k.crossEntropy((float[]) a[0], 1, (float[]) a[1], (int[]) a[2], rows, vocab);
+        Object[] cpu = same(new Object[] {new double[3], random(rows * vocab, 1), ints(rows, vocab, 2), new float[rows * vocab]}, (k, a) -> {
+            k.crossEntropy((double[]) a[0], 1, (float[]) a[1], (int[]) a[2], rows, vocab);
             k.crossEntropyBackward((float[]) a[3], (float[]) a[1], (int[]) a[2], rows, vocab, 1f / rows);
         });
-        float[] losses = (float[]) cpu[0];
+        double[] losses = (double[]) cpu[0];
         assertTrue(losses[1] > 0 && losses[0] == 0 && losses[2] == 0, "the loss in its slot only");
     }
 
@@ -124,8 +133,8 @@ class TornadoTrainingKernelsTest {
         float[] z = random(rows, 3);
         z[0] = 40f;
         z[1] = -40f;
-        same(new Object[] {new float[2], z, ints(rows, 2, 4), random(rows, 5)}, (k, a) -> {
-            k.binaryCrossEntropy((float[]) a[0], 0, (float[]) a[1], (int[]) a[2], rows);
+        same(new Object[] {new double[2], z, ints(rows, 2, 4), random(rows, 5)}, (k, a) -> {
+            k.binaryCrossEntropy((double[]) a[0], 0, (float[]) a[1], (int[]) a[2], rows);
             k.binaryCrossEntropyBackward((float[]) a[3], (float[]) a[1], (int[]) a[2], rows, 0.7f);
         });
     }
@@ -209,12 +218,21 @@ class TornadoTrainingKernelsTest {
         });
     }
 
-    @Test
-    void productsAndTheirGradients() {
-        int rows = 5;
-        int in = 9;
-        int out = 7;
-        same(new Object[] {random(rows * in, 40), random(out * in, 41), random(rows * out, 42), random(rows * in, 43),
+    /** Runs body with tornado-config's mod.tornado.matmul set to layout (the tiled layout forced on a CPU device). */
+    static void withProducts(String layout, Runnable body) {
+        System.setProperty("mod.tornado.matmul", layout);
+        try {
+            body.run();
+        } finally {
+            System.clearProperty("mod.tornado.matmul");
+        }
+    }
+
+    // partial tiles and k steps: rows, in and out below, at and past the tiled layout's 64 and 16
+    @ParameterizedTest
+    @CsvSource({"rows, 5, 9, 7", "tiled, 5, 9, 7", "tiled, 70, 33, 65", "tiled, 64, 16, 128"})
+    void productsAndTheirGradients(String layout, int rows, int in, int out) {
+        withProducts(layout, () -> same(new Object[] {random(rows * in, 40), random(out * in, 41), random(rows * out, 42), random(rows * in, 43),
                 new float[rows * out], new float[rows * in], new float[out * in], new float[out * in]}, (k, a) -> {
             TrainingKernels.Matrix w = k.matrix(out, in);
             k.load(w, (float[]) a[1]);
@@ -223,7 +241,7 @@ class TornadoTrainingKernelsTest {
             k.matmulBackwardInputAdd((float[]) a[3], (float[]) a[2], w, rows);
             k.matmulBackwardWeight((float[]) a[6], (float[]) a[2], (float[]) a[0], rows, out, in);
             k.matmulBackwardWeight((float[]) a[7], (float[]) a[2], k.activations((float[]) a[0], rows, in), rows, out);
-        });
+        }));
     }
 
     @Test

@@ -137,45 +137,6 @@ public final class ArenaKernels {
         }
     }
 
-    // out[R, O] = x[R, I] . w[O, I]^T, one item per output in a fixed order
-    public static void matmul(FloatArray a, int x, int w, int out, int rows, int in, int outDim) {
-        for (@Parallel int idx = 0; idx < rows * outDim; idx++) {
-            int r = idx / outDim;
-            int o = idx % outDim;
-            float sum = 0f;
-            for (int i = 0; i < in; i++) {
-                sum += a.get(x + r * in + i) * a.get(w + o * in + i);
-            }
-            a.set(out + idx, sum);
-        }
-    }
-
-    // dx[R, I] = dout[R, O] . w[O, I] (add 1: +=)
-    public static void matmulBackwardInput(FloatArray a, int dout, int w, int dx, int rows, int in, int outDim, int add) {
-        for (@Parallel int idx = 0; idx < rows * in; idx++) {
-            int r = idx / in;
-            int i = idx % in;
-            float sum = 0f;
-            for (int o = 0; o < outDim; o++) {
-                sum += a.get(dout + r * outDim + o) * a.get(w + o * in + i);
-            }
-            a.set(dx + idx, add == 1 ? a.get(dx + idx) + sum : sum);
-        }
-    }
-
-    // dw[O, I] = dout[R, O]^T . x[R, I] (written)
-    public static void matmulBackwardWeight(FloatArray a, int dout, int x, int dw, int rows, int in, int outDim) {
-        for (@Parallel int idx = 0; idx < outDim * in; idx++) {
-            int o = idx / in;
-            int i = idx % in;
-            float sum = 0f;
-            for (int r = 0; r < rows; r++) {
-                sum += a.get(dout + r * outDim + o) * a.get(x + r * in + i);
-            }
-            a.set(dw + idx, sum);
-        }
-    }
-
     // out[B, n, H * dh] = causal softmax(q k^T / sqrt(dh)) v and lse[B, H, n] its log-sum-exp per row (for the
     // backward), q[B, n, H * dh], k and v [B, n, Hkv * dh]; one item per (sequence, head, query)
     public static void attention(FloatArray a, int q, int k, int v, int out, int lse, int batch, int n, int heads, int kvHeads,

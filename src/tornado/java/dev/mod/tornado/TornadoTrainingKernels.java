@@ -6,11 +6,16 @@ import dev.mod.train.AdamW;
 import dev.mod.train.Parameters;
 import dev.mod.train.TrainingKernels;
 import uk.ac.manchester.tornado.api.DataRange;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
 import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.WorkerGrid;
+import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.enums.ProfilerMode;
+import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 
 import java.util.ArrayList;
@@ -57,7 +62,7 @@ final class TornadoTrainingKernels implements TrainingKernels {
     }
 
     /** A traced call: its kernel, what it names (arrays by identity, sizes by value) and its place in the section's input. */
-    private record Call(String op, Object[] key, TaskAdder adder, Section section, int inputAt, boolean readsInput) {
+    private record Call(String op, Object[] key, TaskAdder adder, Section section, int inputAt, boolean readsInput, WorkerGrid grid) {
     }
 
     private static final class Section {
@@ -66,6 +71,8 @@ final class TornadoTrainingKernels implements TrainingKernels {
         final List<Call> calls = new ArrayList<>();
         int inputFloats;
         FloatArray input;
+        /** The graph that goes on with the section's calls past MAX_TASKS; null for the last. */
+        Section next;
 
         Section(String name, int graph) {
             this.name = name;
@@ -74,6 +81,11 @@ final class TornadoTrainingKernels implements TrainingKernels {
     }
 
     private static final String SETUP = "setup";
+    /**
+     * The most tasks in one graph: a layer's backward has about 40, and TornadoVM 5.2.1 failed to run a graph of 40 with
+     * the tiled products (a bailout at its first run that gave no reason); longer sections go on in a second graph.
+     */
+    static final int MAX_TASKS = 24;
 
     private final TornadoDevice device;
     private final boolean profiling;
@@ -87,6 +99,8 @@ final class TornadoTrainingKernels implements TrainingKernels {
     private final Set<Object> fresh = Collections.newSetFromMap(new IdentityHashMap<>());
 
     private final int rows;
+    /** Whether the products take the tiled layout (GPUs) rather than the plain one (CPU devices). */
+    private final boolean tiled;
     // the kernels' own scratch, [R] each: RMSNorm's statistics, a loss per row, top-k's ranks (made by trace())
     private float[] rstd;
     private float[] rowLoss;
@@ -110,10 +124,29 @@ final class TornadoTrainingKernels implements TrainingKernels {
      * @param rows       the most rows a call works on (B * T)
      */
     TornadoTrainingKernels(String deviceName, int rows, boolean profiling) {
-        this.device = StageTasks.device(deviceName, TornadoPlacement.read(System.getProperties()));
+        TornadoPlacement placement = TornadoPlacement.read(System.getProperties());
+        this.device = StageTasks.device(deviceName, placement);
+        this.tiled = tiledProducts(device, placement.matmul().get("*"));
         this.profiling = profiling;
         DriverErrors.get();
         this.rows = rows;
+    }
+
+    // the tiled layout on devices other than CPUs that have its work-group and local memory, unless tornado-config's
+    // mod.tornado.matmul says rows (the plain layout) or tiled
+    private static boolean tiledProducts(TornadoDevice device, String setting) {
+        KernelBudget budget = KernelBudget.of(device);
+        if (setting == null) {
+            return device.getDeviceType() != TornadoDeviceType.CPU && budget.fits(KernelBudget.TILED_PRODUCT);
+        }
+        if (setting.equals("vector")) {
+            throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + "matmul=vector: training's products take rows or tiled");
+        }
+        String why = setting.equals("tiled") ? budget.shortfall(KernelBudget.TILED_PRODUCT) : null;
+        if (why != null) {
+            throw new ModException("tornado-config: " + TornadoPlacement.PREFIX + "matmul=tiled: " + why);
+        }
+        return setting.equals("tiled");
     }
 
     /** A one-line refusal, before anything is made, of a run that needs more than the device has (TrainingPlan.bytesNeeded). */
@@ -184,10 +217,14 @@ final class TornadoTrainingKernels implements TrainingKernels {
         if (currentRan) {
             return;
         }
-        if (position != current.calls.size()) {
+        if (position != current.calls.size() || current.next != null) {
             throw new IllegalStateException("section " + current.name + " ran " + position + " of its " + current.calls.size()
-                    + " traced calls");
+                    + " traced calls" + (current.next != null ? " and not its next graph" : ""));
         }
+        execute();
+    }
+
+    private void execute() {
         currentRan = true;
         last = plan.withGraph(current.graph).execute();
         fresh.clear();
@@ -198,20 +235,36 @@ final class TornadoTrainingKernels implements TrainingKernels {
 
     // the traced call, or in a replay the next one, checked against what it names now
     private Call call(String op, int inputFloats, boolean readsInput, TaskAdder adder, Object... key) {
+        return call(op, inputFloats, readsInput, null, adder, key);
+    }
+
+    private Call call(String op, int inputFloats, boolean readsInput, WorkerGrid grid, TaskAdder adder, Object... key) {
         if (current == null) {
             throw new IllegalStateException(op + " outside a section");
         }
         if (tracing) {
+            if (current.calls.size() == MAX_TASKS) {
+                Section next = new Section(current.name + "." + (sections.size() + 1), sections.size() + 1);
+                sections.put(next.name, next);
+                current.next = next;
+                current = next;
+            }
             for (Object o : key) {
-                if ((o instanceof float[] || o instanceof int[]) && !offsets.containsKey(o)) {
+                if ((o instanceof float[] || o instanceof int[] || o instanceof double[]) && !offsets.containsKey(o)) {
                     offsets.put(o, -1);
                     arrays.add(o);
                 }
             }
-            Call c = new Call(op, key, adder, current, current.inputFloats, readsInput);
+            Call c = new Call(op, key, adder, current, current.inputFloats, readsInput, grid);
             current.inputFloats += inputFloats;
             current.calls.add(c);
             return c;
+        }
+        if (!currentRan && position == current.calls.size() && current.next != null) {
+            execute();
+            current = current.next;
+            position = 0;
+            currentRan = false;
         }
         if (currentRan || position >= current.calls.size()) {
             throw new IllegalStateException(op + ": the step makes more calls in section " + current.name + " than it did when traced");
@@ -219,7 +272,8 @@ final class TornadoTrainingKernels implements TrainingKernels {
         Call c = current.calls.get(position++);
         boolean same = c.op.equals(op) && c.key.length == key.length;
         for (int i = 0; same && i < key.length; i++) {
-            same = key[i] instanceof float[] || key[i] instanceof int[] ? key[i] == c.key[i] : key[i].equals(c.key[i]);
+            same = key[i] instanceof float[] || key[i] instanceof int[] || key[i] instanceof double[] ? key[i] == c.key[i]
+                    : key[i].equals(c.key[i]);
         }
         if (!same) {
             throw new IllegalStateException("section " + current.name + ", call " + position + ": " + op
@@ -236,8 +290,14 @@ final class TornadoTrainingKernels implements TrainingKernels {
         return offsets.get(array);
     }
 
+    // floats in the arena of a host array: float[], int[] (exact below 2^24) or double[] (the losses, rounded to float)
     private static int length(Object array) {
-        return array instanceof float[] f ? f.length : ((int[]) array).length;
+        return switch (array) {
+            case float[] f -> f.length;
+            case int[] i -> i.length;
+            case double[] d -> d.length;
+            default -> throw new IllegalArgumentException("not an array the arena holds: " + array);
+        };
     }
 
     // lays the arena out, checks it against the device, and builds one graph per section (and a setup graph that moves
@@ -274,10 +334,14 @@ final class TornadoTrainingKernels implements TrainingKernels {
                 for (int i = 0; i < f.length; i++) {
                     arena.set(o + i, f[i]);
                 }
-            } else {
-                int[] v = (int[]) a;
+            } else if (a instanceof int[] v) {
                 for (int i = 0; i < v.length; i++) {
                     arena.set(o + i, v[i]);
+                }
+            } else {
+                double[] v = (double[]) a;
+                for (int i = 0; i < v.length; i++) {
+                    arena.set(o + i, (float) v[i]);
                 }
             }
         }
@@ -295,7 +359,12 @@ final class TornadoTrainingKernels implements TrainingKernels {
             for (int i = 0; i < s.calls.size(); i++) {
                 Call c = s.calls.get(i);
                 String task = c.op + i;
-                g.task(task, t -> c.adder.add(t, task, c), c.readsInput ? new Object[] {arena, s.input} : new Object[] {arena});
+                Object[] used = c.readsInput ? new Object[] {arena, s.input} : new Object[] {arena};
+                if (c.grid == null) {
+                    g.task(task, t -> c.adder.add(t, task, c), used);
+                } else {
+                    g.task(task, c.grid, rows -> { }, t -> c.adder.add(t, task, c), used);
+                }
             }
             g.onDemandOut.add(arena);
             specs.add(g);
@@ -308,6 +377,11 @@ final class TornadoTrainingKernels implements TrainingKernels {
             predecessors.put(s.name, names.stream().filter(n -> !n.equals(s.name)).toList());
         }
         plan = new TornadoExecutionPlan(GraphSpec.build(specs, predecessors));
+        if (specs.stream().anyMatch(spec -> !spec.grids.isEmpty())) {
+            GridScheduler grids = new GridScheduler();
+            specs.forEach(spec -> spec.grids.forEach((task, grid) -> grids.addWorkerGrid(spec.name + "." + task, grid)));
+            plan.withGridScheduler(grids);
+        }
         plan.withDevice(device);
         if (profiling) {
             plan.withProfiler(ProfilerMode.SILENT);
@@ -346,6 +420,15 @@ final class TornadoTrainingKernels implements TrainingKernels {
         }
     }
 
+    @Override
+    public void download(double[] a) {
+        if (copyOver(a)) {
+            for (int i = 0; i < a.length; i++) {
+                a[i] = arena.get(at(a) + i);
+            }
+        }
+    }
+
     // brings an array's range of the arena over from the device, unless the host has it since the last graph ran
     private boolean copyOver(Object a) {
         if (tracing || plan == null || !offsets.containsKey(a)) {
@@ -377,7 +460,11 @@ final class TornadoTrainingKernels implements TrainingKernels {
     @Override
     public void matmul(float[] out, float[] x, Matrix w, int n) {
         Weight m = (Weight) w;
-        call("matmul", (t, task, c) -> t.task(task, ArenaKernels::matmul, arena, at(x), at(m.master), at(out), n, m.in, m.out),
+        if (tiled) {
+            product(out, x, m.in, 1, m.master, m.in, 1, n, m.out, m.in, 0);
+            return;
+        }
+        call("matmul", (t, task, c) -> t.task(task, ArenaMatmul::matmul, arena, at(x), at(m.master), at(out), n, m.in, m.out),
                 out, x, m.master, n);
     }
 
@@ -391,15 +478,38 @@ final class TornadoTrainingKernels implements TrainingKernels {
         backwardInput(dx, dout, (Weight) w, n, 1);
     }
 
+    // dx[n, in] (+)= dout[n, out] . w[out, in]
     private void backwardInput(float[] dx, float[] dout, Weight m, int n, int add) {
-        call("matmulBackwardInput", (t, task, c) -> t.task(task, ArenaKernels::matmulBackwardInput, arena, at(dout), at(m.master),
+        if (tiled) {
+            product(dx, dout, m.out, 1, m.master, 1, m.in, n, m.in, m.out, add);
+            return;
+        }
+        call("matmulBackwardInput", (t, task, c) -> t.task(task, ArenaMatmul::matmulBackwardInput, arena, at(dout), at(m.master),
                 at(dx), n, m.in, m.out, add), dx, dout, m.master, n, add);
     }
 
     @Override
     public void matmulBackwardWeight(float[] dw, float[] dout, float[] x, int n, int out, int in) {
-        call("matmulBackwardWeight", (t, task, c) -> t.task(task, ArenaKernels::matmulBackwardWeight, arena, at(dout), at(x), at(dw),
+        if (tiled) {
+            product(dw, dout, 1, out, x, 1, in, out, in, n, 0);
+            return;
+        }
+        call("matmulBackwardWeight", (t, task, c) -> t.task(task, ArenaMatmul::matmulBackwardWeight, arena, at(dout), at(x), at(dw),
                 n, in, out), dw, dout, x, n, out, in);
+    }
+
+    // c[M, N] (+ when add is 1) = sum over k < K of A(m, k) B(n, k), A(m, k) = a[m am + k ak], B(n, k) = b[n bn + k bk]: the
+    // tiled layout (ArenaMatmul.productTiled)
+    private void product(float[] c, float[] a, int am, int ak, float[] b, int bn, int bk, int m, int n, int k, int add) {
+        WorkerGrid grid = new WorkerGrid2D(ceilDiv(n, ArenaMatmul.TILE) * ArenaMatmul.TILE_ITEMS,
+                ceilDiv(m, ArenaMatmul.TILE) * ArenaMatmul.TILE_ITEMS);
+        grid.setLocalWork(ArenaMatmul.TILE_ITEMS, ArenaMatmul.TILE_ITEMS, 1);
+        call("product", 0, false, grid, (t, task, call) -> t.task(task, ArenaMatmul::productTiled, new KernelContext(), arena, at(a), am,
+                ak, at(b), bn, bk, at(c), m, n, k, add), c, a, am, ak, b, bn, bk, m, n, k, add);
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
     }
 
     @Override
@@ -565,14 +675,14 @@ final class TornadoTrainingKernels implements TrainingKernels {
     }
 
     @Override
-    public void crossEntropy(float[] losses, int slot, float[] logits, int[] targets, int rows, int vocab) {
+    public void crossEntropy(double[] losses, int slot, float[] logits, int[] targets, int rows, int vocab) {
         call("crossEntropy", (t, task, c) -> t.task(task, ArenaKernels::crossEntropy, arena, at(logits), at(targets), at(rowLoss),
                 rows, vocab), logits, targets, rows, vocab);
         mean(losses, slot, rows);
     }
 
     // losses[slot] = the mean of rowLoss[rows]
-    private void mean(float[] losses, int slot, int rows) {
+    private void mean(double[] losses, int slot, int rows) {
         call("mean", (t, task, c) -> t.task(task, ArenaKernels::mean, arena, at(rowLoss), at(losses) + slot, rows), losses, slot, rows);
     }
 
@@ -586,7 +696,7 @@ final class TornadoTrainingKernels implements TrainingKernels {
     }
 
     @Override
-    public void binaryCrossEntropy(float[] losses, int slot, float[] z, int[] y, int rows) {
+    public void binaryCrossEntropy(double[] losses, int slot, float[] z, int[] y, int rows) {
         call("binaryCrossEntropy", (t, task, c) -> t.task(task, ArenaKernels::binaryCrossEntropy, arena, at(z), at(y), at(rowLoss),
                 rows), z, y, rows);
         mean(losses, slot, rows);
