@@ -25,7 +25,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "sweep", mixinStandardHelpOptions = true, subcommands = SweepCommand.Report.class,
         description = {"The paper's isoFLOP analysis and routing ablations at small scale: at each training-FLOP budget, "
-                + "every model size of a family trained as a dense baseline and as MoD (capacity 12.5%, every other block), "
+                + "every model size of a family trained as a dense baseline and as MoD (capacity 12.5%%, every other block), "
                 + "plus ablations (other capacities, every block routed, stochastic routing) at one budget; every run "
                 + "evaluated on the same held-out windows with top-k routing and with the causal rules of generation.",
                 "Each run is a `mod train` run folder under --out/runs/; a stopped sweep resumes where it stopped "

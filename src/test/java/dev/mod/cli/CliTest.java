@@ -123,6 +123,17 @@ class CliTest extends ConsoleTest {
     }
 
     @Test
+    void everyCommandsHelpFormatsWithoutAWarning() {
+        for (String command : List.of("", "init", "info", "calibrate", "forward", "generate", "demo", "devices", "train", "train-plot",
+                "study", "study compare", "sweep", "sweep report")) {
+            List<String> args = new java.util.ArrayList<>(command.isEmpty() ? List.of() : List.of(command.split(" ")));
+            args.add("--help");
+            assertEquals(0, mod(args.toArray(String[]::new)), command + ": " + stderr());
+            assertFalse(stderr().contains("WARN") || stdout().contains("WARN"), "mod " + command + " --help:\n" + stderr());
+        }
+    }
+
+    @Test
     void forwardWritesLogitsSelectionsAndRouterLogits() {
         Path model = tinyModel();
         Path result = dir.resolve("out.safetensors");
