@@ -94,8 +94,9 @@ final class ForwardCommand implements Callable<Integer> {
                 outputs.add(Tensor.of("layers." + layer + ".router", plan.routerLogits(layer), b, t));
             }
             write(model, plan.backend(), "topk", outputs);
-            System.out.printf("wrote %s: logits [%d, %d, %d], %d routed layers (k = %d), backend %s%n",
-                    out, b, t, model.config().vocabSize(), plan.routedLayers().size(), plan.capacity(), plan.backend());
+            int routed = plan.routedLayers().size();
+            System.out.printf("wrote %s: logits [%d, %d, %d], %d routed %s (k = %d), backend %s%n",
+                    out, b, t, model.config().vocabSize(), routed, routed == 1 ? "layer" : "layers", plan.capacity(), plan.backend());
         }
     }
 

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
 import dev.mod.StrictJson;
 
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.TreeMap;
@@ -21,7 +22,8 @@ public record RoutingCalibration(Map<Integer, Double> thresholds, long tokens, i
     private static final ObjectMapper JSON = StrictJson.mapper();
 
     public RoutingCalibration {
-        thresholds = Map.copyOf(new TreeMap<>(thresholds));
+        // in layer order (Map.copyOf's order changes from run to run)
+        thresholds = Collections.unmodifiableMap(new TreeMap<>(thresholds));
         for (Map.Entry<Integer, Double> e : thresholds.entrySet()) {
             if (!Double.isFinite(e.getValue())) {
                 throw new ModException("calibration: threshold of layer " + e.getKey() + " is not a finite number");
