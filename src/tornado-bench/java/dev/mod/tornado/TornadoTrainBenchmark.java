@@ -34,7 +34,7 @@ public final class TornadoTrainBenchmark {
     }
 
     private record Run(String model, double[] ms, Map<String, double[]> sectionMs, Map<String, Double> sectionFlops, long bytesIn,
-                       long bytesOut) {
+                       long bytesOut, long deviceBytes) {
     }
 
     public static void main(String[] args) {
@@ -73,8 +73,9 @@ public final class TornadoTrainBenchmark {
                             c / median(cpu.get(0).ms())));
         }
         for (Run r : tornado) {
-            System.out.printf(Locale.ROOT, "%nDevice sections of %s: kernel ms per step (median), GFLOP/s of the products; bytes moved per step: "
-                    + "%d in (the step's inputs and the launches' arguments), %d out (losses, gradient norm)%n", r.model(), r.bytesIn(), r.bytesOut());
+            System.out.printf(Locale.ROOT, "%nDevice sections of %s (the run holds %.1f MiB on the device): kernel ms per step (median), "
+                    + "GFLOP/s of the products; bytes moved per step: %d in (the step's inputs and the launches' arguments), %d out "
+                    + "(losses, gradient norm)%n", r.model(), r.deviceBytes() / 1048576.0, r.bytesIn(), r.bytesOut());
             System.out.println("| section | kernel ms | GFLOP/s |");
             System.out.println("|---|---|---|");
             r.sectionMs().forEach((section, ms) -> {
@@ -143,7 +144,7 @@ public final class TornadoTrainBenchmark {
         double head = 2.0 * s.batch() * s.seqLen() * c.dim() * c.vocabSize();
         flops.put("head", head);
         flops.put("head.backward", 2 * head);
-        return new Run(model, ms, sectionMs, flops, bytesIn, bytesOut);
+        return new Run(model, ms, sectionMs, flops, bytesIn, bytesOut, kernels == null ? 0 : kernels.arenaBytes());
     }
 
     private static double median(double[] values) {
