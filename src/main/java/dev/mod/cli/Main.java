@@ -38,7 +38,12 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 help -> "%nCommands, by what they are for (mod COMMAND --help for each):%n".formatted());
         cli.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_COMMAND_LIST, Main::groupedCommands);
         cli.setParameterExceptionHandler((e, a) -> {
-            System.err.println("mod: error: " + e.getMessage() + " (see: mod "
+            // picocli starts some messages with "Error: ", which would follow our own prefix
+            String message = e.getMessage().replaceFirst("^Error: ", "");
+            if (e instanceof CommandLine.UnmatchedArgumentException unmatched && !unmatched.getSuggestions().isEmpty()) {
+                message += "; did you mean " + String.join(" or ", unmatched.getSuggestions()) + "?";
+            }
+            System.err.println("mod: error: " + message + " (see: mod "
                     + String.join(" ", e.getCommandLine().getCommandSpec().qualifiedName(" ").replaceFirst("^mod ?", ""))
                     + " --help)");
             return 2;

@@ -123,6 +123,14 @@ class CliTest extends ConsoleTest {
     }
 
     @Test
+    void aMistypedCommandGetsASuggestionAndAMissingArgumentOneError() {
+        assertEquals(2, mod("stduy"));
+        assertTrue(stderr().strip().startsWith("mod: error: Unmatched argument at index 0: 'stduy'; did you mean study?"), stderr());
+        assertEquals(2, mod("init", "--out", dir.resolve("x").toString()));
+        assertTrue(stderr().startsWith("mod: error: Missing required argument"), stderr());
+    }
+
+    @Test
     void everyCommandsHelpFormatsWithoutAWarning() {
         for (String command : List.of("", "init", "info", "calibrate", "forward", "generate", "demo", "devices", "train", "train-plot",
                 "study", "study compare", "sweep", "sweep report")) {
