@@ -22,7 +22,7 @@ final class InitCommand implements Callable<Integer> {
         @Option(names = "--config", paramLabel = "FILE.json", required = true, description = "A model config (JSON).")
         Path config;
 
-        @Option(names = "--preset", paramLabel = "NAME", required = true, description = "A built-in config: tiny, small or bench.")
+        @Option(names = "--preset", converter = PresetName.class, paramLabel = "NAME", required = true, description = "A built-in config: tiny, small or bench.")
         String preset;
     }
 

@@ -21,7 +21,7 @@ final class ModelSource {
     @Option(names = "--config", paramLabel = "FILE", description = "A model config (JSON), initialised randomly from --seed.")
     Path config;
 
-    @Option(names = "--preset", paramLabel = "NAME", description = "A built-in config: tiny, small or bench.")
+    @Option(names = "--preset", converter = PresetName.class, paramLabel = "NAME", description = "A built-in config: tiny, small or bench.")
     String preset;
 
     static ModelConfig readConfig(Path file) {

@@ -40,7 +40,7 @@ final class TrainCommand implements Callable<Integer> {
     Source source;
 
     static final class Source {
-        @Option(names = "--preset", required = true, paramLabel = "NAME", description = "A built-in config: tiny, small or bench.")
+        @Option(names = "--preset", converter = PresetName.class, required = true, paramLabel = "NAME", description = "A built-in config: tiny, small or bench.")
         String preset;
 
         @Option(names = "--config", required = true, paramLabel = "FILE.json", description = "A model config (JSON).")

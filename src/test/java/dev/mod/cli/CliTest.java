@@ -126,6 +126,9 @@ class CliTest extends ConsoleTest {
     void aMistypedCommandGetsASuggestionAndAMissingArgumentOneError() {
         assertEquals(2, mod("stduy"));
         assertTrue(stderr().strip().startsWith("mod: error: Unmatched argument at index 0: 'stduy'; did you mean study?"), stderr());
+        assertEquals(2, mod("init", "--preset", "smal", "--out", dir.resolve("x").toString()));
+        assertTrue(stderr().contains("unknown preset \"smal\" (known: tiny, small, bench)"), stderr());
+        assertFalse(Files.exists(dir.resolve("x")));
         assertEquals(2, mod("init", "--out", dir.resolve("x").toString()));
         assertTrue(stderr().startsWith("mod: error: Missing required argument"), stderr());
     }
@@ -303,7 +306,6 @@ class CliTest extends ConsoleTest {
                 .replace("\"routed_layers\" : [ 1 ]", "\"routed_layers\" : [ 7 ]"));
         Path model = dir.resolve("m.safetensors");
         failsCleanly("routed layer index 7 is out of range", model, "init", "--config", json.toString(), "--out", model.toString());
-        failsCleanly("unknown preset \"huge\"", model, "init", "--preset", "huge", "--out", model.toString());
     }
 
     @Test
