@@ -18,6 +18,11 @@ public final class OclgrindLogCheck implements BeforeEachCallback, AfterEachCall
     private static final String PROPERTY = "mod.oclgrindLog";
     private long before;
 
+    /** Whether this JVM runs its tornado tests on the simulator (which runs kernels some hundred times slower than PoCL). */
+    public static boolean onSimulator() {
+        return System.getProperty(PROPERTY) != null;
+    }
+
     @Override
     public void beforeEach(ExtensionContext context) throws IOException {
         Path log = log();
