@@ -501,15 +501,11 @@ final class TornadoTrainingKernels implements TrainingKernels {
     // c[M, N] (+ when add is 1) = sum over k < K of A(m, k) B(n, k), A(m, k) = a[m am + k ak], B(n, k) = b[n bn + k bk]: the
     // tiled layout (ArenaMatmul.productTiled)
     private void product(float[] c, float[] a, int am, int ak, float[] b, int bn, int bk, int m, int n, int k, int add) {
-        WorkerGrid grid = new WorkerGrid2D(ceilDiv(n, ArenaMatmul.TILE) * ArenaMatmul.TILE_ITEMS,
-                ceilDiv(m, ArenaMatmul.TILE) * ArenaMatmul.TILE_ITEMS);
+        WorkerGrid grid = new WorkerGrid2D(StageTasks.ceilDiv(n, ArenaMatmul.TILE) * ArenaMatmul.TILE_ITEMS,
+                StageTasks.ceilDiv(m, ArenaMatmul.TILE) * ArenaMatmul.TILE_ITEMS);
         grid.setLocalWork(ArenaMatmul.TILE_ITEMS, ArenaMatmul.TILE_ITEMS, 1);
         call("product", 0, false, grid, (t, task, call) -> t.task(task, ArenaMatmul::productTiled, new KernelContext(), arena, at(a), am,
                 ak, at(b), bn, bk, at(c), m, n, k, add), c, a, am, ak, b, bn, bk, m, n, k, add);
-    }
-
-    private static int ceilDiv(int a, int b) {
-        return (a + b - 1) / b;
     }
 
     @Override
