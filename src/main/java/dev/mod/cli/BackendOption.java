@@ -41,7 +41,27 @@ final class BackendOption {
             throw new ModException("--backend " + device + ": this command runs on the backend's default device (tornado-config's "
                     + "mod.tornado.device chooses it); give --backend tornado");
         }
-        return Backends.start(name);
+        return started(Runtime.getRuntime().availableProcessors());
+    }
+
+    /** The chosen backend for a command that takes a device (train, sweep): cpu on a number of threads, or tornado. */
+    Backend startForTraining(int cpuThreads) {
+        return started(cpuThreads);
+    }
+
+    /** Asking for the tornado backend where this run cannot have it is a usage error (exit 2), as an unknown name is. */
+    private Backend started(int cpuThreads) {
+        if (name.equals("cpu")) {
+            return Backends.cpu(cpuThreads);
+        }
+        try {
+            return Backends.start(name);
+        } catch (ModException e) {
+            if (e.getMessage().equals(Backends.NOT_UNDER_TORNADO)) {
+                throw new ParameterException(spec.commandLine(), "--backend " + name + ": " + e.getMessage());
+            }
+            throw e;
+        }
     }
 
     static final class Names implements Iterable<String> {

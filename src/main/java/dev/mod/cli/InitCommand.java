@@ -57,7 +57,9 @@ final class InitCommand implements Callable<Integer> {
         };
         Model model = ModelInit.random(from.configOrPreset(), seed, predictorDim).withMatrixType(type);
         ModelFile.save(model, out);
-        System.out.printf("wrote %s: %,d parameters, %s%n", out, model.parameterCount(), Describe.config(model.config()));
+        System.out.printf("wrote %s: %,d parameters%s, %s matrices, %s%n", out, model.parameterCount(),
+                predictorDim == 0 ? "" : String.format(" (+ %,d in the routing predictors)", model.predictorParameterCount()),
+                type.name(), Describe.config(model.config()));
         return 0;
     }
 }

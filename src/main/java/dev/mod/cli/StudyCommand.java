@@ -17,9 +17,8 @@ import dev.mod.study.StudyRow;
 import dev.mod.study.StudyRunner;
 import dev.mod.study.StudySettings;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -76,6 +75,9 @@ final class StudyCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Folder of the results (default: results/study-<UTC time>).")
     Path out;
 
+    @Mixin
+    ProgressOption progress;
+
     @Option(names = "--resume", description = "Go on with the study in --out, measuring only the rows it lacks.")
     boolean resume;
 
@@ -124,8 +126,7 @@ final class StudyCommand implements Callable<Integer> {
             }
             StudyRunner runner = new StudyRunner(settings, m, StudyEnvironment.capture(studyDevices), out);
             StudyFile result;
-            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("study").setInitialMax(runner.rowCount())
-                    .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build()) {
+            try (ProgressBar bar = progress.bar("study", runner.rowCount())) {
                 result = runner.run(studyDevices, done, row -> {
                     bar.step();
                     bar.setExtraMessage(row.device() + " T=" + row.seqLen() + " " + row.capacityLabel());

@@ -1,7 +1,6 @@
 package dev.mod.cli;
 
 import dev.mod.ModException;
-import dev.mod.backend.Backends;
 import dev.mod.io.TextFile;
 import dev.mod.sweep.Sweep;
 import dev.mod.sweep.SweepReport;
@@ -10,8 +9,6 @@ import dev.mod.sweep.SweepRun;
 import dev.mod.sweep.SweepSpec;
 import dev.mod.train.Trainer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -56,6 +53,9 @@ final class SweepCommand implements Callable<Integer> {
     @Mixin
     BackendOption backend;
 
+    @Mixin
+    ProgressOption progress;
+
     @Override
     public Integer call() {
         if (quick && specFile != null) {
@@ -69,8 +69,7 @@ final class SweepCommand implements Callable<Integer> {
         Sweep.Shard part = shard == null ? Sweep.Shard.ALL : Sweep.Shard.parse(shard);
         Path dir = out != null ? out : Path.of(quick ? "results/sweep-quick" : "results/sweep");
         int threadCount = threads.resolve();
-        Sweep sweep = new Sweep(spec, dir, threadCount, backend.name.equals("cpu") ? Backends.cpu(threadCount).training()
-                : Backends.start(backend.name).training(backend.device));
+        Sweep sweep = new Sweep(spec, dir, threadCount, backend.startForTraining(threadCount).training(backend.device));
         List<SweepRun> runs = sweep.runs(part);
         if (list) {
             System.out.printf(Locale.ROOT, "%-34s %7s %9s %9s %10s%n", "run", "steps", "lr", "params", "fwd FLOPs");
@@ -82,7 +81,7 @@ final class SweepCommand implements Callable<Integer> {
         }
         System.out.printf(Locale.ROOT, "sweep into %s: %d runs%s, %d threads%n", dir, runs.size(),
                 part.count() == 1 ? "" : " (shard " + part.index() + "/" + part.count() + ")", threadCount);
-        sweep.run(part, new Progress());
+        sweep.run(part, new Progress(progress));
         if (part.count() > 1) {
             System.out.println("shard done; merge the shard folders with `mod sweep report DIR...`");
             return 0;
@@ -101,14 +100,18 @@ final class SweepCommand implements Callable<Integer> {
 
     /** A line per run, and a progress bar while it trains. */
     private static final class Progress implements Sweep.Listener {
+        private final ProgressOption display;
         private ProgressBar bar;
+
+        Progress(ProgressOption display) {
+            this.display = display;
+        }
 
         @Override
         public void runStarted(SweepRun run, int number, int of, boolean resumed) {
             System.out.printf(Locale.ROOT, "[%d/%d] %s: %d steps, lr %.2e%s%n", number, of, run.name(), run.steps(), run.lr(),
                     resumed ? " (resumed or done)" : "");
-            bar = new ProgressBarBuilder().setTaskName(run.name()).setInitialMax(run.steps())
-                    .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build();
+            bar = display.bar(run.name(), run.steps());
         }
 
         @Override

@@ -3,7 +3,6 @@ package dev.mod.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.ModException;
 import dev.mod.backend.Backend;
-import dev.mod.backend.Backends;
 import dev.mod.data.SelectiveCopy;
 import dev.mod.data.TextData;
 import dev.mod.data.TrainingData;
@@ -15,8 +14,6 @@ import dev.mod.plan.RoutingRule;
 import dev.mod.train.RunFolder;
 import dev.mod.train.Trainer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -118,6 +115,9 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     Threads threads;
 
+    @Mixin
+    ProgressOption progress;
+
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "The run's folder.")
     Path out;
 
@@ -147,13 +147,12 @@ final class TrainCommand implements Callable<Integer> {
         TrainingData trainingData = data.equals(SelectiveCopy.NAME)
                 ? new SelectiveCopy(seqLen, config.capacityTokens(seqLen))
                 : TextData.open(data, seqLen, maxDataBytes);
-        try (Backend runtime = backend.name.equals("cpu") ? Backends.cpu(threads.resolve()) : Backends.start(backend.name)) {
+        try (Backend runtime = backend.startForTraining(threads.resolve())) {
             Trainer trainer = new Trainer(settings, trainingData, out, runtime.training(backend.device));
             System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),
                     steps, batch, seqLen, resume ? " (resumed)" : "");
             JsonNode last;
-            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(steps)
-                    .setStyle(ProgressBarStyle.ASCII).continuousUpdate().build()) {
+            try (ProgressBar bar = progress.bar("train", steps)) {
                 last = trainer.run(resume, p -> {
                     bar.stepTo(p.step());
                     StringBuilder routed = new StringBuilder();

@@ -6,6 +6,8 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SortedSet;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
 
 /**
@@ -158,6 +160,26 @@ public final class Model implements AutoCloseable {
         return config.tensorShapes().values().stream().mapToLong(Tensor::numel).sum();
     }
 
+    /** Parameters of the causal routing predictors (0 without them): used in generation only, not in a forward pass. */
+    public long predictorParameterCount() {
+        return (long) config.routedLayers().size() * ((long) predictorDim * config.dim() + predictorDim);
+    }
+
+    /** How the matrices (embeddings, projections, output) are stored: usually one type, more in a hand-made file. */
+    public SortedSet<DType> matrixTypes() {
+        SortedSet<DType> types = new TreeSet<>();
+        tensors.forEach((name, t) -> {
+            if (isMatrix(name, t)) {
+                types.add(t.dtype());
+            }
+        });
+        return types;
+    }
+
+    private static boolean isMatrix(String name, Tensor t) {
+        return t.rank() == 2 && !name.contains(".router.") && !name.contains(".predictor.");
+    }
+
     /**
      * The same model with its matrices (embeddings, attention and MLP projections, output) stored as `type`
      * (rounded to nearest even for BF16 and F16); norms, routers and predictors stay as they are, being small and
@@ -167,8 +189,7 @@ public final class Model implements AutoCloseable {
         Map<String, Tensor> converted = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
             Tensor t = e.getValue();
-            boolean matrix = t.rank() == 2 && !e.getKey().contains(".router.") && !e.getKey().contains(".predictor.");
-            converted.put(e.getKey(), matrix ? t.as(type) : t);
+            converted.put(e.getKey(), isMatrix(e.getKey(), t) ? t.as(type) : t);
         }
         return new Model(config, converted, null, calibration);
     }

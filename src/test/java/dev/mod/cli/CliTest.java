@@ -99,6 +99,29 @@ class CliTest extends ConsoleTest {
     }
 
     @Test
+    void infoJsonCountsThePredictorAndShowsTheMatrixTypeAndTheCalibration() throws IOException {
+        Path model = dir.resolve("p.safetensors");
+        assertEquals(0, mod("init", "--preset", "small", "--predictor-dim", "8", "--dtype", "bf16", "--out", model.toString()), stderr());
+        assertTrue(stdout().contains("in the routing predictors"), stdout());
+        assertEquals(0, mod("info", "--model", model.toString(), "--seq", "16", "--json"), stderr());
+        com.fasterxml.jackson.databind.JsonNode info = new com.fasterxml.jackson.databind.ObjectMapper().readTree(stdout());
+        ModelConfig c = Presets.get("small");
+        assertEquals("BF16", info.get("matrix_dtype").asText());
+        assertEquals(8, info.get("predictor_dim").asInt());
+        assertEquals(c.routedLayers().size() * (8L * c.dim() + 8), info.get("predictor_parameters").asLong());
+        assertTrue(info.get("calibration").isNull());
+        assertEquals(c.capacityTokens(16), info.get("capacity_tokens").asInt());
+        Path text = Files.writeString(dir.resolve("t.txt"), "public static void main(String[] args) { return; }\n".repeat(20));
+        Path calibrated = dir.resolve("c.safetensors");
+        assertEquals(0, mod("calibrate", "--model", model.toString(), "--text", text.toString(), "--seq", "16", "--out",
+                calibrated.toString()), stderr());
+        assertEquals(0, mod("info", "--model", calibrated.toString(), "--json"), stderr());
+        info = new com.fasterxml.jackson.databind.ObjectMapper().readTree(stdout());
+        assertEquals(c.routedLayers().size(), info.get("calibration").get("thresholds").size(), stdout());
+        assertEquals(16, info.get("calibration").get("seq_len").asInt());
+    }
+
+    @Test
     void infoTakesTheModelAsEveryCommandDoesOrAsItsArgument() {
         String model = tinyModel().toString();
         assertEquals(0, mod("info", model, "--seq", "64"), stderr());
@@ -312,8 +335,16 @@ class CliTest extends ConsoleTest {
     void theTornadoBackendOutsideTornadoVmIsAOneLineError() throws IOException {
         org.junit.jupiter.api.Assumptions.assumeTrue(dev.mod.backend.Backends.tornadoDevices().isEmpty(), "this run is under TornadoVM");
         Path result = dir.resolve("out.safetensors");
-        failsCleanly("the tornado backend runs under TornadoVM", result,
-                "forward", "--backend", "tornado", "--model", tinyModel().toString(), "--tokens", "1,2", "--out", result.toString());
+        String model = tinyModel().toString();
+        for (String[] args : List.of(
+                new String[] {"forward", "--backend", "tornado", "--model", model, "--tokens", "1,2", "--out", result.toString()},
+                new String[] {"demo", "--backend", "tornado", "--model", model, "--seq", "8"},
+                new String[] {"train", "--backend", "tornado", "--preset", "small", "--data", "copy", "--steps", "1", "--out",
+                        dir.resolve("run").toString()})) {
+            assertEquals(2, mod(args), "a usage error: " + stderr());
+            assertTrue(stderr().startsWith("mod: error: --backend tornado: the tornado backend runs under TornadoVM"), stderr());
+            assertFalse(Files.exists(result) || Files.exists(dir.resolve("run")), "nothing written");
+        }
         assertEquals(0, mod("devices"));
         assertTrue(stdout().contains("tornado    not available in this run"), stdout());
     }

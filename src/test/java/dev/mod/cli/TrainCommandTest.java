@@ -28,7 +28,7 @@ class TrainCommandTest extends ConsoleTest {
         return file;
     }
 
-    /** A 4-step run of the small preset on a small text; extra options replace the defaults given here. */
+    /** A quiet 4-step run of the small preset on a small text; extra options replace the defaults given here. */
     private int train(Path out, String... extra) throws IOException {
         java.util.Map<String, String> options = new java.util.LinkedHashMap<>();
         String[] defaults = {"--preset", "small", "--data", text().toString(), "--steps", "4", "--batch", "2", "--seq", "32",
@@ -36,7 +36,7 @@ class TrainCommandTest extends ConsoleTest {
         for (int i = 0; i < defaults.length; i += 2) {
             options.put(defaults[i], defaults[i + 1]);
         }
-        List<String> flags = new ArrayList<>();
+        List<String> flags = new ArrayList<>(List.of("--quiet"));
         for (int i = 0; i < extra.length; i++) {
             if (extra[i].equals("--resume")) {
                 flags.add(extra[i]);
@@ -75,6 +75,19 @@ class TrainCommandTest extends ConsoleTest {
         assertEquals(0, train(run, "--resume"), stderr());
         assertTrue(!Files.exists(leftover), "the interrupted write's temporary file is gone");
         assertTrue(Files.exists(notOurs), "a file that is not one of the run's temporaries is kept");
+    }
+
+    /** Under test the output is not a terminal: progress comes as whole lines (no carriage returns), none with --quiet. */
+    @Test
+    void progressIsPlainLinesOutsideATerminalAndNoneWhenQuiet() throws IOException {
+        String[] args = {"train", "--preset", "small", "--data", text().toString(), "--steps", "4", "--batch", "2", "--seq", "32",
+                "--out", dir.resolve("piped").toString()};
+        assertEquals(0, mod(args), stderr());
+        assertFalse(stderr().contains("\r"), stderr());
+        assertTrue(stderr().lines().anyMatch(l -> l.startsWith("train 4/4 (100%), 0:00:") && l.contains(" elapsed: loss ")), stderr());
+        assertEquals(0, train(dir.resolve("quiet")), stderr());
+        assertFalse(stderr().contains("train "), stderr());
+        assertTrue(stdout().contains("held-out: "), stdout());
     }
 
     @Test
@@ -126,7 +139,7 @@ class TrainCommandTest extends ConsoleTest {
     @Test
     void stochasticRoutingIsASettingOfTheRun() throws IOException {
         Path out = dir.resolve("stochastic");
-        List<String> args = new ArrayList<>(List.of("train", "--stochastic-routing", "--preset", "small", "--data", text().toString(),
+        List<String> args = new ArrayList<>(List.of("train", "--quiet", "--stochastic-routing", "--preset", "small", "--data", text().toString(),
                 "--steps", "4", "--batch", "2", "--seq", "32", "--eval-every", "2", "--checkpoint-every", "2", "--out", out.toString()));
         assertEquals(0, mod(args.toArray(new String[0])), stderr());
         assertTrue(Files.readString(out.resolve("settings.json")).contains("\"routing\":\"stochastic\""));
