@@ -122,6 +122,17 @@ class CliTest extends ConsoleTest {
     }
 
     @Test
+    void demoTimesBothModelsInRoundsAndReportsTheFlopRatioAndTheSpread() {
+        Path model = tinyModel();
+        assertEquals(0, mod("demo", "--model", model.toString(), "--seq", "32", "--repeats", "3", "--warmup-seconds", "0"), stderr());
+        ModelConfig c = Presets.get("tiny");
+        double ratio = dev.mod.model.ModelCost.forwardFlops(c, 32) / dev.mod.model.ModelCost.forwardFlops(c.dense(), 32);
+        assertTrue(stdout().contains(String.format("MoD / dense: FLOPs %.3f, time ", ratio)), stdout());
+        assertTrue(stdout().contains("(median of 3 rounds, each one run of both; middle half of the rounds' ratios "), stdout());
+        refused("--repeats must be at least 3, got 2", "demo", "--model", model.toString(), "--seq", "32", "--repeats", "2");
+    }
+
+    @Test
     void infoTakesTheModelAsEveryCommandDoesOrAsItsArgument() {
         String model = tinyModel().toString();
         assertEquals(0, mod("info", model, "--seq", "64"), stderr());
