@@ -14,9 +14,12 @@ public final class Backends {
     /** The names --backend takes. */
     public static final List<String> NAMES = List.of("cpu", "reference", "tornado");
 
-    /** Why the tornado backend cannot run in this JVM. */
-    public static final String NOT_UNDER_TORNADO = "the tornado backend runs under TornadoVM: use scripts/mod-tornado, which "
-            + "builds with -Ptornado and launches with the SDK's runtime (TORNADOVM_HOME)";
+    /**
+     * Why the tornado backend cannot run in this JVM, and what to run instead: a launcher other than scripts/mod (the
+     * release archive's bin/mod) says what it offers through the system property mod.tornado.hint.
+     */
+    public static final String NOT_UNDER_TORNADO = "the tornado backend runs under TornadoVM: " + System.getProperty("mod.tornado.hint",
+            "use scripts/mod-tornado, which builds with -Ptornado and launches with the SDK's runtime (TORNADOVM_HOME)");
 
     private Backends() {
     }
