@@ -253,9 +253,13 @@ final class StudyCommand implements Callable<Integer> {
                     .mapToDouble(StudyRow::capacity).min().orElseThrow();
             StudyPlots.timeAgainstCapacity(labelled, seqLen, out.resolve("time_vs_capacity.png"));
             StudyPlots.speedupAgainstSeqLen(labelled, capacity, out.resolve("speedup_vs_seq.png"));
-            StudyPlots.decodeSpeedupAgainstSeqLen(labelled, capacity, out.resolve("decode_speedup_vs_seq.png"));
-            System.out.printf("%nwrote %s, %s and %s%n", out.resolve("time_vs_capacity.png"), out.resolve("speedup_vs_seq.png"),
-                    out.resolve("decode_speedup_vs_seq.png"));
+            // a study run with --decode-steps 0 has no decode rows: no plot rather than an empty one
+            boolean decode = StudyPlots.hasDecode(labelled);
+            if (decode) {
+                StudyPlots.decodeSpeedupAgainstSeqLen(labelled, capacity, out.resolve("decode_speedup_vs_seq.png"));
+            }
+            System.out.printf("%nwrote %s and %s%s%n", out.resolve("time_vs_capacity.png"), out.resolve("speedup_vs_seq.png"),
+                    decode ? " and " + out.resolve("decode_speedup_vs_seq.png") : " (no decode rows: no decode plot)");
             return 0;
         }
     }

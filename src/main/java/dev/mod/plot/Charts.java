@@ -11,16 +11,17 @@ import org.jfree.chart.axis.NumberTickUnit;
 import org.jfree.chart.axis.ValueAxis;
 import org.jfree.chart.labels.StandardCategoryItemLabelGenerator;
 import org.jfree.chart.plot.CategoryPlot;
+import org.jfree.chart.plot.ValueMarker;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.category.BarRenderer;
 import org.jfree.chart.renderer.category.StandardBarPainter;
-import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.renderer.xy.XYErrorRenderer;
 import org.jfree.chart.title.LegendTitle;
 import org.jfree.chart.title.TextTitle;
 import org.jfree.chart.ui.RectangleEdge;
 import org.jfree.data.category.DefaultCategoryDataset;
-import org.jfree.data.xy.XYSeries;
-import org.jfree.data.xy.XYSeriesCollection;
+import org.jfree.data.xy.YIntervalSeries;
+import org.jfree.data.xy.YIntervalSeriesCollection;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -37,6 +38,7 @@ import java.text.DecimalFormatSymbols;
 import java.text.FieldPosition;
 import java.text.NumberFormat;
 import java.text.ParsePosition;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import javax.imageio.ImageIO;
@@ -68,17 +70,42 @@ public final class Charts {
         SOLID, DASHED, POINTS, THIN, RING
     }
 
-    /** A line of (x, y) points. Lines with the same hue share a colour and marker shape (a pair). */
-    public record Line(String name, double[] x, double[] y, int hue, Look look) {
+    /**
+     * A line of (x, y) points. Lines with the same hue share a colour and marker shape (a pair). Optionally each
+     * point has a spread, drawn as an error bar from low to high (null: none), and a label written beside it (null:
+     * none).
+     */
+    public record Line(String name, double[] x, double[] y, int hue, Look look, double[] low, double[] high, String[] labels) {
         public Line {
-            if (x.length != y.length) {
-                throw new IllegalArgumentException("x and y differ in length");
+            if (x.length != y.length || (low == null) != (high == null) || (low != null && (low.length != x.length
+                    || high.length != x.length)) || (labels != null && labels.length != x.length)) {
+                throw new IllegalArgumentException("x, y, the spread and the labels differ in length");
             }
+        }
+
+        public Line(String name, double[] x, double[] y, int hue, Look look) {
+            this(name, x, y, hue, look, null, null, null);
+        }
+
+        /** The same line with an error bar from low[i] to high[i] at each point. */
+        public Line withSpread(double[] lowValues, double[] highValues) {
+            return new Line(name, x, y, hue, look, lowValues, highValues, labels);
+        }
+
+        /** The same line with a label beside each point. */
+        public Line withLabels(String[] pointLabels) {
+            return new Line(name, x, y, hue, look, low, high, pointLabels);
         }
     }
 
-    /** The axis of a plot: its label and whether it is logarithmic. */
-    public record Axis(String label, boolean log) {
+    /**
+     * The axis of a plot: its label, whether it is logarithmic, and a reference value drawn as a grey line across
+     * the plot and always within its range (1 on a ratio's axis: no change), or null.
+     */
+    public record Axis(String label, boolean log, Double reference) {
+        public Axis(String label, boolean log) {
+            this(label, log, null);
+        }
     }
 
     /** Draws the lines into a PNG; lines without points are left out (and from the legend). */
@@ -88,28 +115,44 @@ public final class Charts {
 
     /** The chart of lines(), for tests. */
     public static JFreeChart lineChart(String title, String subtitle, Axis xAxis, Axis yAxis, List<Line> lines) {
-        XYSeriesCollection data = new XYSeriesCollection();
-        XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer();
+        YIntervalSeriesCollection data = new YIntervalSeriesCollection();
+        XYErrorRenderer renderer = new XYErrorRenderer();
+        renderer.setDrawXError(false);
+        renderer.setCapLength(6);
         int series = 0;
         for (Line line : lines) {
-            XYSeries s = new XYSeries(line.name(), false, true);
+            YIntervalSeries s = new YIntervalSeries(line.name(), false, true);
+            List<String> labels = new ArrayList<>();
             for (int i = 0; i < line.x().length; i++) {
-                if (Double.isFinite(line.x()[i]) && Double.isFinite(line.y()[i])
-                        && (!xAxis.log() || line.x()[i] > 0) && (!yAxis.log() || line.y()[i] > 0)) {
-                    s.add(line.x()[i], line.y()[i]);
+                double low = line.low() == null ? line.y()[i] : line.low()[i];
+                double high = line.high() == null ? line.y()[i] : line.high()[i];
+                if (Double.isFinite(line.x()[i]) && Double.isFinite(line.y()[i]) && Double.isFinite(low) && Double.isFinite(high)
+                        && (!xAxis.log() || line.x()[i] > 0) && (!yAxis.log() || low > 0)) {
+                    s.add(line.x()[i], line.y()[i], low, high);
+                    labels.add(line.labels() == null ? null : line.labels()[i]);
                 }
             }
             if (s.getItemCount() == 0) {
                 continue;
             }
             data.addSeries(s);
-            style(renderer, series++, line.hue(), line.look());
+            style(renderer, series, line.hue(), line.look());
+            if (line.labels() != null) {
+                renderer.setSeriesItemLabelGenerator(series, (dataset, row, item) -> labels.get(item));
+                renderer.setSeriesItemLabelsVisible(series, true);
+                renderer.setSeriesItemLabelFont(series, new Font("SansSerif", Font.PLAIN, 11));
+            }
+            series++;
         }
-        double[] xRange = range(data, true);
-        double[] yRange = range(data, false);
+        double[] xRange = range(data, true, null);
+        double[] yRange = range(data, false, yAxis.reference());
         boolean logX = xAxis.log() && spansDecade(xRange);
         boolean logY = yAxis.log() && spansDecade(yRange);
         XYPlot plot = new XYPlot(data, axis(xAxis.label(), logX, xRange), axis(yAxis.label(), logY, yRange), renderer);
+        if (yAxis.reference() != null && series > 0) {
+            ValueMarker reference = new ValueMarker(yAxis.reference(), new Color(0x888888), new BasicStroke(1.2f));
+            plot.addRangeMarker(reference);
+        }
         JFreeChart chart = new JFreeChart(title, new Font("SansSerif", Font.BOLD, 16), plot, series > 0);
         decorate(chart, subtitle);
         plot.setBackgroundPaint(Color.WHITE);
@@ -119,15 +162,18 @@ public final class Charts {
         return chart;
     }
 
-    /** Bars with their values written on them; the value axis starts a little below the smallest bar (losses differ little). */
+    /**
+     * Bars with their values written on them (four decimals: losses differ little). The value axis starts at zero, so
+     * that the bars' heights compare as their values do.
+     */
     public static void bars(String title, String subtitle, String valueLabel, List<String> categories, double[] values, Path png) {
         save(barChart(title, subtitle, valueLabel, categories, values), png);
     }
 
     public static JFreeChart barChart(String title, String subtitle, String valueLabel, List<String> categories, double[] values) {
         DefaultCategoryDataset data = new DefaultCategoryDataset();
-        double lo = Double.POSITIVE_INFINITY;
-        double hi = Double.NEGATIVE_INFINITY;
+        double lo = 0;
+        double hi = 0;
         for (int i = 0; i < categories.size(); i++) {
             data.addValue(values[i], "value", categories.get(i));
             lo = Math.min(lo, values[i]);
@@ -147,8 +193,7 @@ public final class Charts {
         plot.setRangeGridlinePaint(new Color(0xDDDDDD));
         plot.setNoDataMessage("no data to plot");
         if (!categories.isEmpty()) {
-            double span = Math.max(hi - lo, Math.abs(hi) * 0.02 + 1e-9);
-            valueAxis.setRange(lo - 0.5 * span, hi + 0.25 * span);
+            valueAxis.setRange(Math.min(0, lo * 1.08), Math.max(hi * 1.08, 1e-9));
         }
         JFreeChart chart = new JFreeChart(title, new Font("SansSerif", Font.BOLD, 16), plot, false);
         decorate(chart, subtitle);
@@ -167,16 +212,19 @@ public final class Charts {
         }
     }
 
-    /** {lowest, highest} x (domain) or y of the data; lowest > highest when there are none. */
-    private static double[] range(XYSeriesCollection data, boolean domain) {
+    /** {lowest, highest} x (domain) or y of the data, spreads and the reference value included; lowest > highest when there are none. */
+    private static double[] range(YIntervalSeriesCollection data, boolean domain, Double reference) {
         double lo = Double.POSITIVE_INFINITY;
         double hi = Double.NEGATIVE_INFINITY;
         for (int s = 0; s < data.getSeriesCount(); s++) {
             for (int i = 0; i < data.getItemCount(s); i++) {
-                double v = domain ? data.getXValue(s, i) : data.getYValue(s, i);
-                lo = Math.min(lo, v);
-                hi = Math.max(hi, v);
+                lo = Math.min(lo, domain ? data.getXValue(s, i) : data.getStartYValue(s, i));
+                hi = Math.max(hi, domain ? data.getXValue(s, i) : data.getEndYValue(s, i));
             }
+        }
+        if (reference != null && lo <= hi) {
+            lo = Math.min(lo, reference);
+            hi = Math.max(hi, reference);
         }
         return new double[] {lo, hi};
     }
@@ -215,7 +263,7 @@ public final class Charts {
         return axis;
     }
 
-    private static void style(XYLineAndShapeRenderer r, int series, int hue, Look look) {
+    private static void style(XYErrorRenderer r, int series, int hue, Look look) {
         Color colour = PALETTE[Math.floorMod(hue, PALETTE.length)];
         r.setSeriesPaint(series, colour);
         r.setSeriesShape(series, look == Look.RING ? new Ellipse2D.Double(-10, -10, 20, 20) : shape(hue));

@@ -63,18 +63,21 @@ final class SweepPlots {
         List<Line> lines = new ArrayList<>();
         for (boolean dense : new boolean[] {true, false}) {
             List<SweepResult> best = new ArrayList<>();
+            List<String> labels = new ArrayList<>();
             for (double budget : report.spec().budgets()) {
                 SweepReport.Optimum o = report.optimum(budget, dense);
                 if (o != null) {
                     best.add(o.best());
+                    labels.add(SweepRun.number(budget) + " (" + (dense ? "dense" : "MoD") + ")");
                 }
             }
             lines.add(new Line(dense ? "dense, best per budget" : "MoD, best per budget",
                     best.stream().mapToDouble(SweepResult::forwardFlops).toArray(),
-                    best.stream().mapToDouble(SweepResult::evalLoss).toArray(), dense ? 0 : 2, dense ? Look.DASHED : Look.SOLID));
+                    best.stream().mapToDouble(SweepResult::evalLoss).toArray(), dense ? 0 : 2, dense ? Look.DASHED : Look.SOLID)
+                    .withLabels(labels.toArray(new String[0])));
         }
         Charts.lines("Loss against FLOPs per forward pass at each budget's optimum",
-                subtitle(report) + "; one point per budget, larger budgets lower",
+                subtitle(report) + "; one point per budget, labelled with its training FLOPs",
                 new Axis("FLOPs per forward pass (one sequence of " + report.spec().seqLen() + " tokens)", true),
                 new Axis("held-out loss (nats per byte)", false), lines, png);
     }

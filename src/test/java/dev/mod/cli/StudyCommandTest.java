@@ -137,5 +137,17 @@ class StudyCommandTest extends ConsoleTest {
         String table = stdout();
         assertTrue(table.contains("one") && table.contains("two"), table);
         assertArrayEquals(PNG, Arrays.copyOf(Files.readAllBytes(plots.resolve("time_vs_capacity.png")), 4));
+        assertTrue(Files.exists(plots.resolve("decode_speedup_vs_seq.png")));
+    }
+
+    @Test
+    void aStudyWithoutDecodeRowsGetsNoDecodePlotFromCompare() {
+        assertEquals(0, study(dir.resolve("prefill"), "--decode-steps", "0"));
+        assertFalse(Files.exists(dir.resolve("prefill/decode_speedup_vs_seq.png")));
+        Path plots = dir.resolve("cmp");
+        assertEquals(0, mod("study", "compare", dir.resolve("prefill/study.json").toString(), "--out", plots.toString()), stderr());
+        assertTrue(Files.exists(plots.resolve("speedup_vs_seq.png")));
+        assertFalse(Files.exists(plots.resolve("decode_speedup_vs_seq.png")), "no empty plot");
+        assertTrue(stdout().contains("(no decode rows: no decode plot)") && !stdout().contains("decode_speedup_vs_seq.png"), stdout());
     }
 }

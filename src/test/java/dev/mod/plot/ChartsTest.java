@@ -113,4 +113,32 @@ class ChartsTest {
         assertEquals(Color.WHITE, chart.getXYPlot().getBackgroundPaint());
         assertEquals(RectangleEdge.BOTTOM, chart.getLegend().getPosition());
     }
+
+    @Test
+    void barsStartAtZeroSoThatHeightsCompareAsValues() {
+        JFreeChart chart = Charts.barChart("b", null, "loss", List.of("a", "b"), new double[] {1.13, 1.16});
+        assertEquals(0, chart.getCategoryPlot().getRangeAxis().getLowerBound());
+        assertTrue(chart.getCategoryPlot().getRangeAxis().getUpperBound() > 1.16);
+    }
+
+    @Test
+    void spreadsReferenceLinesAndPointLabelsAreDrawnAndKeptInRange() {
+        Line line = new Line("speedup", new double[] {128, 512}, new double[] {1.6, 1.7}, 1, Look.SOLID)
+                .withSpread(new double[] {1.5, 1.65}, new double[] {1.62, 1.9}).withLabels(new String[] {"1e12", "1e13"});
+        JFreeChart chart = Charts.lineChart("s", null, new Axis("T", true), new Axis("ratio", false, 1.0), List.of(line));
+        XYPlot plot = chart.getXYPlot();
+        assertTrue(plot.getRangeAxis().getRange().contains(1.0) && plot.getRangeAxis().getRange().contains(1.9),
+                "the reference and the top of the spread are in range: " + plot.getRangeAxis().getRange());
+        assertEquals(1.0, ((org.jfree.chart.plot.ValueMarker) plot.getRangeMarkers(org.jfree.chart.ui.Layer.FOREGROUND).iterator().next())
+                .getValue());
+        org.jfree.data.xy.IntervalXYDataset data = (org.jfree.data.xy.IntervalXYDataset) plot.getDataset();
+        assertEquals(1.65, data.getStartYValue(0, 1));
+        assertEquals(1.9, data.getEndYValue(0, 1));
+        XYLineAndShapeRenderer r = (XYLineAndShapeRenderer) plot.getRenderer();
+        assertEquals("1e13", r.getSeriesItemLabelGenerator(0).generateLabel(data, 0, 1));
+        assertTrue(r.isSeriesItemLabelsVisible(0));
+        JFreeChart plain = Charts.lineChart("p", null, new Axis("T", true), new Axis("ratio", false),
+                List.of(new Line("l", new double[] {1, 2}, new double[] {1.6, 1.7}, 0, Look.SOLID)));
+        assertFalse(plain.getXYPlot().getRangeAxis().getRange().contains(1.0), "no reference: the axis fits the data");
+    }
 }
