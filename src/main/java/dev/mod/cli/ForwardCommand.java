@@ -2,9 +2,11 @@ package dev.mod.cli;
 
 import dev.mod.ModException;
 import dev.mod.backend.Backend;
+import dev.mod.data.ByteTokenizer;
 import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
 import dev.mod.io.SafetensorsWriter;
+import dev.mod.io.TextFile;
 import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.Tensor;
@@ -46,7 +48,14 @@ final class ForwardCommand implements Callable<Integer> {
                 description = "A file of token ids: one row per line (or ';'), ids separated by ',' or spaces.")
         Path file;
 
+        @Option(names = "--text", required = true, paramLabel = "FILE|-",
+                description = "One sequence: BOS, then the UTF-8 bytes of a file (or of standard input for -), as generate encodes a prompt.")
+        String text;
+
         int[][] read() {
+            if (text != null) {
+                return new int[][] {ByteTokenizer.encodePrompt(TextFile.readFileOrStandardInput(text, "text"))};
+            }
             return inline != null ? TokenBatch.parse(inline) : TokenBatch.read(file);
         }
     }
@@ -66,7 +75,8 @@ final class ForwardCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        AtomicFiles.refuseInputs(out, this.model.path, tokens.file);
+        AtomicFiles.refuseInputs(out, this.model.path, tokens.file != null ? tokens.file
+                : tokens.text != null && !tokens.text.equals("-") ? Path.of(tokens.text) : null);
         int[][] batch = tokens.read();
         try (Model model = ModelFile.load(this.model.path); Backend runtime = backend.start()) {
             RoutingRule rule = routing.rule(model, RoutingRule.TOP_K);
@@ -115,15 +125,7 @@ final class ForwardCommand implements Callable<Integer> {
     private void runCausal(Model model, CausalPass plan, RoutingRule rule, int[][] batch) {
         int b = batch.length;
         int t = batch[0].length;
-        int[] seq = new int[b * t];
-        int[] tok = new int[b * t];
-        for (int row = 0; row < b; row++) {
-            for (int i = 0; i < t; i++) {
-                seq[row * t + i] = row;
-                tok[row * t + i] = batch[row][i];
-            }
-        }
-        plan.run(seq, tok, b * t);
+        plan.runSequences(batch);
         checkFinite(plan.logits(), b, t, model.config().vocabSize());
         List<Tensor> outputs = new ArrayList<>();
         outputs.add(Tensor.of("logits", plan.logits(), b, t, model.config().vocabSize()));

@@ -3,14 +3,19 @@ package dev.mod.cli;
 import dev.mod.backend.Backend;
 import dev.mod.generate.Generator;
 import dev.mod.io.ModelFile;
+import dev.mod.io.TextFile;
 import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.plan.RoutingRule;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 import java.io.PrintStream;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -32,9 +37,16 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelFileOption model;
 
-    @Option(names = "--prompt", required = true, paramLabel = "TEXT",
-            description = "A prompt; give several to generate for all of them in one batch.")
-    List<String> prompts;
+    @Option(names = "--prompt", paramLabel = "TEXT",
+            description = "A prompt; give several (and --prompt-file) to generate for all of them in one batch.")
+    List<String> prompts = new ArrayList<>();
+
+    @Option(names = "--prompt-file", paramLabel = "FILE|-", description = "A prompt read from a UTF-8 file, exactly as it is "
+            + "(a final new line included), or from standard input for -; may be given several times.")
+    List<String> promptFiles = new ArrayList<>();
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--max-tokens", defaultValue = "64", paramLabel = "N",
             description = "Tokens to generate per prompt at most (default: ${DEFAULT-VALUE}).")
@@ -78,6 +90,14 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        List<String> all = new ArrayList<>(prompts);
+        if (promptFiles.stream().filter("-"::equals).count() > 1) {
+            throw new ParameterException(spec.commandLine(), "--prompt-file -: standard input can be read once");
+        }
+        promptFiles.forEach(f -> all.add(TextFile.readFileOrStandardInput(f, "prompt file")));
+        if (all.isEmpty()) {
+            throw new ParameterException(spec.commandLine(), "generate needs a prompt: --prompt TEXT or --prompt-file FILE|-");
+        }
         try (Model model = ModelFile.load(this.model.path); Backend runtime = backend.start()) {
             int warmup = warmupSteps != null ? warmupSteps
                     : runtime.name().equals("cpu") ? DEFAULT_WARMUP_STEPS : 0;
@@ -85,8 +105,8 @@ final class GenerateCommand implements Callable<Integer> {
             RoutingRule rule = routing.causalRule(model, RoutingRule.defaultFor(model));
             DType cacheType = kvCache != null ? kvCache.type : runtime.cacheType(model);
             PrintStream out = System.out;
-            boolean streaming = prompts.size() == 1;
-            Generator.Result result = Generator.generate(model, runtime.causal(model, rule, cacheType), prompts, settings,
+            boolean streaming = all.size() == 1;
+            Generator.Result result = Generator.generate(model, runtime.causal(model, rule, cacheType), all, settings,
                     streaming ? piece -> {
                         out.print(piece);
                         out.flush();

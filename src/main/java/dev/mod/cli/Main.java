@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class,
                 ForwardCommand.class,
                 GenerateCommand.class,
+                EvalCommand.class,
                 CalibrateCommand.class,
                 TrainCommand.class,
                 TrainCommand.Plot.class,
@@ -81,7 +82,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     /** The commands by what they are for, in the order a newcomer meets them. */
     private static final String[][] GROUPS = {
             {"Models", "init", "info", "calibrate"},
-            {"Running a model", "forward", "generate", "demo", "devices"},
+            {"Running a model", "forward", "generate", "eval", "demo", "devices"},
             {"Experiments", "train", "train-plot", "study", "sweep"},
             {"Help", "help"}};
 

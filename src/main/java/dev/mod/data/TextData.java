@@ -100,6 +100,27 @@ public final class TextData implements TrainingData {
         }
     }
 
+    /**
+     * Where `mod eval` scores a text: the held-out tenth (what training evaluates on and never trains on), or all
+     * of it; cut into windows() of T inputs and their next bytes as targets.
+     */
+    public int windows(boolean heldOutOnly) {
+        return ((heldOutOnly ? bytes.length - split : bytes.length) - 1) / seqLen;
+    }
+
+    /** Bytes of the part (held-out or all) that no window scores: its tail, shorter than a window. */
+    public int unscoredBytes(boolean heldOutOnly) {
+        return (heldOutOnly ? bytes.length - split : bytes.length) - 1 - windows(heldOutOnly) * seqLen;
+    }
+
+    /** Window w of the part: input[T] bytes and target[T] the bytes that follow each. */
+    public void window(boolean heldOutOnly, int w, int[] input, int[] target) {
+        if (w < 0 || w >= windows(heldOutOnly)) {
+            throw new IndexOutOfBoundsException("window " + w + " of " + windows(heldOutOnly));
+        }
+        window((heldOutOnly ? split : 0) + w * seqLen, input, target);
+    }
+
     private void window(int start, int[] input, int[] target) {
         for (int t = 0; t < seqLen; t++) {
             input[t] = bytes[start + t] & 0xFF;

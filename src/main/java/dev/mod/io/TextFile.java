@@ -3,6 +3,10 @@ package dev.mod.io;
 import dev.mod.ModException;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -15,6 +19,30 @@ public final class TextFile {
     public static final long MAX_BYTES = 64L << 20;
 
     private TextFile() {
+    }
+
+    /**
+     * The text of a file, or of standard input for "-" (read to its end, at most {@link #MAX_BYTES}), as UTF-8 without
+     * a leading byte-order mark; `what` names it in errors ("prompt file").
+     */
+    public static String readFileOrStandardInput(String spec, String what) {
+        try {
+            if (!spec.equals("-")) {
+                return read(Path.of(spec));
+            }
+            byte[] bytes = System.in.readNBytes((int) MAX_BYTES + 1);
+            if (bytes.length > MAX_BYTES) {
+                throw new ModException(what + " on standard input is more than the " + MAX_BYTES + " bytes read as text");
+            }
+            String text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+            return text.startsWith("\uFEFF") ? text.substring(1) : text;
+        } catch (CharacterCodingException e) {
+            throw new ModException(what + " " + (spec.equals("-") ? "on standard input" : spec) + " is not UTF-8 text", e);
+        } catch (IOException e) {
+            throw new ModException("cannot read " + what + " " + (spec.equals("-") ? "from standard input" : spec) + ": "
+                    + IoErrors.describe(e), e);
+        }
     }
 
     /** The file's text without a leading byte-order mark, which editors on some systems add and no parser here expects. */

@@ -31,6 +31,20 @@ public interface CausalPass extends AutoCloseable {
         run(seq, prompt, prompt.length);
     }
 
+    /** Sequences of equal length, each appended to what sequence r holds, in one chunk: tokens[r] goes to sequence r. */
+    default void runSequences(int[][] tokens) {
+        int t = tokens[0].length;
+        int[] seq = new int[tokens.length * t];
+        int[] tok = new int[tokens.length * t];
+        for (int r = 0; r < tokens.length; r++) {
+            for (int i = 0; i < t; i++) {
+                seq[r * t + i] = r;
+                tok[r * t + i] = tokens[r][i];
+            }
+        }
+        run(seq, tok, tokens.length * t);
+    }
+
     /** Rolls sequence s back to its first `length` tokens (a later chunk continues from there). */
     void truncate(int s, int length);
 

@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -106,6 +107,41 @@ class GenerateCommandTest extends ConsoleTest {
                 "--max-tokens", "5", "--temperature", "0"));
         assertTrue(stdout().contains("[1] ") && stdout().contains("[2] "), stdout());
         assertTrue(stderr().contains("routing predictor"), stderr());
+    }
+
+    /** A prompt from a file or standard input is the prompt as given on the command line: the same greedy text. */
+    @Test
+    void promptsComeFromFilesAndStandardInputAsTheyAre() throws IOException {
+        String[] inline = {"generate", "--model", withPredictor.toString(), "--prompt", "The fox\n", "--prompt", "ab",
+                "--max-tokens", "6", "--temperature", "0", "--warmup-steps", "0"};
+        assertEquals(0, mod(inline), stderr());
+        String expected = stdout();
+        Path file = Files.writeString(dir.resolve("prompt.txt"), "ab");
+        java.io.InputStream saved = System.in;
+        try {
+            System.setIn(new java.io.ByteArrayInputStream("The fox\n".getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            assertEquals(0, mod("generate", "--model", withPredictor.toString(), "--prompt-file", "-", "--prompt-file", file.toString(),
+                    "--max-tokens", "6", "--temperature", "0", "--warmup-steps", "0"), stderr());
+        } finally {
+            System.setIn(saved);
+        }
+        assertEquals(expected, stdout());
+        assertEquals(2, mod("generate", "--model", withPredictor.toString()));
+        assertTrue(stderr().startsWith("mod: error: generate needs a prompt: --prompt TEXT or --prompt-file FILE|-"), stderr());
+        Path bad = Files.write(dir.resolve("latin1.txt"), new byte[] {'a', (byte) 0xE9, 'b'});
+        refused("prompt file " + bad + " is not UTF-8 text", "generate", "--model", withPredictor.toString(), "--prompt-file", bad.toString());
+    }
+
+    @Test
+    void forwardOfATextIsItsBytesAfterBos() throws IOException {
+        Path text = Files.writeString(dir.resolve("forward.txt"), "fox");
+        Path fromText = dir.resolve("text.safetensors");
+        Path fromTokens = dir.resolve("tokens.safetensors");
+        assertEquals(0, mod("forward", "--model", model.toString(), "--text", text.toString(), "--out", fromText.toString()), stderr());
+        assertEquals(0, mod("forward", "--model", model.toString(), "--tokens", "256,102,111,120", "--out", fromTokens.toString()), stderr());
+        try (SafetensorsFile a = SafetensorsFile.open(fromText); SafetensorsFile b = SafetensorsFile.open(fromTokens)) {
+            assertArrayEquals(b.tensor("logits").toFloatArray(), a.tensor("logits").toFloatArray());
+        }
     }
 
     @Test
