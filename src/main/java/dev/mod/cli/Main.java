@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 InitCommand.class,
                 InfoCommand.class,
+                ExportCommand.class,
                 ForwardCommand.class,
                 GenerateCommand.class,
                 EvalCommand.class,
@@ -81,7 +82,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
 
     /** The commands by what they are for, in the order a newcomer meets them. */
     private static final String[][] GROUPS = {
-            {"Models", "init", "info", "calibrate"},
+            {"Models", "init", "info", "calibrate", "export"},
             {"Running a model", "forward", "generate", "eval", "demo", "devices"},
             {"Experiments", "train", "train-plot", "study", "sweep"},
             {"Help", "help"}};

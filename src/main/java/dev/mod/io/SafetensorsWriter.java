@@ -69,7 +69,8 @@ public final class SafetensorsWriter {
         return padded.toString().getBytes(StandardCharsets.UTF_8);
     }
 
-    private static void copy(MemorySegment data, OutputStream out, byte[] chunk) throws IOException {
+    /** Writes a tensor's bytes through a chunk of heap (the data may be a file mapping). */
+    static void copy(MemorySegment data, OutputStream out, byte[] chunk) throws IOException {
         long size = data.byteSize();
         for (long pos = 0; pos < size; pos += chunk.length) {
             int n = (int) Math.min(chunk.length, size - pos);
