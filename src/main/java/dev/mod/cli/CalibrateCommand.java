@@ -56,7 +56,7 @@ final class CalibrateCommand implements Callable<Integer> {
         Path folder = out.toAbsolutePath().getParent();
         try (FolderLock lock = FolderLock.acquire(folder, "calibration"); Model model = ModelFile.load(this.model.path);
              Backend runtime = backend.start()) {
-            ByteTokenizer.checkVocabulary(model.config().vocabSize());
+            ByteTokenizer.check(model);
             if (model.config().routedLayers().isEmpty()) {
                 throw new ModException("the model has no routed layers to calibrate");
             }

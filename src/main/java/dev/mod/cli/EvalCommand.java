@@ -79,7 +79,7 @@ final class EvalCommand implements Callable<Integer> {
             throw new ModException("--max-windows must be at least 1, got " + maxWindows);
         }
         try (Model m = ModelFile.load(model.path); Backend runtime = backend.start()) {
-            ByteTokenizer.checkVocabulary(m.config().vocabSize());
+            ByteTokenizer.check(m);
             int t = seqLen == null ? m.config().maxSeqLen() : seqLen;
             if (t < 1 || t > m.config().maxSeqLen()) {
                 throw new ModException("--seq must be in [1, " + m.config().maxSeqLen() + "] (the model's max_seq_len), got " + t);

@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
                 InitCommand.class,
                 InfoCommand.class,
                 ExportCommand.class,
+                ImportCommand.class,
                 ForwardCommand.class,
                 GenerateCommand.class,
                 EvalCommand.class,
@@ -82,7 +83,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
 
     /** The commands by what they are for, in the order a newcomer meets them. */
     private static final String[][] GROUPS = {
-            {"Models", "init", "info", "calibrate", "export"},
+            {"Models", "init", "info", "calibrate", "import", "export"},
             {"Running a model", "forward", "generate", "eval", "demo", "devices"},
             {"Experiments", "train", "train-plot", "study", "sweep"},
             {"Help", "help"}};

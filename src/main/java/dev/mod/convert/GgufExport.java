@@ -48,7 +48,7 @@ public final class GgufExport {
             throw new ModException("GGUF: this is a MoD model (routed layers " + c.routedLayers() + "); llama.cpp has no routed "
                     + "blocks, so only a dense model (\"routed_layers\": []) exports");
         }
-        ByteTokenizer.checkVocabulary(c.vocabSize());
+        ByteTokenizer.check(model);
         SortedSet<DType> types = model.matrixTypes();
         if (types.size() != 1) {
             throw new ModException("GGUF: the model's matrices are of several types " + types + "; llama.cpp's file type names one");

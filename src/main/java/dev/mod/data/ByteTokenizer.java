@@ -1,6 +1,7 @@
 package dev.mod.data;
 
 import dev.mod.ModException;
+import dev.mod.model.Model;
 
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
@@ -18,6 +19,15 @@ public final class ByteTokenizer {
     public static final int VOCAB = 258;
 
     private ByteTokenizer() {
+    }
+
+    /** Refuses a model whose token ids are not bytes (a converted checkpoint's) or whose vocabulary is too small for them. */
+    public static void check(Model model) {
+        if (!model.tokenizer().equals(Model.BYTE_TOKENS)) {
+            throw new ModException("the model's token ids are those of " + model.tokenizer() + ", which mod does not have; "
+                    + "text goes in and out as bytes only with mod's own models (give token ids with forward --tokens)");
+        }
+        checkVocabulary(model.config().vocabSize());
     }
 
     /** Refuses a vocabulary too small for byte tokens. */

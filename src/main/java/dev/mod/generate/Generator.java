@@ -62,8 +62,9 @@ public final class Generator {
     }
 
     /** Checks prompts against the model before anything runs: none empty, each with its tokens fitting the context. */
-    private static List<int[]> encode(ModelConfig config, List<String> prompts, int maxTokens) {
-        ByteTokenizer.checkVocabulary(config.vocabSize());
+    private static List<int[]> encode(Model model, List<String> prompts, int maxTokens) {
+        ByteTokenizer.check(model);
+        ModelConfig config = model.config();
         if (prompts.isEmpty()) {
             throw new ModException("no prompt given");
         }
@@ -93,7 +94,7 @@ public final class Generator {
      */
     public static Result generate(Model model, CausalPass.Opener opener, List<String> prompts, Settings settings,
                                   Consumer<String> stream) {
-        List<int[]> encoded = encode(model.config(), prompts, settings.maxTokens());
+        List<int[]> encoded = encode(model, prompts, settings.maxTokens());
         int batch = encoded.size();
         MemoryBudget.check("--max-tokens " + settings.maxTokens() + " for " + batch + " prompts (the tokens kept for each)",
                 (long) batch * settings.maxTokens() * Integer.BYTES);

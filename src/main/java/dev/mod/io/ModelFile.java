@@ -51,7 +51,7 @@ public final class ModelFile {
                 }
             }
             try {
-                return new Model(config, file.tensors(), file, calibration);
+                return new Model(config, file.tensors(), file, calibration, meta.getOrDefault("tokenizer", Model.BYTE_TOKENS));
             } catch (ModException e) {
                 throw new ModException(path + ": " + e.getMessage(), e);
             }
@@ -68,6 +68,9 @@ public final class ModelFile {
         metadata.put("config", model.config().toJson());
         if (model.calibration() != null) {
             metadata.put("calibration", model.calibration().toJson());
+        }
+        if (!model.tokenizer().equals(Model.BYTE_TOKENS)) {
+            metadata.put("tokenizer", model.tokenizer());
         }
         SafetensorsWriter.write(path, metadata, tensors);
     }

@@ -27,14 +27,28 @@ public final class Model implements AutoCloseable {
     private final List<LayerWeights<Tensor>> layers;
     private final int predictorDim;
     private final RoutingCalibration calibration;
+    private final String tokenizer;
+
+    /** The tokenizer of every model mod makes: ids 0-255 are bytes, then BOS and EOS (data.ByteTokenizer). */
+    public static final String BYTE_TOKENS = "bytes";
 
     public Model(ModelConfig config, Map<String, Tensor> tensors, AutoCloseable owner) {
         this(config, tensors, owner, null);
     }
 
-    /** A model with the causal-routing thresholds set by a calibration (null: none). */
+    /** A model with the causal-routing thresholds set by a calibration (null: none), over the byte vocabulary. */
     public Model(ModelConfig config, Map<String, Tensor> tensors, AutoCloseable owner, RoutingCalibration calibration) {
+        this(config, tensors, owner, calibration, BYTE_TOKENS);
+    }
+
+    /**
+     * A model whose token ids mean what `tokenizer` says: {@link #BYTE_TOKENS} (mod's byte tokenizer, which the text
+     * commands use), or a description of another tokenizer (a converted checkpoint's), which they refuse.
+     */
+    public Model(ModelConfig config, Map<String, Tensor> tensors, AutoCloseable owner, RoutingCalibration calibration,
+                 String tokenizer) {
         this.config = config;
+        this.tokenizer = tokenizer;
         this.tensors = Map.copyOf(tensors);
         this.owner = owner;
         Map<String, long[]> expected = config.tensorShapes();
@@ -113,7 +127,12 @@ public final class Model implements AutoCloseable {
 
     /** The same weights with calibrated thresholds. Valid while this model is open. */
     public Model withCalibration(RoutingCalibration thresholds) {
-        return new Model(config, tensors, null, thresholds);
+        return new Model(config, tensors, null, thresholds, tokenizer);
+    }
+
+    /** What the token ids mean: {@link #BYTE_TOKENS}, or another tokenizer's description. */
+    public String tokenizer() {
+        return tokenizer;
     }
 
     public ModelConfig config() {
@@ -191,7 +210,7 @@ public final class Model implements AutoCloseable {
             Tensor t = e.getValue();
             converted.put(e.getKey(), isMatrix(e.getKey(), t) ? t.as(type) : t);
         }
-        return new Model(config, converted, null, calibration);
+        return new Model(config, converted, null, calibration, tokenizer);
     }
 
     /** The dense counterpart: same weights, no routed layers. Valid while this model is open. */
@@ -201,7 +220,7 @@ public final class Model implements AutoCloseable {
 
     /** The same weights under another routing (capacity, routed layers). Valid while this model is open. */
     public Model withConfig(ModelConfig other) {
-        return new Model(other, tensors, null, other.routedLayers().equals(config.routedLayers()) ? calibration : null);
+        return new Model(other, tensors, null, other.routedLayers().equals(config.routedLayers()) ? calibration : null, tokenizer);
     }
 
     @Override

@@ -149,7 +149,7 @@ class CliTest extends ConsoleTest {
     void helpListsEveryCommandInItsGroup() {
         assertEquals(0, mod("--help"), stderr());
         String help = stdout();
-        for (String command : new String[] {"init", "info", "calibrate", "export", "forward", "generate", "eval", "demo", "devices", "train",
+        for (String command : new String[] {"init", "info", "calibrate", "import", "export", "forward", "generate", "eval", "demo", "devices", "train",
                 "train-plot", "study", "sweep", "help"}) {
             assertTrue(help.lines().anyMatch(l -> l.startsWith("  " + command + " ")), command + " missing from\n" + help);
         }
@@ -169,7 +169,7 @@ class CliTest extends ConsoleTest {
 
     @Test
     void everyCommandsHelpFormatsWithoutAWarning() {
-        for (String command : List.of("", "init", "info", "calibrate", "export", "forward", "generate", "eval", "demo", "devices", "train", "train-plot",
+        for (String command : List.of("", "init", "info", "calibrate", "import", "export", "forward", "generate", "eval", "demo", "devices", "train", "train-plot",
                 "study", "study compare", "sweep", "sweep report")) {
             List<String> args = new java.util.ArrayList<>(command.isEmpty() ? List.of() : List.of(command.split(" ")));
             args.add("--help");
