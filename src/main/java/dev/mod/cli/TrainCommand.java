@@ -3,9 +3,12 @@ package dev.mod.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.mod.ModException;
 import dev.mod.backend.Backend;
+import dev.mod.data.ByteTokenizer;
 import dev.mod.data.SelectiveCopy;
 import dev.mod.data.TextData;
 import dev.mod.data.TrainingData;
+import dev.mod.io.ModelFile;
+import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.Presets;
 import dev.mod.train.TrainPlots;
@@ -42,7 +45,15 @@ final class TrainCommand implements Callable<Integer> {
 
         @Option(names = "--config", required = true, paramLabel = "FILE.json", description = "A model config (JSON).")
         Path config;
+
+        @Option(names = "--init-from", required = true, paramLabel = "MODEL", description = "Start from this model file's "
+                + "weights and config (a model trained or converted before: mod import --mod-capacity) instead of random ones.")
+        Path initFrom;
     }
+
+    @Option(names = "--train", defaultValue = "all", paramLabel = "all|routers", description = "With --init-from: what trains: "
+            + "all the weights, or only the routers and predictors (the rest frozen; weight decay off) (default: ${DEFAULT-VALUE}).")
+    String train;
 
     @Mixin
     BackendOption backend;
@@ -126,7 +137,20 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ModelConfig config = source.config != null ? ModelSource.readConfig(source.config) : Presets.get(source.preset);
+        TrainSettings.InitFrom initFrom = null;
+        ModelConfig config;
+        if (source.initFrom != null) {
+            try (Model start = ModelFile.load(source.initFrom)) {
+                ByteTokenizer.check(start);
+                config = start.config();
+            }
+            initFrom = new TrainSettings.InitFrom(source.initFrom.toString(), ModelFile.sha256(source.initFrom), train);
+        } else {
+            if (!train.equals("all")) {
+                throw new ModException("--train " + train + " applies to a run that starts from a model: give --init-from");
+            }
+            config = source.config != null ? ModelSource.readConfig(source.config) : Presets.get(source.preset);
+        }
         if (capacity != null) {
             config = config.withRouting(capacity, config.routedLayers());
         }
@@ -137,10 +161,10 @@ final class TrainCommand implements Callable<Integer> {
             throw new ModException("training data are bytes with BOS: the model needs a vocabulary of at least 258, this one has "
                     + config.vocabSize());
         }
-        TrainSettings settings = new TrainSettings(source.preset != null ? source.preset : source.config.toString(),
-                config.toJsonTree(), predictorDim,
+        String name = source.preset != null ? source.preset : source.config != null ? source.config.toString() : "init-from:" + source.initFrom;
+        TrainSettings settings = new TrainSettings(name, config.toJsonTree(), predictorDim,
                 stochasticRouting ? RoutingRule.STOCHASTIC : RoutingRule.TOP_K, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
-                minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery);
+                minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery, initFrom);
         if ((predictorDim > 0 || stochasticRouting) && config.routedLayers().isEmpty()) {
             throw new ModException((stochasticRouting ? "--stochastic-routing" : "--predictor-dim") + " needs routed layers; this model has none");
         }

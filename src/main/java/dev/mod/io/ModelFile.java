@@ -6,8 +6,14 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.RoutingCalibration;
 import dev.mod.model.Tensor;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -58,6 +64,22 @@ public final class ModelFile {
         } catch (RuntimeException e) {
             file.close();
             throw e;
+        }
+    }
+
+    /** The file's SHA-256 in hex: what a run started from it records, to know the file again. */
+    public static String sha256(Path path) {
+        try (InputStream in = Files.newInputStream(path)) {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            byte[] buffer = new byte[1 << 20];
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                digest.update(buffer, 0, n);
+            }
+            return HexFormat.of().formatHex(digest.digest());
+        } catch (IOException e) {
+            throw new ModException("cannot read " + path + ": " + IoErrors.describe(e), e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 

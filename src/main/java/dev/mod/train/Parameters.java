@@ -63,6 +63,14 @@ public final class Parameters {
         return v;
     }
 
+    /** Adds an array (a tensor the starting model lacks, such as a new predictor's). */
+    void put(String name, float[] value, long[] shape) {
+        if (values.putIfAbsent(name, value) != null) {
+            throw new IllegalArgumentException(name + " is there already");
+        }
+        shapes.put(name, shape);
+    }
+
     public boolean has(String name) {
         return values.containsKey(name);
     }

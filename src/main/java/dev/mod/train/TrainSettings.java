@@ -1,5 +1,6 @@
 package dev.mod.train;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -8,6 +9,8 @@ import dev.mod.ModException;
 import dev.mod.StrictJson;
 import dev.mod.model.ModelConfig;
 import dev.mod.plan.RoutingRule;
+
+import java.util.List;
 
 /**
  * Everything that decides a training run's numbers: the model (config, seed, predictor), the data, the
@@ -34,7 +37,47 @@ public record TrainSettings(
         @JsonProperty("aux_predictor") double auxPredictor,
         @JsonProperty("eval_every") int evalEvery,
         @JsonProperty("eval_batches") int evalBatches,
-        @JsonProperty("checkpoint_every") int checkpointEvery) {
+        @JsonProperty("checkpoint_every") int checkpointEvery,
+        @JsonProperty("init_from") @JsonInclude(JsonInclude.Include.NON_NULL) InitFrom initFrom) {
+
+    /**
+     * A run that starts from a model file's weights instead of random ones (its predictors, where it has none and the
+     * run trains one, random from the seed): the file, its SHA-256, and what trains: "all", or "routers" (the routers
+     * and predictors; every other gradient is zeroed, and weight decay, which applies to none of those, is off).
+     */
+    public record InitFrom(@JsonProperty("model") String model, @JsonProperty("sha256") String sha256,
+                           @JsonProperty("train") String train) {
+        public static final List<String> TRAIN = List.of("all", "routers");
+
+        public InitFrom {
+            if (!TRAIN.contains(train)) {
+                throw new ModException("--train must be all or routers, got \"" + train + "\"");
+            }
+        }
+
+        public boolean routersOnly() {
+            return train.equals("routers");
+        }
+
+        /** Whether a parameter trains: all do, or only the routers' and predictors'. */
+        public boolean trains(String name) {
+            return !routersOnly() || name.contains(".router.") || name.contains(".predictor.");
+        }
+    }
+
+    /** A run from random weights. */
+    public TrainSettings(String model, JsonNode modelConfig, int predictorDim, RoutingRule routing, long seed, String data,
+                         int maxDataBytes, int steps, int batch, int seqLen, double lr, int warmup, double minLrRatio,
+                         double weightDecay, double clip, double auxRouter, double auxPredictor, int evalEvery, int evalBatches,
+                         int checkpointEvery) {
+        this(model, modelConfig, predictorDim, routing, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup, minLrRatio,
+                weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery, null);
+    }
+
+    /** The weight decay AdamW applies: none when only routers train (it applies to matrices, which are frozen then). */
+    public double effectiveWeightDecay() {
+        return initFrom != null && initFrom.routersOnly() ? 0 : weightDecay;
+    }
 
     private static final ObjectMapper JSON = StrictJson.mapper();
     /** Evaluation windows are the held-out text's, cycled: more batches than this only repeat it (and never end). */

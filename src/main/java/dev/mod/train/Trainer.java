@@ -6,7 +6,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
 import dev.mod.data.TrainingData;
 import dev.mod.io.FolderLock;
+import dev.mod.io.ModelFile;
 import dev.mod.model.MemoryBudget;
+import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.model.ModelInit;
@@ -64,6 +66,37 @@ public final class Trainer {
         }
     }
 
+    /**
+     * Random weights from the seed, or those of --init-from's model file (checked against the SHA-256 the settings
+     * recorded), with random predictors from the seed where the file has none and the run trains them.
+     */
+    private Parameters initialWeights(ModelConfig config) {
+        Parameters random = Parameters.of(ModelInit.random(config, s.seed(), s.predictorDim()));
+        if (s.initFrom() == null) {
+            return random;
+        }
+        Path file = Path.of(s.initFrom().model());
+        String sha = ModelFile.sha256(file);
+        if (!sha.equals(s.initFrom().sha256())) {
+            throw new ModException("--init-from " + file + " has changed since the run was set up (SHA-256 " + sha + ", recorded "
+                    + s.initFrom().sha256() + ")");
+        }
+        try (Model model = ModelFile.load(file)) {
+            Model start = model.withConfig(config);
+            if (start.predictorDim() != 0 && start.predictorDim() != s.predictorDim()) {
+                throw new ModException("--init-from " + file + " has predictors of hidden size " + start.predictorDim()
+                        + "; give --predictor-dim " + start.predictorDim());
+            }
+            Parameters loaded = Parameters.of(start);
+            for (String name : random.names()) {
+                if (!loaded.has(name)) {
+                    loaded.put(name, random.get(name), random.shape(name));
+                }
+            }
+            return loaded;
+        }
+    }
+
     private JsonNode train(boolean resume, Consumer<Progress> progress) {
         ModelConfig config = s.config();
         TrainState state;
@@ -72,16 +105,16 @@ public final class Trainer {
         Checkpoint cp = resume ? folder.resume(s) : null;
         if (cp != null) {
             checkMemory(cp.params());
-            state = new TrainState(cp.params(), new AdamW(cp.m(), cp.v(), cp.adamStep(), s.weightDecay()));
+            state = new TrainState(cp.params(), new AdamW(cp.m(), cp.v(), cp.adamStep(), s.effectiveWeightDecay()));
             rng = new Rng(cp.rngState());
             start = cp.step();
         } else {
             if (!resume) {
                 folder.checkNew(s);
             }
-            Parameters params = Parameters.of(ModelInit.random(config, s.seed(), s.predictorDim()));
+            Parameters params = initialWeights(config);
             checkMemory(params);
-            state = new TrainState(params, new AdamW(params, s.weightDecay()));
+            state = new TrainState(params, new AdamW(params, s.effectiveWeightDecay()));
             rng = new Rng(s.seed() * 0x9E3779B97F4A7C15L + 1);
             start = 0;
             folder.create(s);

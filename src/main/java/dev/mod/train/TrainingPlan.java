@@ -76,6 +76,9 @@ public final class TrainingPlan implements TrainingPass {
     private final float[] dR;
     private final PredictorTraining predictor;
 
+    /** Parameters that do not train (mod train --train routers): their gradients are zeroed after each backward pass. */
+    private List<String> frozen = List.of();
+
     private double crossEntropy;
     private double routerLoss;
     private double predictorLoss;
@@ -178,6 +181,9 @@ public final class TrainingPlan implements TrainingPass {
             TrainingPlan plan = new TrainingPlan(s.config(), state.params(), state.params().zerosLike(),
                     new AuxWeights(s.auxRouter(), s.auxPredictor()), s.routing(), s.batch(), s.seqLen(), kernels.apply(s, state));
             plan.adam = state.adam();
+            if (s.initFrom() != null) {
+                plan.frozen = state.params().names().stream().filter(n -> !s.initFrom().trains(n)).toList();
+            }
             plan.kernels.trace(() -> plan.traceStep(s.clip()));
             return plan;
         };
@@ -368,6 +374,12 @@ public final class TrainingPlan implements TrainingPass {
         }
         kernels.section("embedding.backward");
         kernels.embedBackward(grads.get("tok_embeddings.weight"), dx, tokens, rows, d);
+        if (!frozen.isEmpty()) {
+            kernels.section("frozen");
+            for (String name : frozen) {
+                kernels.zero(grads.get(name), grads.get(name).length);
+            }
+        }
     }
 
     // dA[n, d] = the gradient of the attention output a (f = a + m: df, and h = in + a: dh), dH[n, d] = h's, and the

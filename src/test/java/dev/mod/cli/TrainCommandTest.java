@@ -90,6 +90,50 @@ class TrainCommandTest extends ConsoleTest {
         assertTrue(stdout().contains("held-out: "), stdout());
     }
 
+    /**
+     * A run from a model file: --train routers changes the routers and trains new predictors and leaves every other
+     * weight as it was, bit for bit; --train all changes them all; the file is known again by its SHA-256 on resume.
+     */
+    @Test
+    void aRunFromAModelTrainsTheRoutersOnlyOrEverything() throws IOException {
+        Path first = dir.resolve("first");
+        assertEquals(0, train(first), stderr());
+        Path start = first.resolve("model.safetensors");
+        Path routers = dir.resolve("routers");
+        String[] args = {"train", "--quiet", "--init-from", start.toString(), "--train", "routers", "--predictor-dim", "8", "--data",
+                text().toString(), "--steps", "3", "--batch", "2", "--seq", "32", "--checkpoint-every", "2", "--out", routers.toString()};
+        assertEquals(0, mod(args), stderr());
+        try (Model before = ModelFile.load(start); Model after = ModelFile.load(routers.resolve("model.safetensors"))) {
+            for (String name : before.tensors().keySet()) {
+                float[] a = before.tensor(name).toFloatArray();
+                float[] b = after.tensor(name).toFloatArray();
+                assertEquals(name.contains(".router."), !java.util.Arrays.equals(a, b), name);
+            }
+            assertEquals(8, after.predictorDim());
+        }
+        assertTrue(Files.readString(routers.resolve("settings.json")).contains("\"train\":\"routers\""));
+        Path all = dir.resolve("all");
+        assertEquals(0, mod("train", "--quiet", "--init-from", start.toString(), "--data", text().toString(), "--steps", "2",
+                "--batch", "2", "--seq", "32", "--out", all.toString()), stderr());
+        try (Model before = ModelFile.load(start); Model after = ModelFile.load(all.resolve("model.safetensors"))) {
+            assertTrue(!java.util.Arrays.equals(before.tensor("layers.0.attention.wq.weight").toFloatArray(),
+                    after.tensor("layers.0.attention.wq.weight").toFloatArray()));
+        }
+        refused("--train routers applies to a run that starts from a model: give --init-from", mod("train", "--preset", "small",
+                "--train", "routers", "--data", text().toString(), "--steps", "1", "--out", dir.resolve("x").toString()));
+        // a run is known by its starting file's SHA-256: resumed after the file changed, it refuses
+        Path changing = dir.resolve("changing.safetensors");
+        Files.copy(start, changing);
+        Path resumed = dir.resolve("resumed");
+        String[] resume = {"train", "--quiet", "--init-from", changing.toString(), "--data", text().toString(), "--steps", "2",
+                "--batch", "2", "--seq", "32", "--out", resumed.toString()};
+        assertEquals(0, mod(resume), stderr());
+        Files.copy(all.resolve("model.safetensors"), changing, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        String[] again = java.util.Arrays.copyOf(resume, resume.length + 1);
+        again[resume.length] = "--resume";
+        refused("init_from", mod(again));
+    }
+
     @Test
     void aRunWritesItsFilesAndItsModelServesTheOtherCommands() throws IOException {
         Path out = dir.resolve("run");

@@ -65,7 +65,8 @@ class TornadoTrainingTest {
                 Arguments.of("stochastic-gqa", TestModels.config(2, 2, 0.375, List.of(1), RouterWeighting.SIGMOID), RoutingRule.STOCHASTIC, 0,
                         "rows"),
                 Arguments.of("mod-sigmoid-predictor-tiled", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.SIGMOID),
-                        RoutingRule.TOP_K, 8, "tiled"))
+                        RoutingRule.TOP_K, 8, "tiled"),
+                Arguments.of("routers-only", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.RAW), RoutingRule.TOP_K, 8, "rows"))
                 .filter(run -> !OclgrindLogCheck.onSimulator() || List.of("stochastic-gqa", "mod-sigmoid-predictor-tiled").contains(run.get()[0]));
     }
 
@@ -74,9 +75,20 @@ class TornadoTrainingTest {
                 0.1, 0.1, 1.0, 0.01, 1.0, 1000, 2, 1000);
     }
 
+    /** The run's settings; "routers-only" trains only the routers and predictors of a model it starts from. */
+    static TrainSettings settings(String name, ModelConfig c, RoutingRule routing, int predictorDim) {
+        TrainSettings s = settings(c, routing, predictorDim);
+        if (!name.equals("routers-only")) {
+            return s;
+        }
+        return new TrainSettings(s.model(), s.modelConfig(), s.predictorDim(), s.routing(), s.seed(), s.data(), s.maxDataBytes(),
+                s.steps(), s.batch(), s.seqLen(), s.lr(), s.warmup(), s.minLrRatio(), s.weightDecay(), s.clip(), s.auxRouter(),
+                s.auxPredictor(), s.evalEvery(), s.evalBatches(), s.checkpointEvery(), new TrainSettings.InitFrom("start.safetensors", "", "routers"));
+    }
+
     static TrainState fresh(TrainSettings s) {
         Parameters p = Parameters.of(ModelInit.random(s.config(), 7, s.predictorDim()));
-        return new TrainState(p, new AdamW(p, s.weightDecay()));
+        return new TrainState(p, new AdamW(p, s.effectiveWeightDecay()));
     }
 
     // asserts |actual - expected| <= tolerance * |expected|; returns the relative difference
@@ -90,7 +102,7 @@ class TornadoTrainingTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("runs")
     void stepsFollowTheCpuBackend(String name, ModelConfig c, RoutingRule routing, int predictorDim, String products) {
-        TrainSettings s = settings(c, routing, predictorDim);
+        TrainSettings s = settings(name, c, routing, predictorDim);
         TrainingPass[] opened = new TrainingPass[1];
         TornadoTrainingKernelsTest.withProducts(products, () -> opened[0] = new TornadoBackend.Provider().start().training().open(s, fresh(s)));
         try (TrainingPass cpu = Backends.cpu(2).training().open(s, fresh(s)); TrainingPass device = opened[0]) {
@@ -129,6 +141,14 @@ class TornadoTrainingTest {
                 }
                 assertTrue(worst <= 1e-3 * largest, name + " " + tensor + " after " + STEPS + " steps: off by " + worst + " of " + largest);
                 worstWeight = Math.max(worstWeight, worst / largest);
+            }
+            if (s.initFrom() != null) {
+                Parameters start = fresh(s).params();
+                for (String tensor : start.names()) {
+                    if (!s.initFrom().trains(tensor)) {
+                        assertArrayEquals(start.get(tensor), got.get(tensor), tensor + " is frozen");
+                    }
+                }
             }
             System.out.printf("%s: tornado against cpu over %d steps: losses within %.1e relative, weights within %.1e%n", name, STEPS,
                     worstLoss, worstWeight);
