@@ -46,9 +46,8 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (e instanceof CommandLine.UnmatchedArgumentException unmatched && !unmatched.getSuggestions().isEmpty()) {
                 message += "; did you mean " + String.join(" or ", unmatched.getSuggestions()) + "?";
             }
-            System.err.println("mod: error: " + message + " (see: mod "
-                    + String.join(" ", e.getCommandLine().getCommandSpec().qualifiedName(" ").replaceFirst("^mod ?", ""))
-                    + " --help)");
+            // "mod --help" for the top level, "mod init --help" for a command
+            System.err.println("mod: error: " + message + " (see: " + e.getCommandLine().getCommandSpec().qualifiedName(" ") + " --help)");
             return 2;
         });
         cli.setExecutionExceptionHandler((e, c, parsed) -> {

@@ -46,6 +46,7 @@ public final class HfImport implements AutoCloseable {
             throw new ModException(dir + "/config.json: model_type \"" + type + "\"; only Llama checkpoints (\"llama\") import");
         }
         refuseIfSet(c, "rope_scaling", "rope scaling");
+        double theta = ropeTheta(c);
         refuseIfTrue(c, "attention_bias", "attention biases");
         refuseIfTrue(c, "mlp_bias", "MLP biases");
         String act = c.path("hidden_act").asText("silu");
@@ -61,7 +62,7 @@ public final class HfImport implements AutoCloseable {
         int layers = required(c, "num_hidden_layers");
         config = new ModelConfig(required(c, "vocab_size"), dim, layers, heads,
                 c.hasNonNull("num_key_value_heads") ? c.get("num_key_value_heads").asInt() : heads, required(c, "intermediate_size"),
-                c.path("rms_norm_eps").asDouble(1e-6), c.path("rope_theta").asDouble(10000.0), required(c, "max_position_embeddings"),
+                c.path("rms_norm_eps").asDouble(1e-6), theta, required(c, "max_position_embeddings"),
                 1.0, List.of(), RouterWeighting.RAW);
         tied = c.path("tie_word_embeddings").asBoolean(false);
         openWeights();
@@ -109,7 +110,9 @@ public final class HfImport implements AutoCloseable {
             throw new ModException(dir + ": tensors this model has no place for, such as " + unused.first() + " (" + unused.size()
                     + " in all)");
         }
-        return new Model(config, tensors, null, null, "the Hugging Face checkpoint " + dir.getFileName() + "'s tokenizer");
+        Map<String, Tensor> named = new LinkedHashMap<>();
+        tensors.forEach((name, t) -> named.put(name, named(name, t)));
+        return new Model(config, named, null, null, "the Hugging Face checkpoint " + dir.getFileName() + "'s tokenizer");
     }
 
     /**
@@ -142,6 +145,11 @@ public final class HfImport implements AutoCloseable {
 
     private Tensor norm(String name) {
         return tensor(name).as(DType.F32);
+    }
+
+    /** A tensor under this model's name: a model file names each tensor by the name it carries. */
+    private static Tensor named(String name, Tensor t) {
+        return new Tensor(name, t.dtype(), t.shape(), t.data());
     }
 
     private Tensor tensor(String name) {
@@ -201,6 +209,35 @@ public final class HfImport implements AutoCloseable {
         } catch (IOException e) {
             throw new ModException("cannot read " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * RoPE's base: "rope_theta" (transformers 4), or "rope_parameters": {"rope_type": "default", "rope_theta": ...}
+     * (transformers 5); LlamaConfig's default 10000 where neither says. Any rope type but the default is refused.
+     */
+    private double ropeTheta(JsonNode c) {
+        JsonNode parameters = c.path("rope_parameters");
+        if (parameters.isObject()) {
+            String type = parameters.path("rope_type").asText("default");
+            if (!type.equals("default")) {
+                throw new ModException(dir + "/config.json: rope_parameters.rope_type \"" + type + "\"; this model computes the "
+                        + "default RoPE only");
+            }
+            if (parameters.has("rope_theta") && c.has("rope_theta") && parameters.get("rope_theta").asDouble() != c.get("rope_theta").asDouble()) {
+                throw new ModException(dir + "/config.json: rope_theta and rope_parameters.rope_theta disagree");
+            }
+            if (parameters.has("rope_theta")) {
+                return positive(parameters.get("rope_theta"), "rope_parameters.rope_theta");
+            }
+        }
+        return c.has("rope_theta") ? positive(c.get("rope_theta"), "rope_theta") : 10000.0;
+    }
+
+    private double positive(JsonNode v, String key) {
+        if (!v.isNumber() || !(v.asDouble() > 0)) {
+            throw new ModException(dir + "/config.json: " + key + " must be a positive number");
+        }
+        return v.asDouble();
     }
 
     private int required(JsonNode c, String key) {

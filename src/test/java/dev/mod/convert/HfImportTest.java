@@ -266,6 +266,33 @@ class HfImportTest {
         }
     }
 
+    /** transformers 5 writes RoPE's base under rope_parameters; the CLI writes the model file that forward then reads. */
+    @Test
+    void transformers5sRopeParametersAndTheCliRoundTrip() throws IOException {
+        Checkpoint c = new Checkpoint(150, 32, 2, 4, 2, 48, 500000, true, false, DType.F32);
+        Path folder = dir.resolve("hf5");
+        Map<String, float[]> weights = write(folder, c, "");
+        String json = Files.readString(folder.resolve("config.json")).replace("\"rope_theta\": 500000.0",
+                "\"rope_parameters\": {\"rope_theta\": 500000.0, \"rope_type\": \"default\"}");
+        Files.writeString(folder.resolve("config.json"), json);
+        Path model = dir.resolve("imported.safetensors");
+        assertEquals(0, dev.mod.cli.Main.run("import", "--from", "hf", folder.toString(), "--out", model.toString()));
+        double[][] expected = hfLogits(c, weights, TOKENS);
+        try (Model m = dev.mod.io.ModelFile.load(model)) {
+            assertEquals(500000.0, m.config().ropeTheta());
+            assertTrue(m.tokenizer().contains("Hugging Face"), m.tokenizer());
+            float[] logits = modLogits(m, TOKENS);
+            for (int i = 0; i < TOKENS.length; i++) {
+                for (int v = 0; v < c.vocab(); v++) {
+                    assertEquals(expected[i][v], logits[i * c.vocab() + v], 2e-4);
+                }
+            }
+        }
+        Files.writeString(folder.resolve("config.json"), json.replace("\"rope_type\": \"default\"", "\"rope_type\": \"llama3\""));
+        ModException e = assertThrows(ModException.class, () -> HfImport.open(folder).close());
+        assertTrue(e.getMessage().contains("rope_parameters.rope_type \"llama3\""), e.getMessage());
+    }
+
     /** Without undoing HF's rotary permutation the logits would be far off: the check above can fail. */
     @Test
     void theRotaryPermutationIsWhatMakesThemAgree() throws IOException {
