@@ -32,8 +32,9 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelFileOption model;
 
-    @Option(names = "--text", required = true, paramLabel = "FILE|FOLDER|" + JdkSourceText.NAME,
-            description = "The text: a file, a folder (its files in name order), or " + JdkSourceText.NAME + " for the JDK's Java sources.")
+    @Option(names = "--text", required = true, paramLabel = "FILE|FOLDER|" + JdkSourceText.NAME + "|u16:FILE|u32:FILE",
+            description = "The text: a file, a folder (its files in name order), " + JdkSourceText.NAME + " for the JDK's Java sources, "
+                    + "or token ids another tokenizer made (u16:FILE, u32:FILE, as mod train --data takes them).")
     String text;
 
     @Option(names = "--part", defaultValue = "held-out", paramLabel = "held-out|all",
@@ -79,7 +80,6 @@ final class EvalCommand implements Callable<Integer> {
             throw new ModException("--max-windows must be at least 1, got " + maxWindows);
         }
         try (Model m = ModelFile.load(model.path); Backend runtime = backend.start()) {
-            ByteTokenizer.check(m);
             int t = seqLen == null ? m.config().maxSeqLen() : seqLen;
             if (t < 1 || t > m.config().maxSeqLen()) {
                 throw new ModException("--seq must be in [1, " + m.config().maxSeqLen() + "] (the model's max_seq_len), got " + t);
@@ -89,6 +89,11 @@ final class EvalCommand implements Callable<Integer> {
                 throw new ModException("routing: rule \"" + rule.name() + "\" is a training control; eval takes topk or a causal rule");
             }
             TextData data = TextData.open(text, t, maxDataBytes);
+            if (data.bytes()) {
+                ByteTokenizer.check(m);
+            } else {
+                data.checkVocabulary(m.config().vocabSize());
+            }
             int windows = maxWindows == null ? data.windows(heldOut) : Math.min(maxWindows, data.windows(heldOut));
             long start = System.nanoTime();
             Score score = new Score(m.config().routedLayers());

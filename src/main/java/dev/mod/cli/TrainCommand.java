@@ -75,8 +75,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and of the batches (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--data", required = true, paramLabel = "PATH|jdk-src|copy",
-            description = "A text file or folder, jdk-src (the JDK's Java sources), or copy (the selective-copy task).")
+    @Option(names = "--data", required = true, paramLabel = "PATH|jdk-src|copy|u16:FILE|u32:FILE",
+            description = "A text file or folder, jdk-src (the JDK's Java sources), copy (the selective-copy task), or token ids "
+                    + "another tokenizer made (u16:FILE, u32:FILE: little-endian, as nanoGPT's train.bin) for an imported model.")
     String data;
 
     @Option(names = "--max-data-bytes", defaultValue = "8000000", description = "Read at most this much text (default: ${DEFAULT-VALUE}).")
@@ -138,13 +139,15 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         TrainSettings.InitFrom initFrom = null;
+        String startTokenizer = Model.BYTE_TOKENS;
         ModelConfig config;
         if (source.initFrom != null) {
             try (Model start = ModelFile.load(source.initFrom)) {
-                ByteTokenizer.check(start);
+                startTokenizer = start.tokenizer();
                 config = start.config();
             }
-            initFrom = new TrainSettings.InitFrom(source.initFrom.toString(), ModelFile.sha256(source.initFrom), train);
+            initFrom = new TrainSettings.InitFrom(source.initFrom.toString(), ModelFile.sha256(source.initFrom), train,
+                    startTokenizer.equals(Model.BYTE_TOKENS) ? null : startTokenizer);
         } else {
             if (!train.equals("all")) {
                 throw new ModException("--train " + train + " applies to a run that starts from a model: give --init-from");
@@ -157,7 +160,13 @@ final class TrainCommand implements Callable<Integer> {
         if (dense) {
             config = config.dense();
         }
-        if (config.vocabSize() < 258) {
+        // byte data (text, the copy task) need the byte tokenizer; ids (u16:/u32:) are the model's own tokenizer's
+        boolean byteData = !data.startsWith("u16:") && !data.startsWith("u32:");
+        if (byteData && !startTokenizer.equals(Model.BYTE_TOKENS)) {
+            throw new ModException("--data " + data + " is bytes, but --init-from's token ids are those of " + startTokenizer
+                    + ": give its text as token ids, --data u16:FILE or u32:FILE");
+        }
+        if (byteData && config.vocabSize() < ByteTokenizer.VOCAB) {
             throw new ModException("training data are bytes with BOS: the model needs a vocabulary of at least 258, this one has "
                     + config.vocabSize());
         }
@@ -168,9 +177,15 @@ final class TrainCommand implements Callable<Integer> {
         if ((predictorDim > 0 || stochasticRouting) && config.routedLayers().isEmpty()) {
             throw new ModException((stochasticRouting ? "--stochastic-routing" : "--predictor-dim") + " needs routed layers; this model has none");
         }
-        TrainingData trainingData = data.equals(SelectiveCopy.NAME)
-                ? new SelectiveCopy(seqLen, config.capacityTokens(seqLen))
-                : TextData.open(data, seqLen, maxDataBytes);
+        TrainingData trainingData;
+        if (data.equals(SelectiveCopy.NAME)) {
+            trainingData = new SelectiveCopy(seqLen, config.capacityTokens(seqLen));
+        } else {
+            TextData text = TextData.open(data, seqLen, maxDataBytes);
+            text.checkVocabulary(config.vocabSize());
+            trainingData = text;
+        }
+
         try (Backend runtime = backend.startForTraining(threads.resolve())) {
             Trainer trainer = new Trainer(settings, trainingData, out, runtime.training(backend.device));
             System.out.printf("training %s on %s, %d steps of %d x %d tokens%s%n", Describe.config(config), trainingData.describe(),

@@ -5,47 +5,90 @@ import dev.mod.model.Rng;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * Byte-level text: a file, every regular file under a folder (in path order), or the JDK's Java sources.
- * The last tenth of the bytes is held out for evaluation; training windows start anywhere in the first
- * nine tenths, held-out windows at fixed, evenly spaced places in the last tenth.
+ * Training text as token ids: bytes (a file, every regular file under a folder in path order, or the JDK's Java
+ * sources), or token ids already made by another tokenizer (u16:FILE or u32:FILE, little-endian unsigned ids one
+ * after another, as nanoGPT writes its train.bin), for a model whose vocabulary is not bytes (mod import --from hf).
+ * The last tenth is held out for evaluation; training windows start anywhere in the first nine tenths, held-out
+ * windows at fixed, evenly spaced places in the last tenth.
  */
 public final class TextData implements TrainingData {
     private final String description;
-    private final byte[] bytes;
+    private final int[] tokens;
+    private final boolean bytes;
     private final int split;
     private final int seqLen;
 
-    private TextData(String description, byte[] bytes, int seqLen) {
+    private TextData(String description, int[] tokens, boolean bytes, int seqLen) {
         this.description = description;
+        this.tokens = tokens;
         this.bytes = bytes;
         this.seqLen = seqLen;
-        this.split = bytes.length - bytes.length / 10;
+        this.split = tokens.length - tokens.length / 10;
         int needed = seqLen + 1;
-        if (split < needed || bytes.length - split < needed) {
-            throw new ModException("data: " + description + " has " + bytes.length + " bytes; a sequence of " + seqLen
+        if (split < needed || tokens.length - split < needed) {
+            throw new ModException("data: " + description + " has " + tokens.length + " tokens; a sequence of " + seqLen
                     + " needs at least " + 10L * needed + " (a tenth is held out, and each part must hold a sequence)");
         }
     }
 
-    /** PATH (a file or a folder) or jdk-src; at most maxBytes bytes are read. */
+    /** PATH (a file or a folder), jdk-src, or u16:FILE / u32:FILE of token ids; at most maxBytes bytes are read. */
     public static TextData open(String spec, int seqLen, int maxBytes) {
         if (maxBytes < 1) {
             throw new ModException("--max-data-bytes must be at least 1, got " + maxBytes);
         }
         if (spec.equals(JdkSourceText.NAME)) {
-            return new TextData("the JDK's Java sources (" + JdkSourceText.archive() + ")", JdkSourceText.read(maxBytes), seqLen);
+            return new TextData("the JDK's Java sources (" + JdkSourceText.archive() + ")", ByteTokenizer.encode(JdkSourceText.read(maxBytes)),
+                    true, seqLen);
+        }
+        if (spec.startsWith("u16:") || spec.startsWith("u32:")) {
+            int width = spec.startsWith("u16:") ? 2 : 4;
+            Path path = Path.of(spec.substring(4));
+            if (!Files.isRegularFile(path)) {
+                throw new ModException("data: " + path + " is not a regular file of token ids");
+            }
+            byte[] raw = read(path, maxBytes - maxBytes % width);
+            if (raw.length % width != 0) {
+                throw new ModException("data: " + path + " has " + raw.length + " bytes, not a whole number of " + width * 8 + "-bit ids");
+            }
+            ByteBuffer buffer = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+            int[] ids = new int[raw.length / width];
+            for (int i = 0; i < ids.length; i++) {
+                long id = width == 2 ? buffer.getShort() & 0xFFFFL : buffer.getInt() & 0xFFFFFFFFL;
+                if (id > Integer.MAX_VALUE) {
+                    throw new ModException("data: " + path + ": token id " + id + " at " + i + " is out of range");
+                }
+                ids[i] = (int) id;
+            }
+            return new TextData(spec + " (" + width * 8 + "-bit token ids)", ids, false, seqLen);
         }
         Path path = Path.of(spec);
         if (!Files.exists(path)) {
             throw new ModException("data: " + spec + " does not exist");
         }
-        return new TextData(spec, read(path, maxBytes), seqLen);
+        return new TextData(spec, ByteTokenizer.encode(read(path, maxBytes)), true, seqLen);
+    }
+
+    /** Whether the ids are bytes (mod's byte tokenizer), rather than another tokenizer's ids. */
+    public boolean bytes() {
+        return bytes;
+    }
+
+    /** Refuses ids the model's vocabulary does not have. */
+    public void checkVocabulary(int vocabSize) {
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] >= vocabSize) {
+                throw new ModException("data: " + description + ": token id " + tokens[i] + " at position " + i
+                        + " is outside the model's vocabulary of " + vocabSize);
+            }
+        }
     }
 
     private static byte[] read(Path path, int maxBytes) {
@@ -81,7 +124,7 @@ public final class TextData implements TrainingData {
 
     @Override
     public String describe() {
-        return description + ", " + bytes.length + " bytes (" + (bytes.length - split) + " held out)";
+        return description + ", " + tokens.length + (bytes ? " bytes (" : " tokens (") + (tokens.length - split) + " held out)";
     }
 
     @Override
@@ -93,7 +136,7 @@ public final class TextData implements TrainingData {
 
     @Override
     public void heldOut(int i, int[][] input, int[][] target) {
-        int windows = (bytes.length - split - 1) / seqLen;
+        int windows = (tokens.length - split - 1) / seqLen;
         for (int b = 0; b < input.length; b++) {
             int w = (i * input.length + b) % Math.max(1, windows);
             window(split + w * seqLen, input[b], target[b]);
@@ -105,12 +148,12 @@ public final class TextData implements TrainingData {
      * of it; cut into windows() of T inputs and their next bytes as targets.
      */
     public int windows(boolean heldOutOnly) {
-        return ((heldOutOnly ? bytes.length - split : bytes.length) - 1) / seqLen;
+        return ((heldOutOnly ? tokens.length - split : tokens.length) - 1) / seqLen;
     }
 
     /** Bytes of the part (held-out or all) that no window scores: its tail, shorter than a window. */
     public int unscoredBytes(boolean heldOutOnly) {
-        return (heldOutOnly ? bytes.length - split : bytes.length) - 1 - windows(heldOutOnly) * seqLen;
+        return (heldOutOnly ? tokens.length - split : tokens.length) - 1 - windows(heldOutOnly) * seqLen;
     }
 
     /** Window w of the part: input[T] bytes and target[T] the bytes that follow each. */
@@ -123,8 +166,8 @@ public final class TextData implements TrainingData {
 
     private void window(int start, int[] input, int[] target) {
         for (int t = 0; t < seqLen; t++) {
-            input[t] = bytes[start + t] & 0xFF;
-            target[t] = bytes[start + t + 1] & 0xFF;
+            input[t] = tokens[start + t];
+            target[t] = tokens[start + t + 1];
         }
     }
 }

@@ -95,10 +95,15 @@ public final class Parameters {
 
     /** A model over these arrays (they are shared, not copied). */
     public Model model(ModelConfig config) {
+        return model(config, Model.BYTE_TOKENS);
+    }
+
+    /** The same, its token ids those of the named tokenizer (Model.tokenizer()). */
+    public Model model(ModelConfig config, String tokenizer) {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (Tensor t : tensors("")) {
             tensors.put(t.name(), t);
         }
-        return new Model(config, tensors, null);
+        return new Model(config, tensors, null, null, tokenizer);
     }
 }

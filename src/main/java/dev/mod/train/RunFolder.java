@@ -146,7 +146,7 @@ public final class RunFolder {
     void save(Checkpoint checkpoint, ModelConfig config, Writer log) throws IOException {
         log.flush();
         checkpoint.write(checkpointFile());
-        ModelFile.save(checkpoint.params().model(config), modelFile());
+        ModelFile.save(checkpoint.params().model(config, checkpoint.settings().tokenizer()), modelFile());
         TrainPlots.lossCurves(List.of(new TrainPlots.Run(dir.getFileName().toString(), readLog(logFile()))), false, lossPlot());
     }
 

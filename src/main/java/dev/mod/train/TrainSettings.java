@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.mod.ModException;
 import dev.mod.StrictJson;
+import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.plan.RoutingRule;
 
@@ -43,10 +44,12 @@ public record TrainSettings(
     /**
      * A run that starts from a model file's weights instead of random ones (its predictors, where it has none and the
      * run trains one, random from the seed): the file, its SHA-256, and what trains: "all", or "routers" (the routers
-     * and predictors; every other gradient is zeroed, and weight decay, which applies to none of those, is off).
+     * and predictors; every other gradient is zeroed, and weight decay, which applies to none of those, is off), and
+     * the file's tokenizer where it is not mod's bytes (an imported checkpoint's), which the trained model keeps.
      */
     public record InitFrom(@JsonProperty("model") String model, @JsonProperty("sha256") String sha256,
-                           @JsonProperty("train") String train) {
+                           @JsonProperty("train") String train,
+                           @JsonProperty("tokenizer") @JsonInclude(JsonInclude.Include.NON_NULL) String tokenizer) {
         public static final List<String> TRAIN = List.of("all", "routers");
 
         public InitFrom {
@@ -72,6 +75,11 @@ public record TrainSettings(
                          int checkpointEvery) {
         this(model, modelConfig, predictorDim, routing, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup, minLrRatio,
                 weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery, null);
+    }
+
+    /** What the trained model's token ids are: mod's bytes, or the tokenizer of the model the run started from. */
+    public String tokenizer() {
+        return initFrom == null || initFrom.tokenizer() == null ? Model.BYTE_TOKENS : initFrom.tokenizer();
     }
 
     /** The weight decay AdamW applies: none when only routers train (it applies to matrices, which are frozen then). */

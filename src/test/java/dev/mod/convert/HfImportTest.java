@@ -293,6 +293,40 @@ class HfImportTest {
         assertTrue(e.getMessage().contains("rope_parameters.rope_type \"llama3\""), e.getMessage());
     }
 
+    /**
+     * The paper's use, as the public MoD repositories offer it: a pretrained checkpoint converted to MoD and tuned on
+     * text in its own token ids (u16), routers only; evaluated on the same ids; byte text is refused for it.
+     */
+    @Test
+    void aConvertedCheckpointIsTunedOnItsOwnTokenIds() throws IOException {
+        Checkpoint c = new Checkpoint(150, 32, 2, 4, 2, 48, 10000, false, false, DType.F32);
+        write(dir.resolve("hf"), c, "", 0.5);
+        Path model = dir.resolve("mod.safetensors");
+        assertEquals(0, dev.mod.cli.Main.run("import", "--from", "hf", dir.resolve("hf").toString(), "--mod-capacity", "0.25",
+                "--out", model.toString()));
+        java.nio.ByteBuffer ids = java.nio.ByteBuffer.allocate(2 * 3000).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < 3000; i++) {
+            ids.putShort((short) ((i * 7 + i / 5) % c.vocab()));
+        }
+        Path bin = Files.write(dir.resolve("train.bin"), ids.array());
+        Path run = dir.resolve("run");
+        assertEquals(0, dev.mod.cli.Main.run("train", "--quiet", "--init-from", model.toString(), "--train", "routers", "--data",
+                "u16:" + bin, "--steps", "3", "--batch", "2", "--seq", "32", "--out", run.toString()));
+        try (Model before = dev.mod.io.ModelFile.load(model); Model after = dev.mod.io.ModelFile.load(run.resolve("model.safetensors"))) {
+            assertTrue(after.tokenizer().contains("Hugging Face"), "the tuned model keeps its tokenizer: " + after.tokenizer());
+            assertTrue(!java.util.Arrays.equals(before.tensor("layers.1.router.weight").toFloatArray(),
+                    after.tensor("layers.1.router.weight").toFloatArray()), "the router trained");
+            assertTrue(java.util.Arrays.equals(before.tensor("layers.1.attention.wq.weight").toFloatArray(),
+                    after.tensor("layers.1.attention.wq.weight").toFloatArray()), "the rest is frozen");
+        }
+        assertEquals(0, dev.mod.cli.Main.run("eval", "--quiet", "--model", run.resolve("model.safetensors").toString(), "--text",
+                "u16:" + bin, "--seq", "32"));
+        Path text = Files.writeString(dir.resolve("text.txt"), "bytes are not this model's tokens. ".repeat(100));
+        assertEquals(1, dev.mod.cli.Main.run("train", "--quiet", "--init-from", model.toString(), "--data", text.toString(),
+                "--steps", "1", "--batch", "2", "--seq", "32", "--out", dir.resolve("bytes").toString()));
+        assertEquals(1, dev.mod.cli.Main.run("eval", "--quiet", "--model", model.toString(), "--text", text.toString(), "--seq", "32"));
+    }
+
     /** Without undoing HF's rotary permutation the logits would be far off: the check above can fail. */
     @Test
     void theRotaryPermutationIsWhatMakesThemAgree() throws IOException {

@@ -83,7 +83,7 @@ class TornadoTrainingTest {
         }
         return new TrainSettings(s.model(), s.modelConfig(), s.predictorDim(), s.routing(), s.seed(), s.data(), s.maxDataBytes(),
                 s.steps(), s.batch(), s.seqLen(), s.lr(), s.warmup(), s.minLrRatio(), s.weightDecay(), s.clip(), s.auxRouter(),
-                s.auxPredictor(), s.evalEvery(), s.evalBatches(), s.checkpointEvery(), new TrainSettings.InitFrom("start.safetensors", "", "routers"));
+                s.auxPredictor(), s.evalEvery(), s.evalBatches(), s.checkpointEvery(), new TrainSettings.InitFrom("start.safetensors", "", "routers", null));
     }
 
     static TrainState fresh(TrainSettings s) {
