@@ -38,8 +38,14 @@ final class ProgressOption {
                 .build();
     }
 
-    /** "train 120/400 (30%), 0:00:12 elapsed, about 0:00:28 left: loss 1.234". */
+    /**
+     * "train 120/400 (30%), 0:00:12 elapsed, about 0:00:28 left: loss 1.234"; nothing before the first step (a run
+     * that fails while it sets up then prints its one error line alone).
+     */
     static String line(ProgressState s) {
+        if (s.getCurrent() == s.getStart() && s.getMax() > 0) {
+            return "";
+        }
         long done = s.getCurrent() - s.getStart();
         Duration elapsed = s.getElapsedAfterStart();
         String left = "";
@@ -58,7 +64,7 @@ final class ProgressOption {
 
         @Override
         public void accept(String line) {
-            if (!line.equals(last)) {
+            if (!line.isEmpty() && !line.equals(last)) {
                 System.err.println(line);
                 last = line;
             }
