@@ -27,12 +27,11 @@ import java.util.concurrent.Callable;
                         + "standard error."})
 final class GenerateCommand implements Callable<Integer> {
     /**
-     * On the cpu backend in a fresh JVM (Zen 5), the calibrated bench model's 64 tokens after a 1983-byte prompt, at
-     * context 2047, took 3.0-3.6 ms each after 128 steps, 2.9 after 256 and 2.8-2.9 after 512, against 2.63 in the warmed
-     * decode benchmark the same day; 256 steps take about 3 s, and the time to first token fell from 2 s to 0.6-0.7
-     * (README, "Generation").
+     * With the warm-up on the generation's own cache (docs/generation.md), 32 to 128 steps gave the same decode rates
+     * on the bench-size models in fresh JVMs (AMD EPYC family 25, 2 cores, 2026-12-06, 64 tokens after 960 bytes);
+     * 256 only made the warm-up longer.
      */
-    static final int DEFAULT_WARMUP_STEPS = 256;
+    static final int DEFAULT_WARMUP_STEPS = 128;
 
     @Mixin
     ModelFileOption model;
@@ -65,9 +64,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     RoutingOptions routing;
 
-    @Option(names = "--warmup-steps", paramLabel = "N", description = "Decode steps run before the prompt on a throwaway "
-            + "cache, with a prefill of a chunk of the prompt before every 32, so that both paths are compiled when the "
-            + "first token is timed (default on the cpu backend: 256; on the others 0; 0: none).")
+    @Option(names = "--warmup-steps", paramLabel = "N", description = "Decode steps run after the prompt's prefill, on the "
+            + "generation's own cache (rolled back to the prompt after every 32), so that the decode path is compiled, at "
+            + "the generation's context, before the first token (default on the cpu backend: 128; on the others 0; 0: none).")
     Integer warmupSteps;
 
     @Option(names = "--kv-cache", paramLabel = "TYPE", description = "f32 or bf16: what the KV cache keeps keys and values in "
@@ -124,10 +123,8 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private static void report(PrintStream err, RoutingRule rule, Generator.Result r) {
-        if (r.warmupMs() > 0) {
-            err.printf("warm-up: %.1f ms before the prompt (--warmup-steps 0 to skip)%n", r.warmupMs());
-        }
-        err.printf("time to first token: %.1f ms%n", r.timeToFirstTokenMs());
+        err.printf("time to first token: %.1f ms (prefill %.1f ms%s)%n", r.timeToFirstTokenMs(), r.prefillMs(), r.warmupMs() == 0 ? ""
+                : String.format(", warm-up %.1f ms: decode steps that compile the decode path, --warmup-steps 0 to skip", r.warmupMs()));
         err.printf("decode: %d tokens in %.1f ms, %.1f tokens/s%n", r.decodeTokens(), r.decodeMs(), r.decodeTokensPerSecond());
         StringBuilder layers = new StringBuilder();
         for (Map.Entry<Integer, Double> e : r.prefillRouted().entrySet()) {

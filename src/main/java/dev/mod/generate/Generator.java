@@ -22,15 +22,16 @@ import java.util.function.Consumer;
  * from the seed and its index, so a prompt's text does not depend on the other prompts in the batch.
  */
 public final class Generator {
-    /** Decode steps of a warm-up between two prefills of a chunk of the prompt. */
-    private static final int WARMUP_STEPS_PER_CHUNK = 32;
-    /** Tokens of the prompt a warm-up prefills as one chunk, at most. */
-    private static final int WARMUP_CHUNK = 64;
+    /** Decode steps of a warm-up round, after which every sequence is rolled back to its prompt. */
+    private static final int WARMUP_STEPS_PER_ROUND = 32;
+    /** Prefills of the prompt's first tokens (at most WARMUP_PREFILL_CHUNK) on a throwaway plan before the prompt's own. */
+    private static final int WARMUP_PREFILLS = 6;
+    private static final int WARMUP_PREFILL_CHUNK = 128;
 
     /**
-     * How to sample and how long; warmupSteps decode steps run first on a throwaway cache (the first prompt's tokens,
-     * cycled), with a prefill of a chunk of the prompt before every 32 of them, so that the JIT has compiled the
-     * prefill and decode paths before the prompt's first token is timed.
+     * How to sample and how long; warmupSteps decode steps run after the prompts' prefill and before the first token
+     * is sampled, on the generation's own cache (rolled back to the prompts after every 32), so that the JIT has
+     * compiled the decode path, at the generation's shapes and context, before the timed decode steps.
      */
     public record Settings(int maxTokens, double temperature, double topP, long seed, int warmupSteps) {
         public Settings {
@@ -45,11 +46,13 @@ public final class Generator {
     }
 
     /**
-     * What a generation did. Times in ms (the warm-up's before the prompt, not part of the time to first token);
+     * What a generation did. Times in ms: the time to first token is the prefill's and the warm-up's (each also
+     * given alone);
      * routed fractions per routed layer over the prompts (prefill) and over the decode steps; KV-cache bytes held
      * at the end (keys and values in kvType) against a dense model's for the same tokens.
      */
-    public record Result(List<String> texts, List<int[]> tokens, double warmupMs, double timeToFirstTokenMs, double decodeMs,
+    public record Result(List<String> texts, List<int[]> tokens, double prefillMs, double warmupMs, double timeToFirstTokenMs,
+                         double decodeMs,
                          int decodeTokens, Map<Integer, Double> prefillRouted, Map<Integer, Double> decodeRouted,
                          DType kvType, long kvBytes, long denseKvBytes, long contextTokens) {
         /** Tokens per second of the decode steps (after the first token). */
@@ -100,47 +103,67 @@ public final class Generator {
                 (long) batch * settings.maxTokens() * Integer.BYTES);
         int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
         int context = encoded.stream().mapToInt(p -> p.length).max().orElseThrow() + settings.maxTokens();
-        double warmupMs = warmUp(opener, encoded.get(0), settings, model.config().maxSeqLen());
+        double prefillWarmupMs = warmUpPrefill(opener, encoded.get(0), settings);
         try (CausalPass plan = opener.open(batch, Math.max(promptRows, batch), context)) {
-            return generate(plan, encoded, settings, stream, warmupMs);
+            return generate(plan, encoded, settings, stream, prefillWarmupMs);
         }
     }
 
-    // On a plan of its own: rounds of a prefill of the prompt's first tokens as one chunk, then decode steps of the
-    // prompt's tokens cycled, each sampled by a sampler of its own (the draws are not used); steps decode steps in all.
-    // Both paths run before the JIT compiles them: warmed on decode steps alone, the compiled code met the prompt's
-    // prefill as a path it had never seen, was thrown away, and the first decode steps after it ran uncompiled again.
-    // Returns the time it took in ms. Logits are not checked here: a model with non-finite logits is reported by the
-    // generation itself, as without a warm-up.
-    private static double warmUp(CausalPass.Opener opener, int[] prompt, Settings settings, int maxSeqLen) {
+    // Prefills of the first prompt's first tokens on a throwaway plan, so that the prompt's own prefill runs compiled
+    // (run cold, a thousand tokens took 2.5-3 s to prefill, against 0.3-0.7 s after this). Returns its time in ms.
+    private static double warmUpPrefill(CausalPass.Opener opener, int[] prompt, Settings settings) {
+        if (settings.warmupSteps() == 0) {
+            return 0;
+        }
+        long start = System.nanoTime();
+        int chunk = Math.min(prompt.length, WARMUP_PREFILL_CHUNK);
+        try (CausalPass plan = opener.open(1, chunk, chunk)) {
+            for (int round = 0; round < WARMUP_PREFILLS; round++) {
+                plan.truncate(0, 0);
+                plan.run(new int[chunk], java.util.Arrays.copyOf(prompt, chunk), chunk);
+            }
+        }
+        return (System.nanoTime() - start) / 1e6;
+    }
+
+    // Decode steps on the generation's own plan, right after its prefill: every sequence takes rounds of steps (its
+    // prompt's tokens cycled, each sampled by a sampler of its own; the draws are not used) and is rolled back to its
+    // prompt after each round. These are the shapes (batch, rows) and the contexts the generation decodes at. Warmed
+    // before the prompt on a short context of its own, the compiled code met the generation's longer loops (attention
+    // over a cache of a thousand tokens) as paths it had never seen: it was thrown away (uncommon traps) and the first
+    // tokens ran uncompiled again, at half the speed for BF16 caches. Returns the time it took in ms.
+    private static double warmUp(CausalPass plan, List<int[]> encoded, Settings settings) {
         int steps = settings.warmupSteps();
         if (steps == 0) {
             return 0;
         }
         long start = System.nanoTime();
-        int chunk = Math.max(1, Math.min(Math.min(prompt.length, WARMUP_CHUNK), maxSeqLen / 2));
-        int perChunk = Math.min(WARMUP_STEPS_PER_CHUNK, maxSeqLen - chunk);
-        try (CausalPass plan = opener.open(1, chunk, chunk + perChunk)) {
-            Sampler sampler = new Sampler(settings.temperature(), settings.topP(), settings.seed());
-            int vocab = plan.config().vocabSize();
-            int[] seq = new int[chunk];
-            int[] tok = java.util.Arrays.copyOf(prompt, chunk);
-            int[] one = new int[1];
-            for (int done = 0; done < steps; ) {
-                plan.truncate(0, 0);
-                plan.run(seq, tok, chunk);
-                for (int i = 0; i < perChunk && done < steps; i++, done++) {
-                    one[0] = prompt[(chunk + i) % prompt.length];
-                    plan.run(seq, one, 1);
-                    sampler.sample(plan.logits(), 0, vocab);
+        int batch = encoded.size();
+        int perRound = Math.min(WARMUP_STEPS_PER_ROUND, settings.maxTokens());
+        int vocab = plan.config().vocabSize();
+        Sampler sampler = new Sampler(settings.temperature(), settings.topP(), settings.seed());
+        int[] seq = new int[batch];
+        int[] tok = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            seq[b] = b;
+        }
+        for (int done = 0; done < steps; ) {
+            for (int i = 0; i < perRound && done < steps; i++, done++) {
+                for (int b = 0; b < batch; b++) {
+                    tok[b] = encoded.get(b)[i % encoded.get(b).length];
                 }
+                plan.run(seq, tok, batch);
+                sampler.sample(plan.logits(), 0, vocab);
+            }
+            for (int b = 0; b < batch; b++) {
+                plan.truncate(b, encoded.get(b).length);
             }
         }
         return (System.nanoTime() - start) / 1e6;
     }
 
     private static Result generate(CausalPass plan, List<int[]> encoded, Settings settings, Consumer<String> stream,
-                                   double warmupMs) {
+                                   double prefillWarmupMs) {
         int batch = encoded.size();
         int promptRows = encoded.stream().mapToInt(p -> p.length).sum();
         int vocab = plan.config().vocabSize();
@@ -168,17 +191,24 @@ public final class Generator {
             }
         }
         plan.run(seq, tok, rows);
+        // the logits at each prompt's end, kept while the warm-up's steps overwrite the plan's
+        float[] promptEnds = new float[batch * vocab];
         int last = -1;
         for (int b = 0; b < batch; b++) {
             last += encoded.get(b).length;
             int sequence = b;
             Logits.requireFinite(plan.logits(), last, 1, vocab, row -> "the end of prompt " + (sequence + 1), "");
-            accept(b, samplers[b].sample(plan.logits(), last * vocab, vocab), generated, counts, done, decoders, texts,
+            System.arraycopy(plan.logits(), last * vocab, promptEnds, b * vocab, vocab);
+        }
+        long prefilled = System.nanoTime();
+        Map<Integer, Double> prefillRouted = routedFractions(plan);
+        double warmupMs = prefillWarmupMs + warmUp(plan, encoded, settings);
+        plan.resetCounts();
+        for (int b = 0; b < batch; b++) {
+            accept(b, samplers[b].sample(promptEnds, b * vocab, vocab), generated, counts, done, decoders, texts,
                     settings.maxTokens(), b == 0 ? stream : null);
         }
         long firstToken = System.nanoTime();
-        Map<Integer, Double> prefillRouted = routedFractions(plan);
-        plan.resetCounts();
 
         int decodeTokens = 0;
         while (true) {
@@ -216,7 +246,8 @@ public final class Generator {
             ids.add(java.util.Arrays.copyOf(generated[b], counts[b]));
             context += plan.length(b);
         }
-        return new Result(out, ids, warmupMs, (firstToken - start) / 1e6, (end - firstToken) / 1e6, decodeTokens,
+        return new Result(out, ids, (prefilled - start) / 1e6, warmupMs, (firstToken - start) / 1e6 + prefillWarmupMs,
+                (end - firstToken) / 1e6, decodeTokens,
                 prefillRouted, routedFractions(plan), plan.cacheType(), plan.cacheBytes(), plan.denseCacheBytes(context), context);
     }
 

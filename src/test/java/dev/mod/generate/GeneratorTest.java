@@ -41,7 +41,7 @@ class GeneratorTest {
         assertTrue(!java.util.Arrays.equals(a.tokens().get(0), c.tokens().get(0)), "another seed, another text");
     }
 
-    /** The warm-up runs on a cache of its own: the text is the same with and without it. */
+    /** The warm-up's steps are rolled back: the text is the same with and without it. */
     @Test
     void aWarmUpChangesNothingButTheTime() {
         Generator.Result plain = generate(List.of("hello"), 0.9, 5);
@@ -51,6 +51,16 @@ class GeneratorTest {
         assertEquals(plain.kvBytes(), warmed.kvBytes());
         assertEquals(0, plain.warmupMs());
         assertTrue(warmed.warmupMs() > 0);
+        // on a batch of prompts of different lengths, each rolled back to its own prompt after every round
+        List<String> prompts = List.of("abc", "a longer prompt", "x");
+        Generator.Result batch = generate(prompts, 0.9, 1);
+        Generator.Result warmedBatch = Generator.generate(MODEL, (s, r, c) -> new CausalPlan(MODEL, CPU, ROUTER, s, r, c), prompts,
+                new Generator.Settings(30, 0.9, 0.9, 1, 70), null);
+        for (int i = 0; i < prompts.size(); i++) {
+            assertArrayEquals(batch.tokens().get(i), warmedBatch.tokens().get(i), "prompt " + i);
+        }
+        assertEquals(batch.kvBytes(), warmedBatch.kvBytes());
+        assertEquals(batch.decodeRouted(), warmedBatch.decodeRouted(), "the warm-up's steps are not counted");
     }
 
     @Test
