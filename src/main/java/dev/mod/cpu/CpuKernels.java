@@ -32,6 +32,10 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     private final Map<Tensor, PackedMatrix> packed = new IdentityHashMap<>();
     private final Map<Tensor, PackedHalfMatrix> packedHalf = new IdentityHashMap<>();
     private final Map<Tensor, float[]> vectors = new IdentityHashMap<>();
+    /** Matrices packed stacked (matmuls), keyed by the first of them; and the stacked products' output. */
+    private final Map<Tensor, PackedMatrix> stacked = new IdentityHashMap<>();
+    private final Map<Tensor, PackedHalfMatrix> stackedHalf = new IdentityHashMap<>();
+    private float[] stackedOut = new float[0];
     private RopeTable rope = new RopeTable(0, 0, 0, new float[0], new float[0]);
 
     /** cos/sin[pos, dh / 2] of angle pos * theta^(-2j / dh), for positions below `positions`. */
@@ -85,6 +89,49 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         } else {
             gemm.multiply(pool, out, x, packed(w), rowCount);
         }
+    }
+
+    // outs[i][rows, outDims[i]] = x[rows, in] . ws[i]^T, as one product over the matrices stacked [sum outDims, in]:
+    // a decode step's products are small, and each is a hand-off to the workers and back (8 layers x 5 products)
+    @Override
+    public void matmuls(float[][] outs, float[] x, Tensor[] ws, int rowCount, int in, int[] outDims) {
+        DType type = ws[0].dtype();
+        int total = 0;
+        for (int i = 0; i < ws.length; i++) {
+            total += outDims[i];
+            if (ws[i].dtype() != type) {
+                Kernels.super.matmuls(outs, x, ws, rowCount, in, outDims);
+                return;
+            }
+        }
+        if (stackedOut.length < rowCount * total) {
+            stackedOut = new float[rowCount * total];
+        }
+        if (type == DType.BF16 || type == DType.F16) {
+            gemm.multiply(pool, stackedOut, x, stackedHalf.computeIfAbsent(ws[0], t -> PackedHalfMatrix.pack(stack(ws), Gemm.NR)), rowCount);
+        } else {
+            gemm.multiply(pool, stackedOut, x, stacked.computeIfAbsent(ws[0], t -> PackedMatrix.pack(stack(ws), Gemm.NR)), rowCount);
+        }
+        for (int r = 0; r < rowCount; r++) {
+            for (int i = 0, offset = 0; i < ws.length; offset += outDims[i], i++) {
+                System.arraycopy(stackedOut, r * total + offset, outs[i], r * outDims[i], outDims[i]);
+            }
+        }
+    }
+
+    // [sum of rows, in]: the matrices one after another, in their stored type (packed, then dropped)
+    private static Tensor stack(Tensor[] ws) {
+        long rowsTotal = 0;
+        for (Tensor w : ws) {
+            rowsTotal += w.dim(0);
+        }
+        MemorySegment data = MemorySegment.ofArray(new byte[Math.toIntExact(rowsTotal * ws[0].dim(1) * ws[0].dtype().bytes())]);
+        long at = 0;
+        for (Tensor w : ws) {
+            MemorySegment.copy(w.data(), 0, data, at, w.data().byteSize());
+            at += w.data().byteSize();
+        }
+        return new Tensor(ws[0].name() + "+" + (ws.length - 1), ws[0].dtype(), new long[] {rowsTotal, ws[0].dim(1)}, data);
     }
 
     // x[rows, heads * dh] in place: pair (2j, 2j+1) of each head rotated by angle pos[r] * theta^(-2j / dh)

@@ -33,9 +33,8 @@ record AttentionStage(int layer, ModelConfig c, AttentionWeights<Tensor> w, Acti
         int d = c.dim();
         int dh = c.headDim();
         k.rmsnorm(a.normed(), in, w.norm(), rows, d, c.normEps());
-        k.matmul(a.q(), a.normed(), w.wq(), rows, d, c.nHeads() * dh);
-        k.matmul(a.k(), a.normed(), w.wk(), rows, d, c.kvDim());
-        k.matmul(a.v(), a.normed(), w.wv(), rows, d, c.kvDim());
+        k.matmuls(new float[][] {a.q(), a.k(), a.v()}, a.normed(), new Tensor[] {w.wq(), w.wk(), w.wv()}, rows, d,
+                new int[] {c.nHeads() * dh, c.kvDim(), c.kvDim()});
         k.rope(a.q(), positions, rows, c.nHeads(), dh, c.ropeTheta());
         k.rope(a.k(), positions, rows, c.nKvHeads(), dh, c.ropeTheta());
     }

@@ -38,8 +38,7 @@ record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activat
     private static void swiGlu(Kernels k, ModelConfig c, SwiGlu<Tensor> w, Activations a, int rows) {
         int d = c.dim();
         int f = c.hiddenDim();
-        k.matmul(a.gate(), a.normed(), w.w1(), rows, d, f);
-        k.matmul(a.up(), a.normed(), w.w3(), rows, d, f);
+        k.matmuls(new float[][] {a.gate(), a.up()}, a.normed(), new Tensor[] {w.w1(), w.w3()}, rows, d, new int[] {f, f});
         k.swiglu(a.gate(), a.gate(), a.up(), rows * f);
         k.matmul(a.mlpOut(), a.gate(), w.w2(), rows, f, d);
     }

@@ -25,6 +25,14 @@ public interface Kernels extends AutoCloseable {
     // out[rows, outDim] = x[rows, in] . w[outDim, in]^T
     void matmul(float[] out, float[] x, Tensor w, int rows, int in, int outDim);
 
+    // outs[i][rows, outDims[i]] = x[rows, in] . ws[i][outDims[i], in]^T: products of one input (q, k and v; gate and up),
+    // which a backend may run as one product over the matrices stacked (one hand-off to its workers instead of three)
+    default void matmuls(float[][] outs, float[] x, Tensor[] ws, int rows, int in, int[] outDims) {
+        for (int i = 0; i < ws.length; i++) {
+            matmul(outs[i], x, ws[i], rows, in, outDims[i]);
+        }
+    }
+
     // x[rows, heads * dh] in place: pair (2j, 2j+1) of each head rotated by angle pos[r] * theta^(-2j / dh)
     void rope(float[] x, int[] pos, int rows, int heads, int dh, double theta);
 

@@ -300,6 +300,41 @@ class CpuKernelsTest {
         }
     }
 
+    /** Products of one input run stacked give each product bit for bit, whatever the panels the stack crosses. */
+    @Test
+    void stackedProductsGiveEachProductAsItsOwn() {
+        SplittableRandom random = new SplittableRandom(11);
+        int in = 70;
+        int[] outDims = {50, 19, 19};
+        for (DType type : new DType[] {DType.F32, DType.BF16}) {
+            for (int rows : new int[] {1, 3, 9}) {
+                Tensor[] ws = new Tensor[outDims.length];
+                float[][] stacked = new float[outDims.length][];
+                float[][] alone = new float[outDims.length][];
+                for (int i = 0; i < ws.length; i++) {
+                    float[] w = new float[outDims[i] * in];
+                    for (int j = 0; j < w.length; j++) {
+                        w[j] = (float) random.nextGaussian();
+                    }
+                    ws[i] = Tensor.of("w" + i, w, outDims[i], in).as(type);
+                    stacked[i] = new float[rows * outDims[i]];
+                    alone[i] = new float[rows * outDims[i]];
+                }
+                float[] x = new float[rows * in];
+                for (int j = 0; j < x.length; j++) {
+                    x[j] = (float) random.nextGaussian();
+                }
+                try (CpuKernels fresh = new CpuKernels(2)) {
+                    fresh.matmuls(stacked, x, ws, rows, in, outDims);
+                    for (int i = 0; i < ws.length; i++) {
+                        fresh.matmul(alone[i], x, ws[i], rows, in, outDims[i]);
+                        assertArrayEquals(alone[i], stacked[i], type + ", " + rows + " rows, product " + i);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void topKBreaksTiesByPositionAndOrdersSpecialValuesLikeFloatCompare() {
         float[] r = {1, 5, 0, 5, 5, 2, Float.NaN, -0.0f, 0.0f, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 5};
