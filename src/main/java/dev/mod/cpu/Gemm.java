@@ -236,11 +236,30 @@ public final class Gemm implements WorkerPool.Task {
         flush(tile, r, count, col, first);
     }
 
-    // out[r, panel cols] (+)= x[r, k0..k1] . p[pi ..], the panel's rows k0..k1
+    // out[r, panel cols] (+)= x[r, k0..k1] . p[pi ..], the panel's rows k0..k1. Two rows a turn, the products in the
+    // same order as one a turn: with one, C2's loop read the panel at half the machine's streaming rate (12 against
+    // 26 GB/s on one Zen 4 core), and a decode step is that stream.
     private void tile1(float[] tile, int r, int panel, float[] p, int pi, int k0, int k1, boolean first) {
         int xr = r * in;
         FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0;
-        for (int i = k0; i < k1; i++, pi += NR) {
+        int i = k0;
+        for (; i + 1 < k1; i += 2, pi += 2 * NR) {
+            FloatVector b0 = FloatVector.broadcast(S, x[xr + i]);
+            FloatVector b1 = FloatVector.broadcast(S, x[xr + i + 1]);
+            FloatVector w0 = FloatVector.fromArray(S, p, pi);
+            FloatVector w1 = FloatVector.fromArray(S, p, pi + L);
+            FloatVector w2 = FloatVector.fromArray(S, p, pi + 2 * L);
+            FloatVector v0 = FloatVector.fromArray(S, p, pi + NR);
+            FloatVector v1 = FloatVector.fromArray(S, p, pi + NR + L);
+            FloatVector v2 = FloatVector.fromArray(S, p, pi + NR + 2 * L);
+            c0 = w0.fma(b0, c0);
+            c1 = w1.fma(b0, c1);
+            c2 = w2.fma(b0, c2);
+            c0 = v0.fma(b1, c0);
+            c1 = v1.fma(b1, c1);
+            c2 = v2.fma(b1, c2);
+        }
+        if (i < k1) {
             FloatVector b = FloatVector.broadcast(S, x[xr + i]);
             c0 = FloatVector.fromArray(S, p, pi).fma(b, c0);
             c1 = FloatVector.fromArray(S, p, pi + L).fma(b, c1);
