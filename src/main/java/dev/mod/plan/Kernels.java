@@ -45,23 +45,26 @@ public interface Kernels extends AutoCloseable {
 
     // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n;
     // q and out [*, H * dh]; one sequence's cache, whose last n rows are the queries' own: its keys transposed,
-    // kT [Hkv * dh, stride] (key j is column j), and its values v [start + n, Hkv * dh]
+    // kT [Hkv * dh, stride] (key j is column j), and its values head by head, v [Hkv, stride, dh]
     void cachedAttention(float[] out, float[] q, int row0, int n, float[] kT, int stride, float[] v, int start,
                          int nHeads, int nKvHeads, int dh);
 
     // the same against a BF16 cache (see KvCache): kT [Hkv * dh / 2, stride] ints, dims e (low half) and e + 1 (high half)
-    // of key j in column j; v [(start + n + 1) / 2, Hkv * dh] ints, value rows 2m (low half) and 2m + 1 (high half) in
-    // row m. By default the visible rows are widened to floats and handed to the F32 method.
+    // of key j in column j; v [Hkv, (stride + 1) / 2, dh] ints, value rows 2m (low half) and 2m + 1 (high half) in
+    // row m of each head. By default the visible rows are widened to floats and handed to the F32 method.
     default void cachedAttentionBf16(float[] out, float[] q, int row0, int n, int[] kT, int stride, int[] v, int start,
                                      int nHeads, int nKvHeads, int dh) {
         int rows = start + n;
         int kvDim = nKvHeads * dh;
         float[] keys = new float[kvDim * rows];
-        float[] values = new float[rows * kvDim];
+        float[] values = new float[kvDim * rows];
+        int pairRows = (stride + 1) / 2;
         for (int c = 0; c < kvDim; c++) {
+            int head = c / dh;
+            int e = c % dh;
             for (int j = 0; j < rows; j++) {
                 keys[c * rows + j] = KvCache.unpair(kT[c / 2 * stride + j], c % 2);
-                values[j * kvDim + c] = KvCache.unpair(v[j / 2 * kvDim + c], j % 2);
+                values[(head * rows + j) * dh + e] = KvCache.unpair(v[(head * pairRows + j / 2) * dh + e], j % 2);
             }
         }
         cachedAttention(out, q, row0, n, keys, rows, values, start, nHeads, nKvHeads, dh);

@@ -133,12 +133,11 @@ public final class ReferenceKernels implements Kernels {
     }
 
     // out[row0 + i, H * dh] = softmax over cache rows j <= start + i of q[row0 + i] . k[j] / sqrt(dh), times v[j], i < n;
-    // kT [Hkv * dh, stride] (key j is column j), v [start + n, Hkv * dh]
+    // kT [Hkv * dh, stride] (key j is column j), v [Hkv, stride, dh]
     @Override
     public void cachedAttention(float[] out, float[] q, int row0, int n, float[] kT, int stride, float[] v, int start,
                                 int nHeads, int nKvHeads, int dh) {
         int qDim = nHeads * dh;
-        int kvDim = nKvHeads * dh;
         int group = nHeads / nKvHeads;
         double scale = 1.0 / Math.sqrt(dh);
         double[] scores = new double[start + n];
@@ -156,7 +155,7 @@ public final class ReferenceKernels implements Kernels {
                     scores[j] = dot * scale;
                     max = Math.max(max, scores[j]);
                 }
-                softmaxTimesValues(scores, visible, max, v, kvOff, kvDim, out, qi, dh);
+                softmaxTimesValues(scores, visible, max, v, (h / group) * stride * dh, dh, out, qi, dh);
             }
         }
     }

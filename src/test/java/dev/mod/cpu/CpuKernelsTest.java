@@ -197,9 +197,10 @@ class CpuKernelsTest {
             vals[i] = Float.intBitsToFloat(Tensor.bf16(vals[i]) << 16);
         }
         float[] kT = new float[kvDim * stride];
-        float[] v = new float[(rows + 3) * kvDim];
+        float[] v = new float[kvDim * stride];  // [Hkv, stride, dh]
         int[] kPairs = new int[kvDim / 2 * stride];
-        int[] vPairs = new int[((rows + 1) / 2 + 2) * kvDim];
+        int pairRows = (stride + 1) / 2;
+        int[] vPairs = new int[kvDim * pairRows];  // [Hkv, (stride + 1) / 2, dh]
         Arrays.fill(kT, Float.NaN);
         Arrays.fill(v, Float.NaN);
         Arrays.fill(kPairs, 0x7FC07FC0);
@@ -211,8 +212,8 @@ class CpuKernelsTest {
                 kPairs[c / 2 * stride + j] = c % 2 == 0 ? (kPairs[c / 2 * stride + j] & 0xFFFF0000) | bits
                         : (kPairs[c / 2 * stride + j] & 0xFFFF) | bits << 16;
                 int vBits = Float.floatToRawIntBits(vals[j * kvDim + c]) >>> 16;
-                v[j * kvDim + c] = vals[j * kvDim + c];
-                int at = j / 2 * kvDim + c;
+                v[(c / dh * stride + j) * dh + c % dh] = vals[j * kvDim + c];
+                int at = (c / dh * pairRows + j / 2) * dh + c % dh;
                 vPairs[at] = j % 2 == 0 ? (vPairs[at] & 0xFFFF0000) | vBits : (vPairs[at] & 0xFFFF) | vBits << 16;
             }
         }

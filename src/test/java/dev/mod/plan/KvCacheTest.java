@@ -42,7 +42,8 @@ class KvCacheTest {
             assertEquals(3 * row, cache.position(1, 1, row));
             for (int e = 0; e < kvDim; e++) {
                 assertEquals(row * 100 + e, cache.keysT(1, 1)[e * cache.capacity(1, 1) + row]);
-                assertEquals(-(row * 100 + e), cache.values(1, 1)[row * kvDim + e]);
+                int dh = c.headDim();
+                assertEquals(-(row * 100 + e), cache.values(1, 1)[(e / dh * cache.capacity(1, 1) + row) * dh + e % dh]);
             }
         }
         cache.truncate(1, 30);
@@ -75,7 +76,8 @@ class KvCacheTest {
             int row = j < 25 ? j : j + 5;
             for (int e = 0; e < kvDim; e++) {
                 int keyPair = cache.keyPairsT(1, 1)[e / 2 * capacity + j];
-                int valuePair = cache.valuePairs(1, 1)[j / 2 * kvDim + e];
+                int dh = c.headDim();
+                int valuePair = cache.valuePairs(1, 1)[(e / dh * ((capacity + 1) / 2) + j / 2) * dh + e % dh];
                 assertEquals(Tensor.bf16(row + e / 1000f), (short) (e % 2 == 0 ? keyPair : keyPair >>> 16), "key " + j + ", " + e);
                 assertEquals(Tensor.bf16(-(row + e / 7f)), (short) (j % 2 == 0 ? valuePair : valuePair >>> 16), "value " + j + ", " + e);
             }
