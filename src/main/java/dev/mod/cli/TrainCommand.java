@@ -19,9 +19,12 @@ import dev.mod.train.Trainer;
 import me.tongfei.progressbar.ProgressBar;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,6 +39,9 @@ import java.util.concurrent.Callable;
                 "Writes to --out: settings.json (how the run was made), log.jsonl, checkpoint.safetensors, "
                         + "model.safetensors (usable by forward, generate, study) and loss.png. --resume goes on from the checkpoint, bit for bit. `mod train-plot` compares runs."})
 final class TrainCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
 
@@ -68,9 +74,11 @@ final class TrainCommand implements Callable<Integer> {
             description = "Train a causal predictor with P hidden units in every routed layer (default: none).")
     int predictorDim;
 
-    @Option(names = "--stochastic-routing",
-            description = "Route by top-k over random scores drawn for every batch instead of the router's (the paper's control).")
-    boolean stochasticRouting;
+    @Option(names = "--stochastic-routing", arity = "0..1", fallbackValue = "uniform", paramLabel = "uniform|gaussian",
+            description = "A control: route by top-k over random scores drawn for every batch instead of the router's. uniform "
+                    + "(the default of the bare option): uniform scores, the router still weights the outputs; gaussian (the "
+                    + "paper's control): router weights sampled from a standard normal, which also weight the outputs.")
+    String stochasticRouting;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and of the batches (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -171,11 +179,17 @@ final class TrainCommand implements Callable<Integer> {
                     + config.vocabSize());
         }
         String name = source.preset != null ? source.preset : source.config != null ? source.config.toString() : "init-from:" + source.initFrom;
-        TrainSettings settings = new TrainSettings(name, config.toJsonTree(), predictorDim,
-                stochasticRouting ? RoutingRule.STOCHASTIC : RoutingRule.TOP_K, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
+        RoutingRule routing = switch (stochasticRouting == null ? "none" : stochasticRouting) {
+            case "none" -> RoutingRule.TOP_K;
+            case "uniform" -> RoutingRule.STOCHASTIC;
+            case "gaussian" -> RoutingRule.GAUSSIAN;
+            default -> throw new ParameterException(spec.commandLine(),
+                    "--stochastic-routing takes uniform or gaussian, not \"" + stochasticRouting + "\"");
+        };
+        TrainSettings settings = new TrainSettings(name, config.toJsonTree(), predictorDim, routing, seed, data, maxDataBytes, steps, batch, seqLen, lr, warmup,
                 minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalEvery, evalBatches, checkpointEvery, initFrom);
-        if ((predictorDim > 0 || stochasticRouting) && config.routedLayers().isEmpty()) {
-            throw new ModException((stochasticRouting ? "--stochastic-routing" : "--predictor-dim") + " needs routed layers; this model has none");
+        if ((predictorDim > 0 || stochasticRouting != null) && config.routedLayers().isEmpty()) {
+            throw new ModException((stochasticRouting != null ? "--stochastic-routing" : "--predictor-dim") + " needs routed layers; this model has none");
         }
         TrainingData trainingData;
         if (data.equals(SelectiveCopy.NAME)) {

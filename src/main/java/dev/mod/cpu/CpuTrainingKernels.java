@@ -173,6 +173,13 @@ public final class CpuTrainingKernels implements TrainingKernels {
     }
 
     @Override
+    public void gaussianScores(float[] noise, long draw, int layer, int n) {
+        for (int t = 0; t < n; t++) {
+            noise[t] = Rng.gaussian(draw, layer, t);
+        }
+    }
+
+    @Override
     public void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int capacity, int d) {
         rows.gather(xs, x, sel, batch, seqLen, capacity, d);
     }

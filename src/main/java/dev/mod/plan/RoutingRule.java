@@ -74,11 +74,15 @@ public sealed interface RoutingRule {
     }
 
     /**
-     * Whether the top-k of a training batch picks from random scores (Rng.uniform of the batch's draw and the layer: the
-     * same for the same draw, so a resumed run and an evaluation are reproducible) instead of the router logits.
+     * What the top-k of a training batch ranks, and what weights the processed tokens' outputs: the router's logits for
+     * both; or random scores drawn from the batch's draw and the layer (the same for the same draw, so a resumed run and
+     * an evaluation are reproducible), uniform ones with the router still weighting, or Gaussian ones that also weight
+     * (the router's weights replaced by samples, as the paper's control).
      */
-    default boolean randomScores() {
-        return false;
+    enum Scores { ROUTER, UNIFORM, GAUSSIAN }
+
+    default Scores scores() {
+        return Scores.ROUTER;
     }
 
     /** Floats of scratch decide() needs for n rows. */
@@ -115,13 +119,15 @@ public sealed interface RoutingRule {
     }
 
     /**
-     * The top-k over random scores, drawn afresh for every batch, while the router still weights the processed tokens'
-     * outputs by g(r): the paper's control, a training rule only.
+     * A training control, top-k over random scores drawn afresh for every batch: "stochastic", uniform scores while the
+     * router still weights the processed tokens' outputs by g(r); "gaussian", the paper's control, router weights sampled
+     * from a standard normal (Rng.gaussian), top-k over them, and the outputs weighted by g of the samples, so that the
+     * router takes no part.
      */
-    record Stochastic() implements RoutingRule {
+    record Stochastic(Scores scores) implements RoutingRule {
         @Override
         public String name() {
-            return "stochastic";
+            return scores == Scores.GAUSSIAN ? "gaussian" : "stochastic";
         }
 
         @Override
@@ -131,12 +137,7 @@ public sealed interface RoutingRule {
 
         @Override
         public Device device(Model model, int layer) {
-            throw new ModException("routing: rule \"stochastic\" is a training control; a model runs with its router");
-        }
-
-        @Override
-        public boolean randomScores() {
-            return true;
+            throw new ModException("routing: rule \"" + name() + "\" is a training control; a model runs with its router");
         }
 
         @Override
@@ -282,19 +283,21 @@ public sealed interface RoutingRule {
     }
 
     RoutingRule TOP_K = new TopK();
-    RoutingRule STOCHASTIC = new Stochastic();
+    RoutingRule STOCHASTIC = new Stochastic(Scores.UNIFORM);
+    RoutingRule GAUSSIAN = new Stochastic(Scores.GAUSSIAN);
     RoutingRule ROUTER = new Router(0.5);
     RoutingRule PREDICTOR = new Predictor();
     RoutingRule CALIBRATED = new Calibrated();
 
     /** Every rule's name, for help texts. */
-    List<String> NAMES = List.of("topk", "stochastic", "router", "predictor", "calibrated");
+    List<String> NAMES = List.of("topk", "stochastic", "gaussian", "router", "predictor", "calibrated");
 
     /** The rule of that name (or settings name); threshold is the router rule's (the others take none). */
     static RoutingRule named(String name, double threshold) {
         return switch (name) {
             case "topk", "learned" -> TOP_K;
             case "stochastic" -> STOCHASTIC;
+            case "gaussian" -> GAUSSIAN;
             case "router" -> new Router(threshold);
             case "predictor" -> PREDICTOR;
             case "calibrated" -> CALIBRATED;

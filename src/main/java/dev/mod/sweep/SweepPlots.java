@@ -128,6 +128,7 @@ final class SweepPlots {
             case "mod" -> "MoD " + percent + ", every other";
             case "mod-every-block" -> "MoD " + percent + ", every block";
             case "mod-stochastic" -> "stochastic " + percent + ", every other";
+            case "mod-gaussian" -> "Gaussian control " + percent + ", every other";
             default -> "MoD " + percent + ", every other";
         };
     }

@@ -16,7 +16,7 @@ import java.util.Locale;
  *
  * @param name    budget, size and variant, e.g. "b3.16e12-d96-l3-mod-c0.25"
  * @param variant "dense", "mod" (the sweep's capacity, every other block), or an ablation: "mod-c{C}",
- *                "mod-every-block", "mod-stochastic"
+ *                "mod-every-block", "mod-stochastic", "mod-gaussian"
  */
 public record SweepRun(String name, double budget, SweepSpec.Size size, String variant, ModelConfig config,
                        RoutingRule routing, int steps, double lr, int warmup) {
@@ -87,6 +87,9 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
             }
             if (a.stochastic()) {
                 runs.add(of(spec, a.budget(), size, "mod-stochastic", mod, RoutingRule.STOCHASTIC));
+            }
+            if (a.gaussian()) {
+                runs.add(of(spec, a.budget(), size, "mod-gaussian", mod, RoutingRule.GAUSSIAN));
             }
         }
         return runs;

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
 import dev.mod.StrictJson;
 import dev.mod.model.ModelConfig;
@@ -65,14 +66,17 @@ public record SweepSpec(
 
     /**
      * The ablations, all at one budget and size: other capacities (every other block), every block routed
-     * (at the sweep's capacity), and stochastic routing (top-k over random scores, every other block).
+     * (at the sweep's capacity), and the stochastic controls (every other block): top-k over uniform scores with the
+     * router weighting the outputs ("stochastic"), and the paper's, router weights sampled from a Gaussian ("gaussian").
+     * A spec written before "gaussian" existed reads as false.
      */
     public record Ablation(
             @JsonProperty("budget") double budget,
             @JsonProperty("size") String size,
             @JsonProperty("capacities") List<Double> capacities,
             @JsonProperty("every_block") boolean everyBlock,
-            @JsonProperty("stochastic") boolean stochastic) {
+            @JsonProperty("stochastic") boolean stochastic,
+            @JsonProperty("gaussian") boolean gaussian) {
     }
 
     public SweepSpec {
@@ -158,7 +162,20 @@ public record SweepSpec(
 
     /** Reads a spec; every field is required, unknown fields are errors. */
     public static SweepSpec fromJson(String json, String source) {
-        return StrictJson.read(JSON, json, SweepSpec.class, source + ": not a sweep spec");
+        return StrictJson.read(JSON, withLaterFields(json), SweepSpec.class, source + ": not a sweep spec");
+    }
+
+    // a spec written before a field existed, with that field as the runs it made had it (ablation.gaussian: false)
+    private static String withLaterFields(String json) {
+        try {
+            if (JSON.readTree(json) instanceof ObjectNode tree && tree.get("ablation") instanceof ObjectNode a && !a.has("gaussian")) {
+                a.put("gaussian", false);
+                return JSON.writeValueAsString(tree);
+            }
+        } catch (JsonProcessingException e) {
+            // not JSON: StrictJson.read says so
+        }
+        return json;
     }
 
     /**
@@ -186,6 +203,6 @@ public record SweepSpec(
     private static SweepSpec of(List<Double> budgets, List<Size> sizes, int evalBatches, int minSteps) {
         return new SweepSpec("jdk-src", 8_000_000, 128, 16, 0, budgets, sizes, 0.125, 16, 2e-3, 128, 0.05, 0.1, 0.1,
                 1.0, 0.01, 1.0, evalBatches, minSteps,
-                new Ablation(budgets.get(1), "d96-l3", List.of(0.25, 0.5), true, true));
+                new Ablation(budgets.get(1), "d96-l3", List.of(0.25, 0.5), true, true, false));
     }
 }

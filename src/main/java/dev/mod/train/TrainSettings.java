@@ -96,7 +96,7 @@ public record TrainSettings(
             routing = RoutingRule.TOP_K; // settings written before stochastic routing existed
         }
         if (routing.training() != RoutingRule.Training.ROUTES) {
-            throw new ModException("routing: training routes with topk or stochastic, not " + routing.name());
+            throw new ModException("routing: training routes with topk, stochastic or gaussian, not " + routing.name());
         }
         ModelConfig c = ModelConfig.fromJson(modelConfig.toString());
         positive("--steps", steps);

@@ -121,6 +121,9 @@ public interface TrainingKernels extends AutoCloseable {
     // noise[R] = uniform draws in [0, 1) for a layer at a draw (Rng.uniform): the stochastic control's scores
     void uniformScores(float[] noise, long draw, int layer, int rows);
 
+    // noise[R] = standard normal samples for a layer at a draw (Rng.gaussian): the Gaussian control's router weights
+    void gaussianScores(float[] noise, long draw, int layer, int rows);
+
     // xs[B, k, d] = x[b, sel[b, j], :]
     void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int capacity, int d);
 

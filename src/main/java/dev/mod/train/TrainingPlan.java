@@ -54,7 +54,7 @@ public final class TrainingPlan implements TrainingPass {
     private final int[] tokens;
     private final int[] targets;
     private final int[] positions;
-    private final float[] noise;    // [R] the random scores of a stochastic layer
+    private final float[][] noise;  // [layer][R] the random scores of a stochastic control's routed layers, else null
     private final float[] x;        // [R, d] the residual stream; after forward() the final one
     private final float[] normedF;  // [R, d]
     private final float[] logits;   // [R, V]; probabilities after forward(), their gradient after backward()
@@ -134,7 +134,12 @@ public final class TrainingPlan implements TrainingPass {
         tokens = new int[rows];
         targets = new int[rows];
         positions = new int[rows];
-        noise = new float[rows];
+        noise = new float[config.nLayers()][];
+        if (routing.scores() != RoutingRule.Scores.ROUTER) {
+            for (int layer : config.routedLayers()) {
+                noise[layer] = new float[rows];
+            }
+        }
         for (int r = 0; r < rows; r++) {
             positions[r] = r % seqLen;
         }
@@ -270,7 +275,7 @@ public final class TrainingPlan implements TrainingPass {
                     case GATHER -> kernels.gather(l.xs, x, l.sel, batch, seqLen, capacity, d);
                     case ATTENTION -> attention(l);
                     case FEED_FORWARD -> feedForward(l);
-                    case SCATTER -> kernels.scatter(x, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                    case SCATTER -> kernels.scatter(x, l.f, l.sel, outputWeights(l), c.routerWeighting(), batch, seqLen, capacity, d);
                     case RESIDUAL -> kernels.add(x, x, l.f, rows * d);
                 }
             }
@@ -293,11 +298,17 @@ public final class TrainingPlan implements TrainingPass {
     // sel[B, k]: top-k of the rule's scores in each sequence, target[R] 1 where selected; the auxiliary losses of the
     // causal rules (router BCE on r, predictor BCE) against those choices
     private void select(TrainingLayer l, long draw) {
-        float[] scores = l.r;
-        if (routing.randomScores()) {
-            kernels.uniformScores(noise, draw, l.index, rows);
-            scores = noise;
-        }
+        float[] scores = switch (routing.scores()) {
+            case ROUTER -> l.r;
+            case UNIFORM -> {
+                kernels.uniformScores(noise[l.index], draw, l.index, rows);
+                yield noise[l.index];
+            }
+            case GAUSSIAN -> {
+                kernels.gaussianScores(noise[l.index], draw, l.index, rows);
+                yield noise[l.index];
+            }
+        };
         kernels.select(l.sel, scores, batch, seqLen, capacity);
         kernels.topKTargets(l.target, l.sel, batch, seqLen, capacity);
         int slot = 1 + 2 * c.routedLayers().indexOf(l.index);
@@ -361,7 +372,10 @@ public final class TrainingPlan implements TrainingPass {
                     case RESIDUAL -> kernels.copy(dF, dx, rows * d);
                     case SCATTER -> {
                         kernels.zero(dR, rows);
-                        kernels.scatterBackward(dF, dR, dx, l.f, l.sel, l.r, c.routerWeighting(), batch, seqLen, capacity, d);
+                        kernels.scatterBackward(dF, dR, dx, l.f, l.sel, outputWeights(l), c.routerWeighting(), batch, seqLen, capacity, d);
+                        if (outputWeights(l) != l.r) {
+                            kernels.zero(dR, rows); // the weights were samples: nothing flows back to the router
+                        }
                         kernels.zero(dIn, l.n * d);
                     }
                     case FEED_FORWARD -> feedForwardBackward(l, dF);
@@ -416,6 +430,11 @@ public final class TrainingPlan implements TrainingPass {
         kernels.matmulBackwardInputAdd(dN, dV, w.wv(), n);
         kernels.add(din, din, dH, n * d);
         rmsnormBackward(din, grad.norm(), dN, in, l.w.attention().norm(), n);
+    }
+
+    // [R]: what weights a routed layer's processed outputs, g of it: the router's logits, or the Gaussian control's samples
+    private float[] outputWeights(TrainingLayer l) {
+        return routing.scores() == RoutingRule.Scores.GAUSSIAN ? noise[l.index] : l.r;
     }
 
     // dR[R] += the router BCE's gradient; the predictor's gradients (its input is a stop-gradient: nothing reaches x)

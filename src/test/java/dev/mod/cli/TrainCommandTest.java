@@ -191,6 +191,15 @@ class TrainCommandTest extends ConsoleTest {
         args.remove("--stochastic-routing");
         args.add("--resume");
         refused("routing: \"learned\" here, \"stochastic\" in the checkpoint", mod(args.toArray(new String[0])));
+
+        Path gaussian = dir.resolve("gaussian");
+        assertEquals(0, mod("train", "--quiet", "--stochastic-routing=gaussian", "--preset", "small", "--data", text().toString(),
+                "--steps", "2", "--batch", "2", "--seq", "32", "--out", gaussian.toString()), stderr());
+        assertTrue(Files.readString(gaussian.resolve("settings.json")).contains("\"routing\":\"gaussian\""));
+        assertEquals(2, mod("train", "--stochastic-routing=normal", "--preset", "small", "--data", text().toString(),
+                "--steps", "2", "--out", dir.resolve("normal").toString()), stderr());
+        assertTrue(stderr().contains("--stochastic-routing takes uniform or gaussian, not \"normal\""), stderr());
+        assertFalse(Files.exists(dir.resolve("normal")));
     }
 
     @Test

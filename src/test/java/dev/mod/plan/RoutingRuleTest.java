@@ -18,16 +18,18 @@ class RoutingRuleTest {
             assertEquals(name, rule.name());
             assertEquals(rule, RoutingRule.named(rule.settingsName(), 0.3), "a settings name reads back as its rule");
         }
-        assertEquals(5, RoutingRule.NAMES.size());
+        assertEquals(6, RoutingRule.NAMES.size());
     }
 
     @Test
     void onlyTheCausalRulesDecideTokenByToken() {
         assertFalse(RoutingRule.TOP_K.causal());
         assertFalse(RoutingRule.STOCHASTIC.causal());
+        assertFalse(RoutingRule.GAUSSIAN.causal());
         assertTrue(RoutingRule.ROUTER.causal() && RoutingRule.PREDICTOR.causal() && RoutingRule.CALIBRATED.causal());
         assertEquals(RoutingRule.Training.ROUTES, RoutingRule.TOP_K.training());
         assertEquals(RoutingRule.Training.ROUTES, RoutingRule.STOCHASTIC.training());
+        assertEquals(RoutingRule.Training.ROUTES, RoutingRule.GAUSSIAN.training());
         assertEquals(RoutingRule.Training.ROUTER_BCE, RoutingRule.ROUTER.training());
         assertEquals(RoutingRule.Training.PREDICTOR_BCE, RoutingRule.PREDICTOR.training());
         assertThrows(IllegalStateException.class,
@@ -49,7 +51,7 @@ class RoutingRuleTest {
         assertEquals("learned", RoutingRule.TOP_K.settingsName());
         assertSame(RoutingRule.TOP_K, RoutingRule.named("learned"));
         ModException e = assertThrows(ModException.class, () -> RoutingRule.named("topK", 0.5));
-        assertEquals("routing: unknown rule \"topK\"; one of topk, stochastic, router, predictor, calibrated", e.getMessage());
+        assertEquals("routing: unknown rule \"topK\"; one of topk, stochastic, gaussian, router, predictor, calibrated", e.getMessage());
         assertThrows(ModException.class, () -> new RoutingRule.Router(1.0));
     }
 }

@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -61,7 +62,7 @@ class SweepTest {
     }
 
     private static SweepSpec micro() {
-        return spec(List.of(1e8, 2e8), new SweepSpec.Ablation(1e8, "b", List.of(0.5), false, true), 5);
+        return spec(List.of(1e8, 2e8), new SweepSpec.Ablation(1e8, "b", List.of(0.5), false, true, true), 5);
     }
 
     private static final Sweep.Listener QUIET = new Sweep.Listener() {
@@ -106,11 +107,19 @@ class SweepTest {
     }
 
     @Test
+    void theCommittedSweepsSpecWrittenBeforeTheGaussianControlStillReads() throws IOException {
+        Path committed = Path.of("results/sweep-dev-machine/spec.json");
+        SweepSpec spec = SweepSpec.fromJson(Files.readString(committed), committed.toString());
+        assertFalse(spec.ablation().gaussian(), "a spec without the field ran no Gaussian control");
+        assertEquals(SweepSpec.defaults(), spec, "the built-in sweep is the committed one, so that it resumes there");
+    }
+
+    @Test
     void microSweepEndToEnd() throws IOException {
         SweepSpec spec = micro();
         List<SweepResult> results = completeSweep();
         List<SweepRun> plan = SweepRun.plan(spec);
-        assertEquals(3 * 2 * 2 + 2, plan.size(), "3 sizes x 2 variants x 2 budgets + 2 ablations");
+        assertEquals(3 * 2 * 2 + 3, plan.size(), "3 sizes x 2 variants x 2 budgets + 3 ablations");
         assertEquals(plan.stream().map(SweepRun::name).toList(), results.stream().map(SweepResult::name).toList());
         for (SweepResult r : results) {
             assertTrue(Double.isFinite(r.evalLoss()) && r.evalLoss() < Math.log(258), r.name() + " learned something: " + r.evalLoss());
@@ -129,6 +138,10 @@ class SweepTest {
         SweepResult learned = results.stream().filter(r -> r.name().equals("b1e8-b-mod")).findFirst().orElseThrow();
         assertEquals(learned.steps(), stochastic.steps(), "same model, same FLOPs per step");
         assertNotEquals(learned.evalLoss(), stochastic.evalLoss(), "the choices differ");
+        SweepResult gaussian = results.stream().filter(r -> r.variant().equals("mod-gaussian")).findFirst().orElseThrow();
+        assertEquals("gaussian", gaussian.routing());
+        assertEquals(learned.steps(), gaussian.steps());
+        assertNotEquals(stochastic.evalLoss(), gaussian.evalLoss(), "the two controls differ");
 
         // the report: every run in sweep.json and runs.csv, the plots, and a table naming each budget's optimum
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
@@ -300,8 +313,8 @@ class SweepTest {
         assertEquals(micro(), SweepSpec.fromJson(good, "spec"));
         assertRefused("budgets must be in increasing order", () -> spec(List.of(2e8, 1e8), null, 5));
         assertRefused("budgets must not repeat", () -> spec(List.of(1e8, 1e8), null, 5));
-        assertRefused("ablation.budget", () -> spec(List.of(1e8), new SweepSpec.Ablation(3e8, "a", List.of(), false, false), 5));
-        assertRefused("ablation.size", () -> spec(List.of(1e8), new SweepSpec.Ablation(1e8, "z", List.of(), false, false), 5));
+        assertRefused("ablation.budget", () -> spec(List.of(1e8), new SweepSpec.Ablation(3e8, "a", List.of(), false, false, false), 5));
+        assertRefused("ablation.size", () -> spec(List.of(1e8), new SweepSpec.Ablation(1e8, "z", List.of(), false, false, false), 5));
         assertRefused("fewer than min_steps", () -> SweepRun.plan(spec(List.of(1e7), null, 5)));
         assertRefused("capacity must be in (0, 1)", () -> SweepSpec.fromJson(good.replace("\"capacity\" : 0.25", "\"capacity\" : 1.5"), "spec"));
         SweepSpec.Size odd = new SweepSpec.Size("odd", 32, 2, 5, 64);
@@ -319,7 +332,7 @@ class SweepTest {
             assertTrue(!e.getMessage().contains("`") && !e.getMessage().contains("dev.mod"), e.getMessage());
         }
         assertRefused("ablation capacities must differ (each names a run), got [0.5, 0.5]",
-                () -> spec(List.of(1e8), new SweepSpec.Ablation(1e8, "a", List.of(0.5, 0.5), false, false), 5));
+                () -> spec(List.of(1e8), new SweepSpec.Ablation(1e8, "a", List.of(0.5, 0.5), false, false, false), 5));
         assertRefused("--shard must be", () -> Sweep.Shard.parse("2/2"));
         assertRefused("--shard must be", () -> Sweep.Shard.parse("x"));
         // a folder holds one spec: another one is refused before anything runs, and reports do not mix specs

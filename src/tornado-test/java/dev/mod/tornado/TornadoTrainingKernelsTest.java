@@ -4,6 +4,7 @@ import dev.mod.OclgrindLogCheck;
 import dev.mod.cpu.CpuTrainingKernels;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
+import dev.mod.model.Rng;
 import dev.mod.model.Rope;
 import dev.mod.model.RouterWeighting;
 import dev.mod.train.AdamW;
@@ -276,18 +277,23 @@ class TornadoTrainingKernelsTest {
     }
 
     @Test
-    void predictorOutputAndItsGradientsAndTheStochasticScores() {
+    void predictorOutputAndItsGradientsAndTheControlsScores() {
         int rows = 10;
         int p = 6;
         Object[] cpu = same(new Object[] {new float[rows], random(rows * p, 50), random(p, 51), random(rows, 52), new float[rows * p],
-                random(p, 53), new float[rows], new float[rows]}, (k, a) -> {
+                random(p, 53), new float[rows], new float[rows], new float[rows], new float[rows]}, (k, a) -> {
             k.predictorLogits((float[]) a[0], (float[]) a[1], (float[]) a[2], rows, p);
             k.predictorLogitsBackward((float[]) a[4], (float[]) a[5], (float[]) a[3], (float[]) a[1], (float[]) a[2], rows, p);
             k.uniformScores((float[]) a[6], -7, 3, rows);
             k.uniformScores((float[]) a[7], 1L << 40, 1, rows);
+            k.gaussianScores((float[]) a[8], -7, 3, rows);
+            k.gaussianScores((float[]) a[9], 1L << 40, 1, rows);
         });
         for (float u : (float[]) cpu[6]) {
             assertTrue(u >= 0 && u < 1, "a uniform score in [0, 1): " + u);
+        }
+        for (int t = 0; t < rows; t++) {
+            assertEquals(Rng.gaussian(-7, 3, t), ((float[]) cpu[8])[t], "the cpu's samples are Rng.gaussian's");
         }
     }
 

@@ -64,10 +64,12 @@ class TornadoTrainingTest {
                         "rows"),
                 Arguments.of("stochastic-gqa", TestModels.config(2, 2, 0.375, List.of(1), RouterWeighting.SIGMOID), RoutingRule.STOCHASTIC, 0,
                         "rows"),
+                Arguments.of("gaussian-raw", TestModels.config(2, 2, 0.375, List.of(1), RouterWeighting.RAW), RoutingRule.GAUSSIAN, 0,
+                        "rows"),
                 Arguments.of("mod-sigmoid-predictor-tiled", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.SIGMOID),
                         RoutingRule.TOP_K, 8, "tiled"),
                 Arguments.of("routers-only", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.RAW), RoutingRule.TOP_K, 8, "rows"))
-                .filter(run -> !OclgrindLogCheck.onSimulator() || List.of("stochastic-gqa", "mod-sigmoid-predictor-tiled").contains(run.get()[0]));
+                .filter(run -> !OclgrindLogCheck.onSimulator() || List.of("stochastic-gqa", "gaussian-raw", "mod-sigmoid-predictor-tiled").contains(run.get()[0]));
     }
 
     static TrainSettings settings(ModelConfig c, RoutingRule routing, int predictorDim) {

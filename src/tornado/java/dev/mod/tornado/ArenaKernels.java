@@ -303,14 +303,31 @@ public final class ArenaKernels {
         for (@Parallel int t = 0; t < rows; t++) {
             long draw = (long) in.get(at) | ((long) in.get(at + 1) << 16) | ((long) in.get(at + 2) << 32)
                     | ((long) in.get(at + 3) << 48);
-            long z = draw * 0x9E3779B97F4A7C15L + layer + (t + 1) * 0x9E3779B97F4A7C15L;
-            // SplitMix64's mix with each >>> written as >> and a mask: TornadoVM 5.2.1 emits >>> on a long as OpenCL's
-            // arithmetic shift
-            z = (z ^ ((z >> 30) & 0x3FFFFFFFFL)) * 0xBF58476D1CE4E5B9L;
-            z = (z ^ ((z >> 27) & 0x1FFFFFFFFFL)) * 0x94D049BB133111EBL;
-            z = z ^ ((z >> 31) & 0x1FFFFFFFFL);
-            a.set(noise + t, ((z >> 40) & 0xFFFFFFL) / 16777216f);
+            a.set(noise + t, uniformBits(draw, layer, t) / 16777216f);
         }
+    }
+
+    // noise[R] = Rng.gaussian(draw, layer, t): 12 uniform numbers' 24 bits summed as integers, less 6, converted once
+    public static void gaussianScores(FloatArray a, FloatArray in, int at, int noise, int layer, int rows) {
+        for (@Parallel int t = 0; t < rows; t++) {
+            long draw = (long) in.get(at) | ((long) in.get(at + 1) << 16) | ((long) in.get(at + 2) << 32)
+                    | ((long) in.get(at + 3) << 48);
+            int sum = 0;
+            for (int m = 0; m < 12; m++) {
+                sum += uniformBits(draw, layer, 12 * t + m);
+            }
+            a.set(noise + t, (sum - 6 * 16777216) / 16777216f);
+        }
+    }
+
+    // the 24 bits of Rng.uniform(draw, layer, i): SplitMix64's mix with each >>> written as >> and a mask, since
+    // TornadoVM 5.2.1 emits >>> on a long as OpenCL's arithmetic shift
+    private static int uniformBits(long draw, int layer, int i) {
+        long z = draw * 0x9E3779B97F4A7C15L + layer + (i + 1) * 0x9E3779B97F4A7C15L;
+        z = (z ^ ((z >> 30) & 0x3FFFFFFFFL)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ ((z >> 27) & 0x1FFFFFFFFFL)) * 0x94D049BB133111EBL;
+        z = z ^ ((z >> 31) & 0x1FFFFFFFFL);
+        return (int) ((z >> 40) & 0xFFFFFFL);
     }
 
     // rank[b, t] = how many tokens of sequence b come before t in (score descending, position ascending) order

@@ -635,6 +635,18 @@ final class TornadoTrainingKernels implements TrainingKernels {
     public void uniformScores(float[] noise, long draw, int layer, int rows) {
         Call c = call("uniformScores", 4, true, (t, task, k) -> t.task(task, ArenaKernels::uniformScores, arena, k.section.input, k.inputAt,
                 at(noise), layer, rows), noise, layer, rows);
+        setDraw(c, draw);
+    }
+
+    @Override
+    public void gaussianScores(float[] noise, long draw, int layer, int rows) {
+        Call c = call("gaussianScores", 4, true, (t, task, k) -> t.task(task, ArenaKernels::gaussianScores, arena, k.section.input, k.inputAt,
+                at(noise), layer, rows), noise, layer, rows);
+        setDraw(c, draw);
+    }
+
+    // a call's input: the draw's 64 bits in four 16-bit pieces (floats hold them exactly)
+    private void setDraw(Call c, long draw) {
         if (!tracing) {
             for (int i = 0; i < 4; i++) {
                 c.section.input.set(c.inputAt + i, (draw >>> (16 * i)) & 0xffff);
