@@ -31,9 +31,9 @@ final class SweepPlots {
         for (double budget : report.spec().budgets()) {
             for (boolean dense : new boolean[] {true, false}) {
                 String name = (dense ? "dense, " : "MoD, ") + SweepRun.number(budget) + " FLOPs";
-                List<SweepResult> curve = report.curve(budget, dense);
-                lines.add(new Line(name, curve.stream().mapToDouble(SweepResult::params).toArray(),
-                        curve.stream().mapToDouble(SweepResult::evalLoss).toArray(), hue, dense ? Look.DASHED : Look.SOLID));
+                List<SweepReport.Point> curve = report.curve(budget, dense);
+                lines.add(spread(new Line(name, curve.stream().mapToDouble(SweepReport.Point::params).toArray(),
+                        curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue, dense ? Look.DASHED : Look.SOLID), curve));
                 SweepReport.Optimum o = report.optimum(budget, dense);
                 if (o != null && o.fit() != null) {
                     double lo = Math.log10(curve.getFirst().params());
@@ -62,7 +62,7 @@ final class SweepPlots {
     static void lossAgainstForwardFlops(SweepReport report, Path png) {
         List<Line> lines = new ArrayList<>();
         for (boolean dense : new boolean[] {true, false}) {
-            List<SweepResult> best = new ArrayList<>();
+            List<SweepReport.Point> best = new ArrayList<>();
             List<String> labels = new ArrayList<>();
             for (double budget : report.spec().budgets()) {
                 SweepReport.Optimum o = report.optimum(budget, dense);
@@ -71,10 +71,10 @@ final class SweepPlots {
                     labels.add(SweepRun.number(budget) + " (" + (dense ? "dense" : "MoD") + ")");
                 }
             }
-            lines.add(new Line(dense ? "dense, best per budget" : "MoD, best per budget",
-                    best.stream().mapToDouble(SweepResult::forwardFlops).toArray(),
-                    best.stream().mapToDouble(SweepResult::evalLoss).toArray(), dense ? 0 : 2, dense ? Look.DASHED : Look.SOLID)
-                    .withLabels(labels.toArray(new String[0])));
+            lines.add(spread(new Line(dense ? "dense, best per budget" : "MoD, best per budget",
+                    best.stream().mapToDouble(SweepReport.Point::forwardFlops).toArray(),
+                    best.stream().mapToDouble(SweepReport.Point::loss).toArray(), dense ? 0 : 2, dense ? Look.DASHED : Look.SOLID)
+                    .withLabels(labels.toArray(new String[0])), best));
         }
         Charts.lines("Loss against FLOPs per forward pass at each budget's optimum",
                 subtitle(report) + "; one point per budget, labelled with its training FLOPs",
@@ -84,12 +84,12 @@ final class SweepPlots {
 
     /** Held-out loss of the ablation runs beside the dense and MoD runs of the same budget and size. */
     static void ablations(SweepReport report, Path png) {
-        List<SweepResult> rows = report.ablation();
+        List<SweepReport.Point> rows = report.ablation();
         List<String> names = new ArrayList<>();
         double[] values = new double[rows.size()];
         for (int i = 0; i < rows.size(); i++) {
-            names.add(label(rows.get(i), report.spec()));
-            values[i] = rows.get(i).evalLoss();
+            names.add(label(rows.get(i).run(), report.spec()));
+            values[i] = rows.get(i).loss();
         }
         SweepSpec.Ablation a = report.spec().ablation();
         Charts.bars("Routing ablations: held-out loss at equal training FLOPs",
@@ -119,6 +119,15 @@ final class SweepPlots {
         Charts.lines("Switching from top-k to causal routing: held-out loss of every MoD run",
                 subtitle(report) + "; dotted: equal loss, points above it lose by switching",
                 new Axis("held-out loss with top-k routing", false), new Axis("held-out loss with the causal rule", false), lines, png);
+    }
+
+    // the line with each point's lowest and highest loss over its seeds, where some point has more than one
+    private static Line spread(Line line, List<SweepReport.Point> points) {
+        if (points.stream().allMatch(p -> p.seeds() == 1)) {
+            return line;
+        }
+        return line.withSpread(points.stream().mapToDouble(SweepReport.Point::low).toArray(),
+                points.stream().mapToDouble(SweepReport.Point::high).toArray());
     }
 
     private static String label(SweepResult r, SweepSpec spec) {

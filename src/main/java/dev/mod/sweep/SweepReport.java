@@ -14,8 +14,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The results of one spec's sweep folders (one, or the shards of a split sweep) merged: per budget the best
@@ -29,8 +31,37 @@ public final class SweepReport {
     private final List<SweepResult> results;
     private final List<String> missing;
 
-    /** A budget's optimum for one kind of model: the best run trained and the fitted curve (null below three sizes). */
-    public record Optimum(SweepResult best, IsoFlopFit fit) {
+    /**
+     * A variant of a size at a budget over the seeds it was trained with, one run each: the mean held-out loss with top-k
+     * routing, the lowest and the highest; run is the first seed's, for what the seeds share (size, parameters, FLOPs).
+     */
+    public record Point(SweepResult run, double loss, double low, double high, int seeds) {
+        static Point of(List<SweepResult> runs) {
+            double sum = 0;
+            double low = Double.POSITIVE_INFINITY;
+            double high = Double.NEGATIVE_INFINITY;
+            for (SweepResult r : runs) {
+                sum += r.evalLoss();
+                low = Math.min(low, r.evalLoss());
+                high = Math.max(high, r.evalLoss());
+            }
+            return new Point(runs.getFirst(), sum / runs.size(), low, high, runs.size());
+        }
+
+        public long params() {
+            return run.params();
+        }
+
+        public double forwardFlops() {
+            return run.forwardFlops();
+        }
+    }
+
+    /**
+     * A budget's optimum for one kind of model: the point of lowest mean loss and the curve fitted to the means (null
+     * below three sizes).
+     */
+    public record Optimum(Point best, IsoFlopFit fit) {
     }
 
     SweepReport(SweepSpec spec, List<SweepResult> results, List<String> missing) {
@@ -79,39 +110,41 @@ public final class SweepReport {
         return missing;
     }
 
-    /** The isoFLOP runs of a budget of one kind (dense or MoD), in the order of their sizes. */
-    public List<SweepResult> curve(double budget, boolean dense) {
-        return results.stream().filter(r -> r.isoFlop() && r.budget() == budget && r.dense() == dense)
-                .sorted(Comparator.comparingLong(SweepResult::params)).toList();
+    /** Every point: the finished runs of each variant, size and budget (their seeds) together, in the plan's order. */
+    public List<Point> points() {
+        Map<String, List<SweepResult>> bySetting = new LinkedHashMap<>();
+        for (SweepResult r : results) {
+            bySetting.computeIfAbsent(r.variant() + "|" + r.budget() + "|" + r.size(), key -> new ArrayList<>()).add(r);
+        }
+        return bySetting.values().stream().map(Point::of).toList();
+    }
+
+    /** The isoFLOP points of a budget of one kind (dense or MoD), in the order of their sizes. */
+    public List<Point> curve(double budget, boolean dense) {
+        return points().stream().filter(p -> p.run().isoFlop() && p.run().budget() == budget && p.run().dense() == dense)
+                .sorted(Comparator.comparingLong(Point::params)).toList();
     }
 
     /** The best run and the fit of one budget's curve; null when the curve has no finished run. */
     public Optimum optimum(double budget, boolean dense) {
-        List<SweepResult> curve = curve(budget, dense);
+        List<Point> curve = curve(budget, dense);
         if (curve.isEmpty()) {
             return null;
         }
-        SweepResult best = curve.stream().min(Comparator.comparingDouble(SweepResult::evalLoss)).orElseThrow();
+        Point best = curve.stream().min(Comparator.comparingDouble(Point::loss)).orElseThrow();
         IsoFlopFit fit = curve.size() >= 3
-                ? IsoFlopFit.of(curve.stream().mapToDouble(SweepResult::params).toArray(),
-                curve.stream().mapToDouble(SweepResult::evalLoss).toArray())
+                ? IsoFlopFit.of(curve.stream().mapToDouble(Point::params).toArray(), curve.stream().mapToDouble(Point::loss).toArray())
                 : null;
         return new Optimum(best, fit);
     }
 
-    /** The ablation runs, with the MoD and dense runs of the ablation's budget and size for comparison. */
-    public List<SweepResult> ablation() {
+    /** The ablation points, with the MoD and dense points of the ablation's budget and size for comparison. */
+    public List<Point> ablation() {
         SweepSpec.Ablation a = spec.ablation();
         if (a == null) {
             return List.of();
         }
-        List<SweepResult> rows = new ArrayList<>();
-        for (SweepResult r : results) {
-            if (r.budget() == a.budget() && r.size().equals(a.size())) {
-                rows.add(r);
-            }
-        }
-        return rows;
+        return points().stream().filter(p -> p.run().budget() == a.budget() && p.run().size().equals(a.size())).toList();
     }
 
     public SweepSpec spec() {
@@ -146,7 +179,7 @@ public final class SweepReport {
             b.set("dense", optimumJson(dense));
             b.set("mod", optimumJson(mod));
             if (dense != null && mod != null) {
-                b.put("loss_difference", mod.best().evalLoss() - dense.best().evalLoss());
+                b.put("loss_difference", mod.best().loss() - dense.best().loss());
                 b.put("forward_flops_ratio", mod.best().forwardFlops() / dense.best().forwardFlops());
                 b.put("params_ratio", (double) mod.best().params() / dense.best().params());
             }
@@ -159,9 +192,12 @@ public final class SweepReport {
             return null;
         }
         ObjectNode n = JSON.createObjectNode();
-        n.put("best_run", o.best().name());
-        n.put("size", o.best().size());
-        n.put("eval_loss", o.best().evalLoss());
+        n.put("best_run", o.best().run().name());
+        n.put("size", o.best().run().size());
+        n.put("eval_loss", o.best().loss());
+        n.put("seeds", o.best().seeds());
+        n.put("eval_loss_low", o.best().low());
+        n.put("eval_loss_high", o.best().high());
         n.put("params", o.best().params());
         n.put("forward_flops", o.best().forwardFlops());
         if (o.fit() != null) {
@@ -207,7 +243,7 @@ public final class SweepReport {
             s.append(String.format(Locale.ROOT, "%-9s | %s | %s | ", SweepRun.number(budget), cells(dense), cells(mod)));
             if (dense != null && mod != null) {
                 s.append(String.format(Locale.ROOT, "%+9.4f %9.3f %9.2f | %s / %s%n",
-                        mod.best().evalLoss() - dense.best().evalLoss(),
+                        mod.best().loss() - dense.best().loss(),
                         mod.best().forwardFlops() / dense.best().forwardFlops(),
                         (double) mod.best().params() / dense.best().params(), fitted(dense), fitted(mod)));
             } else {
@@ -216,16 +252,26 @@ public final class SweepReport {
         }
         s.append("(best = lowest held-out loss with top-k routing among the sizes trained; fwd FLOPs of one sequence of ")
                 .append(spec.seqLen()).append(" tokens; MoD-dense < 0: MoD better)\n");
+        if (spec.seeds() > 1) {
+            s.append("losses are means over the seeds trained (up to ").append(spec.seeds())
+                    .append("); lowest - highest of each optimum:\n");
+            for (double budget : spec.budgets()) {
+                s.append(String.format(Locale.ROOT, "  %-9s dense %s, MoD %s%n", SweepRun.number(budget),
+                        spread(optimum(budget, true)), spread(optimum(budget, false))));
+            }
+        }
         if (!missing.isEmpty()) {
             s.append(missing.size()).append(" runs not finished yet: ").append(String.join(", ", missing)).append('\n');
         }
-        List<SweepResult> ablation = ablation();
+        List<Point> ablation = ablation();
         if (!ablation.isEmpty()) {
             s.append(String.format(Locale.ROOT, "ablations at %s, size %s: held-out loss (top-k / router rule)%n",
                     SweepRun.number(spec.ablation().budget()), spec.ablation().size()));
-            for (SweepResult r : ablation) {
-                s.append(String.format(Locale.ROOT, "  %-16s %.4f%s%n", r.variant(), r.evalLoss(),
-                        r.evalLossRouter() == null ? "" : String.format(Locale.ROOT, " / %.4f", r.evalLossRouter())));
+            for (Point p : ablation) {
+                SweepResult r = p.run();
+                s.append(String.format(Locale.ROOT, "  %-16s %.4f%s%s%n", r.variant(), p.loss(),
+                        r.evalLossRouter() == null || p.seeds() > 1 ? "" : String.format(Locale.ROOT, " / %.4f", r.evalLossRouter()),
+                        p.seeds() > 1 ? String.format(Locale.ROOT, " (mean of %d seeds, %s)", p.seeds(), range(p)) : ""));
             }
         }
         return s.toString();
@@ -235,8 +281,16 @@ public final class SweepReport {
         if (o == null) {
             return String.format("%-8s %8s %9s %7s", "-", "-", "-", "-");
         }
-        SweepResult r = o.best();
-        return String.format(Locale.ROOT, "%-8s %8s %9.3g %7.4f", r.size(), millions(r.params()), r.forwardFlops(), r.evalLoss());
+        Point p = o.best();
+        return String.format(Locale.ROOT, "%-8s %8s %9.3g %7.4f", p.run().size(), millions(p.params()), p.forwardFlops(), p.loss());
+    }
+
+    private static String spread(Optimum o) {
+        return o == null ? "-" : o.best().run().size() + " " + range(o.best()) + " (" + o.best().seeds() + " seeds)";
+    }
+
+    private static String range(Point p) {
+        return String.format(Locale.ROOT, "%.4f-%.4f", p.low(), p.high());
     }
 
     private static String fitted(Optimum o) {

@@ -14,12 +14,13 @@ import java.util.Locale;
  * One training run of a sweep: a size and a variant at a budget, with the steps and learning rate the spec's
  * rules give it. Its folder is runs/{name}, a normal `mod train` run folder.
  *
- * @param name    budget, size and variant, e.g. "b3.16e12-d96-l3-mod-c0.25"
+ * @param name    budget, size and variant, e.g. "b3.16e12-d96-l3-mod-c0.25", and the seed where the spec trains
+ *                several, "b3.16e12-d96-l3-mod-c0.25-s1"
  * @param variant "dense", "mod" (the sweep's capacity, every other block), or an ablation: "mod-c{C}",
  *                "mod-every-block", "mod-stochastic", "mod-gaussian"
  */
 public record SweepRun(String name, double budget, SweepSpec.Size size, String variant, ModelConfig config,
-                       RoutingRule routing, int steps, double lr, int warmup) {
+                       RoutingRule routing, long seed, int steps, double lr, int warmup) {
 
     public boolean dense() {
         return config.routedLayers().isEmpty();
@@ -52,19 +53,31 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
         // A stochastic run's router BCE would chase random targets, and its predictor would learn nothing.
         int predictor = dense() || stochastic ? 0 : spec.predictorDim();
         double auxRouter = dense() || stochastic ? 0 : spec.auxRouter();
-        return new TrainSettings("sweep:" + size.name(), config.toJsonTree(), predictor, routing, spec.seed(), spec.data(),
+        return new TrainSettings("sweep:" + size.name(), config.toJsonTree(), predictor, routing, seed, spec.data(),
                 spec.maxDataBytes(), steps, spec.batch(), spec.seqLen(), lr, warmup, spec.minLrRatio(), spec.weightDecay(),
                 spec.clip(), auxRouter, spec.auxPredictor(), steps, spec.evalBatches(), Math.max(1, (steps + 3) / 4));
     }
 
-    /** Every run of the spec, in a fixed order: budgets ascending, then sizes, dense then MoD; the ablations last. */
+    /**
+     * Every run of the spec, in a fixed order: seed by seed (so that a sweep stopped part way has whole passes first),
+     * and in each, budgets ascending, then sizes, dense then MoD; the ablations last.
+     */
     public static List<SweepRun> plan(SweepSpec spec) {
+        List<SweepRun> runs = new ArrayList<>();
+        for (int s = 0; s < spec.seeds(); s++) {
+            runs.addAll(plan(spec, spec.seed() + s));
+        }
+        return runs;
+    }
+
+    // the runs of one seed
+    private static List<SweepRun> plan(SweepSpec spec, long seed) {
         List<SweepRun> runs = new ArrayList<>();
         for (double budget : spec.budgets()) {
             for (SweepSpec.Size size : spec.sizes()) {
                 ModelConfig mod = spec.config(size);
-                runs.add(of(spec, budget, size, "dense", mod.dense(), RoutingRule.TOP_K));
-                runs.add(of(spec, budget, size, "mod", mod, RoutingRule.TOP_K));
+                runs.add(of(spec, budget, size, "dense", mod.dense(), RoutingRule.TOP_K, seed));
+                runs.add(of(spec, budget, size, "mod", mod, RoutingRule.TOP_K, seed));
             }
         }
         SweepSpec.Ablation a = spec.ablation();
@@ -74,7 +87,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
             for (double c : a.capacities()) {
                 if (c != spec.capacity()) {
                     runs.add(of(spec, a.budget(), size, "mod-c" + number(c), mod.withRouting(c, mod.routedLayers()),
-                            RoutingRule.TOP_K));
+                            RoutingRule.TOP_K, seed));
                 }
             }
             if (a.everyBlock()) {
@@ -83,13 +96,13 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
                     all.add(i);
                 }
                 runs.add(of(spec, a.budget(), size, "mod-every-block", mod.withRouting(spec.capacity(), all),
-                        RoutingRule.TOP_K));
+                        RoutingRule.TOP_K, seed));
             }
             if (a.stochastic()) {
-                runs.add(of(spec, a.budget(), size, "mod-stochastic", mod, RoutingRule.STOCHASTIC));
+                runs.add(of(spec, a.budget(), size, "mod-stochastic", mod, RoutingRule.STOCHASTIC, seed));
             }
             if (a.gaussian()) {
-                runs.add(of(spec, a.budget(), size, "mod-gaussian", mod, RoutingRule.GAUSSIAN));
+                runs.add(of(spec, a.budget(), size, "mod-gaussian", mod, RoutingRule.GAUSSIAN, seed));
             }
         }
         return runs;
@@ -114,15 +127,15 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
     }
 
     private static SweepRun of(SweepSpec spec, double budget, SweepSpec.Size size, String variant, ModelConfig config,
-                               RoutingRule routing) {
+                               RoutingRule routing, long seed) {
         int steps = steps(spec, config, budget);
-        String name = "b" + number(budget) + "-" + size.name() + "-" + variant;
+        String name = "b" + number(budget) + "-" + size.name() + "-" + variant + (spec.seeds() > 1 ? "-s" + seed : "");
         if (steps < spec.minSteps()) {
             throw new ModException("sweep spec: run " + name + " gets " + steps + " steps at budget " + budget
                     + ", fewer than min_steps " + spec.minSteps() + " (a larger budget or a smaller size)");
         }
         int warmup = Math.max(1, (int) Math.round(spec.warmupFraction() * steps));
-        return new SweepRun(name, budget, size, variant, config, routing, steps, learningRate(spec, config), warmup);
+        return new SweepRun(name, budget, size, variant, config, routing, seed, steps, learningRate(spec, config), warmup);
     }
 
     /** A number as short as it can be said: 3.16e12, 1e13, 0.25. */

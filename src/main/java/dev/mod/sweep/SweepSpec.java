@@ -34,6 +34,7 @@ public record SweepSpec(
         @JsonProperty("seq_len") int seqLen,
         @JsonProperty("batch") int batch,
         @JsonProperty("seed") long seed,
+        @JsonProperty("seeds") int seeds,
         @JsonProperty("budgets") List<Double> budgets,
         @JsonProperty("sizes") List<Size> sizes,
         @JsonProperty("capacity") double capacity,
@@ -84,6 +85,7 @@ public record SweepSpec(
         require(maxDataBytes > 0, "max_data_bytes must be positive");
         require(seqLen >= 8, "seq_len must be at least 8");
         require(batch >= 1, "batch must be at least 1");
+        require(seeds >= 1 && seeds <= 100, "seeds must be from 1 to 100 (every run is trained with seeds seed, seed + 1, ...), got " + seeds);
         require(budgets != null && budgets.size() >= 1, "budgets must list at least one training-FLOP budget");
         for (Double b : budgets) {
             require(b != null && b > 0 && Double.isFinite(b), "budgets must be positive numbers, got " + b);
@@ -165,11 +167,17 @@ public record SweepSpec(
         return StrictJson.read(JSON, withLaterFields(json), SweepSpec.class, source + ": not a sweep spec");
     }
 
-    // a spec written before a field existed, with that field as the runs it made had it (ablation.gaussian: false)
+    // a spec written before a field existed, with that field as the runs it made had it (seeds: 1; ablation.gaussian:
+    // false)
     private static String withLaterFields(String json) {
         try {
-            if (JSON.readTree(json) instanceof ObjectNode tree && tree.get("ablation") instanceof ObjectNode a && !a.has("gaussian")) {
-                a.put("gaussian", false);
+            if (JSON.readTree(json) instanceof ObjectNode tree) {
+                if (tree.has("seed") && !tree.has("seeds")) {
+                    tree.put("seeds", 1);
+                }
+                if (tree.get("ablation") instanceof ObjectNode a && !a.has("gaussian")) {
+                    a.put("gaussian", false);
+                }
                 return JSON.writeValueAsString(tree);
             }
         } catch (JsonProcessingException e) {
@@ -201,7 +209,7 @@ public record SweepSpec(
             new Size("d160-l5", 160, 5, 5, 432));
 
     private static SweepSpec of(List<Double> budgets, List<Size> sizes, int evalBatches, int minSteps) {
-        return new SweepSpec("jdk-src", 8_000_000, 128, 16, 0, budgets, sizes, 0.125, 16, 2e-3, 128, 0.05, 0.1, 0.1,
+        return new SweepSpec("jdk-src", 8_000_000, 128, 16, 0, 1, budgets, sizes, 0.125, 16, 2e-3, 128, 0.05, 0.1, 0.1,
                 1.0, 0.01, 1.0, evalBatches, minSteps,
                 new Ablation(budgets.get(1), "d96-l3", List.of(0.25, 0.5), true, true, false));
     }

@@ -55,7 +55,7 @@ class SweepTest {
     }
 
     private static SweepSpec spec(List<Double> budgets, SweepSpec.Ablation ablation, int minSteps) {
-        return new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, budgets,
+        return new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, 1, budgets,
                 List.of(new SweepSpec.Size("a", 16, 2, 2, 32), new SweepSpec.Size("b", 24, 2, 2, 48),
                         new SweepSpec.Size("c", 32, 2, 2, 64)),
                 0.25, 4, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, minSteps, ablation);
@@ -164,6 +164,47 @@ class SweepTest {
         }
         String table = printed.toString(StandardCharsets.UTF_8);
         assertTrue(table.contains("1e8") && table.contains("2e8") && table.contains("mod-stochastic"), table);
+    }
+
+    @Test
+    void seedsTrainEveryRunOnceEachAndTheReportAveragesThem() throws IOException {
+        SweepSpec one = spec(List.of(1e8), null, 5);
+        SweepSpec spec = new SweepSpec(one.data(), one.maxDataBytes(), one.seqLen(), one.batch(), 3, 2, one.budgets(), one.sizes(),
+                one.capacity(), one.predictorDim(), one.lr(), one.lrReferenceDim(), one.warmupFraction(), one.minLrRatio(),
+                one.weightDecay(), one.clip(), one.auxRouter(), one.auxPredictor(), one.evalBatches(), one.minSteps(), null);
+        List<SweepRun> plan = SweepRun.plan(spec);
+        assertEquals(2 * SweepRun.plan(one).size(), plan.size());
+        assertEquals("b1e8-a-dense-s3", plan.getFirst().name(), "seed by seed, each run named by its seed");
+        assertEquals("b1e8-a-dense-s4", plan.get(plan.size() / 2).name());
+        assertEquals(4, plan.get(plan.size() / 2).settings(spec).seed());
+        assertEquals("b1e8-a-dense", SweepRun.plan(one).getFirst().name(), "one seed: the names of a sweep without seeds");
+
+        Path dir = shared.resolve("seeds");
+        List<SweepResult> results = new Sweep(spec, dir, 2).run(Sweep.Shard.ALL, QUIET);
+        SweepReport report = SweepReport.of(List.of(dir));
+        List<SweepReport.Point> curve = report.curve(1e8, true);
+        assertEquals(3, curve.size());
+        for (SweepReport.Point p : curve) {
+            List<Double> losses = results.stream().filter(r -> r.variant().equals("dense") && r.size().equals(p.run().size()))
+                    .map(SweepResult::evalLoss).toList();
+            assertEquals(2, losses.size());
+            assertNotEquals(losses.get(0), losses.get(1), "another seed, another run");
+            assertEquals(2, p.seeds());
+            assertEquals((losses.get(0) + losses.get(1)) / 2, p.loss(), 1e-12);
+            assertEquals(Math.min(losses.get(0), losses.get(1)), p.low());
+            assertEquals(Math.max(losses.get(0), losses.get(1)), p.high());
+        }
+        SweepReport.Point best = curve.stream().min((x, y) -> Double.compare(x.loss(), y.loss())).orElseThrow();
+        assertEquals(best, report.optimum(1e8, true).best(), "the optimum is the lowest mean");
+        IsoFlopFit onMeans = IsoFlopFit.of(curve.stream().mapToDouble(SweepReport.Point::params).toArray(),
+                curve.stream().mapToDouble(SweepReport.Point::loss).toArray());
+        assertEquals(onMeans.a(), report.optimum(1e8, true).fit().a(), 1e-12, "the fit is on the means");
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
+        assertTrue(printed.toString(StandardCharsets.UTF_8).contains("losses are means over the seeds trained (up to 2)"));
+        JsonNode dense = JSON.readTree(dir.resolve("sweep.json").toFile()).get("budgets").get(0).get("dense");
+        assertEquals(2, dense.get("seeds").asInt());
+        assertEquals(best.low(), dense.get("eval_loss_low").asDouble(), 1e-12);
     }
 
     @Test
@@ -318,7 +359,7 @@ class SweepTest {
         assertRefused("fewer than min_steps", () -> SweepRun.plan(spec(List.of(1e7), null, 5)));
         assertRefused("capacity must be in (0, 1)", () -> SweepSpec.fromJson(good.replace("\"capacity\" : 0.25", "\"capacity\" : 1.5"), "spec"));
         SweepSpec.Size odd = new SweepSpec.Size("odd", 32, 2, 5, 64);
-        assertRefused("size odd: config", () -> new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, List.of(1e8), List.of(odd),
+        assertRefused("size odd: config", () -> new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, 1, List.of(1e8), List.of(odd),
                 0.25, 4, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, 5, null));
         assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"seed\"", "\"sed\""), "spec"));
         assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"batch\" : 2,", ""), "spec"));
