@@ -31,6 +31,16 @@ public final class ModelCost {
     }
 
     /**
+     * FLOPs of training the causal predictors (P hidden units, one per routed layer) over one sequence of T tokens:
+     * forward (w1 [P, d], w2 [1, P]) and the weights' gradients, 2 x (2Pd + 2P), and the hidden units' gradient through
+     * w2, 2P, per token and routed layer; its input is a stop-gradient, so no gradient flows to the stream.
+     */
+    public static double predictorTrainingFlops(ModelConfig c, int predictorDim, int seqLen) {
+        double p = predictorDim;
+        return c.routedLayers().size() * (double) seqLen * (4 * p * c.dim() + 6 * p);
+    }
+
+    /**
      * KV-cache bytes per token of context, F32 keys and values: a dense block caches every token,
      * a routed block only the routed fraction (its capacity) of them.
      */

@@ -207,7 +207,7 @@ public final class Sweep {
         return new SweepResult(run.name(), run.variant(), run.budget(), run.size().name(), run.config().dim(),
                 run.config().nLayers(), run.dense() ? null : run.config().capacity(), run.config().routedLayers(),
                 run.dense() ? "none" : run.routing().settingsName(),
-                run.params(), run.steps(), run.lr(), 3.0 * spec.batch() * run.forwardFlops(spec.seqLen()) * run.steps(),
+                run.params(), run.steps(), run.lr(), run.trainingFlopsPerStep(spec) * run.steps(),
                 run.forwardFlops(spec.seqLen()), eval.get("eval_loss").asDouble(), routerLoss, predictorLoss,
                 routerFraction, predictorFraction, meanOf(eval.get("router_agreement")), meanOf(eval.get("predictor_agreement")),
                 median * 1e3, spec.batch() * spec.seqLen() / median, total, threads, StudyEnvironment.cpuModel(),

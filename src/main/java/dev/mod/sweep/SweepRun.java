@@ -49,10 +49,8 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
 
     /** The `mod train` settings of this run. */
     public TrainSettings settings(SweepSpec spec) {
-        boolean stochastic = routing instanceof RoutingRule.Stochastic;
-        // A stochastic run's router BCE would chase random targets, and its predictor would learn nothing.
-        int predictor = dense() || stochastic ? 0 : spec.predictorDim();
-        double auxRouter = dense() || stochastic ? 0 : spec.auxRouter();
+        int predictor = predictorDim(spec, config, routing);
+        double auxRouter = dense() || routing instanceof RoutingRule.Stochastic ? 0 : spec.auxRouter();
         return new TrainSettings("sweep:" + size.name(), config.toJsonTree(), predictor, routing, seed, spec.data(),
                 spec.maxDataBytes(), steps, spec.batch(), spec.seqLen(), lr, warmup, spec.minLrRatio(), spec.weightDecay(),
                 spec.clip(), auxRouter, spec.auxPredictor(), steps, spec.evalBatches(), Math.max(1, (steps + 3) / 4));
@@ -108,12 +106,33 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
         return runs;
     }
 
+    // A stochastic run's router BCE would chase random targets, and its predictor would learn nothing.
+    private static int predictorDim(SweepSpec spec, ModelConfig config, RoutingRule routing) {
+        return config.routedLayers().isEmpty() || routing instanceof RoutingRule.Stochastic ? 0 : spec.predictorDim();
+    }
+
     /**
-     * The step-count rule: the budget over the training FLOPs of a step, 3 x batch x forward FLOPs of one
-     * sequence, rounded to the nearest step; a run below the spec's min_steps is refused.
+     * The training FLOPs of one step: 3 x batch x forward FLOPs of one sequence, and with count_predictor_flops the
+     * predictors' (ModelCost.predictorTrainingFlops) x batch.
      */
-    static int steps(SweepSpec spec, ModelConfig config, double budget) {
-        double perStep = 3.0 * spec.batch() * ModelCost.forwardFlops(config, spec.seqLen());
+    static double trainingFlopsPerStep(SweepSpec spec, ModelConfig config, RoutingRule routing) {
+        double flops = 3.0 * spec.batch() * ModelCost.forwardFlops(config, spec.seqLen());
+        if (spec.countPredictorFlops()) {
+            flops += spec.batch() * ModelCost.predictorTrainingFlops(config, predictorDim(spec, config, routing), spec.seqLen());
+        }
+        return flops;
+    }
+
+    /** The training FLOPs of one step of this run (see trainingFlopsPerStep). */
+    public double trainingFlopsPerStep(SweepSpec spec) {
+        return trainingFlopsPerStep(spec, config, routing);
+    }
+
+    /**
+     * The step-count rule: the budget over the training FLOPs of a step, rounded to the nearest step; a run below the
+     * spec's min_steps is refused.
+     */
+    static int steps(double perStep, double budget) {
         double steps = Math.rint(budget / perStep);
         if (steps > Integer.MAX_VALUE - 1) {
             throw new ModException("sweep spec: budget " + budget + " gives " + steps + " steps, more than a run can take");
@@ -128,7 +147,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
 
     private static SweepRun of(SweepSpec spec, double budget, SweepSpec.Size size, String variant, ModelConfig config,
                                RoutingRule routing, long seed) {
-        int steps = steps(spec, config, budget);
+        int steps = steps(trainingFlopsPerStep(spec, config, routing), budget);
         String name = "b" + number(budget) + "-" + size.name() + "-" + variant + (spec.seeds() > 1 ? "-s" + seed : "");
         if (steps < spec.minSteps()) {
             throw new ModException("sweep spec: run " + name + " gets " + steps + " steps at budget " + budget

@@ -24,7 +24,8 @@ import java.util.Set;
  * learning-rate rule) is shared by every run, so two runs differ only in what the sweep varies.
  *
  * <p>Rules: a run takes round(budget / (3 x batch x forward FLOPs of one sequence)) steps (the training FLOPs
- * `mod train` counts: forward, input gradient, weight gradient); its peak learning rate is
+ * `mod train` counts: forward, input gradient, weight gradient), and with count_predictor_flops the predictor's
+ * training FLOPs are part of a step's (ModelCost.predictorTrainingFlops); its peak learning rate is
  * lr x sqrt(lr_reference_dim / dim) (wider models take smaller steps), warm-up is warmup_fraction of its
  * steps (at least one), and the cosine schedule ends at min_lr_ratio of the peak.
  */
@@ -39,6 +40,7 @@ public record SweepSpec(
         @JsonProperty("sizes") List<Size> sizes,
         @JsonProperty("capacity") double capacity,
         @JsonProperty("predictor_dim") int predictorDim,
+        @JsonProperty("count_predictor_flops") boolean countPredictorFlops,
         @JsonProperty("lr") double lr,
         @JsonProperty("lr_reference_dim") int lrReferenceDim,
         @JsonProperty("warmup_fraction") double warmupFraction,
@@ -167,13 +169,16 @@ public record SweepSpec(
         return StrictJson.read(JSON, withLaterFields(json), SweepSpec.class, source + ": not a sweep spec");
     }
 
-    // a spec written before a field existed, with that field as the runs it made had it (seeds: 1; ablation.gaussian:
-    // false)
+    // a spec written before a field existed, with that field as the runs it made had it (seeds: 1;
+    // count_predictor_flops: false; ablation.gaussian: false)
     private static String withLaterFields(String json) {
         try {
             if (JSON.readTree(json) instanceof ObjectNode tree) {
                 if (tree.has("seed") && !tree.has("seeds")) {
                     tree.put("seeds", 1);
+                }
+                if (tree.has("predictor_dim") && !tree.has("count_predictor_flops")) {
+                    tree.put("count_predictor_flops", false);
                 }
                 if (tree.get("ablation") instanceof ObjectNode a && !a.has("gaussian")) {
                     a.put("gaussian", false);
@@ -209,7 +214,7 @@ public record SweepSpec(
             new Size("d160-l5", 160, 5, 5, 432));
 
     private static SweepSpec of(List<Double> budgets, List<Size> sizes, int evalBatches, int minSteps) {
-        return new SweepSpec("jdk-src", 8_000_000, 128, 16, 0, 1, budgets, sizes, 0.125, 16, 2e-3, 128, 0.05, 0.1, 0.1,
+        return new SweepSpec("jdk-src", 8_000_000, 128, 16, 0, 1, budgets, sizes, 0.125, 16, false, 2e-3, 128, 0.05, 0.1, 0.1,
                 1.0, 0.01, 1.0, evalBatches, minSteps,
                 new Ablation(budgets.get(1), "d96-l3", List.of(0.25, 0.5), true, true, false));
     }

@@ -58,7 +58,7 @@ class SweepTest {
         return new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, 1, budgets,
                 List.of(new SweepSpec.Size("a", 16, 2, 2, 32), new SweepSpec.Size("b", 24, 2, 2, 48),
                         new SweepSpec.Size("c", 32, 2, 2, 64)),
-                0.25, 4, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, minSteps, ablation);
+                0.25, 4, false, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, minSteps, ablation);
     }
 
     private static SweepSpec micro() {
@@ -170,7 +170,7 @@ class SweepTest {
     void seedsTrainEveryRunOnceEachAndTheReportAveragesThem() throws IOException {
         SweepSpec one = spec(List.of(1e8), null, 5);
         SweepSpec spec = new SweepSpec(one.data(), one.maxDataBytes(), one.seqLen(), one.batch(), 3, 2, one.budgets(), one.sizes(),
-                one.capacity(), one.predictorDim(), one.lr(), one.lrReferenceDim(), one.warmupFraction(), one.minLrRatio(),
+                one.capacity(), one.predictorDim(), false, one.lr(), one.lrReferenceDim(), one.warmupFraction(), one.minLrRatio(),
                 one.weightDecay(), one.clip(), one.auxRouter(), one.auxPredictor(), one.evalBatches(), one.minSteps(), null);
         List<SweepRun> plan = SweepRun.plan(spec);
         assertEquals(2 * SweepRun.plan(one).size(), plan.size());
@@ -308,6 +308,22 @@ class SweepTest {
         SweepRun dense = SweepRun.plan(spec).get(0);
         SweepRun mod = SweepRun.plan(spec).get(1);
         assertTrue(mod.steps() > dense.steps(), "a MoD step is cheaper, so it takes more of them");
+
+        // counted, the predictor's training FLOPs are part of a MoD step's: 16 sequences x T x (4 P d + 6 P) per routed layer
+        SweepSpec counted = SweepSpec.fromJson(spec.toJson().replace("\"count_predictor_flops\" : false",
+                "\"count_predictor_flops\" : true"), "counted");
+        for (SweepRun run : SweepRun.plan(counted)) {
+            boolean predictor = run.settings(counted).predictorDim() > 0;
+            double perStep = 3.0 * spec.batch() * ModelCost.forwardFlops(run.config(), spec.seqLen())
+                    + (predictor ? spec.batch() * run.config().routedLayers().size() * spec.seqLen()
+                    * (4.0 * spec.predictorDim() * run.config().dim() + 6.0 * spec.predictorDim()) : 0);
+            assertEquals(Math.rint(run.budget() / perStep), run.steps(), run.name());
+            assertEquals(predictor, run.variant().equals("mod") || run.variant().startsWith("mod-c") || run.variant().equals("mod-every-block"),
+                    run.name() + ": learned MoD runs train a predictor, dense and the controls do not");
+        }
+        assertTrue(SweepRun.plan(counted).get(1).trainingFlopsPerStep(counted) > mod.trainingFlopsPerStep(spec),
+                "the predictor's FLOPs are a MoD step's");
+        assertEquals(dense.steps(), SweepRun.plan(counted).get(0).steps());
         assertEquals(0, dense.settings(spec).predictorDim());
         assertEquals(4, mod.settings(spec).predictorDim());
     }
@@ -360,7 +376,7 @@ class SweepTest {
         assertRefused("capacity must be in (0, 1)", () -> SweepSpec.fromJson(good.replace("\"capacity\" : 0.25", "\"capacity\" : 1.5"), "spec"));
         SweepSpec.Size odd = new SweepSpec.Size("odd", 32, 2, 5, 64);
         assertRefused("size odd: config", () -> new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, 1, List.of(1e8), List.of(odd),
-                0.25, 4, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, 5, null));
+                0.25, 4, false, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, 5, null));
         assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"seed\"", "\"sed\""), "spec"));
         assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"batch\" : 2,", ""), "spec"));
         // the document as a whole and each value as it is: no null spec, no coercion, no Java types in the message
