@@ -140,9 +140,13 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
         return (int) steps;
     }
 
-    /** The learning-rate rule: lr x sqrt(lr_reference_dim / dim). */
-    static double learningRate(SweepSpec spec, ModelConfig config) {
-        return spec.lr() * Math.sqrt((double) spec.lrReferenceDim() / config.dim());
+    /** The learning-rate rule: lr x the variant's multiplier x sqrt(lr_reference_dim / dim). */
+    static double learningRate(SweepSpec spec, ModelConfig config, String variant) {
+        Double multiplier = spec.lrMultipliers().get(variant);
+        if (multiplier == null && variant.startsWith("mod-")) {
+            multiplier = spec.lrMultipliers().get("mod");
+        }
+        return spec.lr() * (multiplier == null ? 1 : multiplier) * Math.sqrt((double) spec.lrReferenceDim() / config.dim());
     }
 
     private static SweepRun of(SweepSpec spec, double budget, SweepSpec.Size size, String variant, ModelConfig config,
@@ -154,7 +158,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
                     + ", fewer than min_steps " + spec.minSteps() + " (a larger budget or a smaller size)");
         }
         int warmup = Math.max(1, (int) Math.round(spec.warmupFraction() * steps));
-        return new SweepRun(name, budget, size, variant, config, routing, seed, steps, learningRate(spec, config), warmup);
+        return new SweepRun(name, budget, size, variant, config, routing, seed, steps, learningRate(spec, config, variant), warmup);
     }
 
     /** A number as short as it can be said: 3.16e12, 1e13, 0.25. */

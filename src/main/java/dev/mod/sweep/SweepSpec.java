@@ -15,6 +15,7 @@ import dev.mod.train.TrainSettings;
 
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -26,7 +27,9 @@ import java.util.Set;
  * <p>Rules: a run takes round(budget / (3 x batch x forward FLOPs of one sequence)) steps (the training FLOPs
  * `mod train` counts: forward, input gradient, weight gradient), and with count_predictor_flops the predictor's
  * training FLOPs are part of a step's (ModelCost.predictorTrainingFlops); its peak learning rate is
- * lr x sqrt(lr_reference_dim / dim) (wider models take smaller steps), warm-up is warmup_fraction of its
+ * lr x m x sqrt(lr_reference_dim / dim) (wider models take smaller steps; m is lr_multipliers' entry for the run's
+ * variant, for an ablation "mod" unless it has its own, 1 without one: the multipliers a short search at the
+ * smallest budget chose, recorded with the sweep), warm-up is warmup_fraction of its
  * steps (at least one), and the cosine schedule ends at min_lr_ratio of the peak.
  */
 public record SweepSpec(
@@ -42,6 +45,7 @@ public record SweepSpec(
         @JsonProperty("predictor_dim") int predictorDim,
         @JsonProperty("count_predictor_flops") boolean countPredictorFlops,
         @JsonProperty("lr") double lr,
+        @JsonProperty("lr_multipliers") Map<String, Double> lrMultipliers,
         @JsonProperty("lr_reference_dim") int lrReferenceDim,
         @JsonProperty("warmup_fraction") double warmupFraction,
         @JsonProperty("min_lr_ratio") double minLrRatio,
@@ -104,6 +108,13 @@ public record SweepSpec(
         require(capacity > 0 && capacity < 1, "capacity must be in (0, 1), got " + capacity);
         require(predictorDim >= 0, "predictor_dim must be >= 0");
         require(lr > 0 && Double.isFinite(lr), "lr must be a positive number");
+        require(lrMultipliers != null, "lr_multipliers must be an object (it may be empty)");
+        for (Map.Entry<String, Double> m : lrMultipliers.entrySet()) {
+            require(m.getValue() != null && m.getValue() > 0 && Double.isFinite(m.getValue()),
+                    "lr_multipliers." + m.getKey() + " must be a positive number");
+            require(m.getKey().equals("dense") || m.getKey().equals("mod") || m.getKey().startsWith("mod-"),
+                    "lr_multipliers names variants (dense, mod, mod-...), not \"" + m.getKey() + "\"");
+        }
         require(lrReferenceDim > 0, "lr_reference_dim must be positive");
         require(warmupFraction >= 0 && warmupFraction < 1, "warmup_fraction must be in [0, 1)");
         require(minLrRatio >= 0 && minLrRatio <= 1, "min_lr_ratio must be in [0, 1]");
@@ -170,7 +181,7 @@ public record SweepSpec(
     }
 
     // a spec written before a field existed, with that field as the runs it made had it (seeds: 1;
-    // count_predictor_flops: false; ablation.gaussian: false)
+    // count_predictor_flops: false; lr_multipliers: none; ablation.gaussian: false)
     private static String withLaterFields(String json) {
         try {
             if (JSON.readTree(json) instanceof ObjectNode tree) {
@@ -179,6 +190,9 @@ public record SweepSpec(
                 }
                 if (tree.has("predictor_dim") && !tree.has("count_predictor_flops")) {
                     tree.put("count_predictor_flops", false);
+                }
+                if (tree.has("lr") && !tree.has("lr_multipliers")) {
+                    tree.putObject("lr_multipliers");
                 }
                 if (tree.get("ablation") instanceof ObjectNode a && !a.has("gaussian")) {
                     a.put("gaussian", false);
@@ -214,7 +228,7 @@ public record SweepSpec(
             new Size("d160-l5", 160, 5, 5, 432));
 
     private static SweepSpec of(List<Double> budgets, List<Size> sizes, int evalBatches, int minSteps) {
-        return new SweepSpec("jdk-src", 8_000_000, 128, 16, 0, 1, budgets, sizes, 0.125, 16, false, 2e-3, 128, 0.05, 0.1, 0.1,
+        return new SweepSpec("jdk-src", 8_000_000, 128, 16, 0, 1, budgets, sizes, 0.125, 16, false, 2e-3, Map.of(), 128, 0.05, 0.1, 0.1,
                 1.0, 0.01, 1.0, evalBatches, minSteps,
                 new Ablation(budgets.get(1), "d96-l3", List.of(0.25, 0.5), true, true, false));
     }

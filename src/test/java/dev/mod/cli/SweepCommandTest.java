@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -23,7 +24,7 @@ class SweepCommandTest extends ConsoleTest {
         SweepSpec spec = new SweepSpec(text.toString(), 1 << 20, 16, 2, 1, 1, List.of(1e8),
                 List.of(new SweepSpec.Size("a", 16, 2, 2, 32), new SweepSpec.Size("b", 24, 2, 2, 48),
                         new SweepSpec.Size("c", 32, 2, 2, 64)),
-                0.25, 4, false, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 1, 5, null);
+                0.25, 4, false, 3e-3, Map.of(), 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 1, 5, null);
         Path file = dir.resolve("my-sweep.json");
         Files.writeString(file, spec.toJson());
         return file;

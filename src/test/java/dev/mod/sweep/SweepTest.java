@@ -23,6 +23,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -58,7 +59,7 @@ class SweepTest {
         return new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, 1, budgets,
                 List.of(new SweepSpec.Size("a", 16, 2, 2, 32), new SweepSpec.Size("b", 24, 2, 2, 48),
                         new SweepSpec.Size("c", 32, 2, 2, 64)),
-                0.25, 4, false, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, minSteps, ablation);
+                0.25, 4, false, 3e-3, Map.of(), 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, minSteps, ablation);
     }
 
     private static SweepSpec micro() {
@@ -170,7 +171,7 @@ class SweepTest {
     void seedsTrainEveryRunOnceEachAndTheReportAveragesThem() throws IOException {
         SweepSpec one = spec(List.of(1e8), null, 5);
         SweepSpec spec = new SweepSpec(one.data(), one.maxDataBytes(), one.seqLen(), one.batch(), 3, 2, one.budgets(), one.sizes(),
-                one.capacity(), one.predictorDim(), false, one.lr(), one.lrReferenceDim(), one.warmupFraction(), one.minLrRatio(),
+                one.capacity(), one.predictorDim(), false, one.lr(), one.lrMultipliers(), one.lrReferenceDim(), one.warmupFraction(), one.minLrRatio(),
                 one.weightDecay(), one.clip(), one.auxRouter(), one.auxPredictor(), one.evalBatches(), one.minSteps(), null);
         List<SweepRun> plan = SweepRun.plan(spec);
         assertEquals(2 * SweepRun.plan(one).size(), plan.size());
@@ -324,6 +325,20 @@ class SweepTest {
         assertTrue(SweepRun.plan(counted).get(1).trainingFlopsPerStep(counted) > mod.trainingFlopsPerStep(spec),
                 "the predictor's FLOPs are a MoD step's");
         assertEquals(dense.steps(), SweepRun.plan(counted).get(0).steps());
+
+        // learning-rate multipliers by variant: an ablation takes mod's unless it has its own
+        SweepSpec tuned = SweepSpec.fromJson(spec.toJson().replace("\"lr_multipliers\" : { }",
+                "\"lr_multipliers\" : {\"dense\": 1.5, \"mod\": 2, \"mod-stochastic\": 0.5}"), "tuned");
+        for (SweepRun run : SweepRun.plan(tuned)) {
+            double m = switch (run.variant()) {
+                case "dense" -> 1.5;
+                case "mod-stochastic" -> 0.5;
+                default -> 2;
+            };
+            assertEquals(m * 3e-3 * Math.sqrt(16.0 / run.config().dim()), run.lr(), 1e-15, run.name());
+        }
+        assertRefused("lr_multipliers names variants (dense, mod, mod-...), not \"moe\"", () -> SweepSpec.fromJson(
+                spec.toJson().replace("\"lr_multipliers\" : { }", "\"lr_multipliers\" : {\"moe\": 2}"), "spec"));
         assertEquals(0, dense.settings(spec).predictorDim());
         assertEquals(4, mod.settings(spec).predictorDim());
     }
@@ -376,7 +391,7 @@ class SweepTest {
         assertRefused("capacity must be in (0, 1)", () -> SweepSpec.fromJson(good.replace("\"capacity\" : 0.25", "\"capacity\" : 1.5"), "spec"));
         SweepSpec.Size odd = new SweepSpec.Size("odd", 32, 2, 5, 64);
         assertRefused("size odd: config", () -> new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, 1, List.of(1e8), List.of(odd),
-                0.25, 4, false, 3e-3, 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, 5, null));
+                0.25, 4, false, 3e-3, Map.of(), 16, 0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, 5, null));
         assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"seed\"", "\"sed\""), "spec"));
         assertRefused("spec: not a sweep spec", () -> SweepSpec.fromJson(good.replace("\"batch\" : 2,", ""), "spec"));
         // the document as a whole and each value as it is: no null spec, no coercion, no Java types in the message
