@@ -32,8 +32,10 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelFileOption model;
 
-    @Option(names = "--text", required = true, paramLabel = "FILE|FOLDER|" + JdkSourceText.NAME + "|u16:FILE|u32:FILE",
+    @Option(names = "--text", required = true, paramLabel = "FILE|FOLDER|" + JdkSourceText.NAME + "|" + JdkSourceText.FILES_NAME
+            + "|u16:FILE|u32:FILE",
             description = "The text: a file, a folder (its files in name order), " + JdkSourceText.NAME + " for the JDK's Java sources, "
+                    + JdkSourceText.FILES_NAME + " for them with a tenth held out in whole files, "
                     + "or token ids another tokenizer made (u16:FILE, u32:FILE, as mod train --data takes them).")
     String text;
 

@@ -83,8 +83,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the weights and of the batches (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--data", required = true, paramLabel = "PATH|jdk-src|copy|u16:FILE|u32:FILE",
-            description = "A text file or folder, jdk-src (the JDK's Java sources), copy (the selective-copy task), or token ids "
+    @Option(names = "--data", required = true, paramLabel = "PATH|jdk-src|jdk-src-files|copy|u16:FILE|u32:FILE",
+            description = "A text file or folder, jdk-src (the JDK's Java sources; the last tenth held out), jdk-src-files (the same, "
+                    + "a tenth held out in whole files from every package), copy (the selective-copy task), or token ids "
                     + "another tokenizer made (u16:FILE, u32:FILE: little-endian, as nanoGPT's train.bin) for an imported model.")
     String data;
 

@@ -3,13 +3,16 @@ package dev.mod.data;
 import dev.mod.ModException;
 import dev.mod.model.Rng;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /**
@@ -17,7 +20,10 @@ import java.util.stream.Stream;
  * sources), or token ids already made by another tokenizer (u16:FILE or u32:FILE, little-endian unsigned ids one
  * after another, as nanoGPT writes its train.bin), for a model whose vocabulary is not bytes (mod import --from hf).
  * The last tenth is held out for evaluation; training windows start anywhere in the first nine tenths, held-out
- * windows at fixed, evenly spaced places in the last tenth.
+ * windows at fixed, evenly spaced places in the last tenth. jdk-src-files holds out whole files instead: going
+ * through the JDK's sources in the archive's order, a file is held out whenever that brings its package's held-out
+ * files nearer a tenth of the package's text read so far, and the held-out files are moved to the end; so no file is
+ * in both parts, about a tenth of the bytes is held out, and every package of more than a few files gives some.
  */
 public final class TextData implements TrainingData {
     private final String description;
@@ -27,11 +33,16 @@ public final class TextData implements TrainingData {
     private final int seqLen;
 
     private TextData(String description, int[] tokens, boolean bytes, int seqLen) {
+        this(description, tokens, tokens.length - tokens.length / 10, bytes, seqLen);
+    }
+
+    // held out: tokens[split ..]
+    private TextData(String description, int[] tokens, int split, boolean bytes, int seqLen) {
         this.description = description;
         this.tokens = tokens;
         this.bytes = bytes;
         this.seqLen = seqLen;
-        this.split = tokens.length - tokens.length / 10;
+        this.split = split;
         int needed = seqLen + 1;
         if (split < needed || tokens.length - split < needed) {
             throw new ModException("data: " + description + " has " + tokens.length + " tokens; a sequence of " + seqLen
@@ -39,10 +50,46 @@ public final class TextData implements TrainingData {
         }
     }
 
+    // the JDK's sources, about a tenth of them held out as whole files, at the end
+    private static TextData jdkFiles(int seqLen, int maxBytes) {
+        ByteArrayOutputStream training = new ByteArrayOutputStream();
+        ByteArrayOutputStream heldOut = new ByteArrayOutputStream();
+        List<JdkSourceText.SourceFile> files = JdkSourceText.files(maxBytes);
+        Map<String, long[]> packages = new HashMap<>(); // folder -> {held-out bytes, all bytes}
+        int heldOutFiles = 0;
+        for (JdkSourceText.SourceFile file : files) {
+            long[] sizes = packages.computeIfAbsent(file.folder(), f -> new long[2]);
+            int length = file.text().length;
+            sizes[1] += length;
+            if (heldOut(sizes[0], length, sizes[1])) {
+                sizes[0] += length;
+                heldOut.writeBytes(file.text());
+                heldOutFiles++;
+            } else {
+                training.writeBytes(file.text());
+            }
+        }
+        int split = training.size();
+        training.writeBytes(heldOut.toByteArray());
+        return new TextData("the JDK's Java sources (" + JdkSourceText.archive() + "), " + heldOutFiles + " of " + files.size()
+                + " files held out whole", ByteTokenizer.encode(training.toByteArray()), split, true, seqLen);
+    }
+
+    /**
+     * Whether the next file of a package is held out: when that brings the package's held-out bytes nearer a tenth of
+     * all its bytes (the file's included) than leaving it, that is when they and half the file are less than a tenth.
+     */
+    static boolean heldOut(long heldOutBytes, long fileBytes, long allBytes) {
+        return 20 * heldOutBytes + 10 * fileBytes < 2 * allBytes;
+    }
+
     /** PATH (a file or a folder), jdk-src, or u16:FILE / u32:FILE of token ids; at most maxBytes bytes are read. */
     public static TextData open(String spec, int seqLen, int maxBytes) {
         if (maxBytes < 1) {
             throw new ModException("--max-data-bytes must be at least 1, got " + maxBytes);
+        }
+        if (spec.equals(JdkSourceText.FILES_NAME)) {
+            return jdkFiles(seqLen, maxBytes);
         }
         if (spec.equals(JdkSourceText.NAME)) {
             return new TextData("the JDK's Java sources (" + JdkSourceText.archive() + ")", ByteTokenizer.encode(JdkSourceText.read(maxBytes)),
@@ -104,7 +151,7 @@ public final class TextData implements TrainingData {
                 // a device would be read forever (/dev/zero), a pipe would block
                 throw new ModException("data: " + path + " is neither a regular file nor a folder");
             }
-            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
             for (Path f : files) {
                 if (out.size() >= maxBytes) {
                     break;
