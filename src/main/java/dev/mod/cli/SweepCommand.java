@@ -35,13 +35,18 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "The built-in quick spec: four sizes at a tenth of the budgets (a few minutes).")
     boolean quick;
 
+    @Option(names = "--paper", description = "The built-in spec for the paper's headline claim: 6 to 8 layers, budgets 1e13 to 1e14, "
+            + "two seeds, a held-out tenth of whole files, the Gaussian control, the predictor's FLOPs counted (hours on 2 cores).")
+    boolean paper;
+
     @Option(names = "--print-spec", description = "Print the spec (built-in, --quick or --spec) as JSON and exit.")
     boolean printSpec;
 
     @Option(names = "--list", description = "List the runs (steps, learning rate, parameters, FLOPs per forward pass) and exit.")
     boolean list;
 
-    @Option(names = "--out", paramLabel = "DIR", description = "The sweep's folder (default: results/sweep, or results/sweep-quick with --quick).")
+    @Option(names = "--out", paramLabel = "DIR", description = "The sweep's folder (default: results/sweep, results/sweep-quick with --quick, "
+            + "results/sweep-paper with --paper).")
     Path out;
 
     @Option(names = "--shard", paramLabel = "i/n", description = "Run only every n-th run, starting at run i (0 <= i < n).")
@@ -58,16 +63,16 @@ final class SweepCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (quick && specFile != null) {
-            throw new ModException("--quick and --spec choose the spec both: give one");
+        if ((quick ? 1 : 0) + (paper ? 1 : 0) + (specFile != null ? 1 : 0) > 1) {
+            throw new ModException("--quick, --paper and --spec each choose the spec: give one");
         }
-        SweepSpec spec = specFile != null ? readSpec(specFile) : quick ? SweepSpec.quick() : SweepSpec.defaults();
+        SweepSpec spec = specFile != null ? readSpec(specFile) : quick ? SweepSpec.quick() : paper ? SweepSpec.paper() : SweepSpec.defaults();
         if (printSpec) {
             System.out.println(spec.toJson());
             return 0;
         }
         Sweep.Shard part = shard == null ? Sweep.Shard.ALL : Sweep.Shard.parse(shard);
-        Path dir = out != null ? out : Path.of(quick ? "results/sweep-quick" : "results/sweep");
+        Path dir = out != null ? out : Path.of(quick ? "results/sweep-quick" : paper ? "results/sweep-paper" : "results/sweep");
         int threadCount = threads.resolve();
         Sweep sweep = new Sweep(spec, dir, threadCount, backend.startForTraining(threadCount).training(backend.device));
         List<SweepRun> runs = sweep.runs(part);

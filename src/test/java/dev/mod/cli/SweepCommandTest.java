@@ -58,7 +58,9 @@ class SweepCommandTest extends ConsoleTest {
     void refusals() throws IOException {
         Path spec = specFile();
         assertEquals(1, mod("sweep", "--quick", "--spec", spec.toString()));
-        assertEquals("mod: error: --quick and --spec choose the spec both: give one", stderr().strip());
+        assertEquals("mod: error: --quick, --paper and --spec each choose the spec: give one", stderr().strip());
+        assertEquals(1, mod("sweep", "--quick", "--paper"));
+        assertEquals("mod: error: --quick, --paper and --spec each choose the spec: give one", stderr().strip());
         Path broken = dir.resolve("broken.json");
         Files.writeString(broken, Files.readString(spec).replace("\"budgets\"", "\"budget\""));
         assertEquals(1, mod("sweep", "--spec", broken.toString(), "--out", dir.resolve("x").toString()));

@@ -116,6 +116,28 @@ class SweepTest {
     }
 
     @Test
+    void thePaperSpecIsDeepAndBracketsEachBudgetsOptimum() {
+        SweepSpec paper = SweepSpec.paper();
+        assertEquals(paper, SweepSpec.fromJson(paper.toJson(), "paper"));
+        assertEquals("jdk-src-files", paper.data());
+        assertTrue(paper.seeds() == 2 && paper.countPredictorFlops() && paper.ablation().gaussian());
+        for (SweepSpec.Size size : paper.sizes()) {
+            assertTrue(size.nLayers() >= 6 && size.nLayers() <= 8, size.name());
+            assertEquals(size.nLayers() / 2, paper.config(size).routedLayers().size(), "every other block routed");
+        }
+        List<SweepRun> plan = SweepRun.plan(paper);
+        for (double budget : paper.budgets()) {
+            // 20 tokens a parameter: training FLOPs 6 N D = 120 N^2
+            double rule = Math.sqrt(budget / 120);
+            long smallest = plan.stream().filter(r -> r.budget() == budget).mapToLong(SweepRun::params).min().orElseThrow();
+            long largest = plan.stream().filter(r -> r.budget() == budget).mapToLong(SweepRun::params).max().orElseThrow();
+            assertTrue(smallest < rule / 1.4 && rule * 2.5 < largest, budget + ": " + smallest + " < " + rule + " < " + largest);
+        }
+        // the evaluation covers the held-out tenth of the 8 MB: 400 batches of 16 windows of 128 bytes
+        assertTrue(paper.evalBatches() * paper.batch() * paper.seqLen() >= paper.maxDataBytes() / 10);
+    }
+
+    @Test
     void microSweepEndToEnd() throws IOException {
         SweepSpec spec = micro();
         List<SweepResult> results = completeSweep();
