@@ -12,7 +12,8 @@ import java.util.Locale;
 
 /** The sweep's plots, in the project's one chart style. */
 final class SweepPlots {
-    static final List<String> FILES = List.of("isoflop.png", "loss_vs_forward_flops.png", "ablations.png", "causal_eval.png");
+    static final List<String> FILES = List.of("isoflop.png", "loss_vs_forward_flops.png", "ablations.png", "causal_eval.png",
+            "loss_vs_forward_flops_all.png", "loss_vs_train_time.png");
 
     private SweepPlots() {
     }
@@ -22,6 +23,57 @@ final class SweepPlots {
         lossAgainstForwardFlops(report, dir.resolve(FILES.get(1)));
         ablations(report, dir.resolve(FILES.get(2)));
         causalEvaluation(report, dir.resolve(FILES.get(3)));
+        everyPointAgainstForwardFlops(report, dir.resolve(FILES.get(4)));
+        lossAgainstTrainingTime(report, dir.resolve(FILES.get(5)));
+    }
+
+    /**
+     * Every point of the sweep, isoFLOP runs and ablations: held-out loss against the FLOPs of one forward pass, the
+     * paper's normalised view (its Figure 4, right): a variant is better where it reaches a lower loss for fewer FLOPs
+     * per forward pass, whatever its budget.
+     */
+    static void everyPointAgainstForwardFlops(SweepReport report, Path png) {
+        List<Line> lines = new ArrayList<>();
+        int hue = 0;
+        for (double budget : report.spec().budgets()) {
+            for (boolean dense : new boolean[] {true, false}) {
+                List<SweepReport.Point> curve = report.curve(budget, dense).stream()
+                        .sorted(java.util.Comparator.comparingDouble(SweepReport.Point::forwardFlops)).toList();
+                lines.add(spread(new Line((dense ? "dense, " : "MoD, ") + SweepRun.number(budget) + " FLOPs",
+                        curve.stream().mapToDouble(SweepReport.Point::forwardFlops).toArray(),
+                        curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue, dense ? Look.DASHED : Look.SOLID), curve));
+            }
+            hue++;
+        }
+        List<SweepReport.Point> ablations = report.ablation().stream().filter(p -> !p.run().isoFlop()).toList();
+        if (!ablations.isEmpty()) {
+            lines.add(spread(new Line("ablations", ablations.stream().mapToDouble(SweepReport.Point::forwardFlops).toArray(),
+                    ablations.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue, Look.POINTS)
+                    .withLabels(ablations.stream().map(p -> label(p.run(), report.spec())).toArray(String[]::new)), ablations));
+        }
+        Charts.lines("Every run: held-out loss against FLOPs per forward pass",
+                subtitle(report) + "; each curve one budget's sizes, lower-left is better",
+                new Axis("FLOPs per forward pass (one sequence of " + report.spec().seqLen() + " tokens)", true),
+                new Axis("held-out loss (nats per byte)", false), lines, png);
+    }
+
+    /** Held-out loss against training wall-clock time, per budget: what the FLOP-matched view leaves out. */
+    static void lossAgainstTrainingTime(SweepReport report, Path png) {
+        List<Line> lines = new ArrayList<>();
+        int hue = 0;
+        for (double budget : report.spec().budgets()) {
+            for (boolean dense : new boolean[] {true, false}) {
+                List<SweepReport.Point> curve = report.curve(budget, dense).stream()
+                        .sorted(java.util.Comparator.comparingDouble(SweepReport.Point::seconds)).toList();
+                lines.add(spread(new Line((dense ? "dense, " : "MoD, ") + SweepRun.number(budget) + " FLOPs",
+                        curve.stream().mapToDouble(SweepReport.Point::seconds).toArray(),
+                        curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue, dense ? Look.DASHED : Look.SOLID), curve));
+            }
+            hue++;
+        }
+        Charts.lines("Held-out loss against training time", subtitle(report) + "; seconds on the machine and threads of "
+                        + "runs.csv, the mean over seeds; lower-left is better",
+                new Axis("training time (s)", true), new Axis("held-out loss (nats per byte)", false), lines, png);
     }
 
     /** Held-out loss against parameters, per budget: dense dashed, MoD solid, each with its fitted parabola and minimum. */

@@ -33,19 +33,25 @@ public final class SweepReport {
 
     /**
      * A variant of a size at a budget over the seeds it was trained with, one run each: the mean held-out loss with top-k
-     * routing, the lowest and the highest; run is the first seed's, for what the seeds share (size, parameters, FLOPs).
+     * routing, the lowest and the highest, and the mean training time in seconds and median step time in ms; run is
+     * the first seed's, for what the seeds share (size, parameters, FLOPs).
      */
-    public record Point(SweepResult run, double loss, double low, double high, int seeds) {
+    public record Point(SweepResult run, double loss, double low, double high, int seeds, double seconds, double stepMs) {
         static Point of(List<SweepResult> runs) {
             double sum = 0;
             double low = Double.POSITIVE_INFINITY;
             double high = Double.NEGATIVE_INFINITY;
+            double seconds = 0;
+            double stepMs = 0;
             for (SweepResult r : runs) {
                 sum += r.evalLoss();
                 low = Math.min(low, r.evalLoss());
                 high = Math.max(high, r.evalLoss());
+                seconds += r.trainSeconds();
+                stepMs += r.stepMs();
             }
-            return new Point(runs.getFirst(), sum / runs.size(), low, high, runs.size());
+            int n = runs.size();
+            return new Point(runs.getFirst(), sum / n, low, high, n, seconds / n, stepMs / n);
         }
 
         public long params() {
@@ -138,6 +144,20 @@ public final class SweepReport {
         return new Optimum(best, fit);
     }
 
+    /**
+     * The wall-clock-matched counterpart of a budget's optimum of one kind: the best point of the other kind, at any
+     * budget, whose training took no longer (null if none did). Beside the FLOP-matched comparison, since a MoD step
+     * of equal FLOPs need not take equal time.
+     */
+    public Point wallClockRival(double budget, boolean dense) {
+        Optimum o = optimum(budget, dense);
+        if (o == null) {
+            return null;
+        }
+        return points().stream().filter(p -> p.run().isoFlop() && p.run().dense() != dense && p.seconds() <= o.best().seconds())
+                .min(Comparator.comparingDouble(Point::loss)).orElse(null);
+    }
+
     /** The ablation points, with the MoD and dense points of the ablation's budget and size for comparison. */
     public List<Point> ablation() {
         SweepSpec.Ablation a = spec.ablation();
@@ -180,6 +200,11 @@ public final class SweepReport {
             b.set("mod", optimumJson(mod));
             if (dense != null && mod != null) {
                 b.put("loss_difference", mod.best().loss() - dense.best().loss());
+                b.put("step_time_ratio", mod.best().stepMs() / dense.best().stepMs());
+                b.put("train_time_ratio", mod.best().seconds() / dense.best().seconds());
+                Point rival = wallClockRival(budget, false);
+                b.put("wall_clock_rival_dense", rival == null ? null : rival.run().name());
+                b.put("wall_clock_loss_difference", rival == null ? null : mod.best().loss() - rival.loss());
                 b.put("forward_flops_ratio", mod.best().forwardFlops() / dense.best().forwardFlops());
                 b.put("params_ratio", (double) mod.best().params() / dense.best().params());
             }
@@ -252,6 +277,21 @@ public final class SweepReport {
         }
         s.append("(best = lowest held-out loss with top-k routing among the sizes trained; fwd FLOPs of one sequence of ")
                 .append(spec.seqLen()).append(" tokens; MoD-dense < 0: MoD better)\n");
+        s.append("wall clock: the optima's step time and training time, MoD / dense; the best dense run (any budget) that "
+                + "trained no longer than the MoD optimum, and MoD's loss minus its\n");
+        for (double budget : spec.budgets()) {
+            Optimum dense = optimum(budget, true);
+            Optimum mod = optimum(budget, false);
+            if (dense == null || mod == null) {
+                continue;
+            }
+            Point rival = wallClockRival(budget, false);
+            s.append(String.format(Locale.ROOT, "  %-9s step %.3fx, training %.3fx (%.0f s / %.0f s); %s%n", SweepRun.number(budget),
+                    mod.best().stepMs() / dense.best().stepMs(), mod.best().seconds() / dense.best().seconds(),
+                    mod.best().seconds(), dense.best().seconds(), rival == null ? "no dense run trained that fast"
+                            : String.format(Locale.ROOT, "%s in %.0f s, %+.4f", rival.run().name(), rival.seconds(),
+                            mod.best().loss() - rival.loss())));
+        }
         if (spec.seeds() > 1) {
             s.append("losses are means over the seeds trained (up to ").append(spec.seeds())
                     .append("); lowest - highest of each optimum:\n");

@@ -169,7 +169,8 @@ class SweepTest {
         // the report: every run in sweep.json and runs.csv, the plots, and a table naming each budget's optimum
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
         Path dir = shared.resolve("complete");
-        SweepReport.of(List.of(dir)).write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
+        SweepReport report = SweepReport.of(List.of(dir));
+        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
         JsonNode json = JSON.readTree(dir.resolve("sweep.json").toFile());
         assertEquals(results.size(), json.get("runs").size());
         assertEquals(0, json.get("missing").size());
@@ -184,6 +185,16 @@ class SweepTest {
             assertEquals(best.name(), b.get("dense").get("best_run").asText());
             assertEquals(b.get("mod").get("eval_loss").asDouble() - best.evalLoss(), b.get("loss_difference").asDouble(), 1e-12);
             assertTrue(b.get("dense").has("fit"), "three sizes: a parabola");
+            SweepReport.Point dense = report.optimum(budget, true).best();
+            SweepReport.Point mod = report.optimum(budget, false).best();
+            assertEquals(mod.stepMs() / dense.stepMs(), b.get("step_time_ratio").asDouble(), 1e-12);
+            SweepReport.Point rival = report.wallClockRival(budget, false);
+            if (rival != null) {
+                assertTrue(rival.run().dense() && rival.seconds() <= mod.seconds(), "a dense run that trained no longer");
+                assertEquals(mod.loss() - rival.loss(), b.get("wall_clock_loss_difference").asDouble(), 1e-12);
+                assertTrue(report.points().stream().noneMatch(p -> p.run().isoFlop() && p.run().dense()
+                        && p.seconds() <= mod.seconds() && p.loss() < rival.loss()), "the best such run");
+            }
         }
         String table = printed.toString(StandardCharsets.UTF_8);
         assertTrue(table.contains("1e8") && table.contains("2e8") && table.contains("mod-stochastic"), table);
