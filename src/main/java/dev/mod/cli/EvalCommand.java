@@ -1,5 +1,7 @@
 package dev.mod.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
@@ -7,6 +9,7 @@ import dev.mod.backend.Backend;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.data.JdkSourceText;
 import dev.mod.data.TextData;
+import dev.mod.io.AtomicFiles;
 import dev.mod.io.ModelFile;
 import dev.mod.model.DType;
 import dev.mod.model.Model;
@@ -14,11 +17,15 @@ import dev.mod.plan.CausalPass;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.Logits;
 import dev.mod.plan.RoutingRule;
+import dev.mod.plot.Charts;
 import me.tongfei.progressbar.ProgressBar;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -59,6 +66,12 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "One JSON object on standard output instead of the table.")
     boolean json;
 
+    @Option(names = "--routing-analysis", paramLabel = "DIR",
+            description = "Also write routing_entropy.json and routing_entropy.png into DIR: the scored tokens grouped by how "
+                    + "many routed blocks processed them, with the mean entropy of their next-byte predictions and their mean "
+                    + "loss (the paper's question: are the tokens routed through more blocks those of higher-entropy predictions?).")
+    Path analysisDir;
+
     @Mixin
     RoutingOptions routing;
 
@@ -97,8 +110,11 @@ final class EvalCommand implements Callable<Integer> {
                 data.checkVocabulary(m.config().vocabSize());
             }
             int windows = maxWindows == null ? data.windows(heldOut) : Math.min(maxWindows, data.windows(heldOut));
+            if (analysisDir != null && m.config().routedLayers().isEmpty()) {
+                throw new ModException("--routing-analysis needs routed layers; this model has none");
+            }
             long start = System.nanoTime();
-            Score score = new Score(m.config().routedLayers());
+            Score score = new Score(m.config().routedLayers(), analysisDir != null);
             try (ProgressBar bar = progress.bar("eval", windows); Passes passes = new Passes(m, runtime, rule)) {
                 for (int first = 0; first < windows; first += batch) {
                     int rows = Math.min(batch, windows - first);
@@ -114,6 +130,9 @@ final class EvalCommand implements Callable<Integer> {
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             ObjectNode result = result(m, data, heldOut, windows, t, rule, score, seconds, runtime.name());
+            if (analysisDir != null) {
+                result.set("routing_analysis", writeAnalysis(score, result));
+            }
             if (json) {
                 System.out.println(result.toPrettyString());
             } else {
@@ -123,21 +142,36 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Sums over the scored tokens: their cross-entropy in nats, and per routed layer the tokens it processed. */
+    /**
+     * Sums over the scored tokens: their cross-entropy in nats, and per routed layer the tokens it processed; with the
+     * routing analysis, per number of routed blocks that processed a token (0 .. R): tokens, summed prediction entropy
+     * and loss, and the sums a correlation of blocks and entropy needs.
+     */
     private static final class Score {
         final List<Integer> layers;
         final long[] routed;
         double nats;
         long tokens;
         long decisions;
+        final long[] byBlocks;
+        final double[] entropyByBlocks;
+        final double[] lossByBlocks;
+        double sumBlocksEntropy;
+        double sumEntropy;
+        double sumEntropySquared;
 
-        Score(List<Integer> layers) {
+        Score(List<Integer> layers, boolean analysis) {
             this.layers = layers;
             this.routed = new long[layers.size()];
+            int groups = analysis ? layers.size() + 1 : 0;
+            byBlocks = new long[groups];
+            entropyByBlocks = new double[groups];
+            lossByBlocks = new double[groups];
         }
 
-        // logits[rows * t, V] against target[rows][t]: -log softmax(logits)[target], summed in double
-        void add(float[] logits, int[][] target, int vocab) {
+        // logits[rows * t, V] against target[rows][t]: -log softmax(logits)[target], summed in double; blocks[rows * t]: the
+        // routed blocks that processed each token (null without the analysis)
+        void add(float[] logits, int[][] target, int vocab, int[] blocks) {
             int t = target[0].length;
             for (int r = 0; r < target.length; r++) {
                 for (int i = 0; i < t; i++) {
@@ -147,14 +181,85 @@ final class EvalCommand implements Callable<Integer> {
                         max = Math.max(max, logits[row * vocab + v]);
                     }
                     double sum = 0;
+                    double weighted = 0;
                     for (int v = 0; v < vocab; v++) {
-                        sum += Math.exp(logits[row * vocab + v] - max);
+                        double e = Math.exp(logits[row * vocab + v] - max);
+                        sum += e;
+                        weighted += e * (logits[row * vocab + v] - max);
                     }
-                    nats += max + Math.log(sum) - logits[row * vocab + target[r][i]];
+                    double loss = max + Math.log(sum) - logits[row * vocab + target[r][i]];
+                    nats += loss;
+                    if (blocks != null) {
+                        // H = log sum e^(x - max) - E_p[x - max]
+                        double entropy = Math.log(sum) - weighted / sum;
+                        int b = blocks[row];
+                        byBlocks[b]++;
+                        entropyByBlocks[b] += entropy;
+                        lossByBlocks[b] += loss;
+                        sumBlocksEntropy += b * entropy;
+                        sumEntropy += entropy;
+                        sumEntropySquared += entropy * entropy;
+                    }
                 }
             }
             tokens += (long) target.length * t;
         }
+    }
+
+    // routing_entropy.json and .png into --routing-analysis; returns the JSON
+    private ObjectNode writeAnalysis(Score s, ObjectNode result) {
+        ObjectNode a = JsonNodeFactory.instance.objectNode();
+        a.put("model", result.get("model").asText());
+        a.put("text", result.get("text").asText());
+        a.put("routing", result.get("routing").asText());
+        a.put("routed_layers", s.layers.size());
+        a.put("tokens", s.tokens);
+        double sumBlocks = 0;
+        double sumBlocksSquared = 0;
+        ArrayNode groups = a.putArray("by_routed_blocks");
+        double[] blocks = new double[s.byBlocks.length];
+        double[] entropy = new double[s.byBlocks.length];
+        double[] loss = new double[s.byBlocks.length];
+        String[] shares = new String[s.byBlocks.length];
+        for (int b = 0; b < s.byBlocks.length; b++) {
+            ObjectNode g = groups.addObject();
+            long n = s.byBlocks[b];
+            g.put("blocks", b);
+            g.put("tokens", n);
+            g.put("share", (double) n / s.tokens);
+            g.put("mean_entropy", n == 0 ? null : s.entropyByBlocks[b] / n);
+            g.put("mean_loss", n == 0 ? null : s.lossByBlocks[b] / n);
+            sumBlocks += (double) b * n;
+            sumBlocksSquared += (double) b * b * n;
+            blocks[b] = b;
+            entropy[b] = n == 0 ? Double.NaN : s.entropyByBlocks[b] / n;
+            loss[b] = n == 0 ? Double.NaN : s.lossByBlocks[b] / n;
+            shares[b] = String.format(Locale.ROOT, "%.1f%%", 100.0 * n / s.tokens);
+        }
+        double n = s.tokens;
+        double covariance = s.sumBlocksEntropy / n - (sumBlocks / n) * (s.sumEntropy / n);
+        double blocksSd = Math.sqrt(sumBlocksSquared / n - Math.pow(sumBlocks / n, 2));
+        double entropySd = Math.sqrt(s.sumEntropySquared / n - Math.pow(s.sumEntropy / n, 2));
+        a.put("mean_routed_blocks", sumBlocks / n);
+        a.put("correlation_blocks_entropy", blocksSd == 0 || entropySd == 0 ? null : covariance / (blocksSd * entropySd));
+        AtomicFiles.write(analysisDir.resolve("routing_entropy.json"),
+                o -> o.write(a.toPrettyString().getBytes(StandardCharsets.UTF_8)));
+        List<Integer> present = new ArrayList<>();
+        for (int b = 0; b < blocks.length; b++) {
+            if (s.byBlocks[b] > 0) {
+                present.add(b);
+            }
+        }
+        double[] x = present.stream().mapToDouble(b -> blocks[b]).toArray();
+        Charts.lines("Prediction entropy by the routed blocks a token went through",
+                a.get("text").asText() + "; routing " + a.get("routing").asText() + "; points labelled with their share of tokens",
+                new Charts.Axis("routed blocks that processed the token (of " + s.layers.size() + ")", false),
+                new Charts.Axis("nats", false),
+                List.of(new Charts.Line("mean entropy of the next-byte prediction", x, present.stream().mapToDouble(b -> entropy[b]).toArray(),
+                                0, Charts.Look.SOLID).withLabels(present.stream().map(b -> shares[b]).toArray(String[]::new)),
+                        new Charts.Line("mean loss", x, present.stream().mapToDouble(b -> loss[b]).toArray(), 2, Charts.Look.DASHED)),
+                analysisDir.resolve("routing_entropy.png"));
+        return a;
     }
 
     /**
@@ -184,6 +289,7 @@ final class EvalCommand implements Callable<Integer> {
                 rows = n;
             }
             float[] logits;
+            int[] blocks = score.byBlocks.length == 0 ? null : new int[n * t];
             if (rule.causal()) {
                 if (causal == null) {
                     causal = runtime.openCausal(model, rule, n, n * t, t, null, DType.F32);
@@ -193,20 +299,35 @@ final class EvalCommand implements Callable<Integer> {
                 logits = causal.logits();
                 for (int j = 0; j < score.layers.size(); j++) {
                     score.routed[j] += causal.routedTokens(score.layers.get(j));
+                    if (blocks != null) {
+                        int[] routed = causal.routed(score.layers.get(j));
+                        for (int row = 0; row < n * t; row++) {
+                            blocks[row] += routed[row];
+                        }
+                    }
                 }
             } else {
                 if (topK == null) {
                     topK = runtime.open(model, n, t);
-                    topK.keepRoutingOutputs(false);
+                    topK.keepRoutingOutputs(blocks != null);
                 }
                 topK.run(input);
                 logits = topK.logits();
                 for (int j = 0; j < score.layers.size(); j++) {
                     score.routed[j] += (long) n * topK.capacity();
+                    if (blocks != null) {
+                        int[] selected = topK.selected(score.layers.get(j));
+                        int k = topK.capacity();
+                        for (int b = 0; b < n; b++) {
+                            for (int i = 0; i < k; i++) {
+                                blocks[b * t + selected[b * k + i]]++;
+                            }
+                        }
+                    }
                 }
             }
             Logits.requireFinite(logits, 0, n * t, vocab, row -> "window position " + row % t, "the model's weights are not usable");
-            score.add(logits, target, vocab);
+            score.add(logits, target, vocab, blocks);
             score.decisions += (long) n * t;
         }
 
@@ -263,5 +384,16 @@ final class EvalCommand implements Callable<Integer> {
                 e.getValue().asDouble())));
         System.out.printf(Locale.ROOT, "routed      fraction of tokens each routed layer processed (capacity %s):%s%n",
                 r.get("capacity").asText(), routed.length() == 0 ? " none (no routed layers)" : routed);
+        JsonNode analysis = r.get("routing_analysis");
+        if (analysis != null) {
+            System.out.printf(Locale.ROOT, "by blocks   tokens by the routed blocks that processed them: share, mean prediction entropy, mean loss "
+                    + "(correlation of blocks and entropy %s)%n", analysis.get("correlation_blocks_entropy").isNull() ? "none"
+                    : String.format(Locale.ROOT, "%+.3f", analysis.get("correlation_blocks_entropy").asDouble()));
+            for (JsonNode g : analysis.get("by_routed_blocks")) {
+                System.out.printf(Locale.ROOT, "            %d: %6.2f%%  %s  %s%n", g.get("blocks").asInt(), 100 * g.get("share").asDouble(),
+                        g.get("mean_entropy").isNull() ? "-" : String.format(Locale.ROOT, "%.4f", g.get("mean_entropy").asDouble()),
+                        g.get("mean_loss").isNull() ? "-" : String.format(Locale.ROOT, "%.4f", g.get("mean_loss").asDouble()));
+            }
+        }
     }
 }

@@ -44,6 +44,51 @@ class EvalCommandTest extends ConsoleTest {
     }
 
     @Test
+    void theRoutingAnalysisGroupsTheTokensByTheRoutedBlocksThatProcessedThem() throws IOException {
+        Path text = text();
+        String model = trained(text).resolve("model.safetensors").toString();
+        for (String rule : List.of("topk", "router")) {
+            Path out = dir.resolve("analysis-" + rule);
+            JsonNode r = eval("--model", model, "--text", text.toString(), "--seq", "32", "--part", "all", "--routing", rule,
+                    "--routing-analysis", out.toString());
+            JsonNode a = r.get("routing_analysis");
+            assertEquals(new ObjectMapper().readTree(out.resolve("routing_entropy.json").toFile()), a);
+            assertTrue(Files.size(out.resolve("routing_entropy.png")) > 1000);
+            int layers = r.get("routed_fraction").size();
+            assertEquals(layers, a.get("routed_layers").asInt());
+            assertEquals(layers + 1, a.get("by_routed_blocks").size(), "0 to R blocks");
+            long tokens = r.get("scored_bytes").asLong();
+            double blocks = 0;
+            double loss = 0;
+            long counted = 0;
+            for (JsonNode g : a.get("by_routed_blocks")) {
+                long n = g.get("tokens").asLong();
+                counted += n;
+                blocks += g.get("blocks").asInt() * (double) n;
+                if (n > 0) {
+                    loss += n * g.get("mean_loss").asDouble();
+                    assertTrue(g.get("mean_entropy").asDouble() > 0 && g.get("mean_entropy").asDouble() < Math.log(258));
+                }
+            }
+            assertEquals(tokens, counted, rule + ": every scored token in one group");
+            double routed = 0;
+            for (JsonNode f : r.get("routed_fraction")) {
+                routed += f.asDouble() * tokens;
+            }
+            assertEquals(routed, blocks, 1e-6, rule + ": the groups hold every routing decision the layers made");
+            assertEquals(r.get("loss_nats_per_byte").asDouble(), loss / tokens, 1e-9, rule + ": the groups' losses are the loss");
+            double c = a.get("correlation_blocks_entropy").asDouble();
+            assertTrue(c >= -1 && c <= 1, "a correlation: " + c);
+        }
+        Path config = Files.writeString(dir.resolve("dense.json"), "{\"vocab_size\": 258, \"dim\": 16, \"n_layers\": 2, "
+                + "\"n_heads\": 2, \"hidden_dim\": 32, \"max_seq_len\": 64, \"capacity\": 0.5, \"routed_layers\": []}");
+        assertEquals(0, mod("init", "--config", config.toString(), "--out", dir.resolve("dense.safetensors").toString()), stderr());
+        assertEquals(1, mod("eval", "--quiet", "--model", dir.resolve("dense.safetensors").toString(), "--text", text.toString(),
+                "--seq", "32", "--routing-analysis", dir.resolve("none").toString()));
+        assertTrue(stderr().contains("--routing-analysis needs routed layers; this model has none"), stderr());
+    }
+
+    @Test
     void theHeldOutLossIsTrainingsOnEveryBackendAndTheCausalRulesReportWhatTheyRouted() throws IOException {
         Path text = text();
         Path run = trained(text);
