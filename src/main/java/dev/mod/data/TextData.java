@@ -20,10 +20,10 @@ import java.util.stream.Stream;
  * sources), or token ids already made by another tokenizer (u16:FILE or u32:FILE, little-endian unsigned ids one
  * after another, as nanoGPT writes its train.bin), for a model whose vocabulary is not bytes (mod import --from hf).
  * The last tenth is held out for evaluation; training windows start anywhere in the first nine tenths, held-out
- * windows at fixed, evenly spaced places in the last tenth. jdk-src-files holds out whole files instead: going
- * through the JDK's sources in the archive's order, a file is held out whenever that brings its package's held-out
- * files nearer a tenth of the package's text read so far, and the held-out files are moved to the end; so no file is
- * in both parts, about a tenth of the bytes is held out, and every package of more than a few files gives some.
+ * windows at fixed, evenly spaced places in the last tenth. jdk-src-files holds out whole files instead: the 10th,
+ * 20th, ... file of each package (folder) in the archive's (alphabetical) order, moved to the end; so no file is in
+ * both parts, a tenth of the files of every package of ten or more is held out, and which ones does not depend on
+ * their size (a rule on bytes held out small files three times as often as large ones).
  */
 public final class TextData implements TrainingData {
     private final String description;
@@ -55,14 +55,10 @@ public final class TextData implements TrainingData {
         ByteArrayOutputStream training = new ByteArrayOutputStream();
         ByteArrayOutputStream heldOut = new ByteArrayOutputStream();
         List<JdkSourceText.SourceFile> files = JdkSourceText.files(maxBytes);
-        Map<String, long[]> packages = new HashMap<>(); // folder -> {held-out bytes, all bytes}
+        Map<String, Integer> seen = new HashMap<>(); // files of each folder so far
         int heldOutFiles = 0;
         for (JdkSourceText.SourceFile file : files) {
-            long[] sizes = packages.computeIfAbsent(file.folder(), f -> new long[2]);
-            int length = file.text().length;
-            sizes[1] += length;
-            if (heldOut(sizes[0], length, sizes[1])) {
-                sizes[0] += length;
+            if (heldOut(seen.merge(file.folder(), 1, Integer::sum))) {
                 heldOut.writeBytes(file.text());
                 heldOutFiles++;
             } else {
@@ -75,12 +71,9 @@ public final class TextData implements TrainingData {
                 + " files held out whole", ByteTokenizer.encode(training.toByteArray()), split, true, seqLen);
     }
 
-    /**
-     * Whether the next file of a package is held out: when that brings the package's held-out bytes nearer a tenth of
-     * all its bytes (the file's included) than leaving it, that is when they and half the file are less than a tenth.
-     */
-    static boolean heldOut(long heldOutBytes, long fileBytes, long allBytes) {
-        return 20 * heldOutBytes + 10 * fileBytes < 2 * allBytes;
+    /** Whether the n-th file (from 1) of a package is held out: every tenth. */
+    static boolean heldOut(int n) {
+        return n % 10 == 0;
     }
 
     /** PATH (a file or a folder), jdk-src, or u16:FILE / u32:FILE of token ids; at most maxBytes bytes are read. */

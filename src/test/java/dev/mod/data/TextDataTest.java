@@ -25,18 +25,15 @@ class TextDataTest {
         List<JdkSourceText.SourceFile> files = JdkSourceText.files(bytes);
         ByteArrayOutputStream training = new ByteArrayOutputStream();
         ByteArrayOutputStream heldOut = new ByteArrayOutputStream();
-        Map<String, long[]> sizes = new HashMap<>();
         Map<String, Integer> filesPerPackage = new HashMap<>();
         Set<String> heldOutPackages = new HashSet<>();
         int heldOutFiles = 0;
         for (JdkSourceText.SourceFile file : files) {
-            long[] s = sizes.computeIfAbsent(file.folder(), f -> new long[2]);
-            s[1] += file.text().length;
-            boolean out = TextData.heldOut(s[0], file.text().length, s[1]);
-            s[0] += out ? file.text().length : 0;
+            int n = filesPerPackage.merge(file.folder(), 1, Integer::sum);
+            boolean out = n % 10 == 0;
+            assertEquals(out, TextData.heldOut(n));
             (out ? heldOut : training).writeBytes(file.text());
             heldOutFiles += out ? 1 : 0;
-            filesPerPackage.merge(file.folder(), 1, Integer::sum);
             if (out) {
                 heldOutPackages.add(file.folder());
             }
@@ -57,8 +54,9 @@ class TextDataTest {
         data.window(false, 0, input, target);
         assertArrayEquals(ByteTokenizer.encode(java.util.Arrays.copyOf(training.toByteArray(), T)), input);
         double share = (double) held.length / (held.length + training.size());
-        assertTrue(Math.abs(share - 0.1) < 0.01, "a tenth held out to a percent: " + share);
+        assertTrue(Math.abs(share - 0.1) < 0.02, "about a tenth of the bytes held out: " + share);
         assertTrue(filesPerPackage.size() >= 10, "the sweep's text spans packages: " + filesPerPackage.keySet());
+        assertEquals(filesPerPackage.values().stream().mapToInt(n -> n / 10).sum(), heldOutFiles, "a tenth of each package's files");
         filesPerPackage.forEach((p, n) -> assertTrue(n < 10 || heldOutPackages.contains(p),
                 "package " + p + " has " + n + " files and none held out"));
         assertTrue(data.describe().contains(heldOutFiles + " of " + files.size() + " files held out whole"), data.describe());
