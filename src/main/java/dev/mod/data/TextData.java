@@ -58,7 +58,7 @@ public final class TextData implements TrainingData {
         Map<String, Integer> seen = new HashMap<>(); // files of each folder so far
         int heldOutFiles = 0;
         for (JdkSourceText.SourceFile file : files) {
-            if (heldOut(seen.merge(file.folder(), 1, Integer::sum))) {
+            if (heldOutFile(seen.merge(file.folder(), 1, Integer::sum))) {
                 heldOut.writeBytes(file.text());
                 heldOutFiles++;
             } else {
@@ -72,7 +72,7 @@ public final class TextData implements TrainingData {
     }
 
     /** Whether the n-th file (from 1) of a package is held out: every tenth. */
-    static boolean heldOut(int n) {
+    static boolean heldOutFile(int n) {
         return n % 10 == 0;
     }
 

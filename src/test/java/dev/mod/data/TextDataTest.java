@@ -31,7 +31,7 @@ class TextDataTest {
         for (JdkSourceText.SourceFile file : files) {
             int n = filesPerPackage.merge(file.folder(), 1, Integer::sum);
             boolean out = n % 10 == 0;
-            assertEquals(out, TextData.heldOut(n));
+            assertEquals(out, TextData.heldOutFile(n));
             (out ? heldOut : training).writeBytes(file.text());
             heldOutFiles += out ? 1 : 0;
             if (out) {
