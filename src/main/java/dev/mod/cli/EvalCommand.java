@@ -253,7 +253,7 @@ final class EvalCommand implements Callable<Integer> {
         double[] x = present.stream().mapToDouble(b -> blocks[b]).toArray();
         Charts.lines("Prediction entropy by the routed blocks a token went through",
                 a.get("text").asText() + "; routing " + a.get("routing").asText() + "; points labelled with their share of tokens",
-                new Charts.Axis("routed blocks that processed the token (of " + s.layers.size() + ")", false),
+                Charts.Axis.counts("routed blocks that processed the token (of " + s.layers.size() + ")"),
                 new Charts.Axis("nats", false),
                 List.of(new Charts.Line("mean entropy of the next-byte prediction", x, present.stream().mapToDouble(b -> entropy[b]).toArray(),
                                 0, Charts.Look.SOLID).withLabels(present.stream().map(b -> shares[b]).toArray(String[]::new)),

@@ -102,9 +102,18 @@ public final class Charts {
      * The axis of a plot: its label, whether it is logarithmic, and a reference value drawn as a grey line across
      * the plot and always within its range (1 on a ratio's axis: no change), or null.
      */
-    public record Axis(String label, boolean log, Double reference) {
+    public record Axis(String label, boolean log, Double reference, boolean whole) {
         public Axis(String label, boolean log) {
-            this(label, log, null);
+            this(label, log, null, false);
+        }
+
+        public Axis(String label, boolean log, Double reference) {
+            this(label, log, reference, false);
+        }
+
+        /** A linear axis of counts: ticks at whole numbers only. */
+        public static Axis counts(String label) {
+            return new Axis(label, false, null, true);
         }
     }
 
@@ -148,7 +157,8 @@ public final class Charts {
         double[] yRange = range(data, false, yAxis.reference());
         boolean logX = xAxis.log() && spansDecade(xRange);
         boolean logY = yAxis.log() && spansDecade(yRange);
-        XYPlot plot = new XYPlot(data, axis(xAxis.label(), logX, xRange), axis(yAxis.label(), logY, yRange), renderer);
+        XYPlot plot = new XYPlot(data, axis(xAxis.label(), logX, xRange, xAxis.whole()), axis(yAxis.label(), logY, yRange, yAxis.whole()),
+                renderer);
         if (yAxis.reference() != null && series > 0) {
             ValueMarker reference = new ValueMarker(yAxis.reference(), new Color(0x888888), new BasicStroke(1.2f));
             plot.addRangeMarker(reference);
@@ -235,7 +245,7 @@ public final class Charts {
     }
 
     /** An axis over the data with a margin; one distinct value gets a range around it instead of a zero-width one. */
-    private static ValueAxis axis(String label, boolean log, double[] range) {
+    private static ValueAxis axis(String label, boolean log, double[] range, boolean whole) {
         double lo = range[0];
         double hi = range[1];
         if (log) {
@@ -253,6 +263,9 @@ public final class Charts {
         }
         NumberAxis axis = new NumberAxis(label);
         axis.setAutoRangeIncludesZero(false);
+        if (whole) {
+            axis.setStandardTickUnits(NumberAxis.createIntegerTickUnits());
+        }
         axis.setNumberFormatOverride(new SiFormat());
         if (lo > hi) {
             axis.setRange(0, 1);

@@ -4,6 +4,7 @@ import dev.mod.plot.Charts.Axis;
 import dev.mod.plot.Charts.Line;
 import dev.mod.plot.Charts.Look;
 import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.axis.ValueAxis;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
@@ -25,6 +26,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ChartsTest {
     @TempDir
     Path dir;
+
+    @Test
+    void anAxisOfCountsTicksAtWholeNumbersOnly() {
+        JFreeChart chart = Charts.lineChart("t", "s", Axis.counts("blocks"), new Axis("nats", false),
+                List.of(new Line("entropy", new double[] {0, 1, 2, 3}, new double[] {1.1, 0.9, 0.8, 0.95}, 0, Look.SOLID)));
+        chart.createBufferedImage(960, 620);
+        NumberAxis counts = (NumberAxis) chart.getXYPlot().getDomainAxis();
+        assertEquals(1.0, counts.getTickUnit().getSize(), "0, 1, 2, 3 and nothing between");
+        NumberAxis plain = (NumberAxis) chart.getXYPlot().getRangeAxis();
+        assertTrue(plain.getTickUnit().getSize() < 1, "a plain axis keeps fractional ticks");
+    }
 
     @Test
     void pngsAreEncodedWithoutImageIOsTemporaryFiles() {
