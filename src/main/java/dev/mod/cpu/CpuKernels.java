@@ -159,7 +159,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         cacheAttention.attend(pool, out, q, row0, n, kT, stride, v, start, nHeads, nKvHeads, dh);
     }
 
-    // the same against a BF16 cache: kT [Hkv * dh / 2, stride], v [(start + n + 1) / 2, Hkv * dh] ints (see KvCache)
+    // the same against a BF16 cache: kT [Hkv * dh / 2, stride], v [Hkv, (stride + 1) / 2, dh] ints (see KvCache)
     @Override
     public void cachedAttentionBf16(float[] out, float[] q, int row0, int n, int[] kT, int stride, int[] v, int start,
                                     int nHeads, int nKvHeads, int dh) {
