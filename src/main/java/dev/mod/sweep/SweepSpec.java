@@ -226,12 +226,12 @@ public record SweepSpec(
      * thumb of 20 tokens a parameter (0.29M at 1e13, 0.9M at 1e14), budgets 1e13, 3.16e13 and 1e14, two seeds (the
      * first seed's pass runs first), held-out whole files (jdk-src-files) and evaluation batches that cover them (400 x
      * 16 windows of 128 bytes for about 800 KB), the predictor's FLOPs counted, and ablations at 3.16e13 on the 6-layer
-     * d96 with both stochastic controls. The learning-rate multipliers are none: a search at 1e13 is to choose them
-     * before the long runs (docs/sweeps.md).
+     * d96 with both stochastic controls. Learning-rate multipliers 2 for both variants, chosen at 1e13 on d64, d96 and
+     * d128-l6 from 1 and 2 (results/lr-search-1e13-dev-machine: 2 was better for both at every size).
      */
     public static SweepSpec paper() {
         return new SweepSpec(JdkSourceText.FILES_NAME, 8_000_000, 128, 16, 0, 2, List.of(1e13, 3.16e13, 1e14), PAPER_FAMILY, 0.125,
-                16, true, 2e-3, Map.of(), 128, 0.05, 0.1, 0.1, 1.0, 0.01, 1.0, 400, 20,
+                16, true, 2e-3, Map.of("dense", 2.0, "mod", 2.0), 128, 0.05, 0.1, 0.1, 1.0, 0.01, 1.0, 400, 20,
                 new Ablation(3.16e13, "d96-l6", List.of(0.25, 0.5), true, true, true));
     }
 
