@@ -7,8 +7,10 @@ import dev.mod.plot.Charts.Look;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.ToDoubleFunction;
 
 /** The sweep's plots, in the project's one chart style. */
 final class SweepPlots {
@@ -33,18 +35,8 @@ final class SweepPlots {
      * per forward pass, whatever its budget.
      */
     static void everyPointAgainstForwardFlops(SweepReport report, Path png) {
-        List<Line> lines = new ArrayList<>();
-        int hue = 0;
-        for (double budget : report.spec().budgets()) {
-            for (boolean dense : new boolean[] {true, false}) {
-                List<SweepReport.Point> curve = report.curve(budget, dense).stream()
-                        .sorted(java.util.Comparator.comparingDouble(SweepReport.Point::forwardFlops)).toList();
-                lines.add(spread(new Line((dense ? "dense, " : "MoD, ") + SweepRun.number(budget) + " FLOPs",
-                        curve.stream().mapToDouble(SweepReport.Point::forwardFlops).toArray(),
-                        curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue, dense ? Look.DASHED : Look.SOLID), curve));
-            }
-            hue++;
-        }
+        List<Line> lines = curvesAgainst(report, SweepReport.Point::forwardFlops);
+        int hue = report.spec().budgets().size();
         List<SweepReport.Point> ablations = report.ablation().stream().filter(p -> !p.run().isoFlop()).toList();
         if (!ablations.isEmpty()) {
             lines.add(spread(new Line("ablations", ablations.stream().mapToDouble(SweepReport.Point::forwardFlops).toArray(),
@@ -59,21 +51,26 @@ final class SweepPlots {
 
     /** Held-out loss against training wall-clock time, per budget: what the FLOP-matched view leaves out. */
     static void lossAgainstTrainingTime(SweepReport report, Path png) {
+        List<Line> lines = curvesAgainst(report, SweepReport.Point::seconds);
+        Charts.lines("Held-out loss against training time", subtitle(report) + "; seconds on the machine and threads of "
+                        + "runs.csv, the mean over seeds; lower-left is better",
+                new Axis("training time (s)", true), new Axis("held-out loss (nats per byte)", false), lines, png);
+    }
+
+    // per budget a dense (dashed) and a MoD (solid) line of the isoFLOP points' losses against x, in the order of x
+    private static List<Line> curvesAgainst(SweepReport report, ToDoubleFunction<SweepReport.Point> x) {
         List<Line> lines = new ArrayList<>();
         int hue = 0;
         for (double budget : report.spec().budgets()) {
             for (boolean dense : new boolean[] {true, false}) {
-                List<SweepReport.Point> curve = report.curve(budget, dense).stream()
-                        .sorted(java.util.Comparator.comparingDouble(SweepReport.Point::seconds)).toList();
+                List<SweepReport.Point> curve = report.curve(budget, dense).stream().sorted(Comparator.comparingDouble(x)).toList();
                 lines.add(spread(new Line((dense ? "dense, " : "MoD, ") + SweepRun.number(budget) + " FLOPs",
-                        curve.stream().mapToDouble(SweepReport.Point::seconds).toArray(),
-                        curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue, dense ? Look.DASHED : Look.SOLID), curve));
+                        curve.stream().mapToDouble(x).toArray(), curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue,
+                        dense ? Look.DASHED : Look.SOLID), curve));
             }
             hue++;
         }
-        Charts.lines("Held-out loss against training time", subtitle(report) + "; seconds on the machine and threads of "
-                        + "runs.csv, the mean over seeds; lower-left is better",
-                new Axis("training time (s)", true), new Axis("held-out loss (nats per byte)", false), lines, png);
+        return lines;
     }
 
     /** Held-out loss against parameters, per budget: dense dashed, MoD solid, each with its fitted parabola and minimum. */
