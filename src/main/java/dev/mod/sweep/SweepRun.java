@@ -58,7 +58,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
 
     /**
      * Every run of the spec, in a fixed order: seed by seed (so that a sweep stopped part way has whole passes first),
-     * and in each, budgets ascending, then sizes, dense then MoD; the ablations last.
+     * and in each, budgets ascending, then the sizes trained at the budget, dense then MoD; the ablations last.
      */
     public static List<SweepRun> plan(SweepSpec spec) {
         List<SweepRun> runs = new ArrayList<>();
@@ -72,7 +72,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
     private static List<SweepRun> plan(SweepSpec spec, long seed) {
         List<SweepRun> runs = new ArrayList<>();
         for (double budget : spec.budgets()) {
-            for (SweepSpec.Size size : spec.sizes()) {
+            for (SweepSpec.Size size : spec.sizes().stream().filter(s -> s.trainedAt(budget)).toList()) {
                 ModelConfig mod = spec.config(size);
                 runs.add(of(spec, budget, size, "dense", mod.dense(), RoutingRule.TOP_K, seed));
                 runs.add(of(spec, budget, size, "mod", mod, RoutingRule.TOP_K, seed));

@@ -127,6 +127,8 @@ class SweepTest {
         }
         List<SweepRun> plan = SweepRun.plan(paper);
         for (double budget : paper.budgets()) {
+            assertEquals(4 * 2 * 2, plan.stream().filter(r -> r.budget() == budget && !r.variant().startsWith("mod-")).count(),
+                    budget + ": four sizes, dense and MoD, two seeds");
             // 20 tokens a parameter: training FLOPs 6 N D = 120 N^2
             double rule = Math.sqrt(budget / 120);
             long smallest = plan.stream().filter(r -> r.budget() == budget).mapToLong(SweepRun::params).min().orElseThrow();
@@ -410,6 +412,32 @@ class SweepTest {
         assertNotNull(IsoFlopFit.of(params, beyond).a());
         assertThrows(IllegalArgumentException.class, () -> IsoFlopFit.of(new double[] {1e4, 1e5}, new double[] {1, 2}));
         assertThrows(IllegalArgumentException.class, () -> IsoFlopFit.of(new double[] {1e4, 1e4, 1e4}, new double[] {1, 2, 3}));
+    }
+
+    @Test
+    void aSizeWithItsOwnBudgetsIsTrainedAtThoseOnly() {
+        SweepSpec.Size a = new SweepSpec.Size("a", 16, 2, 2, 32, List.of(1e8));
+        SweepSpec.Size b = new SweepSpec.Size("b", 24, 2, 2, 48);
+        SweepSpec.Size c = new SweepSpec.Size("c", 32, 2, 2, 64, List.of(2e8));
+        SweepSpec spec = sized(List.of(a, b, c), new SweepSpec.Ablation(2e8, "c", List.of(0.5), false, false, false));
+        assertEquals(List.of("b1e8-a-dense", "b1e8-a-mod", "b1e8-b-dense", "b1e8-b-mod", "b2e8-b-dense", "b2e8-b-mod",
+                        "b2e8-c-dense", "b2e8-c-mod", "b2e8-c-mod-c0.5"),
+                SweepRun.plan(spec).stream().map(SweepRun::name).toList());
+        assertEquals(spec, SweepSpec.fromJson(spec.toJson(), "spec"));
+        // a size without the field is written without it, as before the field existed
+        assertFalse(SweepSpec.fromJson(spec.toJson(), "spec").toJson().contains("\"budgets\" : null"));
+        assertRefused("size a: budgets must list some of the sweep's budgets, each once, got [3.0E8]",
+                () -> sized(List.of(new SweepSpec.Size("a", 16, 2, 2, 32, List.of(3e8)), b), null));
+        assertRefused("size a: budgets must list some of the sweep's budgets, each once, got []",
+                () -> sized(List.of(new SweepSpec.Size("a", 16, 2, 2, 32, List.of()), b), null));
+        assertRefused("no size is trained at budget 2.0E8", () -> sized(List.of(a), null));
+        assertRefused("ablation.size a is not trained at ablation.budget 2.0E8",
+                () -> sized(List.of(a, b), new SweepSpec.Ablation(2e8, "a", List.of(), false, true, false)));
+    }
+
+    private static SweepSpec sized(List<SweepSpec.Size> sizes, SweepSpec.Ablation ablation) {
+        return new SweepSpec(text.toString(), 1 << 20, 16, 2, 3, 1, List.of(1e8, 2e8), sizes, 0.25, 4, false, 3e-3, Map.of(), 16,
+                0.1, 0.1, 0.1, 1.0, 0.01, 1.0, 2, 5, ablation);
     }
 
     @Test
