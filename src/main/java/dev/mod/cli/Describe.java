@@ -11,8 +11,11 @@ final class Describe {
         String routing = c.routedLayers().isEmpty()
                 ? "no routed layers"
                 : "routed layers " + c.routedLayers() + " at capacity " + c.capacity() + " (" + c.routerWeighting().jsonName() + ")";
-        return String.format("vocab %d, dim %d, %d layers, %d heads (%d kv), hidden %d, max_seq_len %d, %s",
-                c.vocabSize(), c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.hiddenDim(), c.maxSeqLen(), routing);
+        String feedForward = !c.hasExperts() ? "hidden " + c.hiddenDim()
+                : String.format("%d experts%s of hidden %d at capacity %s", c.experts().count(),
+                        c.experts().noOps() > 0 ? " + " + c.experts().noOps() + " no-op" : "", c.experts().hiddenDim(), c.experts().capacity());
+        return String.format("vocab %d, dim %d, %d layers, %d heads (%d kv), %s, max_seq_len %d, %s",
+                c.vocabSize(), c.dim(), c.nLayers(), c.nHeads(), c.nKvHeads(), feedForward, c.maxSeqLen(), routing);
     }
 
     static String flops(double flops) {

@@ -71,6 +71,7 @@ final class InfoCommand implements Callable<Integer> {
         info.set("config", c.toJsonTree());
         info.put("matrix_dtype", model.matrixTypes().stream().map(Enum::name).collect(Collectors.joining(", ")));
         info.put("parameters", model.parameterCount());
+        info.put("active_parameters", Math.round(ModelCost.activeParameters(c, model.parameterCount())));
         info.put("predictor_parameters", model.predictorParameterCount());
         info.put("predictor_dim", model.predictorDim());
         RoutingCalibration calibration = model.calibration();
@@ -106,6 +107,10 @@ final class InfoCommand implements Callable<Integer> {
         System.out.printf("capacity    k = %d of T = %d tokens per routed layer%n", info.get("capacity_tokens").asInt(), t);
         System.out.printf("parameters  %,d%s%n", info.get("parameters").asLong(), info.get("predictor_dim").asInt() == 0 ? ""
                 : String.format(" (+ %,d in the routing predictors, used by causal routing only)", info.get("predictor_parameters").asLong()));
+        if (c.hasExperts()) {
+            System.out.printf("active      %,d parameters a token uses on average (each expert takes %s of the rows)%n",
+                    info.get("active_parameters").asLong(), c.experts().capacity());
+        }
         System.out.printf("predictor   %s%n", info.get("predictor_dim").asInt() == 0 ? "none"
                 : "hidden " + info.get("predictor_dim").asInt() + " in each routed layer");
         JsonNode cal = info.get("calibration");

@@ -184,6 +184,12 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         rows.routerLogits(r, x, vector(w), rowCount, d);
     }
 
+    // p[rows] = softmax over the E experts of logits[rows, E], its column e
+    @Override
+    public void expertProbabilities(float[] p, float[] logits, int expert, int rowCount, int experts) {
+        TrainKernels.expertProbabilities(p, logits, expert, rowCount, experts);
+    }
+
     // sel[B, k] = positions of the k largest r[b, :] (ties: lower position first), ascending
     @Override
     public void topK(int[] sel, float[] r, int batch, int seqLen, int k) {

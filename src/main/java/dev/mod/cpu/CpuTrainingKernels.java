@@ -180,6 +180,16 @@ public final class CpuTrainingKernels implements TrainingKernels {
     }
 
     @Override
+    public void expertProbabilities(float[] p, float[] logits, int expert, int n, int experts) {
+        TrainKernels.expertProbabilities(p, logits, expert, n, experts);
+    }
+
+    @Override
+    public void expertProbabilitiesBackward(float[] dlogits, float[] dp, float[] logits, int expert, int n, int experts) {
+        TrainKernels.expertProbabilitiesBackward(dlogits, dp, logits, expert, n, experts);
+    }
+
+    @Override
     public void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int capacity, int d) {
         rows.gather(xs, x, sel, batch, seqLen, capacity, d);
     }

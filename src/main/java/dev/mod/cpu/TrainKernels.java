@@ -10,7 +10,8 @@ import jdk.incubator.vector.VectorSpecies;
  * above each. Backward kernels add into the gradients of their inputs ("+="), so that a tensor read by
  * several operations collects all of its gradient. The forward kernels the cpu backend already has (RMSNorm,
  * RoPE, SwiGLU, router logits, gather, scatter) are {@link RowKernels}, where the RMSNorm,
- * RoPE and SwiGLU twins live too; here are the twins of gather, scatter and the router; matrix products and
+ * RoPE and SwiGLU twins live too; here are the twins of gather, scatter and the router, and the experts'
+ * probabilities with theirs; matrix products and
  * attention are in {@link TrainMatmul} and {@link TrainAttention}.
  */
 public final class TrainKernels {
@@ -103,6 +104,51 @@ public final class TrainKernels {
                 dr[t] += (float) (g.derivative(r[t]) * dot);
             }
         }
+    }
+
+    // p[rows] = softmax over the E experts of logits[rows, E], its column e (in double, as the reference computes it,
+    // so that both backends' experts rank rows alike)
+    static void expertProbabilities(float[] p, float[] logits, int expert, int rows, int experts) {
+        for (int r = 0; r < rows; r++) {
+            int base = r * experts;
+            double max = max(logits, base, experts);
+            p[r] = (float) (Math.exp(logits[base + expert] - max) / sumExp(logits, base, experts, max));
+        }
+    }
+
+    // dlogits[rows, E] += dp[r] * p_e (delta_ej - p_j): the softmax's gradient from column e's dp[rows]
+    static void expertProbabilitiesBackward(float[] dlogits, float[] dp, float[] logits, int expert, int rows, int experts) {
+        for (int r = 0; r < rows; r++) {
+            if (dp[r] == 0) {
+                continue; // a row the expert did not take: nothing flows back from it
+            }
+            int base = r * experts;
+            double max = max(logits, base, experts);
+            double sum = sumExp(logits, base, experts, max);
+            double pe = Math.exp(logits[base + expert] - max) / sum;
+            for (int j = 0; j < experts; j++) {
+                double pj = Math.exp(logits[base + j] - max) / sum;
+                dlogits[base + j] += (float) (dp[r] * pe * ((j == expert ? 1 : 0) - pj));
+            }
+        }
+    }
+
+    // the largest of a[from .. from + len)
+    private static double max(float[] a, int from, int len) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = from; i < from + len; i++) {
+            max = Math.max(max, a[i]);
+        }
+        return max;
+    }
+
+    // the sum of exp(a[i] - max) over a[from .. from + len)
+    private static double sumExp(float[] a, int from, int len, double max) {
+        double sum = 0;
+        for (int i = from; i < from + len; i++) {
+            sum += Math.exp(a[i] - max);
+        }
+        return sum;
     }
 
     // loss = mean over R of -log softmax(logits[r])[target[r]]; logits[R, V] become the probabilities

@@ -7,7 +7,7 @@ import java.util.function.BiFunction;
  * has one class that runs it (the plan's stage, training's forward and backward twins, the TornadoVM tasks). A new kind
  * (a mixture of experts) is a new record and one class per executor; the block around it does not change.
  */
-public sealed interface FeedForward<W> permits SwiGlu {
+public sealed interface FeedForward<W> permits SwiGlu, MixtureOfExperts {
     /** The RMSNorm weight [d] in front of the feed-forward. */
     W norm();
 

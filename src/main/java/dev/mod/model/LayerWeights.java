@@ -53,10 +53,20 @@ public record LayerWeights<W>(int index, AttentionWeights<W> attention, FeedForw
         long f = c.hiddenDim();
         AttentionWeights<long[]> attention = new AttentionWeights<>(new long[] {d}, new long[] {qDim, d}, new long[] {kv, d},
                 new long[] {kv, d}, new long[] {d, qDim});
-        SwiGlu<long[]> mlp = new SwiGlu<>(new long[] {d}, new long[] {f, d}, new long[] {f, d}, new long[] {d, f});
+        FeedForward<long[]> mlp = c.hasExperts() ? experts(c) : new SwiGlu<>(new long[] {d}, new long[] {f, d}, new long[] {f, d}, new long[] {d, f});
         RouterWeights<long[]> routing = !c.isRouted(i) ? null : predictorDim > 0
                 ? new RouterWeights<>(new long[] {1, d}, new long[] {predictorDim, d}, new long[] {1, predictorDim})
                 : new RouterWeights<>(new long[] {1, d}, null, null);
         return new LayerWeights<>(i, attention, mlp, routing);
+    }
+
+    private static MixtureOfExperts<long[]> experts(ModelConfig c) {
+        long d = c.dim();
+        long fe = c.experts().hiddenDim();
+        List<MixtureOfExperts.Expert<long[]>> experts = new java.util.ArrayList<>();
+        for (int e = 0; e < c.experts().count(); e++) {
+            experts.add(new MixtureOfExperts.Expert<>(new long[] {fe, d}, new long[] {fe, d}, new long[] {d, fe}));
+        }
+        return new MixtureOfExperts<>(new long[] {d}, new long[] {c.experts().routed(), d}, experts);
     }
 }

@@ -33,11 +33,21 @@ public record ModelConfig(
         int maxSeqLen,
         double capacity,
         List<Integer> routedLayers,
-        RouterWeighting routerWeighting) {
+        RouterWeighting routerWeighting,
+        Experts experts) {
 
     private static final ObjectMapper JSON = StrictJson.mapper();
     private static final Set<String> FIELDS = Set.of("vocab_size", "dim", "n_layers", "n_heads", "n_kv_heads",
-            "hidden_dim", "norm_eps", "rope_theta", "max_seq_len", "capacity", "routed_layers", "router_weighting");
+            "hidden_dim", "norm_eps", "rope_theta", "max_seq_len", "capacity", "routed_layers", "router_weighting", "experts");
+    private static final Set<String> EXPERT_FIELDS = Set.of("count", "no_ops", "capacity", "hidden_dim");
+
+    /** A model whose blocks' feed-forwards are SwiGLU MLPs of hiddenDim (no experts). */
+    public ModelConfig(int vocabSize, int dim, int nLayers, int nHeads, int nKvHeads, int hiddenDim, double normEps,
+                       double ropeTheta, int maxSeqLen, double capacity, List<Integer> routedLayers,
+                       RouterWeighting routerWeighting) {
+        this(vocabSize, dim, nLayers, nHeads, nKvHeads, hiddenDim, normEps, ropeTheta, maxSeqLen, capacity, routedLayers,
+                routerWeighting, null);
+    }
 
     public ModelConfig {
         routedLayers = List.copyOf(routedLayers);
@@ -51,9 +61,10 @@ public record ModelConfig(
         if (nLayers > MAX_LAYERS) {
             throw new ModException("config: n_layers " + nLayers + " is above " + MAX_LAYERS);
         }
-        long widest = (long) Math.max(Math.max(vocabSize, hiddenDim), dim) * dim;
+        int widestRows = Math.max(Math.max(vocabSize, hiddenDim), Math.max(dim, experts == null ? 0 : experts.hiddenDim()));
+        long widest = (long) widestRows * dim;
         if (widest > MAX_ARRAY) {
-            throw new ModException("config: a weight of " + Math.max(Math.max(vocabSize, hiddenDim), dim) + " x " + dim + " = " + widest
+            throw new ModException("config: a weight of " + widestRows + " x " + dim + " = " + widest
                     + " floats is above Java's array limit of " + MAX_ARRAY);
         }
         if (dim % nHeads != 0) {
@@ -132,7 +143,17 @@ public record ModelConfig(
 
     public ModelConfig withRouting(double newCapacity, List<Integer> newRoutedLayers) {
         return new ModelConfig(vocabSize, dim, nLayers, nHeads, nKvHeads, hiddenDim, normEps, ropeTheta,
-                maxSeqLen, newCapacity, newRoutedLayers, routerWeighting);
+                maxSeqLen, newCapacity, newRoutedLayers, routerWeighting, experts);
+    }
+
+    /** The same model with these experts in every block's feed-forward (null: SwiGLU MLPs of hidden_dim). */
+    public ModelConfig withExperts(Experts newExperts) {
+        return new ModelConfig(vocabSize, dim, nLayers, nHeads, nKvHeads, hiddenDim, normEps, ropeTheta,
+                maxSeqLen, capacity, routedLayers, routerWeighting, newExperts);
+    }
+
+    public boolean hasExperts() {
+        return experts != null;
     }
 
     /**
@@ -141,7 +162,7 @@ public record ModelConfig(
      */
     public ModelConfig oneBlock(Double blockCapacity) {
         return new ModelConfig(vocabSize, dim, 1, nHeads, nKvHeads, hiddenDim, normEps, ropeTheta, maxSeqLen,
-                blockCapacity == null ? 1.0 : blockCapacity, blockCapacity == null ? List.of() : List.of(0), routerWeighting);
+                blockCapacity == null ? 1.0 : blockCapacity, blockCapacity == null ? List.of() : List.of(0), routerWeighting, experts);
     }
 
     /**
@@ -199,6 +220,13 @@ public record ModelConfig(
         ArrayNode routed = node.putArray("routed_layers");
         routedLayers.forEach(routed::add);
         node.put("router_weighting", routerWeighting.jsonName());
+        if (experts != null) {
+            ObjectNode e = node.putObject("experts");
+            e.put("count", experts.count());
+            e.put("no_ops", experts.noOps());
+            e.put("capacity", experts.capacity());
+            e.put("hidden_dim", experts.hiddenDim());
+        }
         return node;
     }
 
@@ -255,7 +283,27 @@ public record ModelConfig(
                 routed,
                 node.has("router_weighting")
                         ? RouterWeighting.fromJson(textField(node, "router_weighting"))
-                        : RouterWeighting.RAW);
+                        : RouterWeighting.RAW,
+                node.has("experts") ? expertsField(node.get("experts")) : null);
+    }
+
+    private static Experts expertsField(JsonNode node) {
+        if (!node.isObject()) {
+            throw new ModException("config: experts must be an object {count, no_ops, capacity, hidden_dim}, got " + node);
+        }
+        for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (!EXPERT_FIELDS.contains(name)) {
+                throw new ModException("config: unknown field \"experts." + name + "\"");
+            }
+        }
+        for (String required : List.of("count", "capacity", "hidden_dim")) {
+            if (!node.has(required)) {
+                throw new ModException("config: missing field \"experts." + required + "\"");
+            }
+        }
+        return new Experts(intField(node, "count", null), intField(node, "no_ops", 0), doubleField(node, "capacity", null),
+                intField(node, "hidden_dim", null));
     }
 
     private static int intField(JsonNode node, String name, Integer fallback) {

@@ -25,9 +25,34 @@ public final class ModelCost {
         double qDim = (double) c.nHeads() * c.headDim();
         double projections = 2 * n * d * (qDim + 2.0 * c.kvDim()) + 2 * n * qDim * d;
         double attention = 2.0 * 2 * c.headDim() * c.nHeads() * n * (n + 1) / 2;
-        double mlp = 3 * 2 * n * d * c.hiddenDim();
         double router = c.isRouted(layer) ? 2 * seqLen * d : 0;
-        return projections + attention + mlp + router;
+        return projections + attention + feedForwardFlops(c, (int) n) + router;
+    }
+
+    /**
+     * FLOPs of one block's feed-forward over the n rows of a sequence it sees: the SwiGLU MLP's three products, or with
+     * experts the router's scores of every row and each real expert's three products over the k_e rows it takes.
+     */
+    public static double feedForwardFlops(ModelConfig c, int n) {
+        double d = c.dim();
+        if (!c.hasExperts()) {
+            return 3 * 2.0 * n * d * c.hiddenDim();
+        }
+        Experts e = c.experts();
+        return 2.0 * n * d * e.routed() + e.count() * 3 * 2.0 * e.rowsPerExpert(n) * d * e.hiddenDim();
+    }
+
+    /**
+     * Parameters a token uses on average in a forward pass: all of them, less the share of the experts' weights that the
+     * experts' capacities leave out (each expert runs on its capacity's share of the rows).
+     */
+    public static double activeParameters(ModelConfig c, long parameters) {
+        if (!c.hasExperts()) {
+            return parameters;
+        }
+        Experts e = c.experts();
+        double perExpert = 3.0 * c.dim() * e.hiddenDim();
+        return parameters - c.nLayers() * e.count() * (1 - e.capacity()) * perExpert;
     }
 
     /**

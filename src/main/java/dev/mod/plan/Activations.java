@@ -16,8 +16,10 @@ public record Activations(
         float[] attention,  // [B, n, H * dh] attention output before wo
         float[] attnOut,    // [B, n, d] a = wo(attention)
         float[] h,          // [B, n, d] h = x + a
-        float[] gate,       // [B, n, F] w1(h_n), then silu(w1(h_n)) * w3(h_n)
-        float[] up,         // [B, n, F] w3(h_n)
+        float[] gate,       // [B, n, F] w1(h_n), then silu(w1(h_n)) * w3(h_n); with experts [B, k_e, Fe], one expert's
+        float[] up,         // [B, n, F] w3(h_n); with experts [B, k_e, Fe]
+        float[] expertX,    // [B, k_e, d] the rows one expert takes (empty without experts)
+        float[] expertOut,  // [B, k_e, d] its output (empty without experts)
         float[] mlpOut,     // [B, n, d] m
         float[] delta,      // [B, n, d] f = a + m
         int[] positions,    // [B, T] 0..T-1 in every row: positions of a dense layer
@@ -27,6 +29,9 @@ public record Activations(
         int rows = batch * seqLen;
         int qDim = c.nHeads() * c.headDim();
         int[] positions = new int[rows];
+        // an expert takes at most every row of a sequence, so the rows of a whole batch bound its buffers
+        int hidden = c.hasExperts() ? c.experts().hiddenDim() : c.hiddenDim();
+        int expertRows = c.hasExperts() ? rows : 0;
         for (int r = 0; r < rows; r++) {
             positions[r] = r % seqLen;
         }
@@ -40,8 +45,10 @@ public record Activations(
                 new float[rows * qDim],
                 new float[rows * c.dim()],
                 new float[rows * c.dim()],
-                new float[rows * c.hiddenDim()],
-                new float[rows * c.hiddenDim()],
+                new float[rows * hidden],
+                new float[rows * hidden],
+                new float[expertRows * c.dim()],
+                new float[expertRows * c.dim()],
                 new float[rows * c.dim()],
                 new float[rows * c.dim()],
                 positions,

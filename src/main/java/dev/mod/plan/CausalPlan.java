@@ -73,6 +73,11 @@ public final class CausalPlan implements CausalPass {
 
     private CausalPlan(Model model, Kernels kernels, RoutingRule routing, int sequences, int maxRows, int context,
                        DType cacheType, boolean calibrating) {
+        if (model.config().hasExperts()) {
+            // expert choice ranks a whole sequence's rows; a decode step has one (issue: causal expert routing)
+            throw new ModException("generation and causal evaluation of models with experts are not supported yet: "
+                    + "expert choice needs the whole sequence");
+        }
         this.model = model;
         this.c = model.config();
         this.kernels = kernels;
@@ -192,7 +197,7 @@ public final class CausalPlan implements CausalPass {
                     in = a.selectedX();
                 }
                 case ATTENTION -> attention(layer, w.attention(), in, rowsIn, seqIn, posIn);
-                case FEED_FORWARD -> FeedForwardStage.apply(kernels, c, w.feedForward(), a, rowsIn);
+                case FEED_FORWARD -> FeedForwardStage.apply(kernels, c, w.feedForward(), a, null, 1, rowsIn);
                 case SCATTER -> kernels.scatter(a.x(), a.delta(), selected, r, c.routerWeighting(), 1, n, rowsIn, d);
                 case RESIDUAL -> kernels.add(a.x(), a.x(), a.delta(), n * d);
             }

@@ -49,6 +49,11 @@ public interface ForwardPass extends AutoCloseable {
     /** r[B, T] router logits of a routed layer in the last run. */
     float[] routerLogits(int layer);
 
+    /** The expert choices of a layer's mixture of experts in the last run (a model with Experts). */
+    default ExpertChoice expertChoice(int layer) {
+        throw new ModException("this backend does not run mixtures of experts");
+    }
+
     /**
      * Checks a batch against a pass for B sequences of T tokens over a vocabulary of V ids: B rows, each of
      * T ids in [0, V). The error names the first row or token that is wrong.

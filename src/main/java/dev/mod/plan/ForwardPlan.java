@@ -29,6 +29,7 @@ public final class ForwardPlan implements ForwardPass {
     private final int[] tokens;
     private final Map<Integer, float[]> routerLogits = new TreeMap<>();
     private final Map<Integer, int[]> selected = new TreeMap<>();
+    private final Map<Integer, ExpertChoice> expertChoices = new TreeMap<>();
     private final List<Stage> stages;
     /** The stages as an array: the per-batch loop walks it without an iterator. */
     private final Stage[] stageArray;
@@ -63,6 +64,10 @@ public final class ForwardPlan implements ForwardPass {
                 routerLogits.put(layer, r);
                 selected.put(layer, sel);
             }
+            ExpertChoice choice = c.hasExperts() ? ExpertChoice.allocate(c.experts(), batch, n) : null;
+            if (choice != null) {
+                expertChoices.put(layer, choice);
+            }
             for (BlockStep step : w.steps()) {
                 list.add(switch (step) {
                     case ROUTER -> new RouterStage(layer, a, w.routing().router(), r, rows, d);
@@ -70,7 +75,7 @@ public final class ForwardPlan implements ForwardPass {
                     case GATHER -> new GatherStage(layer, a, sel, batch, seqLen, capacity, d);
                     case ATTENTION -> new AttentionStage(layer, c, w.attention(), a, w.routed() ? a.selectedX() : a.x(),
                             w.routed() ? sel : a.positions(), batch, n);
-                    case FEED_FORWARD -> new FeedForwardStage(layer, c, w.feedForward(), a, batch, n);
+                    case FEED_FORWARD -> new FeedForwardStage(layer, c, w.feedForward(), a, choice, batch, n);
                     case SCATTER -> new ScatterStage(layer, a, sel, r, c.routerWeighting(), batch, seqLen, capacity, d);
                     case RESIDUAL -> new ResidualStage(layer, a, rows, d);
                 });
@@ -141,6 +146,16 @@ public final class ForwardPlan implements ForwardPass {
     @Override
     public float[] routerLogits(int layer) {
         return lookup(routerLogits, layer);
+    }
+
+    /** The expert choices of a layer's mixture of experts in the last run. */
+    @Override
+    public ExpertChoice expertChoice(int layer) {
+        ExpertChoice choice = expertChoices.get(layer);
+        if (choice == null) {
+            throw new ModException("layer " + layer + " has no experts");
+        }
+        return choice;
     }
 
     private static <T> T lookup(Map<Integer, T> map, int layer) {

@@ -76,8 +76,16 @@ public interface Kernels extends AutoCloseable {
     // out[len] = a[len] + b[len]
     void add(float[] out, float[] a, float[] b, int len);
 
+    // a[len] = 0
+    default void zero(float[] a, int len) {
+        java.util.Arrays.fill(a, 0, len, 0f);
+    }
+
     // r[rows] = x[rows, d] . w[d]
     void routerLogits(float[] r, float[] x, Tensor w, int rows, int d);
+
+    // p[rows] = softmax over the E experts of logits[rows, E], its column e: each row's probability for expert e
+    void expertProbabilities(float[] p, float[] logits, int expert, int rows, int experts);
 
     // sel[B, k] = positions of the k largest r[b, :] in each sequence (ties: lower position first), ascending
     void topK(int[] sel, float[] r, int batch, int seqLen, int k);

@@ -183,6 +183,22 @@ public final class ReferenceKernels implements Kernels {
         matmul(r, x, w, rows, d, 1);
     }
 
+    // p[rows] = softmax over the E experts of logits[rows, E], its column e
+    @Override
+    public void expertProbabilities(float[] p, float[] logits, int expert, int rows, int experts) {
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int e = 0; e < experts; e++) {
+                max = Math.max(max, logits[r * experts + e]);
+            }
+            double sum = 0;
+            for (int e = 0; e < experts; e++) {
+                sum += Math.exp(logits[r * experts + e] - max);
+            }
+            p[r] = (float) (Math.exp(logits[r * experts + expert] - max) / sum);
+        }
+    }
+
     // sel[B, k] = positions of the k largest r[b, :] (ties: lower position first), ascending
     @Override
     public void topK(int[] sel, float[] r, int batch, int seqLen, int k) {

@@ -124,6 +124,12 @@ public interface TrainingKernels extends AutoCloseable {
     // noise[R] = standard normal samples for a layer at a draw (Rng.gaussian): the Gaussian control's router weights
     void gaussianScores(float[] noise, long draw, int layer, int rows);
 
+    // p[R] = softmax over the E experts of logits[R, E], its column e: each row's probability for expert e
+    void expertProbabilities(float[] p, float[] logits, int expert, int rows, int experts);
+
+    // dlogits[R, E] += dp[r] * p_e * (delta_ej - p_j): the softmax's gradient from column e's dp[R]
+    void expertProbabilitiesBackward(float[] dlogits, float[] dp, float[] logits, int expert, int rows, int experts);
+
     // xs[B, k, d] = x[b, sel[b, j], :]
     void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int capacity, int d);
 

@@ -65,7 +65,7 @@ final class TrainingLayer {
         h = new float[n * d];
         normed2 = new float[n * d];
         f = new float[n * d];
-        feedForward = FeedForwardTraining.of(packed.feedForward(), grad.feedForward(), kernels, n, d, c.hiddenDim(), feedForwardScratch);
+        feedForward = FeedForwardTraining.of(c, packed.feedForward(), grad.feedForward(), kernels, batch, perSequence, feedForwardScratch);
         predictorHidden = routed && predictorDim > 0 ? new float[rows * predictorDim] : null;
         predictorLogit = routed && predictorDim > 0 ? new float[rows] : null;
     }

@@ -91,7 +91,12 @@ public final class TrainingPlan implements TrainingPass {
     public static long bytesNeeded(ModelConfig c, long parameters, int batch, int seqLen) {
         long rows = (long) batch * seqLen;
         long qDim = (long) c.nHeads() * c.headDim();
-        long perRow = 8L * c.dim() + 2 * qDim + 2L * c.kvDim() + 3L * c.hiddenDim();
+        // experts keep their inputs, outputs and g, u, s for their share of the rows, and every row's logits and probabilities
+        long feedForward = c.hasExperts()
+                ? (long) Math.ceil(c.experts().count() * c.experts().capacity() * (2.0 * c.dim() + 3.0 * c.experts().hiddenDim()))
+                        + c.experts().routed() + c.experts().count()
+                : 3L * c.hiddenDim();
+        long perRow = 8L * c.dim() + 2 * qDim + 2L * c.kvDim() + feedForward;
         long floats = c.nLayers() * rows * perRow + rows * (perRow + c.vocabSize()) + 3 * parameters;
         return floats * Float.BYTES;
     }
@@ -157,13 +162,13 @@ public final class TrainingPlan implements TrainingPass {
         dK = new float[rows * config.kvDim()];
         dV = new float[rows * config.kvDim()];
         dAtt = new float[rows * qDim];
-        ffnScratch = FeedForwardTraining.Scratch.of(rows, f);
+        ffnScratch = FeedForwardTraining.Scratch.of(config, rows);
         dR = new float[rows];
         predictor = new PredictorTraining(kernels, rows, config.dim(), predictorDim);
         for (String name : params.names()) {
             long[] shape = params.shape(name);
-            if (shape.length == 2 && !name.equals("tok_embeddings.weight") && !name.endsWith("router.weight")
-                    && !name.endsWith("predictor.w2.weight")) {
+            // the routing's vectors (MoD's router [1, d], the predictor's w2 [1, P]) are accumulated, not products
+            if (shape.length == 2 && !name.equals("tok_embeddings.weight") && !name.matches("layers\\.\\d+\\.(router|predictor\\.w2)\\.weight")) {
                 weights.put(name, kernels.matrix((int) shape[0], (int) shape[1]));
             } else {
                 accumulated.add(name);

@@ -2,6 +2,7 @@ package dev.mod.cpu;
 
 import dev.mod.TestModels;
 import dev.mod.model.DType;
+import dev.mod.model.Experts;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
@@ -44,7 +45,13 @@ class CpuParityTest {
                                 ModelConfig.everyOtherLayer(4), RouterWeighting.RAW), 2, 64),
                 Arguments.of("head dim 48, widths off the panel, T = 71",
                         new ModelConfig(97, 96, 2, 2, 1, 150, 1e-6, 500000, 128, 0.3,
-                                List.of(0), RouterWeighting.SIGMOID), 1, 71));
+                                List.of(0), RouterWeighting.SIGMOID), 1, 71),
+                Arguments.of("MoE, 4 experts at 30%, T = 23",
+                        TestModels.config(2, 2, 1.0, List.of(), RouterWeighting.RAW).withExperts(new Experts(4, 0, 0.3, 40)), 2, 23),
+                Arguments.of("staged MoDE, 3 experts at 40% of the routed rows",
+                        TestModels.config(3, 2, 0.5, List.of(1, 2), RouterWeighting.SIGMOID).withExperts(new Experts(3, 0, 0.4, 24)), 3, 17),
+                Arguments.of("integrated MoDE, 2 experts and 2 no-ops at 25%",
+                        TestModels.config(2, 1, 1.0, List.of(), RouterWeighting.RAW).withExperts(new Experts(2, 2, 0.25, 32)), 2, 30));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -70,6 +77,12 @@ class CpuParityTest {
         cpu.run(tokens);
         for (int layer : reference.routedLayers()) {
             assertArrayEquals(reference.selected(layer), cpu.selected(layer), "layer " + layer + " selection");
+        }
+        for (int layer = 0; config.hasExperts() && layer < config.nLayers(); layer++) {
+            for (int e = 0; e < config.experts().count(); e++) {
+                assertArrayEquals(reference.expertChoice(layer).selected()[e], cpu.expertChoice(layer).selected()[e],
+                        "layer " + layer + ", expert " + e + " selection");
+            }
         }
         assertTrue(relativeError(cpu.logits(), reference.logits()) < 1e-4,
                 "relative error " + relativeError(cpu.logits(), reference.logits()));

@@ -430,6 +430,48 @@ public final class ArenaKernels {
         }
     }
 
+    // p[rows] = softmax over the E experts of logits[rows, E], its column e
+    public static void expertProbabilities(FloatArray a, int p, int logits, int expert, int rows, int experts) {
+        for (@Parallel int r = 0; r < rows; r++) {
+            int base = logits + r * experts;
+            float max = rowMax(a, base, experts);
+            a.set(p + r, TornadoMath.exp(a.get(base + expert) - max) / rowSumExp(a, base, experts, max));
+        }
+    }
+
+    // dlogits[rows, E] += dp[r] * p_e * (delta_ej - p_j): the softmax's gradient from column e's dp[rows]
+    public static void expertProbabilitiesBackward(FloatArray a, int dlogits, int dp, int logits, int expert, int rows, int experts) {
+        for (@Parallel int r = 0; r < rows; r++) {
+            int base = logits + r * experts;
+            float max = rowMax(a, base, experts);
+            float sum = rowSumExp(a, base, experts, max);
+            float g = a.get(dp + r) * TornadoMath.exp(a.get(base + expert) - max) / sum;
+            for (int j = 0; j < experts; j++) {
+                float pj = TornadoMath.exp(a.get(base + j) - max) / sum;
+                int at = dlogits + r * experts + j;
+                a.set(at, a.get(at) + g * ((j == expert ? 1f : 0f) - pj));
+            }
+        }
+    }
+
+    // the largest of a[from .. from + len)
+    private static float rowMax(FloatArray a, int from, int len) {
+        float max = -3.0e38f;
+        for (int i = from; i < from + len; i++) {
+            max = TornadoMath.max(max, a.get(i));
+        }
+        return max;
+    }
+
+    // the sum of exp(a[i] - max) over a[from .. from + len)
+    private static float rowSumExp(FloatArray a, int from, int len, float max) {
+        float sum = 0f;
+        for (int i = from; i < from + len; i++) {
+            sum += TornadoMath.exp(a.get(i) - max);
+        }
+        return sum;
+    }
+
     // rowLoss[R] = -log softmax(logits[r])[targets[r]]; logits[R, V] become the probabilities
     public static void crossEntropy(FloatArray a, int logits, int targets, int rowLoss, int rows, int vocab) {
         for (@Parallel int r = 0; r < rows; r++) {

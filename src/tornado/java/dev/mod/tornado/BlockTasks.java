@@ -1,7 +1,9 @@
 package dev.mod.tornado;
 
+import dev.mod.ModException;
 import dev.mod.model.AttentionWeights;
 import dev.mod.model.FeedForward;
+import dev.mod.model.MixtureOfExperts;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.SwiGlu;
 import dev.mod.model.Tensor;
@@ -20,6 +22,13 @@ final class BlockTasks {
     private final ModelConfig c;
     private final StageTasks stages;
     private final Buffers b;
+
+    /** Refuses, before a plan takes anything on the device, a model whose blocks these tasks cannot run. */
+    static void requireSupported(ModelConfig c) {
+        if (c.hasExperts()) {
+            throw new ModException("the tornado backend does not run mixtures of experts yet: use --backend cpu or reference");
+        }
+    }
 
     /** The activations every layer's graph reads and writes, passed from graph to graph on the device. */
     record Buffers(FloatArray x, FloatArray normed, FloatArray qkv, FloatArray attention, FloatArray attnOut, FloatArray hidden) {
@@ -83,6 +92,7 @@ final class BlockTasks {
                 rows.seqLen(), rows.perSeq());
         switch (w) {
             case SwiGlu<Tensor> mlp -> swiGlu(g, mlp, rows);
+            case MixtureOfExperts<Tensor> moe -> throw new IllegalStateException("refused by requireSupported");
         }
     }
 

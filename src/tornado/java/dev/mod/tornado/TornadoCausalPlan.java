@@ -88,6 +88,7 @@ public final class TornadoCausalPlan implements CausalPass {
     public TornadoCausalPlan(Model model, RoutingRule rule, int sequences, int maxRows, int context, boolean profiling,
                              String deviceName) {
         ModelConfig c = model.config();
+        BlockTasks.requireSupported(c);
         this.config = c;
         rule.checkCausal(model);
         this.lengths = new SequenceLengths(c, sequences, maxRows, context);

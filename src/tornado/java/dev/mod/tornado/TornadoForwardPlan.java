@@ -91,6 +91,7 @@ public final class TornadoForwardPlan implements ForwardPass {
      */
     public TornadoForwardPlan(Model model, int batch, int seqLen, boolean profiling, String deviceName) {
         ModelConfig c = model.config();
+        BlockTasks.requireSupported(c);
         this.shape = PlanShape.of(c, batch, seqLen);
         this.stages = new StageTasks(c, deviceName);
         this.config = c;

@@ -655,6 +655,18 @@ final class TornadoTrainingKernels implements TrainingKernels {
     }
 
     @Override
+    public void expertProbabilities(float[] p, float[] logits, int expert, int rows, int experts) {
+        call("expertProbabilities", (t, task, c) -> t.task(task, ArenaKernels::expertProbabilities, arena, at(p), at(logits), expert,
+                rows, experts), p, logits, expert, rows, experts);
+    }
+
+    @Override
+    public void expertProbabilitiesBackward(float[] dlogits, float[] dp, float[] logits, int expert, int rows, int experts) {
+        call("expertProbabilitiesBackward", (t, task, c) -> t.task(task, ArenaKernels::expertProbabilitiesBackward, arena, at(dlogits),
+                at(dp), at(logits), expert, rows, experts), dlogits, dp, logits, expert, rows, experts);
+    }
+
+    @Override
     public void gather(float[] xs, float[] x, int[] sel, int batch, int seqLen, int capacity, int d) {
         call("gather", (t, task, c) -> t.task(task, ArenaKernels::gather, arena, at(x), at(sel), at(xs), batch, seqLen, capacity, d),
                 xs, x, sel, batch, seqLen, capacity, d);
