@@ -31,9 +31,17 @@ def tensor_shapes(c):
         shapes.update({
             p + "attention_norm.weight": (d,), p + "ffn_norm.weight": (d,),
             p + "attention.wq.weight": (q, d), p + "attention.wk.weight": (kv, d),
-            p + "attention.wv.weight": (kv, d), p + "attention.wo.weight": (d, q),
-            p + "feed_forward.w1.weight": (f, d), p + "feed_forward.w3.weight": (f, d),
-            p + "feed_forward.w2.weight": (d, f)})
+            p + "attention.wv.weight": (kv, d), p + "attention.wo.weight": (d, q)})
+        if "experts" in c:
+            ex = c["experts"]
+            fe = ex["hidden_dim"]
+            shapes[p + "feed_forward.router.weight"] = (ex["count"] + ex.get("no_ops", 0), d)
+            for e in range(ex["count"]):
+                q_ = f"{p}feed_forward.experts.{e}."
+                shapes.update({q_ + "w1.weight": (fe, d), q_ + "w3.weight": (fe, d), q_ + "w2.weight": (d, fe)})
+        else:
+            shapes.update({p + "feed_forward.w1.weight": (f, d), p + "feed_forward.w3.weight": (f, d),
+                           p + "feed_forward.w2.weight": (d, f)})
         if i in c["routed_layers"]:
             shapes[p + "router.weight"] = (1, d)
     return shapes
@@ -97,7 +105,40 @@ def rope(x, pos, heads, dh, theta):
     return np.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1).reshape(n, heads * dh)
 
 
-def block_delta(x, pos, c, w, i):
+def capacity_tokens(capacity, n):
+    """k = max(1, floor(capacity * n)) on the decimal value of the capacity."""
+    return max(1, int((Decimal(repr(capacity)) * n).to_integral_value(rounding=ROUND_FLOOR)))
+
+
+def swiglu(x, w1, w3, w2):
+    gate = x @ w1.T
+    return (gate / (1.0 + np.exp(-gate)) * (x @ w3.T)) @ w2.T
+
+
+def top_k(scores, k):
+    """The positions of the k largest scores (ties: lower position first), ascending."""
+    return sorted(sorted(range(len(scores)), key=lambda t: (-scores[t], t))[:k])
+
+
+def experts_ffn(x, c, w, p, chosen):
+    """Expert choice over the n rows x: a softmax over every expert (no-op ones included) of router . x; each real
+    expert takes its top k_e rows by its probability and adds probability * SwiGLU(rows) to them. chosen gets each
+    expert's rows."""
+    ex = c["experts"]
+    k = capacity_tokens(ex["capacity"], x.shape[0])
+    z = x @ w[p + "feed_forward.router.weight"].T
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    prob = z / z.sum(axis=1, keepdims=True)
+    m = np.zeros_like(x)
+    for e in range(ex["count"]):
+        sel = top_k(prob[:, e], k)
+        q = f"{p}feed_forward.experts.{e}."
+        m[sel] += prob[sel, e][:, None] * swiglu(x[sel], w[q + "w1.weight"], w[q + "w3.weight"], w[q + "w2.weight"])
+        chosen.append(sel)
+    return m
+
+
+def block_delta(x, pos, c, w, i, chosen):
     """f(x) = a + m for rows x at positions pos (attention among these rows only, causal by position)."""
     p = f"layers.{i}."
     heads, kv_heads, dh = c["n_heads"], c["n_kv_heads"], c["dim"] // c["n_heads"]
@@ -116,34 +157,39 @@ def block_delta(x, pos, c, w, i):
         out[:, h * dh:(h + 1) * dh] = probs @ v[:, g * dh:(g + 1) * dh]
     a = out @ w[p + "attention.wo.weight"].T
     hn2 = rmsnorm(x + a, w[p + "ffn_norm.weight"], c["norm_eps"])
-    gate = hn2 @ w[p + "feed_forward.w1.weight"].T
-    m = (gate / (1.0 + np.exp(-gate)) * (hn2 @ w[p + "feed_forward.w3.weight"].T)) @ w[p + "feed_forward.w2.weight"].T
-    return a + m
+    if "experts" in c:
+        return a + experts_ffn(hn2, c, w, p, chosen)
+    return a + swiglu(hn2, w[p + "feed_forward.w1.weight"], w[p + "feed_forward.w3.weight"], w[p + "feed_forward.w2.weight"])
 
 
 def forward(c, w, tokens, routing="topk"):
-    """Top-k routing, or the causal router rule (route token t when sigmoid(r_t) > 0.5, i.e. r_t > 0)."""
+    """Top-k routing, or the causal router rule (route token t when sigmoid(r_t) > 0.5, i.e. r_t > 0). Returns the
+    logits, each routed layer's selection per sequence and, with experts, each layer's experts' rows per sequence."""
     seq_len = len(tokens[0])
-    k = max(1, int((Decimal(repr(c["capacity"])) * seq_len).to_integral_value(rounding=ROUND_FLOOR)))
+    k = capacity_tokens(c["capacity"], seq_len)
     logits, selected = [], {i: [] for i in c["routed_layers"]}
+    experts = {i: [] for i in range(c["n_layers"])} if "experts" in c else {}
     for row in tokens:
         x = w["tok_embeddings.weight"][np.array(row)]
         for i in range(c["n_layers"]):
+            chosen = []
             if i in c["routed_layers"]:
                 r = x @ w[f"layers.{i}.router.weight"][0]
                 if routing == "topk":
-                    sel = sorted(sorted(range(seq_len), key=lambda t: (-r[t], t))[:k])
+                    sel = top_k(r, k)
                 else:
                     sel = [t for t in range(seq_len) if r[t] > 0]
                 gain = r[sel] if c["router_weighting"] == "raw" else 1.0 / (1.0 + np.exp(-r[sel]))
                 x = x.copy()
                 if sel:
-                    x[sel] += gain[:, None] * block_delta(x[sel], np.array(sel), c, w, i)
+                    x[sel] += gain[:, None] * block_delta(x[sel], np.array(sel), c, w, i, chosen)
                 selected[i].append(sel)
             else:
-                x = x + block_delta(x, np.arange(seq_len), c, w, i)
+                x = x + block_delta(x, np.arange(seq_len), c, w, i, chosen)
+            if experts:
+                experts[i].append(chosen)
         logits.append(rmsnorm(x, w["norm.weight"], c["norm_eps"]) @ w["output.weight"].T)
-    return np.array(logits), selected
+    return np.array(logits), selected, experts
 
 
 def cross_entropy(logits, targets):
@@ -190,10 +236,11 @@ def main():
     c = case["config"]
     weights = write_safetensors(model_path, {"format": "mod", "config": json.dumps(c)},
                                 random_weights(c, case["seed"]), case["dtype"])
-    logits, selected = forward(c, weights, case["tokens"], case.get("routing", "topk"))
+    logits, selected, experts = forward(c, weights, case["tokens"], case.get("routing", "topk"))
     with open(expected_path, "w") as f:
         json.dump({"shape": list(logits.shape), "logits": logits.ravel().tolist(),
-                   "selected": {str(i): s for i, s in selected.items()}}, f)
+                   "selected": {str(i): s for i, s in selected.items()},
+                   "experts": {str(i): s for i, s in experts.items()}}, f)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import dev.mod.model.DType;
 import dev.mod.model.Model;
 import dev.mod.model.Tensor;
 import dev.mod.plan.CausalPass;
+import dev.mod.plan.ExpertChoice;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.Logits;
 import dev.mod.plan.RoutingRule;
@@ -30,6 +31,8 @@ import java.util.concurrent.Callable;
         description = {"Run a batch of token sequences through a model and write the logits, and for each routed "
                 + "layer the routing decisions and the router logits, as a safetensors file:",
                 "  --routing topk (default):  logits F32 [B,T,V], layers.{i}.selected I32 [B,k], layers.{i}.router F32 [B,T]",
+                "                             and with experts layers.{i}.experts.{e}.selected I32 [B,k_e] (rows of the n the",
+                "                             block's feed-forward sees) and layers.{i}.experts.{e}.probability F32 [B,n]",
                 "  a causal rule:             logits F32 [B,T,V], layers.{i}.routed I32 [B,T] (1: processed), "
                         + "layers.{i}.router F32 [B,T]"})
 final class ForwardCommand implements Callable<Integer> {
@@ -102,6 +105,14 @@ final class ForwardCommand implements Callable<Integer> {
             for (int layer : plan.routedLayers()) {
                 outputs.add(Tensor.ofInts("layers." + layer + ".selected", plan.selected(layer), b, plan.capacity()));
                 outputs.add(Tensor.of("layers." + layer + ".router", plan.routerLogits(layer), b, t));
+            }
+            for (int layer = 0; model.config().hasExperts() && layer < model.config().nLayers(); layer++) {
+                ExpertChoice choice = plan.expertChoice(layer);
+                for (int e = 0; e < model.config().experts().count(); e++) {
+                    String p = "layers." + layer + ".experts." + e + ".";
+                    outputs.add(Tensor.ofInts(p + "selected", choice.selected()[e], b, choice.rowsPerExpert()));
+                    outputs.add(Tensor.of(p + "probability", choice.probabilities()[e], b, choice.n()));
+                }
             }
             write(model, plan.backend(), "topk", outputs);
             int routed = plan.routedLayers().size();

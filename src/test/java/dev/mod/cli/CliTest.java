@@ -98,6 +98,30 @@ class CliTest extends ConsoleTest {
         assertFalse(text.contains("layer0.topk"), text);
     }
 
+    /** A config with experts: init writes every expert's weights, info counts the active share and shows the experts' stages. */
+    @Test
+    void aModelWithExpertsIsInitialisedAndDescribed() throws IOException {
+        ModelConfig c = Presets.get("tiny").withExperts(new dev.mod.model.Experts(4, 1, 0.25, 32));
+        Path config = Files.writeString(dir.resolve("moe.json"), c.toJson());
+        Path model = dir.resolve("moe.safetensors");
+        assertEquals(0, mod("init", "--config", config.toString(), "--out", model.toString()), stderr());
+        try (Model m = ModelFile.load(model)) {
+            assertEquals(c, m.config());
+            assertEquals(c.tensorShapes().keySet(), m.tensors().keySet());
+        }
+        assertEquals(0, mod("info", model.toString(), "--seq", "64", "--stages"), stderr());
+        String text = stdout();
+        assertTrue(text.contains("4 experts + 1 no-op of hidden 32 at capacity 0.25"), text);
+        assertTrue(text.contains("(4 experts + 1 no-op, 16 rows each)"), text);
+        assertTrue(text.contains("(4 experts + 1 no-op, 4 rows each)"), text);
+        assertEquals(0, mod("info", "--model", model.toString(), "--seq", "64", "--json"), stderr());
+        com.fasterxml.jackson.databind.JsonNode info = new com.fasterxml.jackson.databind.ObjectMapper().readTree(stdout());
+        long perExpert = 3L * c.dim() * 32;
+        assertEquals(info.get("parameters").asLong() - Math.round(c.nLayers() * 4 * 0.75 * perExpert), info.get("active_parameters").asLong());
+        assertEquals(dev.mod.model.ModelCost.forwardFlops(c, 64), info.get("forward_flops").asDouble());
+        assertEquals(4, info.get("config").get("experts").get("count").asInt());
+    }
+
     @Test
     void infoJsonCountsThePredictorAndShowsTheMatrixTypeAndTheCalibration() throws IOException {
         Path model = dir.resolve("p.safetensors");

@@ -37,7 +37,9 @@ class TrainingOracleTest {
     @CsvSource(delimiter = '|', value = {
             "dense | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 2, \"n_heads\": 4, \"n_kv_heads\": 4, \"hidden_dim\": 24, \"max_seq_len\": 16, \"capacity\": 1.0, \"routed_layers\": [], \"router_weighting\": \"raw\", \"norm_eps\": 1e-5, \"rope_theta\": 10000.0}",
             "MoD, raw, GQA | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 3, \"n_heads\": 4, \"n_kv_heads\": 2, \"hidden_dim\": 24, \"max_seq_len\": 16, \"capacity\": 0.5, \"routed_layers\": [1, 2], \"router_weighting\": \"raw\", \"norm_eps\": 1e-5, \"rope_theta\": 10000.0}",
-            "MoD, sigmoid | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 2, \"n_heads\": 2, \"n_kv_heads\": 1, \"hidden_dim\": 24, \"max_seq_len\": 16, \"capacity\": 0.375, \"routed_layers\": [0], \"router_weighting\": \"sigmoid\", \"norm_eps\": 1e-5, \"rope_theta\": 500.0}"})
+            "MoD, sigmoid | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 2, \"n_heads\": 2, \"n_kv_heads\": 1, \"hidden_dim\": 24, \"max_seq_len\": 16, \"capacity\": 0.375, \"routed_layers\": [0], \"router_weighting\": \"sigmoid\", \"norm_eps\": 1e-5, \"rope_theta\": 500.0}",
+            "integrated MoDE: 3 experts and a no-op at 40% | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 2, \"n_heads\": 4, \"n_kv_heads\": 2, \"hidden_dim\": 24, \"max_seq_len\": 16, \"capacity\": 1.0, \"routed_layers\": [], \"router_weighting\": \"raw\", \"norm_eps\": 1e-5, \"rope_theta\": 10000.0, \"experts\": {\"count\": 3, \"no_ops\": 1, \"capacity\": 0.4, \"hidden_dim\": 12}}",
+            "staged MoDE, sigmoid: 2 experts at 50% of the routed rows | {\"vocab_size\": 30, \"dim\": 16, \"n_layers\": 3, \"n_heads\": 2, \"n_kv_heads\": 1, \"hidden_dim\": 24, \"max_seq_len\": 16, \"capacity\": 0.5, \"routed_layers\": [1], \"router_weighting\": \"sigmoid\", \"norm_eps\": 1e-5, \"rope_theta\": 10000.0, \"experts\": {\"count\": 2, \"no_ops\": 0, \"capacity\": 0.5, \"hidden_dim\": 12}}"})
     void gradientsMatchDoublePrecisionFiniteDifferences(String name, String config) throws IOException, InterruptedException {
         int batch = 2;
         int seqLen = 8;

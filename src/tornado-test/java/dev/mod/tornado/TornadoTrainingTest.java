@@ -4,6 +4,7 @@ import dev.mod.ModException;
 import dev.mod.OclgrindLogCheck;
 import dev.mod.TestModels;
 import dev.mod.backend.Backends;
+import dev.mod.model.Experts;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
@@ -68,8 +69,11 @@ class TornadoTrainingTest {
                         "rows"),
                 Arguments.of("mod-sigmoid-predictor-tiled", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.SIGMOID),
                         RoutingRule.TOP_K, 8, "tiled"),
-                Arguments.of("routers-only", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.RAW), RoutingRule.TOP_K, 8, "rows"))
-                .filter(run -> !OclgrindLogCheck.onSimulator() || List.of("stochastic-gqa", "gaussian-raw", "mod-sigmoid-predictor-tiled").contains(run.get()[0]));
+                Arguments.of("routers-only", TestModels.config(2, 4, 0.25, List.of(1), RouterWeighting.RAW), RoutingRule.TOP_K, 8, "rows"),
+                Arguments.of("staged-mode", TestModels.config(2, 4, 0.5, List.of(1), RouterWeighting.RAW).withExperts(new Experts(3, 1, 0.4, 16)),
+                        RoutingRule.TOP_K, 0, "rows"))
+                .filter(run -> !OclgrindLogCheck.onSimulator()
+                        || List.of("stochastic-gqa", "gaussian-raw", "mod-sigmoid-predictor-tiled", "staged-mode").contains(run.get()[0]));
     }
 
     static TrainSettings settings(ModelConfig c, RoutingRule routing, int predictorDim) {
