@@ -15,7 +15,7 @@ import java.util.function.ToDoubleFunction;
 /** The sweep's plots, in the project's one chart style. */
 final class SweepPlots {
     static final List<String> FILES = List.of("isoflop.png", "loss_vs_forward_flops.png", "ablations.png", "causal_eval.png",
-            "loss_vs_forward_flops_all.png", "loss_vs_train_time.png");
+            "loss_vs_forward_flops_all.png", "loss_vs_train_time.png", "experts.png");
 
     private SweepPlots() {
     }
@@ -27,6 +27,37 @@ final class SweepPlots {
         causalEvaluation(report, dir.resolve(FILES.get(3)));
         everyPointAgainstForwardFlops(report, dir.resolve(FILES.get(4)));
         lossAgainstTrainingTime(report, dir.resolve(FILES.get(5)));
+        experts(report, dir.resolve(FILES.get(6)));
+    }
+
+    /**
+     * The mixture-of-experts comparison (the paper's Figure 7): each variant's sizes at the experts' budget, held-out loss
+     * against FLOPs of the feed-forwards per token, both divided by the dense optimum's; lower-left is better.
+     */
+    static void experts(SweepReport report, Path png) {
+        SweepReport.Point dense = report.expertOptimum("dense");
+        List<Line> lines = new ArrayList<>();
+        int hue = 0;
+        for (String variant : SweepReport.EXPERT_COMPARISON) {
+            List<SweepReport.Point> curve = report.expertCurve(variant);
+            if (dense != null && !curve.isEmpty()) {
+                lines.add(spread(new Line(variant, curve.stream().mapToDouble(p -> report.feedForwardFlops(p) / report.feedForwardFlops(dense)).toArray(),
+                        curve.stream().mapToDouble(p -> p.loss() / dense.loss()).toArray(), hue, variant.startsWith("mo") && !variant.equals("mod")
+                        ? Look.SOLID : Look.DASHED), curve.stream().map(p -> scaled(p, dense.loss())).toList()));
+            }
+            hue++;
+        }
+        SweepSpec.ExpertVariants e = report.spec().experts();
+        Charts.lines("Mixtures of experts and depths: loss against feed-forward FLOPs",
+                e == null ? "no experts in this spec" : subtitle(report) + "; every size at " + SweepRun.number(e.budget())
+                        + " FLOPs, both axes over the dense optimum's; lower-left is better",
+                new Axis("feed-forward FLOPs per token / the dense optimum's", true),
+                new Axis("held-out loss / the dense optimum's", false), lines, png);
+    }
+
+    // a point with its losses divided by scale, for a spread drawn on a normalised axis
+    private static SweepReport.Point scaled(SweepReport.Point p, double scale) {
+        return new SweepReport.Point(p.run(), p.loss() / scale, p.low() / scale, p.high() / scale, p.seeds(), p.seconds(), p.stepMs());
     }
 
     /**

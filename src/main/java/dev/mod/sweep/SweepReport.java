@@ -8,6 +8,7 @@ import dev.mod.ModException;
 import dev.mod.StrictJson;
 import dev.mod.io.AtomicFiles;
 import dev.mod.study.StudyEnvironment;
+import dev.mod.sweep.SweepSpec.ExpertVariants;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -18,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The results of one spec's sweep folders (one, or the shards of a split sweep) merged: per budget the best
@@ -30,6 +32,7 @@ public final class SweepReport {
     private final SweepSpec spec;
     private final List<SweepResult> results;
     private final List<String> missing;
+    private final Map<String, SweepRun> planned = new LinkedHashMap<>();
 
     /**
      * A variant of a size at a budget over the seeds it was trained with, one run each: the mean held-out loss with top-k
@@ -74,6 +77,9 @@ public final class SweepReport {
         this.spec = spec;
         this.results = results;
         this.missing = missing;
+        for (SweepRun run : SweepRun.plan(spec)) {
+            planned.put(run.name(), run);
+        }
     }
 
     /** Merges folders of the same spec; a run finished in more than one folder is taken from the first. */
@@ -164,7 +170,33 @@ public final class SweepReport {
         if (a == null) {
             return List.of();
         }
-        return points().stream().filter(p -> p.run().budget() == a.budget() && p.run().size().equals(a.size())).toList();
+        return points().stream().filter(p -> p.run().budget() == a.budget() && p.run().size().equals(a.size())
+                && !ExpertVariants.VARIANTS.contains(p.run().variant())).toList();
+    }
+
+    /** The variants of the experts comparison, dense and MoD first (each an isoFLOP curve at the experts' budget). */
+    public static final List<String> EXPERT_COMPARISON = Stream.concat(Stream.of("dense", "mod"),
+            ExpertVariants.VARIANTS.stream()).toList();
+
+    /** A variant's points at the experts' budget, in the order of their sizes (empty without experts in the spec). */
+    public List<Point> expertCurve(String variant) {
+        ExpertVariants e = spec.experts();
+        if (e == null) {
+            return List.of();
+        }
+        return points().stream().filter(p -> p.run().variant().equals(variant) && p.run().budget() == e.budget())
+                .sorted(Comparator.comparingLong(Point::params)).toList();
+    }
+
+    /** A variant's best point at the experts' budget (lowest mean loss), or null when none finished. */
+    public Point expertOptimum(String variant) {
+        return expertCurve(variant).stream().min(Comparator.comparingDouble(Point::loss)).orElse(null);
+    }
+
+    /** FLOPs of a point's feed-forwards per token (one sequence of T), as its config counts them. */
+    public double feedForwardFlops(Point p) {
+        SweepRun run = planned.get(p.run().name());
+        return run.feedForwardFlopsPerToken(spec.seqLen());
     }
 
     public SweepSpec spec() {
@@ -207,6 +239,24 @@ public final class SweepReport {
                 b.put("wall_clock_loss_difference", rival == null ? null : mod.best().loss() - rival.loss());
                 b.put("forward_flops_ratio", mod.best().forwardFlops() / dense.best().forwardFlops());
                 b.put("params_ratio", (double) mod.best().params() / dense.best().params());
+            }
+        }
+        if (spec.experts() != null) {
+            ObjectNode experts = root.putObject("experts");
+            experts.put("budget", spec.experts().budget());
+            Point dense = expertOptimum("dense");
+            for (String variant : EXPERT_COMPARISON) {
+                Point p = expertOptimum(variant);
+                if (p != null) {
+                    ObjectNode v = experts.putObject(variant);
+                    v.put("best_run", p.run().name());
+                    v.put("size", p.run().size());
+                    v.put("params", p.params());
+                    v.put("eval_loss", p.loss());
+                    v.put("seeds", p.seeds());
+                    v.put("feed_forward_flops_per_token", feedForwardFlops(p));
+                    v.put("loss_difference_to_dense", dense == null ? null : p.loss() - dense.loss());
+                }
             }
         }
         return root;
@@ -303,6 +353,7 @@ public final class SweepReport {
         if (!missing.isEmpty()) {
             s.append(missing.size()).append(" runs not finished yet: ").append(String.join(", ", missing)).append('\n');
         }
+        s.append(expertsTable());
         List<Point> ablation = ablation();
         if (!ablation.isEmpty()) {
             s.append(String.format(Locale.ROOT, "ablations at %s, size %s: held-out loss (top-k / router rule)%n",
@@ -315,6 +366,37 @@ public final class SweepReport {
             }
         }
         return s.toString();
+    }
+
+    // the experts comparison: each variant's best size at the experts' budget, its feed-forward FLOPs per token against
+    // the dense optimum's, its loss, and the paper's two MoDE comparisons
+    private String expertsTable() {
+        ExpertVariants e = spec.experts();
+        Point dense = expertOptimum("dense");
+        if (e == null || dense == null) {
+            return "";
+        }
+        StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "mixtures of experts at %s: %d experts (moe at capacity %s "
+                        + "each; moe-reduced and mode-integrated at %s, the latter with %d no-op experts); best size per variant%n",
+                SweepRun.number(e.budget()), e.count(), SweepRun.number(1.0 / e.count()), SweepRun.number(e.reducedCapacity()), e.noOps()));
+        s.append(String.format(Locale.ROOT, "  %-16s %-8s %8s %12s %8s %8s%n", "variant", "size", "params", "ffn FLOPs x", "loss",
+                "- dense"));
+        for (String variant : EXPERT_COMPARISON) {
+            Point p = expertOptimum(variant);
+            if (p != null) {
+                s.append(String.format(Locale.ROOT, "  %-16s %-8s %8s %12.3f %8.4f %+8.4f%n", variant, p.run().size(), millions(p.params()),
+                        feedForwardFlops(p) / feedForwardFlops(dense), p.loss(), p.loss() - dense.loss()));
+            }
+        }
+        s.append(comparison("staged MoDE against MoE (MoE's FLOPs per feed-forward and fewer)", "mode-staged", "moe"));
+        s.append(comparison("integrated MoDE against MoE at the same reduced capacity (the same FLOPs)", "mode-integrated", "moe-reduced"));
+        return s.toString();
+    }
+
+    private String comparison(String what, String variant, String baseline) {
+        Point a = expertOptimum(variant);
+        Point b = expertOptimum(baseline);
+        return a == null || b == null ? "" : String.format(Locale.ROOT, "  %s: %+.4f (< 0: %s better)%n", what, a.loss() - b.loss(), variant);
     }
 
     private static String cells(Optimum o) {

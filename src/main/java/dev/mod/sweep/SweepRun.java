@@ -16,8 +16,9 @@ import java.util.Locale;
  *
  * @param name    budget, size and variant, e.g. "b3.16e12-d96-l3-mod-c0.25", and the seed where the spec trains
  *                several, "b3.16e12-d96-l3-mod-c0.25-s1"
- * @param variant "dense", "mod" (the sweep's capacity, every other block), or an ablation: "mod-c{C}",
- *                "mod-every-block", "mod-stochastic", "mod-gaussian"
+ * @param variant "dense", "mod" (the sweep's capacity, every other block), an ablation: "mod-c{C}",
+ *                "mod-every-block", "mod-stochastic", "mod-gaussian", or a mixture of experts (SweepSpec.ExpertVariants):
+ *                "moe", "moe-reduced", "mode-integrated", "mode-staged"
  */
 public record SweepRun(String name, double budget, SweepSpec.Size size, String variant, ModelConfig config,
                        RoutingRule routing, long seed, int steps, double lr, int warmup) {
@@ -29,6 +30,20 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
     /** Whether the run is one of the isoFLOP grid (dense or MoD at the sweep's setting) rather than an ablation. */
     public boolean isoFlop() {
         return variant.equals("dense") || variant.equals("mod");
+    }
+
+    /** Whether the run is one of the mixture-of-experts variants (SweepSpec.ExpertVariants). */
+    public boolean experts() {
+        return config.hasExperts();
+    }
+
+    /** FLOPs of the feed-forwards of one forward pass over one sequence of T tokens, per token. */
+    public double feedForwardFlopsPerToken(int seqLen) {
+        double flops = 0;
+        for (int layer = 0; layer < config.nLayers(); layer++) {
+            flops += ModelCost.feedForwardFlops(config, config.tokensProcessed(layer, seqLen));
+        }
+        return flops / seqLen;
     }
 
     /** FLOPs of one forward pass over one sequence of T tokens (as `mod info` counts them). */
@@ -103,6 +118,14 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
                 runs.add(of(spec, a.budget(), size, "mod-gaussian", mod, RoutingRule.GAUSSIAN, seed));
             }
         }
+        SweepSpec.ExpertVariants experts = spec.experts();
+        if (experts != null) {
+            for (SweepSpec.Size size : spec.sizes().stream().filter(s -> s.trainedAt(experts.budget())).toList()) {
+                for (String variant : SweepSpec.ExpertVariants.VARIANTS) {
+                    runs.add(of(spec, experts.budget(), size, variant, experts.config(variant, spec.config(size)), RoutingRule.TOP_K, seed));
+                }
+            }
+        }
         return runs;
     }
 
@@ -140,11 +163,14 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
         return (int) steps;
     }
 
-    /** The learning-rate rule: lr x the variant's multiplier x sqrt(lr_reference_dim / dim). */
+    /**
+     * The learning-rate rule: lr x the variant's multiplier x sqrt(lr_reference_dim / dim); a variant without its own
+     * multiplier takes MoD's when it routes blocks (the ablations, mode-staged) and dense's when it does not (moe ...).
+     */
     static double learningRate(SweepSpec spec, ModelConfig config, String variant) {
         Double multiplier = spec.lrMultipliers().get(variant);
-        if (multiplier == null && variant.startsWith("mod-")) {
-            multiplier = spec.lrMultipliers().get("mod");
+        if (multiplier == null && !variant.equals("dense")) {
+            multiplier = spec.lrMultipliers().get(config.routedLayers().isEmpty() ? "dense" : "mod");
         }
         return spec.lr() * (multiplier == null ? 1 : multiplier) * Math.sqrt((double) spec.lrReferenceDim() / config.dim());
     }

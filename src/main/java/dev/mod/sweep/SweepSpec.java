@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.mod.ModException;
 import dev.mod.StrictJson;
 import dev.mod.data.JdkSourceText;
+import dev.mod.model.Experts;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
 import dev.mod.train.TrainSettings;
@@ -57,7 +58,18 @@ public record SweepSpec(
         @JsonProperty("aux_predictor") double auxPredictor,
         @JsonProperty("eval_batches") int evalBatches,
         @JsonProperty("min_steps") int minSteps,
-        @JsonProperty("ablation") Ablation ablation) {
+        @JsonProperty("ablation") Ablation ablation,
+        @JsonProperty("experts") @JsonInclude(JsonInclude.Include.NON_NULL) ExpertVariants experts) {
+
+    /** A spec without the mixture-of-experts variants. */
+    public SweepSpec(String data, int maxDataBytes, int seqLen, int batch, long seed, int seeds, List<Double> budgets, List<Size> sizes,
+                     double capacity, int predictorDim, boolean countPredictorFlops, double lr, Map<String, Double> lrMultipliers,
+                     int lrReferenceDim, double warmupFraction, double minLrRatio, double weightDecay, double clip, double auxRouter,
+                     double auxPredictor, int evalBatches, int minSteps, Ablation ablation) {
+        this(data, maxDataBytes, seqLen, batch, seed, seeds, budgets, sizes, capacity, predictorDim, countPredictorFlops, lr,
+                lrMultipliers, lrReferenceDim, warmupFraction, minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalBatches,
+                minSteps, ablation, null);
+    }
 
     private static final ObjectMapper JSON = StrictJson.mapper()
             .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
@@ -102,6 +114,36 @@ public record SweepSpec(
             @JsonProperty("gaussian") boolean gaussian) {
     }
 
+    /**
+     * The mixture-of-experts variants (the paper's MoDE, its Figure 7), every size trained at the budget, each block's
+     * feed-forward count SwiGLU experts of the size's hidden_dim chosen by expert choice (model.Experts):
+     * "moe" at capacity 1/count each, so that a token is processed once on average and a feed-forward costs what the
+     * dense one does; "moe-reduced" at reduced_capacity each (fewer FLOPs); "mode-integrated" the same with no_ops no-op
+     * experts among them (the same FLOPs as moe-reduced: the no-op experts compute nothing); "mode-staged" MoD's routing
+     * (the sweep's capacity, every other block) around moe's experts.
+     */
+    public record ExpertVariants(
+            @JsonProperty("budget") double budget,
+            @JsonProperty("count") int count,
+            @JsonProperty("no_ops") int noOps,
+            @JsonProperty("reduced_capacity") double reducedCapacity) {
+
+        /** The variants' names, in the order the plan trains them. */
+        public static final List<String> VARIANTS = List.of("moe", "moe-reduced", "mode-integrated", "mode-staged");
+
+        /** The config of a variant of a size's MoD config (the sweep's capacity and routed layers). */
+        public ModelConfig config(String variant, ModelConfig mod) {
+            Experts full = new Experts(count, 0, 1.0 / count, mod.hiddenDim());
+            return switch (variant) {
+                case "moe" -> mod.dense().withExperts(full);
+                case "moe-reduced" -> mod.dense().withExperts(new Experts(count, 0, reducedCapacity, mod.hiddenDim()));
+                case "mode-integrated" -> mod.dense().withExperts(new Experts(count, noOps, reducedCapacity, mod.hiddenDim()));
+                case "mode-staged" -> mod.withExperts(full);
+                default -> throw new IllegalArgumentException(variant);
+            };
+        }
+    }
+
     public SweepSpec {
         require(data != null && !data.isBlank(), "data must name the training text (a path or jdk-src)");
         require(maxDataBytes > 0, "max_data_bytes must be positive");
@@ -135,8 +177,10 @@ public record SweepSpec(
         for (Map.Entry<String, Double> m : lrMultipliers.entrySet()) {
             require(m.getValue() != null && m.getValue() > 0 && Double.isFinite(m.getValue()),
                     "lr_multipliers." + m.getKey() + " must be a positive number");
-            require(m.getKey().equals("dense") || m.getKey().equals("mod") || m.getKey().startsWith("mod-"),
-                    "lr_multipliers names variants (dense, mod, mod-...), not \"" + m.getKey() + "\"");
+            require(m.getKey().equals("dense") || m.getKey().equals("mod") || m.getKey().startsWith("mod-")
+                            || ExpertVariants.VARIANTS.contains(m.getKey()),
+                    "lr_multipliers names variants (dense, mod, mod-..., " + String.join(", ", ExpertVariants.VARIANTS) + "), not \""
+                            + m.getKey() + "\"");
         }
         require(lrReferenceDim > 0, "lr_reference_dim must be positive");
         require(warmupFraction >= 0 && warmupFraction < 1, "warmup_fraction must be in [0, 1)");
@@ -148,6 +192,9 @@ public record SweepSpec(
         require(minSteps >= 1, "min_steps must be at least 1");
         for (Size s : sizes) {
             config(s, seqLen, capacity); // refuses a size that is not a valid model, with the config's own message
+        }
+        if (experts != null) {
+            checkExperts(experts, budgets);
         }
         if (ablation != null) {
             require(budgets.contains(ablation.budget()), "ablation.budget " + ablation.budget() + " is not one of the budgets");
@@ -162,6 +209,16 @@ public record SweepSpec(
                 require(c != null && c > 0 && c <= 1, "ablation capacities must be in (0, 1], got " + c);
             }
         }
+    }
+
+    private static void checkExperts(ExpertVariants e, List<Double> budgets) {
+        require(budgets.contains(e.budget()), "experts.budget " + e.budget() + " is not one of the budgets");
+        require(e.count() >= 2 && e.count() <= Experts.MAX_EXPERTS / 2, "experts.count must be from 2 to "
+                + Experts.MAX_EXPERTS / 2 + ", got " + e.count());
+        require(e.noOps() >= 1 && e.noOps() <= Experts.MAX_EXPERTS / 2, "experts.no_ops must be from 1 to "
+                + Experts.MAX_EXPERTS / 2 + " (integrated MoDE needs one), got " + e.noOps());
+        require(e.reducedCapacity() > 0 && e.reducedCapacity() < 1.0 / e.count(),
+                "experts.reduced_capacity must be above 0 and below 1 / count = " + 1.0 / e.count() + ", got " + e.reducedCapacity());
     }
 
     private static void require(boolean ok, String message) {
@@ -207,7 +264,7 @@ public record SweepSpec(
     }
 
     // a spec written before a field existed, with that field as the runs it made had it (seeds: 1;
-    // count_predictor_flops: false; lr_multipliers: none; ablation.gaussian: false; a size's budgets: all)
+    // count_predictor_flops: false; lr_multipliers: none; ablation.gaussian: false; a size's budgets: all; experts: none)
     private static String withLaterFields(String json) {
         try {
             if (JSON.readTree(json) instanceof ObjectNode tree) {
@@ -226,6 +283,9 @@ public record SweepSpec(
                             o.putNull("budgets");
                         }
                     }
+                }
+                if (tree.has("ablation") && !tree.has("experts")) {
+                    tree.putNull("experts");
                 }
                 if (tree.get("ablation") instanceof ObjectNode a && !a.has("gaussian")) {
                     a.put("gaussian", false);

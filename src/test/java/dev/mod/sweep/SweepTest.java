@@ -7,6 +7,7 @@ import dev.mod.backend.Backend;
 import dev.mod.backend.Backends;
 import dev.mod.data.TextData;
 import dev.mod.io.ModelFile;
+import dev.mod.model.Experts;
 import dev.mod.model.Model;
 import dev.mod.model.ModelCost;
 import dev.mod.plan.RoutingRule;
@@ -243,6 +244,65 @@ class SweepTest {
         assertEquals(best.low(), dense.get("eval_loss_low").asDouble(), 1e-12);
     }
 
+    /**
+     * The mixture-of-experts variants at one budget: each size as moe (capacity 1 / count: the dense feed-forward's FLOPs),
+     * moe-reduced, mode-integrated (the same FLOPs, with no-op experts) and mode-staged (MoD around moe's experts); the
+     * budget spent by each, and the report's comparison table, sweep.json entries and plot.
+     */
+    @Test
+    void expertVariantsAreTrainedAtTheirBudgetAndCompared() throws IOException {
+        SweepSpec one = spec(List.of(1e8, 2e8), null, 5);
+        SweepSpec.ExpertVariants experts = new SweepSpec.ExpertVariants(1e8, 2, 1, 0.25);
+        SweepSpec spec = new SweepSpec(one.data(), one.maxDataBytes(), one.seqLen(), one.batch(), one.seed(), 1, one.budgets(),
+                one.sizes(), one.capacity(), one.predictorDim(), false, one.lr(), Map.of("moe", 2.0), one.lrReferenceDim(),
+                one.warmupFraction(), one.minLrRatio(), one.weightDecay(), one.clip(), one.auxRouter(), one.auxPredictor(),
+                one.evalBatches(), one.minSteps(), null, experts);
+        assertEquals(spec, SweepSpec.fromJson(spec.toJson(), "spec"));
+        List<SweepRun> plan = SweepRun.plan(spec);
+        assertEquals(SweepRun.plan(one).size() + 3 * 4, plan.size());
+        SweepRun moe = plan.stream().filter(r -> r.name().equals("b1e8-b-moe")).findFirst().orElseThrow();
+        SweepRun reduced = plan.stream().filter(r -> r.name().equals("b1e8-b-moe-reduced")).findFirst().orElseThrow();
+        SweepRun integrated = plan.stream().filter(r -> r.name().equals("b1e8-b-mode-integrated")).findFirst().orElseThrow();
+        SweepRun staged = plan.stream().filter(r -> r.name().equals("b1e8-b-mode-staged")).findFirst().orElseThrow();
+        SweepRun dense = plan.stream().filter(r -> r.name().equals("b1e8-b-dense")).findFirst().orElseThrow();
+        assertEquals(new Experts(2, 0, 0.5, 48), moe.config().experts());
+        assertTrue(moe.config().routedLayers().isEmpty() && integrated.config().routedLayers().isEmpty());
+        assertEquals(new Experts(2, 0, 0.25, 48), reduced.config().experts());
+        assertEquals(new Experts(2, 1, 0.25, 48), integrated.config().experts());
+        assertEquals(spec.config(spec.size("b")).routedLayers(), staged.config().routedLayers());
+        assertEquals(moe.config().experts(), staged.config().experts());
+        // a token through one expert on average: moe's feed-forward FLOPs are dense's and the router's
+        double routerFlops = 2.0 * 24 * 2 * 2; // 2 d FLOPs a token for each of 2 experts, in 2 layers
+        assertEquals(dense.feedForwardFlopsPerToken(spec.seqLen()) + routerFlops, moe.feedForwardFlopsPerToken(spec.seqLen()), 1e-9);
+        assertEquals(reduced.feedForwardFlopsPerToken(spec.seqLen()), integrated.feedForwardFlopsPerToken(spec.seqLen()) - 2.0 * 24 * 2, 1e-9,
+                "the no-op expert's router row, and nothing else");
+        assertTrue(staged.steps() > moe.steps() && reduced.steps() > moe.steps(), "fewer FLOPs a step, more steps");
+        assertEquals(2 * dense.lr(), moe.lr(), 1e-15, "moe's own multiplier");
+        assertEquals(dense.lr(), integrated.lr(), 1e-15, "no multiplier of its own and no routed block: dense's");
+        for (SweepRun r : plan) {
+            assertEquals(r.budget(), r.trainingFlopsPerStep(spec) * r.steps(), r.trainingFlopsPerStep(spec) / 2 + 1, r.name());
+        }
+
+        Path dir = shared.resolve("experts");
+        new Sweep(spec, dir, 2).run(Sweep.Shard.ALL, QUIET);
+        SweepReport report = SweepReport.of(List.of(dir));
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
+        String table = printed.toString(StandardCharsets.UTF_8);
+        assertTrue(table.contains("mixtures of experts at 1e8: 2 experts"), table);
+        assertTrue(table.contains("staged MoDE against MoE") && table.contains("integrated MoDE against MoE"), table);
+        JsonNode json = JSON.readTree(dir.resolve("sweep.json").toFile()).get("experts");
+        for (String variant : SweepReport.EXPERT_COMPARISON) {
+            SweepReport.Point best = report.expertOptimum(variant);
+            assertEquals(best.loss(), json.get(variant).get("eval_loss").asDouble(), 1e-12, variant);
+            assertEquals(3, report.expertCurve(variant).size(), variant);
+        }
+        assertEquals(1.0, json.get("dense").get("feed_forward_flops_per_token").asDouble()
+                / report.feedForwardFlops(report.expertOptimum("dense")), 1e-12);
+        assertTrue(Files.size(dir.resolve("experts.png")) > 0);
+        assertTrue(report.ablation().isEmpty());
+    }
+
     @Test
     void causalEvaluationOfADenseModelIsItsTopKEvaluation() {
         // a dense model has nothing to route: the evaluator's causal pass must give the trainer's held-out loss
@@ -372,8 +432,8 @@ class SweepTest {
             };
             assertEquals(m * 3e-3 * Math.sqrt(16.0 / run.config().dim()), run.lr(), 1e-15, run.name());
         }
-        assertRefused("lr_multipliers names variants (dense, mod, mod-...), not \"moe\"", () -> SweepSpec.fromJson(
-                spec.toJson().replace("\"lr_multipliers\" : { }", "\"lr_multipliers\" : {\"moe\": 2}"), "spec"));
+        assertRefused("lr_multipliers names variants (dense, mod, mod-..., moe, moe-reduced, mode-integrated, mode-staged), not \"moe-big\"",
+                () -> SweepSpec.fromJson(spec.toJson().replace("\"lr_multipliers\" : { }", "\"lr_multipliers\" : {\"moe-big\": 2}"), "spec"));
         assertEquals(0, dense.settings(spec).predictorDim());
         assertEquals(4, mod.settings(spec).predictorDim());
     }
