@@ -57,8 +57,8 @@ final class CalibrateCommand implements Callable<Integer> {
         try (FolderLock lock = FolderLock.acquire(folder, "calibration"); Model model = ModelFile.load(this.model.path);
              Backend runtime = backend.start()) {
             ByteTokenizer.check(model);
-            if (model.config().routedLayers().isEmpty()) {
-                throw new ModException("the model has no routed layers to calibrate");
+            if (model.config().routedLayers().isEmpty() && !model.config().hasExperts()) {
+                throw new ModException("the model has no routed layers or experts to calibrate");
             }
             int t = seqLen == null ? model.config().maxSeqLen() : seqLen;
             if (t < 2 || t > model.config().maxSeqLen()) {
@@ -73,6 +73,10 @@ final class CalibrateCommand implements Callable<Integer> {
             }
             System.out.printf("wrote %s: thresholds per routed layer%s, set on %d sequences of %d tokens to route %s of them%n",
                     out, layers, sequences.length, t, model.config().capacity());
+            if (model.config().hasExperts()) {
+                System.out.printf("  and thresholds on each layer's %d experts' probabilities, to give each %s of the rows its "
+                        + "feed-forward saw%n", model.config().experts().count(), model.config().experts().capacity());
+            }
         }
         return 0;
     }

@@ -11,6 +11,7 @@ import dev.mod.model.RoutingCalibration;
 import dev.mod.model.Tensor;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -43,12 +44,16 @@ public final class CausalPlan implements CausalPass {
     private final float[][] router;   // [layer][maxRows] router logits (null in dense layers)
     private final int[][] routed;     // [layer][maxRows] 1 where the row was processed
     private final double[] thresholds; // [layer] router-logit threshold found when calibrating
+    private final ExpertChoice experts; // a mixture's router logits, probabilities and each expert's rows (null: no experts)
+    private final double[][] expertThresholds; // [layer][expert] the causal rule of expert choice, or found when calibrating
     private final float[] scratch;     // what the rule's decision needs (the predictor's hidden layer)
     private final boolean calibrating;
 
     private final SequenceLengths lengths;
     private final long[] routedCount;  // [layer] tokens routed since the last resetCounts
     private final long[] decisionCount;
+    private final long[][] expertCount;    // [layer][expert] rows an expert took since the last resetCounts
+    private final long[][] expertDecisions; // [layer][expert] rows it decided on
     private int rows;
 
     /** A plan for S sequences under a causal rule, taking chunks of at most maxRows rows, up to max_seq_len tokens each. */
@@ -73,10 +78,11 @@ public final class CausalPlan implements CausalPass {
 
     private CausalPlan(Model model, Kernels kernels, RoutingRule routing, int sequences, int maxRows, int context,
                        DType cacheType, boolean calibrating) {
-        if (model.config().hasExperts()) {
-            // expert choice ranks a whole sequence's rows; a decode step has one (issue: causal expert routing)
-            throw new ModException("generation and causal evaluation of models with experts are not supported yet: "
-                    + "expert choice needs the whole sequence");
+        if (model.config().hasExperts() && !calibrating
+                && (model.calibration() == null || model.calibration().expertThresholds().isEmpty())) {
+            // expert choice ranks a whole sequence's rows; a decode step has one, so each expert takes a row by a threshold
+            throw new ModException("a model with experts routes causally by calibrated thresholds on its experts' "
+                    + "probabilities: run mod calibrate on it first");
         }
         this.model = model;
         this.c = model.config();
@@ -102,6 +108,13 @@ public final class CausalPlan implements CausalPass {
         this.router = new float[layers][];
         this.routed = new int[layers][];
         this.thresholds = new double[layers];
+        this.experts = c.hasExperts() ? ExpertChoice.causal(c.experts(), maxRows) : null;
+        this.expertThresholds = new double[c.hasExperts() ? layers : 0][c.hasExperts() ? c.experts().count() : 0];
+        for (int layer = 0; layer < expertThresholds.length && !calibrating; layer++) {
+            for (int e = 0; e < c.experts().count(); e++) {
+                expertThresholds[layer][e] = model.calibration().expertThreshold(layer, e);
+            }
+        }
         this.scratch = new float[calibrating ? 0 : routing.scratchFloats(model, maxRows)];
         for (int layer : c.routedLayers()) {
             router[layer] = new float[maxRows];
@@ -109,6 +122,8 @@ public final class CausalPlan implements CausalPass {
         }
         this.routedCount = new long[layers];
         this.decisionCount = new long[layers];
+        this.expertCount = new long[expertThresholds.length][expertThresholds.length == 0 ? 0 : c.experts().count()];
+        this.expertDecisions = new long[expertThresholds.length][expertThresholds.length == 0 ? 0 : c.experts().count()];
     }
 
     /**
@@ -137,7 +152,11 @@ public final class CausalPlan implements CausalPass {
         for (int layer : model.config().routedLayers()) {
             thresholds.put(layer, plan.thresholds[layer]);
         }
-        return new RoutingCalibration(thresholds, rows, seqLen, model.config().capacity());
+        Map<Integer, List<Double>> experts = new TreeMap<>();
+        for (int layer = 0; layer < plan.expertThresholds.length; layer++) {
+            experts.put(layer, Arrays.stream(plan.expertThresholds[layer]).boxed().toList());
+        }
+        return new RoutingCalibration(thresholds, experts, rows, seqLen, model.config().capacity());
     }
 
     @Override
@@ -197,7 +216,7 @@ public final class CausalPlan implements CausalPass {
                     in = a.selectedX();
                 }
                 case ATTENTION -> attention(layer, w.attention(), in, rowsIn, seqIn, posIn);
-                case FEED_FORWARD -> FeedForwardStage.apply(kernels, c, w.feedForward(), a, null, 1, rowsIn);
+                case FEED_FORWARD -> FeedForwardStage.apply(kernels, c, w.feedForward(), a, experts, this::expertRows, layer, 1, rowsIn);
                 case SCATTER -> kernels.scatter(a.x(), a.delta(), selected, r, c.routerWeighting(), 1, n, rowsIn, d);
                 case RESIDUAL -> kernels.add(a.x(), a.x(), a.delta(), n * d);
             }
@@ -231,9 +250,31 @@ public final class CausalPlan implements CausalPass {
         return picked;
     }
 
+    // The rows of the chunk's n that an expert takes: those whose probability p is above the expert's threshold (or,
+    // calibrating, above the threshold that gives it max(1, floor(capacity x n)) of them); sel as topK writes it
+    private int expertRows(Kernels k, int layer, int expert, float[] p, int[] sel, int batch, int n) {
+        if (calibrating) {
+            expertThresholds[layer][expert] = calibratedThreshold(p, n, c.experts().rowsPerExpert(n));
+        }
+        double threshold = expertThresholds[layer][expert];
+        int taken = 0;
+        for (int i = 0; i < n; i++) {
+            if (p[i] > threshold) {
+                sel[taken++] = i;
+            }
+        }
+        expertCount[layer][expert] += taken;
+        expertDecisions[layer][expert] += n;
+        return taken;
+    }
+
     // the midpoint between the logits ranked k and k + 1 of r[n], k = S * capacityTokens(T)
     private double calibratedThreshold(float[] r, int n) {
-        int k = sequences * c.capacityTokens(n / sequences);
+        return calibratedThreshold(r, n, sequences * c.capacityTokens(n / sequences));
+    }
+
+    // the midpoint between the values ranked k and k + 1 of r[n] (below the smallest when k is n or more)
+    private static double calibratedThreshold(float[] r, int n, int k) {
         float[] sorted = Arrays.copyOf(r, n);
         Arrays.sort(sorted);
         if (k >= n) {
@@ -288,10 +329,19 @@ public final class CausalPlan implements CausalPass {
         cache.truncate(s, length);
     }
 
+    /** The share of the rows a layer's feed-forward saw that an expert took, since the last resetCounts (NaN: none seen). */
+    public double expertFraction(int layer, int expert) {
+        return (double) expertCount[layer][expert] / expertDecisions[layer][expert];
+    }
+
     @Override
     public void resetCounts() {
         Arrays.fill(routedCount, 0);
         Arrays.fill(decisionCount, 0);
+        for (int layer = 0; layer < expertCount.length; layer++) {
+            Arrays.fill(expertCount[layer], 0);
+            Arrays.fill(expertDecisions[layer], 0);
+        }
     }
 
     @Override

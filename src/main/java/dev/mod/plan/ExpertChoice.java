@@ -8,10 +8,20 @@ import dev.mod.model.Experts;
  * written by each forward pass and read by tests and analyses after it.
  */
 public record ExpertChoice(Experts experts, int batch, int n, float[] logits, float[][] probabilities, int[][] selected) {
+    /** For a forward pass: each expert takes k_e rows of each sequence. */
     public static ExpertChoice allocate(Experts experts, int batch, int n) {
+        return allocate(experts, batch, n, batch * experts.rowsPerExpert(n));
+    }
+
+    /** For a causal pass over chunks of up to maxRows rows: an expert may take any number of them. */
+    static ExpertChoice causal(Experts experts, int maxRows) {
+        return allocate(experts, 1, maxRows, maxRows);
+    }
+
+    private static ExpertChoice allocate(Experts experts, int batch, int n, int selectedRows) {
         int rows = batch * n;
         float[][] probabilities = new float[experts.count()][rows];
-        int[][] selected = new int[experts.count()][batch * experts.rowsPerExpert(n)];
+        int[][] selected = new int[experts.count()][selectedRows];
         return new ExpertChoice(experts, batch, n, new float[rows * experts.routed()], probabilities, selected);
     }
 

@@ -1,5 +1,6 @@
 package dev.mod.plan;
 
+import dev.mod.model.Experts;
 import dev.mod.model.FeedForward;
 import dev.mod.model.MixtureOfExperts;
 import dev.mod.model.ModelConfig;
@@ -14,6 +15,22 @@ import dev.mod.model.Tensor;
  */
 record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activations a, ExpertChoice choice, int batch, int n)
         implements Stage {
+
+    /** Which rows of a mixture's feed-forward each expert takes: its top k_e of each sequence, or a causal rule. */
+    interface ExpertRule {
+        // sel = the rows of B sequences of n rows that expert e takes by its probabilities p[B * n], as topK writes them;
+        // returns how many it takes of each sequence
+        int select(Kernels k, int layer, int expert, float[] p, int[] sel, int batch, int n);
+
+        /** Expert choice over a whole sequence (a forward pass): the top k_e = floor(capacity x n) rows of each. */
+        static ExpertRule topK(Experts experts) {
+            return (k, layer, expert, p, sel, batch, n) -> {
+                int taken = experts.rowsPerExpert(n);
+                k.topK(sel, p, batch, n, taken);
+                return taken;
+            };
+        }
+    }
     @Override
     public String name() {
         return "layer" + layer + ".mlp";
@@ -30,16 +47,17 @@ record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activat
 
     @Override
     public void run(Kernels k) {
-        apply(k, c, w, a, choice, batch, n);
+        apply(k, c, w, a, choice, choice == null ? null : ExpertRule.topK(c.experts()), layer, batch, n);
     }
 
-    // delta[B * n, d] = attnOut + feedForward(RMSNorm(h[B * n, d]))
-    static void apply(Kernels k, ModelConfig c, FeedForward<Tensor> w, Activations a, ExpertChoice choice, int batch, int n) {
+    // delta[B * n, d] = attnOut + feedForward(RMSNorm(h[B * n, d])); experts choose their rows by the rule
+    static void apply(Kernels k, ModelConfig c, FeedForward<Tensor> w, Activations a, ExpertChoice choice, ExpertRule rule, int layer,
+                      int batch, int n) {
         int rows = batch * n;
         k.rmsnorm(a.normed(), a.h(), w.norm(), rows, c.dim(), c.normEps());
         switch (w) {
             case SwiGlu<Tensor> mlp -> swiGlu(k, c.dim(), c.hiddenDim(), mlp.w1(), mlp.w3(), mlp.w2(), a.normed(), a.mlpOut(), a, rows);
-            case MixtureOfExperts<Tensor> moe -> experts(k, c, moe, a, choice);
+            case MixtureOfExperts<Tensor> moe -> experts(k, c, moe, a, choice, rule, layer, batch, n);
         }
         k.add(a.delta(), a.attnOut(), a.mlpOut(), rows * c.dim());
     }
@@ -52,14 +70,12 @@ record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activat
         k.matmul(out, a.gate(), w2, rows, f, d);
     }
 
-    // mlpOut[B * n, d] = sum over real experts e of p_e(x) * expert_e(x) on the rows e took, x = normed[B * n, d]: each
-    // expert takes its top k_e rows of each sequence by its probability (softmax over every expert, no-op ones included)
-    private static void experts(Kernels k, ModelConfig c, MixtureOfExperts<Tensor> w, Activations a, ExpertChoice choice) {
+    // mlpOut[B * n, d] = sum over real experts e of p_e(x) * expert_e(x) on the rows e took, x = normed[B * n, d]: p_e is
+    // e's share of a softmax over every expert (no-op ones included), and the rule picks each expert's rows by it
+    private static void experts(Kernels k, ModelConfig c, MixtureOfExperts<Tensor> w, Activations a, ExpertChoice choice,
+                                ExpertRule rule, int layer, int batch, int n) {
         int d = c.dim();
-        int batch = choice.batch();
-        int n = choice.n();
         int rows = batch * n;
-        int ke = choice.rowsPerExpert();
         int all = c.experts().routed();
         k.matmul(choice.logits(), a.normed(), w.router(), rows, d, all);
         k.zero(a.mlpOut(), rows * d);
@@ -68,10 +84,13 @@ record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activat
             float[] p = choice.probabilities()[e];
             int[] sel = choice.selected()[e];
             k.expertProbabilities(p, choice.logits(), e, rows, all);
-            k.topK(sel, p, batch, n, ke);
-            k.gather(a.expertX(), a.normed(), sel, batch, n, ke, d);
-            swiGlu(k, d, c.experts().hiddenDim(), expert.w1(), expert.w3(), expert.w2(), a.expertX(), a.expertOut(), a, batch * ke);
-            k.scatter(a.mlpOut(), a.expertOut(), sel, p, RouterWeighting.RAW, batch, n, ke, d);
+            int taken = rule.select(k, layer, e, p, sel, batch, n);
+            if (taken == 0) {
+                continue;
+            }
+            k.gather(a.expertX(), a.normed(), sel, batch, n, taken, d);
+            swiGlu(k, d, c.experts().hiddenDim(), expert.w1(), expert.w3(), expert.w2(), a.expertX(), a.expertOut(), a, batch * taken);
+            k.scatter(a.mlpOut(), a.expertOut(), sel, p, RouterWeighting.RAW, batch, n, taken, d);
         }
     }
 }

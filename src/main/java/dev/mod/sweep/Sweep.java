@@ -192,7 +192,7 @@ public final class Sweep {
         Double predictorLoss = null;
         Double routerFraction = null;
         Double predictorFraction = null;
-        // generation's causal rules do not run models with experts yet (CausalPlan refuses them)
+        // a model with experts routes causally only by calibrated thresholds, which a sweep's run does not set
         if (!run.dense() && run.routing() instanceof RoutingRule.TopK && !run.experts()) {
             try (Model model = ModelFile.load(trainer.folder().modelFile()); Backend cpu = Backends.cpu(threads)) {
                 double[] router = causalLoss(model, RoutingRule.ROUTER, data, cpu);

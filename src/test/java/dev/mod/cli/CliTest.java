@@ -101,7 +101,7 @@ class CliTest extends ConsoleTest {
     /** A config with experts: init writes every expert's weights, info counts the active share and shows the experts' stages. */
     @Test
     void aModelWithExpertsIsInitialisedAndDescribed() throws IOException {
-        ModelConfig c = Presets.get("tiny").withExperts(new dev.mod.model.Experts(4, 1, 0.25, 32));
+        ModelConfig c = Presets.get("small").withExperts(new dev.mod.model.Experts(4, 1, 0.25, 32));
         Path config = Files.writeString(dir.resolve("moe.json"), c.toJson());
         Path model = dir.resolve("moe.safetensors");
         assertEquals(0, mod("init", "--config", config.toString(), "--out", model.toString()), stderr());
@@ -113,13 +113,23 @@ class CliTest extends ConsoleTest {
         String text = stdout();
         assertTrue(text.contains("4 experts + 1 no-op of hidden 32 at capacity 0.25"), text);
         assertTrue(text.contains("(4 experts + 1 no-op, 16 rows each)"), text);
-        assertTrue(text.contains("(4 experts + 1 no-op, 4 rows each)"), text);
+        assertTrue(text.contains("(4 experts + 1 no-op, 2 rows each)"), text); // a quarter of the k = 8 rows of a routed block
         assertEquals(0, mod("info", "--model", model.toString(), "--seq", "64", "--json"), stderr());
         com.fasterxml.jackson.databind.JsonNode info = new com.fasterxml.jackson.databind.ObjectMapper().readTree(stdout());
         long perExpert = 3L * c.dim() * 32;
         assertEquals(info.get("parameters").asLong() - Math.round(c.nLayers() * 4 * 0.75 * perExpert), info.get("active_parameters").asLong());
         assertEquals(dev.mod.model.ModelCost.forwardFlops(c, 64), info.get("forward_flops").asDouble());
         assertEquals(4, info.get("config").get("experts").get("count").asInt());
+
+        // generation routes the experts by calibrated thresholds: refused before calibration, then it runs
+        assertEquals(1, mod("generate", "--model", model.toString(), "--prompt", "ab", "--max-tokens", "4"));
+        assertTrue(stderr().contains("run mod calibrate on it first"), stderr());
+        Path calibration = Files.writeString(dir.resolve("t.txt"), "public static void main(String[] args) { return; }\n".repeat(20));
+        Path calibrated = dir.resolve("moe-c.safetensors");
+        assertEquals(0, mod("calibrate", "--model", model.toString(), "--text", calibration.toString(), "--seq", "16", "--out",
+                calibrated.toString()), stderr());
+        assertTrue(stdout().contains("thresholds on each layer's 4 experts' probabilities"), stdout());
+        assertEquals(0, mod("generate", "--model", calibrated.toString(), "--prompt", "ab", "--max-tokens", "4"), stderr());
     }
 
     @Test

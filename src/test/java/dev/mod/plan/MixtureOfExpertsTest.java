@@ -10,6 +10,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelCost;
 import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
+import dev.mod.model.RoutingCalibration;
 import dev.mod.model.Tensor;
 import dev.mod.reference.ReferenceKernels;
 import org.junit.jupiter.api.AfterAll;
@@ -153,6 +154,84 @@ class MixtureOfExpertsTest {
                 }
             }
         }
+    }
+
+    /**
+     * Generation's rule: an expert takes a row when its probability is above the expert's calibrated threshold. Experts of
+     * capacity 1 are calibrated to take every row, so the causal pass is the forward pass.
+     */
+    @Test
+    void causalExpertsThatTakeEveryRowGiveTheForwardPass() {
+        ModelConfig c = TestModels.config(2, 2, 1.0, List.of(), RouterWeighting.RAW).withExperts(new Experts(3, 1, 1.0, 20));
+        Model model = ModelInit.random(c, 11);
+        int[][] text = TestModels.tokens(1, 30, c.vocabSize(), 12);
+        for (Kernels k : BACKENDS) {
+            Model calibrated = model.withCalibration(CausalPlan.calibrate(model, k, TestModels.tokens(2, 20, c.vocabSize(), 13)));
+            CausalPlan causal = new CausalPlan(calibrated, k, RoutingRule.ROUTER, 1, 30);
+            causal.prefill(0, text[0]);
+            ForwardPlan forward = new ForwardPlan(model, k, 1, 30);
+            forward.run(text);
+            for (int i = 0; i < forward.logits().length; i++) {
+                assertEquals(forward.logits()[i], causal.logits()[i], 1e-5, k.name() + ": logit " + i);
+            }
+            for (int e = 0; e < 3; e++) {
+                assertEquals(1.0, causal.expertFraction(1, e), k.name());
+            }
+        }
+    }
+
+    /** Each row's experts are decided by that row alone: a prompt in one chunk or token by token gives the same logits. */
+    @Test
+    void aCausalPassWithExpertsIsTheSameInOneChunkOrTokenByToken() {
+        ModelConfig c = TestModels.config(4, 2, 0.5, List.of(1, 3), RouterWeighting.SIGMOID).withExperts(new Experts(3, 2, 0.3, 20));
+        Model model = ModelInit.random(c, 14, 8);
+        model = model.withCalibration(CausalPlan.calibrate(model, CPU, TestModels.tokens(3, 30, c.vocabSize(), 15)));
+        int t = 36;
+        int[] text = TestModels.tokens(1, t, c.vocabSize(), 16)[0];
+        for (String rule : List.of("router", "predictor", "calibrated")) {
+            CausalPlan whole = new CausalPlan(model, CPU, RoutingRule.named(rule), 1, t);
+            whole.prefill(0, text);
+            CausalPlan stepped = new CausalPlan(model, CPU, RoutingRule.named(rule), 1, t);
+            int prompt = 11;
+            stepped.prefill(0, Arrays.copyOf(text, prompt));
+            float[] got = Arrays.copyOf(stepped.logits(), t * c.vocabSize());
+            for (int i = prompt; i < t; i++) {
+                stepped.run(new int[] {0}, new int[] {text[i]}, 1);
+                System.arraycopy(stepped.logits(), 0, got, i * c.vocabSize(), c.vocabSize());
+            }
+            double worst = 0;
+            for (int i = 0; i < got.length; i++) {
+                worst = Math.max(worst, Math.abs(whole.logits()[i] - got[i]));
+            }
+            assertTrue(worst <= 1e-5, rule + ": largest logit difference " + worst);
+            for (int e = 0; e < 3; e++) {
+                double taken = whole.expertFraction(0, e);
+                assertTrue(taken > 0 && taken < 1, rule + ": expert " + e + " took " + taken);
+            }
+        }
+    }
+
+    /** Calibration sets each expert's threshold so that it takes its capacity of the calibration text's rows. */
+    @Test
+    void calibrationGivesEachExpertItsCapacity() {
+        ModelConfig c = TestModels.config(2, 2, 1.0, List.of(), RouterWeighting.RAW).withExperts(new Experts(3, 2, 0.3, 16));
+        Model model = ModelInit.random(c, 17);
+        int[][] text = TestModels.tokens(3, 40, c.vocabSize(), 18);
+        Model calibrated = model.withCalibration(CausalPlan.calibrate(model, CPU, text));
+        assertEquals(2, calibrated.calibration().expertThresholds().size());
+        CausalPlan plan = new CausalPlan(calibrated, CPU, RoutingRule.ROUTER, 3, 40);
+        for (int s = 0; s < 3; s++) {
+            plan.prefill(s, text[s]);
+        }
+        for (int layer = 0; layer < 2; layer++) {
+            for (int e = 0; e < 3; e++) {
+                assertEquals(36 / 120.0, plan.expertFraction(layer, e), 1e-12, "layer " + layer + ", expert " + e);
+            }
+        }
+        ModException e = assertThrows(ModException.class, () -> new CausalPlan(model, CPU, RoutingRule.ROUTER, 1, 8));
+        assertTrue(e.getMessage().contains("run mod calibrate on it first"), e.getMessage());
+        // the thresholds travel in the model file's calibration
+        assertEquals(calibrated.calibration(), RoutingCalibration.fromJson(calibrated.calibration().toJson()));
     }
 
     @Test
