@@ -32,7 +32,8 @@ final class DecodeTimer {
      * Times decode steps of one device and sequence length for every row: each row's causal plan holds the
      * study's tokens up to T - s in every sequence (s = decode steps, at most T - 1); a timed run takes the
      * s steps to context T, one token per sequence each, then rolls the caches back. MoD rows route with
-     * the calibrated rule, its thresholds set on other tokens of the same seed to route the row's capacity.
+     * the calibrated rule, its thresholds set on other tokens of the same seed to route the row's capacity (and, in a
+     * model with experts, each expert's capacity).
      * Runs go round-robin over the rows, as for prefill. Empty when the study measures no decode steps.
      */
     Map<Double, Measurement> measureGroup(StudyDevice device, int seqLen, List<Double> capacities) {
@@ -109,11 +110,11 @@ final class DecodeTimer {
     /** A causal pass of the row's model on the device, holding every sequence's first `context` tokens (room for T). */
     private CausalPass decodePlan(StudyDevice device, Double capacity, int seqLen, int[][] tokens, int context) {
         Model m = StudyRunner.modelFor(model, capacity);
-        RoutingRule rule = RoutingRule.ROUTER;
-        if (capacity != null) {
+        RoutingRule rule = capacity != null ? RoutingRule.CALIBRATED : RoutingRule.ROUTER;
+        // experts take a row causally by calibrated thresholds, in the dense row too (its blocks are not routed)
+        if (capacity != null || m.config().hasExperts()) {
             int[][] calibration = StudyRunner.tokens(settings.seed(), model.config().vocabSize(), Math.max(4, settings.batch()), seqLen, 1);
             m = m.withCalibration(CausalPlan.calibrate(m, device.calibrationKernels(), calibration));
-            rule = RoutingRule.CALIBRATED;
         }
         CausalPass plan = device.openCausal(m, rule, tokens.length, context, seqLen);
         try {

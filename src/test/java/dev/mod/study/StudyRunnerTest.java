@@ -2,6 +2,7 @@ package dev.mod.study;
 
 import dev.mod.TestModels;
 import dev.mod.cpu.CpuKernels;
+import dev.mod.model.Experts;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
@@ -61,6 +62,25 @@ class StudyRunnerTest {
             assertEquals(full.denseKvCacheBytes(), full.kvCacheBytes());
             assertTrue(study.rows().get(4).decode().kvCacheBytes() < dense.kvCacheBytes());
             assertEquals(study.rows(), StudyFile.read(dir.resolve("study.json")).rows(), "the file holds every row");
+        }
+    }
+
+    /** A model with experts: its dense row (MoE) and its MoD rows (staged MoDE) are timed in prefill and in decode. */
+    @Test
+    void aModelWithExpertsIsTimedInEveryRow() {
+        ModelConfig config = TestModels.config(2, 2, 0.25, List.of(1), RouterWeighting.RAW).withExperts(new Experts(3, 1, 0.3, 16));
+        Model model = TestModels.model(config, 2);
+        StudySettings settings = new StudySettings("test", config.toJsonTree(), 1, List.of(0.25), List.of(16), 1, List.of("cpu"), 0, 3, 4);
+        try (CpuKernels kernels = new CpuKernels(2)) {
+            StudyDevice cpu = StudyDevice.of("cpu", "cpu backend", (m, b, t) -> new ForwardPlan(m, kernels, b, t),
+                    (m, rule, s, r, c) -> new CausalPlan(m, kernels, rule, s, r, c), kernels);
+            StudyFile study = new StudyRunner(settings, model, Map.of(), dir).run(List.of(cpu), List.of(), r -> { });
+            assertEquals(2, study.rows().size());
+            for (StudyRow r : study.rows()) {
+                assertNull(r.error());
+                assertNull(r.decode().error(), r.decode().error());
+                assertTrue(r.medianMs() > 0 && r.decode().medianMs() > 0);
+            }
         }
     }
 }
