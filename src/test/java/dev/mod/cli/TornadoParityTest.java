@@ -98,6 +98,22 @@ class TornadoParityTest extends ConsoleTest {
         assertTrue(!java.nio.file.Files.exists(out), "no output written");
     }
 
+    /** A model with experts is refused by the tornado forward in one line, before anything is written (not run yet). */
+    @Test
+    void aModelWithExpertsIsRefusedWithOneLine() {
+        assumeTrue(available, "no TornadoVM SDK in this build");
+        Model model = ModelInit.random(TestModels.config(1, 2, 0.5, java.util.List.of(), dev.mod.model.RouterWeighting.RAW)
+                .withExperts(new dev.mod.model.Experts(2, 0, 0.5, 16)), 5);
+        Path modelFile = dir.resolve("experts.safetensors");
+        ModelFile.save(model, modelFile);
+        Path out = dir.resolve("out.safetensors");
+        assertEquals(1, mod("forward", "--backend", "tornado", "--model", modelFile.toString(), "--tokens", "1,2,3", "--out",
+                out.toString()));
+        String message = stderr().strip();
+        assertEquals("mod: error: the tornado backend does not run mixtures of experts yet: use --backend cpu or reference", message);
+        assertTrue(!java.nio.file.Files.exists(out), "no output written");
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("dev.mod.cpu.CpuParityTest#configs")
     void tornadoMatchesReference(String name, ModelConfig config, int batch, int seqLen) {
