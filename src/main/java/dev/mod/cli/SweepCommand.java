@@ -23,8 +23,10 @@ import java.util.concurrent.Callable;
 @Command(name = "sweep", mixinStandardHelpOptions = true, subcommands = SweepCommand.Report.class,
         description = {"The paper's isoFLOP analysis and routing ablations at small scale: at each training-FLOP budget, "
                 + "every model size of a family trained as a dense baseline and as MoD (capacity 12.5%%, every other block), "
-                + "plus ablations (other capacities, every block routed, stochastic routing) at one budget; every run "
-                + "evaluated on the same held-out windows with top-k routing and with the causal rules of generation.",
+                + "plus ablations (other capacities, every block routed, stochastic routing) at one budget, and where the "
+                + "spec has \"experts\" the mixtures of experts (moe, moe-reduced, mode-integrated, mode-staged) at one "
+                + "budget; every run evaluated on the same held-out windows with top-k routing and, for MoD, with the causal "
+                + "rules of generation.",
                 "Each run is a `mod train` run folder under --out/runs/; a stopped sweep resumes where it stopped "
                         + "(a changed spec is refused). At the end: sweep.json, runs.csv, plots and the table of optima "
                         + "(`mod sweep report` merges shard folders)."})
