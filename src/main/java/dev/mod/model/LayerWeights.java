@@ -1,5 +1,6 @@
 package dev.mod.model;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
 import java.util.function.BiFunction;
@@ -63,7 +64,7 @@ public record LayerWeights<W>(int index, AttentionWeights<W> attention, FeedForw
     private static MixtureOfExperts<long[]> experts(ModelConfig c) {
         long d = c.dim();
         long fe = c.experts().hiddenDim();
-        List<MixtureOfExperts.Expert<long[]>> experts = new java.util.ArrayList<>();
+        List<MixtureOfExperts.Expert<long[]>> experts = new ArrayList<>();
         for (int e = 0; e < c.experts().count(); e++) {
             experts.add(new MixtureOfExperts.Expert<>(new long[] {fe, d}, new long[] {fe, d}, new long[] {d, fe}));
         }

@@ -46,6 +46,7 @@ public final class CausalPlan implements CausalPass {
     private final double[] thresholds; // [layer] router-logit threshold found when calibrating
     private final ExpertChoice experts; // a mixture's router logits, probabilities and each expert's rows (null: no experts)
     private final double[][] expertThresholds; // [layer][expert] the causal rule of expert choice, or found when calibrating
+    private final FeedForwardStage.ExpertRule expertRule = this::expertRows; // made once, not at every layer of every step
     private final float[] scratch;     // what the rule's decision needs (the predictor's hidden layer)
     private final boolean calibrating;
 
@@ -109,9 +110,11 @@ public final class CausalPlan implements CausalPass {
         this.routed = new int[layers][];
         this.thresholds = new double[layers];
         this.experts = c.hasExperts() ? ExpertChoice.causal(c.experts(), maxRows) : null;
-        this.expertThresholds = new double[c.hasExperts() ? layers : 0][c.hasExperts() ? c.experts().count() : 0];
+        int expertLayers = c.hasExperts() ? layers : 0;
+        int expertsPerLayer = c.hasExperts() ? c.experts().count() : 0;
+        this.expertThresholds = new double[expertLayers][expertsPerLayer];
         for (int layer = 0; layer < expertThresholds.length && !calibrating; layer++) {
-            for (int e = 0; e < c.experts().count(); e++) {
+            for (int e = 0; e < expertsPerLayer; e++) {
                 expertThresholds[layer][e] = model.calibration().expertThreshold(layer, e);
             }
         }
@@ -122,8 +125,8 @@ public final class CausalPlan implements CausalPass {
         }
         this.routedCount = new long[layers];
         this.decisionCount = new long[layers];
-        this.expertCount = new long[expertThresholds.length][expertThresholds.length == 0 ? 0 : c.experts().count()];
-        this.expertDecisions = new long[expertThresholds.length][expertThresholds.length == 0 ? 0 : c.experts().count()];
+        this.expertCount = new long[expertLayers][expertsPerLayer];
+        this.expertDecisions = new long[expertLayers][expertsPerLayer];
     }
 
     /**
@@ -216,7 +219,7 @@ public final class CausalPlan implements CausalPass {
                     in = a.selectedX();
                 }
                 case ATTENTION -> attention(layer, w.attention(), in, rowsIn, seqIn, posIn);
-                case FEED_FORWARD -> FeedForwardStage.apply(kernels, c, w.feedForward(), a, experts, this::expertRows, layer, 1, rowsIn);
+                case FEED_FORWARD -> FeedForwardStage.apply(kernels, c, w.feedForward(), a, experts, expertRule, layer, 1, rowsIn);
                 case SCATTER -> kernels.scatter(a.x(), a.delta(), selected, r, c.routerWeighting(), 1, n, rowsIn, d);
                 case RESIDUAL -> kernels.add(a.x(), a.x(), a.delta(), n * d);
             }

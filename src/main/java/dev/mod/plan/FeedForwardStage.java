@@ -11,10 +11,10 @@ import dev.mod.model.Tensor;
 /**
  * The feed-forward half of a block over n rows per sequence: f = a + feedForward(RMSNorm(h)). Each kind of
  * feed-forward (FeedForward) is one method here, chosen in apply; a mixture of experts routes with its ExpertChoice
- * (null for the other kinds).
+ * and ExpertRule (both null for the other kinds).
  */
-record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activations a, ExpertChoice choice, int batch, int n)
-        implements Stage {
+record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activations a, ExpertChoice choice, ExpertRule rule,
+                        int batch, int n) implements Stage {
 
     /** Which rows of a mixture's feed-forward each expert takes: its top k_e of each sequence, or a causal rule. */
     interface ExpertRule {
@@ -31,6 +31,7 @@ record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activat
             };
         }
     }
+
     @Override
     public String name() {
         return "layer" + layer + ".mlp";
@@ -47,7 +48,7 @@ record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activat
 
     @Override
     public void run(Kernels k) {
-        apply(k, c, w, a, choice, choice == null ? null : ExpertRule.topK(c.experts()), layer, batch, n);
+        apply(k, c, w, a, choice, rule, layer, batch, n);
     }
 
     // delta[B * n, d] = attnOut + feedForward(RMSNorm(h[B * n, d])); experts choose their rows by the rule

@@ -75,7 +75,8 @@ public final class ForwardPlan implements ForwardPass {
                     case GATHER -> new GatherStage(layer, a, sel, batch, seqLen, capacity, d);
                     case ATTENTION -> new AttentionStage(layer, c, w.attention(), a, w.routed() ? a.selectedX() : a.x(),
                             w.routed() ? sel : a.positions(), batch, n);
-                    case FEED_FORWARD -> new FeedForwardStage(layer, c, w.feedForward(), a, choice, batch, n);
+                    case FEED_FORWARD -> new FeedForwardStage(layer, c, w.feedForward(), a, choice,
+                            choice == null ? null : FeedForwardStage.ExpertRule.topK(c.experts()), batch, n);
                     case SCATTER -> new ScatterStage(layer, a, sel, r, c.routerWeighting(), batch, seqLen, capacity, d);
                     case RESIDUAL -> new ResidualStage(layer, a, rows, d);
                 });

@@ -42,8 +42,8 @@ final class SweepPlots {
             List<SweepReport.Point> curve = report.expertCurve(variant);
             if (dense != null && !curve.isEmpty()) {
                 lines.add(spread(new Line(variant, curve.stream().mapToDouble(p -> report.feedForwardFlops(p) / report.feedForwardFlops(dense)).toArray(),
-                        curve.stream().mapToDouble(p -> p.loss() / dense.loss()).toArray(), hue, variant.startsWith("mo") && !variant.equals("mod")
-                        ? Look.SOLID : Look.DASHED), curve.stream().map(p -> scaled(p, dense.loss())).toList()));
+                        curve.stream().mapToDouble(p -> p.loss() / dense.loss()).toArray(), hue,
+                        SweepSpec.ExpertVariants.VARIANTS.contains(variant) ? Look.SOLID : Look.DASHED), curve.stream().map(p -> scaled(p, dense.loss())).toList()));
             }
             hue++;
         }

@@ -112,9 +112,9 @@ sealed interface FeedForwardTraining permits FeedForwardTraining.SwiGluMlp, Feed
         private final int routed;
         private final int taken;
         private final Scratch scratch;
-        final float[] logits;
-        final float[][] p;
-        final int[][] sel;
+        private final float[] logits;
+        private final float[][] p;
+        private final int[][] sel;
         private final float[][] xs;
         private final float[][] g;
         private final float[][] u;

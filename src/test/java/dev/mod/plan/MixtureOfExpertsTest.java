@@ -77,7 +77,8 @@ class MixtureOfExpertsTest {
                 a.attnOut()[i] = (float) random.nextGaussian();
             }
             ExpertChoice choice = ExpertChoice.allocate(c.experts(), batch, n);
-            new FeedForwardStage(0, c, model.layer(0).feedForward(), a, choice, batch, n).run(k);
+            new FeedForwardStage(0, c, model.layer(0).feedForward(), a, choice, FeedForwardStage.ExpertRule.topK(c.experts()), batch, n)
+                    .run(k);
             boolean[] taken = new boolean[batch * n];
             for (int[] sel : choice.selected()) {
                 for (int j = 0; j < sel.length; j++) {

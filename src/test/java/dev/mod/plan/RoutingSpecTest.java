@@ -116,7 +116,7 @@ class RoutingSpecTest {
         int n = positions.length;
         Activations a = Activations.allocate(c, 1, n);
         new AttentionStage(0, c, model.layer(0).attention(), a, rows, positions, 1, n).run(kernels);
-        new FeedForwardStage(0, c, model.layer(0).feedForward(), a, null, 1, n).run(kernels);
+        new FeedForwardStage(0, c, model.layer(0).feedForward(), a, null, null, 1, n).run(kernels);
         return Arrays.copyOf(a.delta(), n * D);
     }
 
