@@ -51,19 +51,19 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             return 2;
         });
         cli.setExecutionExceptionHandler((e, c, parsed) -> {
+            if (e instanceof ModException) {
+                System.err.println("mod: error: " + capped(e.getMessage()));
+                if (System.getenv("MOD_DEBUG") != null) {
+                    e.printStackTrace();
+                }
+                return 1;
+            }
             Throwable tornado = tornadoCause(e);
             if (tornado != null) {
                 // TornadoVM's own errors (a device not found, a kernel that cannot be compiled) are about the
                 // set-up, not a bug of mod: one line, without the colour codes TornadoVM puts in them.
                 String message = String.valueOf(tornado.getMessage()).replaceAll("\u001B\\[[;\\d]*m", "");
                 System.err.println("mod: error: tornado: " + message.lines().findFirst().orElse(message).strip());
-                if (System.getenv("MOD_DEBUG") != null) {
-                    e.printStackTrace();
-                }
-                return 1;
-            }
-            if (e instanceof ModException) {
-                System.err.println("mod: error: " + capped(e.getMessage()));
                 if (System.getenv("MOD_DEBUG") != null) {
                     e.printStackTrace();
                 }

@@ -79,11 +79,8 @@ public final class CausalPlan implements CausalPass {
 
     private CausalPlan(Model model, Kernels kernels, RoutingRule routing, int sequences, int maxRows, int context,
                        DType cacheType, boolean calibrating) {
-        if (model.config().hasExperts() && !calibrating
-                && (model.calibration() == null || model.calibration().expertThresholds().isEmpty())) {
-            // expert choice ranks a whole sequence's rows; a decode step has one, so each expert takes a row by a threshold
-            throw new ModException("a model with experts routes causally by calibrated thresholds on its experts' "
-                    + "probabilities: run mod calibrate on it first");
+        if (!calibrating) {
+            requireExpertThresholds(model);
         }
         this.model = model;
         this.c = model.config();
@@ -251,6 +248,15 @@ public final class CausalPlan implements CausalPass {
         routedCount[layer] += picked;
         decisionCount[layer] += n;
         return picked;
+    }
+
+    /** Refuses a model with experts whose calibration has no thresholds for them: a causal pass cannot route it. */
+    public static void requireExpertThresholds(Model model) {
+        if (model.config().hasExperts() && (model.calibration() == null || model.calibration().expertThresholds().isEmpty())) {
+            // expert choice ranks a whole sequence's rows; a decode step has one, so each expert takes a row by a threshold
+            throw new ModException("a model with experts routes causally by calibrated thresholds on its experts' "
+                    + "probabilities: run mod calibrate on it first");
+        }
     }
 
     // The rows of the chunk's n that an expert takes: those whose probability p is above the expert's threshold (or,

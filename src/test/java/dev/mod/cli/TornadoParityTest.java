@@ -98,24 +98,36 @@ class TornadoParityTest extends ConsoleTest {
         assertTrue(!java.nio.file.Files.exists(out), "no output written");
     }
 
-    /** A model with experts is refused by the tornado forward in one line, before anything is written (not run yet). */
+    /**
+     * Generation with experts on the device: refused before calibration as on the cpu, then, with calibrated expert
+     * thresholds, the same greedy text as the cpu backend.
+     */
     @Test
-    void aModelWithExpertsIsRefusedWithOneLine() {
+    void generationWithExpertsGivesTheCpuBackendsText() throws java.io.IOException {
         assumeTrue(available, "no TornadoVM SDK in this build");
-        Model model = ModelInit.random(TestModels.config(1, 2, 0.5, java.util.List.of(), dev.mod.model.RouterWeighting.RAW)
-                .withExperts(new dev.mod.model.Experts(2, 0, 0.5, 16)), 5);
+        Model model = ModelInit.random(dev.mod.model.Presets.get("small").withExperts(new dev.mod.model.Experts(2, 1, 0.5, 16)), 5);
         Path modelFile = dir.resolve("experts.safetensors");
         ModelFile.save(model, modelFile);
-        Path out = dir.resolve("out.safetensors");
-        assertEquals(1, mod("forward", "--backend", "tornado", "--model", modelFile.toString(), "--tokens", "1,2,3", "--out",
-                out.toString()));
-        String message = stderr().strip();
-        assertEquals("mod: error: the tornado backend does not run mixtures of experts yet: use --backend cpu or reference", message);
-        assertTrue(!java.nio.file.Files.exists(out), "no output written");
+        String[] generate = {"generate", "--model", "", "--prompt", "public static", "--max-tokens", "12", "--temperature", "0",
+                "--backend", ""};
+        generate[2] = modelFile.toString();
+        generate[10] = "tornado";
+        assertEquals(1, mod(generate));
+        assertTrue(stderr().contains("run mod calibrate on it first"), stderr());
+        Path text = java.nio.file.Files.writeString(dir.resolve("t.txt"), "public static void main(String[] args) { }\n".repeat(10));
+        Path calibrated = dir.resolve("calibrated.safetensors");
+        assertEquals(0, mod("calibrate", "--model", modelFile.toString(), "--text", text.toString(), "--seq", "16", "--out",
+                calibrated.toString()), stderr());
+        generate[2] = calibrated.toString();
+        assertEquals(0, mod(generate), stderr());
+        String onDevice = stdout();
+        generate[10] = "cpu";
+        assertEquals(0, mod(generate), stderr());
+        assertEquals(stdout(), onDevice);
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("dev.mod.cpu.CpuParityTest#configs")
+    @MethodSource({"dev.mod.cpu.CpuParityTest#configs", "dev.mod.cpu.CpuParityTest#withExperts"})
     void tornadoMatchesReference(String name, ModelConfig config, int batch, int seqLen) {
         assumeTrue(available, "no TornadoVM SDK in this build");
         checkAgainstReference(name, config, batch, seqLen);
@@ -123,7 +135,7 @@ class TornadoParityTest extends ConsoleTest {
 
     /** The GPU layout of the matrix products (work-group tiles in local memory), run here on the CPU device. */
     @ParameterizedTest(name = "{0}")
-    @MethodSource("dev.mod.cpu.CpuParityTest#configs")
+    @MethodSource({"dev.mod.cpu.CpuParityTest#configs", "dev.mod.cpu.CpuParityTest#withExperts"})
     void tiledProductsMatchReference(String name, ModelConfig config, int batch, int seqLen) {
         checkWithLayout("tiled", name, config, batch, seqLen);
     }
@@ -169,12 +181,23 @@ class TornadoParityTest extends ConsoleTest {
         }
         Path out = dir.resolve("out.safetensors");
         assertEquals(0, mod("forward", "--backend", "tornado", "--model", modelFile.toString(),
-                "--tokens", rows.toString(), "--out", out.toString()));
+                "--tokens", rows.toString(), "--out", out.toString()), stderr());
         ForwardPlan reference = TestModels.run(model, tokens);
         try (SafetensorsFile result = SafetensorsFile.open(out)) {
             for (int layer : reference.routedLayers()) {
                 assertArrayEquals(reference.selected(layer), result.tensor("layers." + layer + ".selected").toIntArray(),
                         "layer " + layer + " selection");
+            }
+            for (int layer = 0; config.hasExperts() && layer < config.nLayers(); layer++) {
+                dev.mod.plan.ExpertChoice choice = reference.expertChoice(layer);
+                for (int e = 0; e < config.experts().count(); e++) {
+                    String p = "layers." + layer + ".experts." + e + ".";
+                    assertArrayEquals(choice.selected()[e], result.tensor(p + "selected").toIntArray(), p + "selected");
+                    float[] probability = result.tensor(p + "probability").toFloatArray();
+                    for (int r = 0; r < probability.length; r++) {
+                        assertEquals(choice.probabilities()[e][r], probability[r], 1e-5, p + "probability of row " + r);
+                    }
+                }
             }
             float[] logits = result.tensor("logits").toFloatArray();
             double largest = 0;

@@ -48,7 +48,7 @@ class CpuParityTest {
                                 List.of(0), RouterWeighting.SIGMOID), 1, 71));
     }
 
-    /** Models with experts (the tornado backend's forward, which shares configs(), does not run them yet). */
+    /** Models with experts: MoE, staged and integrated MoDE. */
     static Stream<Arguments> withExperts() {
         return Stream.of(
                 Arguments.of("MoE, 4 experts at 30%, T = 23",

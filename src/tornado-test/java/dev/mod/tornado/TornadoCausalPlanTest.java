@@ -2,7 +2,10 @@ package dev.mod.tornado;
 
 import dev.mod.OclgrindLogCheck;
 import dev.mod.TestModels;
+import dev.mod.model.Experts;
 import dev.mod.model.Model;
+import dev.mod.model.ModelConfig;
+import dev.mod.model.ModelInit;
 import dev.mod.model.RouterWeighting;
 import dev.mod.plan.CausalPlan;
 import dev.mod.plan.RoutingRule;
@@ -119,6 +122,39 @@ class TornadoCausalPlanTest {
             for (int layer : List.of(1, 3)) {
                 int[] decisions = Arrays.copyOf(whole.routed(layer), t);
                 assertArrayEquals(IntStream.range(0, t).filter(i -> decisions[i] == 1).toArray(), plan.cachedPositions(layer, 0));
+            }
+        } finally {
+            System.clearProperty("mod.tornado.matmul");
+        }
+    }
+
+    /**
+     * Staged MoDE with no-op experts (calibrated expert thresholds, MoD's routing by the named rule): prefill then decode
+     * steps on the device give the reference's causal logits over the whole text, on the rows layout and the tiled one.
+     */
+    @ParameterizedTest(name = "{0} rule, {1} layout")
+    @CsvSource({"router, rows", "predictor, tiled"})
+    void withExpertsPrefillThenDecodeGivesTheReferenceLogits(String rule, String layout) {
+        ModelConfig c = TestModels.config(4, 2, 0.5, List.of(1, 3), RouterWeighting.SIGMOID).withExperts(new Experts(3, 2, 0.3, 20));
+        Model m = ModelInit.random(c, 21, rule.equals("predictor") ? 8 : 0);
+        m = m.withCalibration(CausalPlan.calibrate(m, new ReferenceKernels(), TestModels.tokens(3, 30, VOCAB, 22)));
+        int t = 30;
+        int prompt = 12;
+        int[] text = TestModels.tokens(1, t, VOCAB, 23)[0];
+        CausalPlan whole = new CausalPlan(m, new ReferenceKernels(), routing(rule), 1, t);
+        whole.prefill(0, text);
+        System.setProperty("mod.tornado.matmul", layout);
+        try (TornadoCausalPlan stepped = new TornadoCausalPlan(m, routing(rule), 1, prompt, t, false, null)) {
+            stepped.prefill(0, Arrays.copyOf(text, prompt));
+            float[] got = Arrays.copyOf(stepped.logits(), t * VOCAB);
+            for (int i = prompt; i < t; i++) {
+                stepped.run(new int[] {0}, new int[] {text[i]}, 1);
+                System.arraycopy(stepped.logits(), 0, got, i * VOCAB, VOCAB);
+            }
+            assertClose(whole.logits(), got, t);
+            for (int e = 0; e < 3; e++) {
+                double taken = whole.expertFraction(0, e);
+                assertTrue(taken > 0 && taken < 1, "expert " + e + " should take some rows and not others, took " + taken);
             }
         } finally {
             System.clearProperty("mod.tornado.matmul");

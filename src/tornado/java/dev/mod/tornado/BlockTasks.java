@@ -1,7 +1,7 @@
 package dev.mod.tornado;
 
-import dev.mod.ModException;
 import dev.mod.model.AttentionWeights;
+import dev.mod.model.Experts;
 import dev.mod.model.FeedForward;
 import dev.mod.model.MixtureOfExperts;
 import dev.mod.model.ModelConfig;
@@ -23,15 +23,24 @@ final class BlockTasks {
     private final StageTasks stages;
     private final Buffers b;
 
-    /** Refuses, before a plan takes anything on the device, a model whose blocks these tasks cannot run. */
-    static void requireSupported(ModelConfig c) {
-        if (c.hasExperts()) {
-            throw new ModException("the tornado backend does not run mixtures of experts yet: use --backend cpu or reference");
-        }
+    /** The activations every layer's graph reads and writes, passed from graph to graph on the device. */
+    record Buffers(FloatArray x, FloatArray normed, FloatArray qkv, FloatArray attention, FloatArray attnOut, FloatArray hidden,
+                   ExpertScratch experts) {
     }
 
-    /** The activations every layer's graph reads and writes, passed from graph to graph on the device. */
-    record Buffers(FloatArray x, FloatArray normed, FloatArray qkv, FloatArray attention, FloatArray attnOut, FloatArray hidden) {
+    /**
+     * A mixture of experts' scratch, shared by every layer's graph: f [rows, d], which the experts add their weighted
+     * outputs into; one expert's gathered rows [rows, d] and hidden activations [rows, Fe]; each row's rank by one
+     * expert's probability; zeros [rows, d], the extra term of an expert's w2 epilogue.
+     */
+    record ExpertScratch(FloatArray f, FloatArray gathered, FloatArray hidden, IntArray rank, FloatArray zeros) {
+    }
+
+    /**
+     * What a layer's mixture of experts leaves on the device for the host: its router's logits [rows, E + N], each real
+     * expert's probabilities [rows] and the rows it took, selected[e][B, k_e] (positions within a sequence's n rows).
+     */
+    record ExpertOutputs(FloatArray logits, FloatArray[] probabilities, IntArray[] selected) {
     }
 
     /**
@@ -58,8 +67,15 @@ final class BlockTasks {
     /** Activations for `rows` rows. */
     static Buffers buffers(ModelConfig c, StageTasks stages, int rows) {
         int qDim = c.nHeads() * c.headDim();
+        ExpertScratch experts = null;
+        if (c.hasExperts()) {
+            FloatArray zeros = stages.floats(rows * c.dim());
+            zeros.init(0f);
+            experts = new ExpertScratch(stages.floats(rows * c.dim()), stages.floats(rows * c.dim()),
+                    stages.floats(rows * c.experts().hiddenDim()), stages.ints(rows), zeros);
+        }
         return new Buffers(stages.floats(rows * c.dim()), stages.floats(rows * c.dim()), stages.floats(rows * (qDim + 2 * c.kvDim())),
-                stages.floats(rows * qDim), stages.floats(rows * c.dim()), stages.floats(rows * c.hiddenDim()));
+                stages.floats(rows * qDim), stages.floats(rows * c.dim()), stages.floats(rows * c.hiddenDim()), experts);
     }
 
     Buffers buffers() {
@@ -85,25 +101,152 @@ final class BlockTasks {
         stages.matmul(g, "attention.out", b.attention(), wo, b.attnOut(), rows.live(), rows.rows(), c.nHeads() * c.headDim(), d, store);
     }
 
-    // mlp.norm (of h = x + attnOut, never stored), then the feed-forward's products; the last one's epilogue writes
-    // x += g(r) * (attnOut + m) into the layer's rows
-    void feedForward(GraphSpec g, FeedForward<Tensor> w, Rows rows) {
-        stages.rmsnorm(g, "mlp.norm", b.x(), stages.floats(w.norm()), rows.map(), b.attnOut(), b.normed(), rows.live(), 1, rows.rows(),
-                rows.seqLen(), rows.perSeq());
-        switch (w) {
-            case SwiGlu<Tensor> mlp -> swiGlu(g, mlp, rows);
-            case MixtureOfExperts<Tensor> moe -> throw new IllegalStateException("refused by requireSupported");
-        }
+    /**
+     * How a plan's experts pick their rows on the device (FeedForwardStage.ExpertRule): sel holds at most mostRows()
+     * rows, perSeq() of each sequence, and an expert's row r is row (r / perSeq) * seqLen + sel[r] of the layer's.
+     */
+    interface ExpertRule {
+        // adds the tasks that write into sel the rows expert e takes by its probabilities p[rows]; returns the buffer
+        // whose first int counts them
+        IntArray select(GraphSpec g, String task, int expert, FloatArray p, IntArray sel);
+
+        int mostRows();
+
+        int perSeq();
+
+        int seqLen();
     }
 
-    // mlp.w13 (w1 and w3 interleaved, SwiGLU in the epilogue), mlp.w2
+    /** Expert choice over whole sequences (the forward pass): each expert's top k_e of each sequence's n rows. */
+    ExpertRule topK(int batch, int n) {
+        int k = c.experts().rowsPerExpert(n);
+        IntArray taken = stages.count(batch * k);
+        IntArray rank = b.experts().rank();
+        return new ExpertRule() {
+            @Override
+            public IntArray select(GraphSpec g, String task, int expert, FloatArray p, IntArray sel) {
+                g.task(task + ".rank", t -> t.task(task + ".rank", TornadoKernels::topKRank, p, rank, batch, n), p, rank)
+                        .task(task + ".select", t -> t.task(task + ".select", TornadoKernels::topKCompact, rank, sel, batch, n, k),
+                                rank, sel);
+                return taken;
+            }
+
+            @Override
+            public int mostRows() {
+                return batch * k;
+            }
+
+            @Override
+            public int perSeq() {
+                return k;
+            }
+
+            @Override
+            public int seqLen() {
+                return n;
+            }
+        };
+    }
+
+    /**
+     * The causal rule (generation): expert e takes the live rows whose probability is above thresholds[e] (CausalPlan's,
+     * compared exactly as the host compares a float with a double: CausalKernels' floatBelow).
+     */
+    ExpertRule thresholds(double[] thresholds, IntArray live, int rows) {
+        return new ExpertRule() {
+            @Override
+            public IntArray select(GraphSpec g, String task, int expert, FloatArray p, IntArray sel) {
+                IntArray taken = stages.ints(1);
+                float threshold = TornadoCausalPlan.floatBelow(thresholds[expert]);
+                g.task(task + ".select", t -> t.task(task + ".select", TornadoKernels::thresholdRows, p, live, sel, taken, threshold),
+                        p, live, sel, taken);
+                return taken;
+            }
+
+            @Override
+            public int mostRows() {
+                return rows;
+            }
+
+            @Override
+            public int perSeq() {
+                return rows;
+            }
+
+            @Override
+            public int seqLen() {
+                return 0;
+            }
+        };
+    }
+
+    // mlp.norm (of h = x + attnOut, never stored), then the feed-forward's tasks, which write x += g(r) * (attnOut + f)
+    // into the layer's rows; a mixture of experts picks its rows by the rule and returns what it leaves for the host
+    // (other feed-forwards: null)
+    ExpertOutputs feedForward(GraphSpec g, FeedForward<Tensor> w, Rows rows, ExpertRule rule) {
+        stages.rmsnorm(g, "mlp.norm", b.x(), stages.floats(w.norm()), rows.map(), b.attnOut(), b.normed(), rows.live(), 1, rows.rows(),
+                rows.seqLen(), rows.perSeq());
+        return switch (w) {
+            case SwiGlu<Tensor> mlp -> {
+                swiGlu(g, mlp, rows);
+                yield null;
+            }
+            case MixtureOfExperts<Tensor> moe -> experts(g, moe, rows, rule);
+        };
+    }
+
+    // mlp.w13 (w1 and w3 interleaved, SwiGLU in the epilogue), mlp.w2, whose epilogue adds attnOut + f to the rows
     private void swiGlu(GraphSpec g, SwiGlu<Tensor> w, Rows rows) {
         int d = c.dim();
         int f = c.hiddenDim();
         stages.matmul(g, "mlp.w13", b.normed(), stages.gateUpInterleaved(w.w1(), w.w3()), b.hidden(), rows.live(), rows.rows(), d,
-                stages.gateUpColumns(), epilogue(MatmulKernels.SWIGLU, b.attnOut(), f, rows));
+                StageTasks.gateUpColumns(f), epilogue(MatmulKernels.SWIGLU, b.attnOut(), f, rows));
         stages.matmul(g, "mlp.w2", b.hidden(), stages.floats(w.w2()), b.x(), rows.live(), rows.rows(), f, d,
                 epilogue(MatmulKernels.RESIDUAL, b.attnOut(), d, rows));
+    }
+
+    // FeedForwardStage's experts on the device: mlp.router (logits of every expert), mlp.zero (f = 0), then per real
+    // expert e: its probabilities, its rows by the rule, those rows gathered, its w13 product with SwiGLU and its w2
+    // product, whose epilogue adds p_e * out into f at the rows it took (the weighted scatter); last mlp.residual:
+    // x += g(r) * (attnOut + f)
+    private ExpertOutputs experts(GraphSpec g, MixtureOfExperts<Tensor> w, Rows rows, ExpertRule rule) {
+        Experts experts = c.experts();
+        ExpertScratch s = b.experts();
+        int d = c.dim();
+        int fe = experts.hiddenDim();
+        int all = experts.routed();
+        int layerRows = rows.rows();
+        int most = rule.mostRows();
+        FloatArray logits = stages.floats(layerRows * all);
+        stages.matmul(g, "mlp.router", b.normed(), stages.floats(w.router()), logits, rows.live(), layerRows, d, all,
+                epilogue(MatmulKernels.STORE, rows.unused(), 0, rows));
+        g.task("mlp.zero", t -> t.task("mlp.zero", TornadoKernels::zero, s.f(), layerRows * d), s.f());
+        FloatArray[] probabilities = new FloatArray[experts.count()];
+        IntArray[] selected = new IntArray[experts.count()];
+        for (int e = 0; e < experts.count(); e++) {
+            MixtureOfExperts.Expert<Tensor> expert = w.experts().get(e);
+            String name = "expert" + e;
+            int index = e;
+            FloatArray p = stages.floats(layerRows);
+            IntArray sel = stages.ints(most);
+            probabilities[e] = p;
+            selected[e] = sel;
+            g.task(name + ".probability", t -> t.task(name + ".probability", TornadoKernels::expertProbability, logits, p, rows.live(),
+                    index, layerRows, all), logits, p, rows.live());
+            IntArray taken = rule.select(g, name, e, p, sel);
+            g.task(name + ".gather", t -> t.task(name + ".gather", TornadoKernels::gatherRows, b.normed(), sel, s.gathered(), taken, most,
+                    rule.perSeq(), rule.seqLen(), d), b.normed(), sel, s.gathered(), taken);
+            StageTasks.Epilogue swiglu = new StageTasks.Epilogue(MatmulKernels.SWIGLU, s.zeros(), sel, p, fe, rule.seqLen(), rule.perSeq(), 0);
+            stages.matmul(g, name + ".w13", s.gathered(), stages.gateUpInterleaved(expert.w1(), expert.w3()), s.hidden(), taken, most,
+                    d, StageTasks.gateUpColumns(fe), swiglu);
+            StageTasks.Epilogue weightedScatter = new StageTasks.Epilogue(MatmulKernels.RESIDUAL, s.zeros(), sel, p, d, rule.seqLen(),
+                    rule.perSeq(), 1);
+            stages.matmul(g, name + ".w2", s.hidden(), stages.floats(expert.w2()), s.f(), taken, most, fe, d, weightedScatter);
+        }
+        g.task("mlp.residual", t -> t.task("mlp.residual", TornadoKernels::residual, b.x(), b.attnOut(), s.f(), rows.map(), rows.gains(),
+                rows.live(), layerRows, d, rows.seqLen(), rows.perSeq(), rows.gainMode()), b.x(), b.attnOut(), s.f(), rows.map(),
+                rows.gains(), rows.live());
+        return new ExpertOutputs(logits, probabilities, selected);
     }
 
     private static StageTasks.Epilogue epilogue(int mode, FloatArray extra, int width, Rows rows) {

@@ -249,12 +249,7 @@ public final class MatmulKernels {
                 }
             } else if (epilogue == RESIDUAL) {
                 int t = (r / perSeq) * seqLen + map.get(r);
-                float gain = 1f;
-                if (gainMode == 1) {
-                    gain = gains.get(t);
-                } else if (gainMode == 2) {
-                    gain = 1f / (1f + TornadoMath.exp(-gains.get(t)));
-                }
+                float gain = TornadoKernels.gain(gains, t, gainMode);
                 if (oa < outDim) {
                     out.set(t * outDim + oa, out.get(t * outDim + oa) + gain * (extra.get(r * outDim + oa) + va));
                 }

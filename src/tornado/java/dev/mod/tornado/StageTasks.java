@@ -5,12 +5,15 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.Rope;
 import dev.mod.model.Tensor;
 import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
 import uk.ac.manchester.tornado.api.WorkerGrid;
 import uk.ac.manchester.tornado.api.WorkerGrid1D;
 import uk.ac.manchester.tornado.api.WorkerGrid2D;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
 import uk.ac.manchester.tornado.api.common.TornadoFunctions.Task16;
 import uk.ac.manchester.tornado.api.enums.TornadoDeviceType;
+import uk.ac.manchester.tornado.api.exceptions.TornadoBailoutRuntimeException;
 import uk.ac.manchester.tornado.api.runtime.TornadoRuntimeProvider;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.IntArray;
@@ -134,6 +137,21 @@ final class StageTasks {
         return layout.equals("tiled") ? KernelBudget.TILED_PRODUCT : KernelBudget.VECTOR_PRODUCT;
     }
 
+    /**
+     * Runs graph `index` of the plan. TornadoVM reports every failure to prepare a graph (a kernel it cannot compile,
+     * more tasks than its bytecode buffer, tornado.tvm.maxbytecodesize, holds) as one bail-out without its cause; this
+     * names the graph and where to look instead.
+     */
+    TornadoExecutionResult execute(TornadoExecutionPlan plan, int index, String graph) {
+        try {
+            return plan.withGraph(index).execute();
+        } catch (TornadoBailoutRuntimeException e) {
+            throw new ModException("tornado: TornadoVM could not run graph " + graph + " on " + device.getPhysicalDevice().getDeviceName()
+                    + " and does not say why (a kernel it cannot compile, or more tasks than tornado.tvm.maxbytecodesize holds); "
+                    + "run with MOD_JAVA_OPTS=-Dtornado.debug=True to see how far it got", e);
+        }
+    }
+
     /** Fails with one line if TornadoVM's driver reported a failed call (a launch, a build, a transfer) since the last check. */
     void checkDriver(String what) {
         DriverErrors watch = DriverErrors.get();
@@ -191,11 +209,10 @@ final class StageTasks {
      * then the same PAIR rows of w3, in turn, as the SwiGLU epilogue reads them (MatmulKernels).
      */
     FloatArray gateUpInterleaved(Tensor w1, Tensor w3) {
-        int f = config.hiddenDim();
         int d = config.dim();
+        int f = Math.toIntExact(w1.numel() / d);
         int pair = MatmulKernels.PAIR;
-        int padded = ceilDiv(f, pair) * pair;
-        FloatArray a = floats(2 * padded * d);
+        FloatArray a = floats(gateUpColumns(f) * d);
         a.init(0f);
         for (int j = 0; j < f; j++) {
             int gateRow = (j / pair) * 2 * pair + j % pair;
@@ -207,9 +224,9 @@ final class StageTasks {
         return a;
     }
 
-    /** Columns of the fused w1/w3 product (the gate and up rows, each padded to PAIR). */
-    int gateUpColumns() {
-        return 2 * ceilDiv(config.hiddenDim(), MatmulKernels.PAIR) * MatmulKernels.PAIR;
+    /** Columns of the fused w1/w3 product of hidden size f (the gate and up rows, each padded to PAIR). */
+    static int gateUpColumns(int f) {
+        return 2 * ceilDiv(f, MatmulKernels.PAIR) * MatmulKernels.PAIR;
     }
 
     /** cos and sin [positions, dh/2] of RoPE's angles: a table per position, read by the rope kernels. */

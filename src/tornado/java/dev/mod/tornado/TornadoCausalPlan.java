@@ -8,6 +8,7 @@ import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
 import dev.mod.model.Tensor;
 import dev.mod.plan.CausalPass;
+import dev.mod.plan.CausalPlan;
 import dev.mod.plan.RoutingRule;
 import dev.mod.plan.PlanShape;
 import dev.mod.plan.SequenceLengths;
@@ -88,7 +89,7 @@ public final class TornadoCausalPlan implements CausalPass {
     public TornadoCausalPlan(Model model, RoutingRule rule, int sequences, int maxRows, int context, boolean profiling,
                              String deviceName) {
         ModelConfig c = model.config();
-        BlockTasks.requireSupported(c);
+        CausalPlan.requireExpertThresholds(model);
         this.config = c;
         rule.checkCausal(model);
         this.lengths = new SequenceLengths(c, sequences, maxRows, context);
@@ -156,7 +157,7 @@ public final class TornadoCausalPlan implements CausalPass {
         }
         built.withDevice(stages.device);
         plan = built;
-        plan.withGraph(0).execute();
+        stages.execute(plan, 0, specs.get(0).name);
         stages.checkDriver("the causal plan's first graph");
     }
 
@@ -198,7 +199,7 @@ public final class TornadoCausalPlan implements CausalPass {
                     rows = route.rows();
                     block.attention(g, w.attention(), rows, cacheAttention(route));
                 }
-                case FEED_FORWARD -> block.feedForward(g, w.feedForward(), rows);
+                case FEED_FORWARD -> block.feedForward(g, w.feedForward(), rows, config.hasExperts() ? expertRule(model, layer, rows) : null);
                 // the norms read the picked rows in place; the feed-forward's last product writes x back
                 case GATHER, SCATTER, RESIDUAL -> { }
             }
@@ -280,6 +281,15 @@ public final class TornadoCausalPlan implements CausalPass {
         };
     }
 
+    // The experts' causal rule in a layer: each takes the rows whose probability is above its calibrated threshold
+    private BlockTasks.ExpertRule expertRule(Model model, int layer, BlockTasks.Rows rows) {
+        double[] thresholds = new double[config.experts().count()];
+        for (int e = 0; e < thresholds.length; e++) {
+            thresholds[e] = model.calibration().expertThreshold(layer, e);
+        }
+        return block.thresholds(thresholds, rows.live(), maxRows);
+    }
+
     /** The plain epilogue, with buffers of its own in the slots it does not read. */
     private StageTasks.Epilogue storeOnly() {
         return new StageTasks.Epilogue(MatmulKernels.STORE, stages.floats(1), stages.ints(1), stages.floats(1), 0, 0, maxRows, 0);
@@ -350,7 +360,7 @@ public final class TornadoCausalPlan implements CausalPass {
     private TornadoExecutionResult execute(int graph, int n) {
         GraphSpec spec = specs.get(graph);
         spec.resize(n);
-        TornadoExecutionResult result = plan.withGraph(graph).execute();
+        TornadoExecutionResult result = stages.execute(plan, graph, spec.name);
         if (profiling) {
             lastProfile.add(GraphProfile.of(spec.name, spec.tasks.size(), result));
         }

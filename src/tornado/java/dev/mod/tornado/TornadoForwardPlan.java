@@ -7,6 +7,7 @@ import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.RouterWeighting;
 import dev.mod.model.Tensor;
+import dev.mod.plan.ExpertChoice;
 import dev.mod.plan.ForwardPass;
 import dev.mod.plan.PlanShape;
 import uk.ac.manchester.tornado.api.GridScheduler;
@@ -52,6 +53,8 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final List<Integer> graphTasks = new ArrayList<>();
     /** The routed layer whose graph has this index. */
     private final Map<Integer, Integer> routedLayerOfGraph = new TreeMap<>();
+    /** The layer whose graph has this index, for a model with experts. */
+    private final Map<Integer, Integer> expertLayerOfGraph = new TreeMap<>();
     private final TornadoExecutionPlan plan;
     private final StageTasks stages;
 
@@ -63,11 +66,13 @@ public final class TornadoForwardPlan implements ForwardPass {
     private final FloatArray logitsDevice;
     private final Map<Integer, FloatArray> routerDevice = new TreeMap<>();
     private final Map<Integer, IntArray> selectedDevice = new TreeMap<>();
+    private final Map<Integer, BlockTasks.ExpertOutputs> expertsDevice = new TreeMap<>();
 
     // Host copies of the outputs, filled on demand after each run.
     private final float[] logits;
     private final Map<Integer, float[]> router = new TreeMap<>();
     private final Map<Integer, int[]> selected = new TreeMap<>();
+    private final Map<Integer, ExpertChoice> expertChoices = new TreeMap<>();
     /** The head graph's result of the last run, through which logits() brings the logits over; null before a run. */
     private TornadoExecutionResult headResult;
     private boolean logitsFetched;
@@ -91,7 +96,6 @@ public final class TornadoForwardPlan implements ForwardPass {
      */
     public TornadoForwardPlan(Model model, int batch, int seqLen, boolean profiling, String deviceName) {
         ModelConfig c = model.config();
-        BlockTasks.requireSupported(c);
         this.shape = PlanShape.of(c, batch, seqLen);
         this.stages = new StageTasks(c, deviceName);
         this.config = c;
@@ -113,6 +117,9 @@ public final class TornadoForwardPlan implements ForwardPass {
         for (PlanShape.Layer layer : shape.layers()) {
             if (layer.routed()) {
                 routedLayerOfGraph.put(specs.size(), layer.index());
+            }
+            if (c.hasExperts()) {
+                expertLayerOfGraph.put(specs.size(), layer.index());
             }
             specs.add(layerGraph(model.layer(layer.index()), layer));
         }
@@ -210,7 +217,17 @@ public final class TornadoForwardPlan implements ForwardPass {
                     graph.task("attention", grid, rowsOfRun -> { }, t -> t.task("attention", AttentionKernels::attention, new KernelContext(),
                             qkv, block.buffers().attention(), n, c.nHeads(), c.nKvHeads(), dh), qkv, block.buffers().attention());
                 });
-                case FEED_FORWARD -> block.feedForward(g, w.feedForward(), rowsOfLayer);
+                case FEED_FORWARD -> {
+                    BlockTasks.ExpertOutputs experts = block.feedForward(g, w.feedForward(), rowsOfLayer,
+                            c.hasExperts() ? block.topK(batch, n) : null);
+                    if (experts != null) {
+                        expertsDevice.put(layer, experts);
+                        expertChoices.put(layer, ExpertChoice.allocate(c.experts(), batch, n));
+                        g.onDemandOut.add(experts.logits());
+                        g.onDemandOut.addAll(List.of(experts.probabilities()));
+                        g.onDemandOut.addAll(List.of(experts.selected()));
+                    }
+                }
                 // the norms read the picked rows in place; the feed-forward's last product writes x back
                 case GATHER, SCATTER, RESIDUAL -> { }
             }
@@ -253,7 +270,7 @@ public final class TornadoForwardPlan implements ForwardPass {
         fetchedBytes = 0;
         TornadoExecutionResult last = null;
         for (int g = 0; g < graphNames.size(); g++) {
-            TornadoExecutionResult result = plan.withGraph(g).execute();
+            TornadoExecutionResult result = stages.execute(plan, g, graphNames.get(g));
             if (profilerOn) {
                 lastProfile.add(GraphProfile.of(graphNames.get(g), graphTasks.get(g), result));
             }
@@ -265,6 +282,10 @@ public final class TornadoForwardPlan implements ForwardPass {
                 copy(selectedDevice.get(layer), selected.get(layer));
                 copy(routerDevice.get(layer), router.get(layer));
                 fetchedBytes += (long) selected.get(layer).length * Integer.BYTES + (long) router.get(layer).length * Float.BYTES;
+            }
+            Integer expertLayer = expertLayerOfGraph.get(g);
+            if (expertLayer != null && routingOutputs) {
+                fetchedBytes += fetch(result, expertsDevice.get(expertLayer), expertChoices.get(expertLayer));
             }
             if (g == graphNames.size() - 1) {
                 last = result;
@@ -300,6 +321,23 @@ public final class TornadoForwardPlan implements ForwardPass {
         if (!routingOutputs) {
             throw new IllegalStateException("the routing outputs stay on the device: keepRoutingOutputs(true) before the run");
         }
+    }
+
+    // Brings a layer's expert choice over into its host copy, right after the layer's graph (as the routing outputs);
+    // returns the bytes moved
+    private static long fetch(TornadoExecutionResult result, BlockTasks.ExpertOutputs device, ExpertChoice host) {
+        List<Object> buffers = new ArrayList<>(List.of(device.logits()));
+        buffers.addAll(List.of(device.probabilities()));
+        buffers.addAll(List.of(device.selected()));
+        result.transferToHost(buffers.toArray());
+        copy(device.logits(), host.logits());
+        long bytes = (long) host.logits().length * Float.BYTES;
+        for (int e = 0; e < host.selected().length; e++) {
+            copy(device.probabilities()[e], host.probabilities()[e]);
+            copy(device.selected()[e], host.selected()[e]);
+            bytes += (long) host.probabilities()[e].length * Float.BYTES + (long) host.selected()[e].length * Integer.BYTES;
+        }
+        return bytes;
     }
 
     private static void copy(IntArray from, int[] to) {
@@ -366,6 +404,17 @@ public final class TornadoForwardPlan implements ForwardPass {
         }
         checkRoutingOutputs();
         return r;
+    }
+
+    /** The expert choices of a layer's mixture of experts in the last run. */
+    @Override
+    public ExpertChoice expertChoice(int layer) {
+        ExpertChoice choice = expertChoices.get(layer);
+        if (choice == null) {
+            throw new ModException("layer " + layer + " has no experts");
+        }
+        checkRoutingOutputs();
+        return choice;
     }
 
     @Override

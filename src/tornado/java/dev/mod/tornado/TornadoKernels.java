@@ -135,4 +135,79 @@ public final class TornadoKernels {
             }
         }
     }
+    // p[rows] = softmax(logits[r, :])[expert] over all `experts` (real and no-op) of each live row (r < live[0]): the
+    // expert's probability
+    public static void expertProbability(FloatArray logits, FloatArray p, IntArray live, int expert, int rows, int experts) {
+        for (@Parallel int r = 0; r < rows; r++) {
+            if (r < live.get(0)) {
+                float max = logits.get(r * experts);
+                for (int e = 1; e < experts; e++) {
+                    max = TornadoMath.max(max, logits.get(r * experts + e));
+                }
+                float sum = 0f;
+                for (int e = 0; e < experts; e++) {
+                    sum += TornadoMath.exp(logits.get(r * experts + e) - max);
+                }
+                p.set(r, TornadoMath.exp(logits.get(r * experts + expert) - max) / sum);
+            }
+        }
+    }
+
+    // sel[taken[0]] = the live rows i < live[0] whose p[i] > threshold, ascending; taken[0] = how many: an expert's
+    // causal rule. One item: a chunk's rows are few at decode, and the appends are in order.
+    public static void thresholdRows(FloatArray p, IntArray live, IntArray sel, IntArray taken, float threshold) {
+        int count = 0;
+        for (int i = 0; i < live.get(0); i++) {
+            if (p.get(i) > threshold) {
+                sel.set(count, i);
+                count++;
+            }
+        }
+        taken.set(0, count);
+    }
+
+    // out[r, :] = x[(r / k) * n + sel[r], :] for the live rows r < live[0] of `rows`: the rows an expert took (k of each
+    // sequence of n; n = 0: sel holds the rows themselves), gathered for its products
+    public static void gatherRows(FloatArray x, IntArray sel, FloatArray out, IntArray live, int rows, int k, int n, int d) {
+        for (@Parallel int idx = 0; idx < rows * d; idx++) {
+            int r = idx / d;
+            if (r < live.get(0)) {
+                out.set(idx, x.get(((r / k) * n + sel.get(r)) * d + idx % d));
+            }
+        }
+    }
+
+    // a[size] = 0
+    public static void zero(FloatArray a, int size) {
+        for (@Parallel int i = 0; i < size; i++) {
+            a.set(i, 0f);
+        }
+    }
+
+    // x[t, :] += g * (attnOut[r, :] + f[r, :]) for the live rows r < live[0] of a layer's `rows`, t = (r / perSeq) * seqLen +
+    // map[r] the row's place in the residual stream, g = 1 (gainMode 0), gains[t] (1) or sigmoid(gains[t]) (2): a
+    // mixture of experts' residual, once its experts have added their weighted outputs into f
+    public static void residual(FloatArray x, FloatArray attnOut, FloatArray f, IntArray map, FloatArray gains, IntArray live, int rows,
+                                int d, int seqLen, int perSeq, int gainMode) {
+        for (@Parallel int idx = 0; idx < rows * d; idx++) {
+            int r = idx / d;
+            if (r < live.get(0)) {
+                int t = (r / perSeq) * seqLen + map.get(r);
+                int at = t * d + idx % d;
+                x.set(at, x.get(at) + gain(gains, t, gainMode) * (attnOut.get(idx) + f.get(idx)));
+            }
+        }
+    }
+
+    // The weight of row t's output in the residual stream: 1 (gainMode 0), gains[t] (1) or sigmoid(gains[t]) (2).
+    // Called from kernels (TornadoVM inlines it).
+    static float gain(FloatArray gains, int t, int gainMode) {
+        float gain = 1f;
+        if (gainMode == 1) {
+            gain = gains.get(t);
+        } else if (gainMode == 2) {
+            gain = 1f / (1f + TornadoMath.exp(-gains.get(t)));
+        }
+        return gain;
+    }
 }
