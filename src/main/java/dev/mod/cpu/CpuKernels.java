@@ -31,6 +31,8 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     private final TopKSelector topK;
     private final Map<Tensor, PackedMatrix> packed = new IdentityHashMap<>();
     private final Map<Tensor, PackedHalfMatrix> packedHalf = new IdentityHashMap<>();
+    /** One product each of matmulGroups' groups (each keeps its own per-worker scratch). */
+    private Gemm[] groupGemms = new Gemm[0];
     private final Map<Tensor, float[]> vectors = new IdentityHashMap<>();
     /** Matrices packed stacked (matmuls), keyed by the first of them; and the stacked products' output. */
     private final Map<Tensor, PackedMatrix> stacked = new IdentityHashMap<>();
@@ -117,6 +119,23 @@ public final class CpuKernels implements Kernels, AutoCloseable {
                 System.arraycopy(stackedOut, r * total + offset, outs[i], r * outDims[i], outDims[i]);
             }
         }
+    }
+
+    // outs[i][rows[i], out] = xs[i][rows[i], in] . ws[i]^T for i < count, in one hand-off to the workers: a mixture's
+    // experts are small products (a decode step's a row or none each), and each alone would be a hand-off and back
+    @Override
+    public void matmulGroups(float[][] outs, float[][] xs, Tensor[] ws, int[] rows, int count) {
+        if (groupGemms.length < count) {
+            groupGemms = new Gemm[count];
+            Arrays.setAll(groupGemms, i -> new Gemm());
+        }
+        Object[] panels = new Object[count];
+        for (int i = 0; i < count; i++) {
+            Tensor w = ws[i];
+            panels[i] = w.dtype() == DType.BF16 || w.dtype() == DType.F16
+                    ? packedHalf.computeIfAbsent(w, t -> PackedHalfMatrix.pack(t, Gemm.NR)) : packed(w);
+        }
+        Gemm.multiplyAll(pool, groupGemms, outs, xs, panels, rows, count);
     }
 
     // [sum of rows, in]: the matrices one after another, in their stored type (packed, then dropped)

@@ -78,6 +78,40 @@ public final class Gemm implements WorkerPool.Task {
 
     private void start(WorkerPool pool, float[] out, float[] x, boolean leftPacked, PackedMatrix w, PackedHalfMatrix half,
                        int rows, boolean accumulate) {
+        prepare(pool, out, x, leftPacked, w, half, rows, accumulate);
+        pool.run(this, chunks());
+        release();
+    }
+
+    /**
+     * Several products in one hand-off to the workers (a mixture's experts, each with its rows and weights):
+     * products[i] computes outs[i][rows[i], w.out] = xs[i][rows[i], w.in] . ws[i]^T, float or 16-bit weights
+     * (PackedMatrix or PackedHalfMatrix); each chunk is one product's (row block, panel), so every output is summed
+     * in the order a lone product sums it. Products with no rows are skipped.
+     */
+    public static void multiplyAll(WorkerPool pool, Gemm[] products, float[][] outs, float[][] xs, Object[] ws, int[] rows, int count) {
+        int[] firstChunk = new int[count + 1];
+        for (int i = 0; i < count; i++) {
+            PackedMatrix w = ws[i] instanceof PackedMatrix m ? m : null;
+            PackedHalfMatrix half = ws[i] instanceof PackedHalfMatrix h ? h : null;
+            products[i].prepare(pool, outs[i], xs[i], false, w, half, rows[i], false);
+            firstChunk[i + 1] = firstChunk[i] + products[i].chunks();
+        }
+        pool.run((chunk, worker) -> {
+            int i = 0;
+            while (chunk >= firstChunk[i + 1]) {
+                i++;
+            }
+            products[i].run(chunk - firstChunk[i], worker);
+        }, firstChunk[count]);
+        for (int i = 0; i < count; i++) {
+            products[i].release();
+        }
+    }
+
+    // Sets up a product for run(chunk, worker), chunk < chunks(), without running it
+    private void prepare(WorkerPool pool, float[] out, float[] x, boolean leftPacked, PackedMatrix w, PackedHalfMatrix half,
+                         int rows, boolean accumulate) {
         if (tiles.length < pool.threads()) {
             tiles = new float[pool.threads()][MR * NR];
         }
@@ -94,7 +128,14 @@ public final class Gemm implements WorkerPool.Task {
         this.n = w != null ? w.out() : half.out();
         this.rows = rows;
         this.rowBlocks = (rows + MC - 1) / MC;
-        pool.run(this, rowBlocks * (w != null ? w.panels() : half.panels()));
+    }
+
+    // The chunks of the prepared product: (row block, panel) pairs
+    private int chunks() {
+        return rowBlocks * (w != null ? w.panels() : half.panels());
+    }
+
+    private void release() {
         this.out = null;
         this.x = null;
         this.w = null;

@@ -16,10 +16,12 @@ public record Activations(
         float[] attention,  // [B, n, H * dh] attention output before wo
         float[] attnOut,    // [B, n, d] a = wo(attention)
         float[] h,          // [B, n, d] h = x + a
-        float[] gate,       // [B, n, F] w1(h_n), then silu(w1(h_n)) * w3(h_n); with experts [B, k_e, Fe], one expert's
-        float[] up,         // [B, n, F] w3(h_n); with experts [B, k_e, Fe]
-        float[] expertX,    // [B, k_e, d] the rows one expert takes (empty without experts)
-        float[] expertOut,  // [B, k_e, d] its output (empty without experts)
+        float[] gate,       // [B, n, F] w1(h_n), then silu(w1(h_n)) * w3(h_n) (empty with experts)
+        float[] up,         // [B, n, F] w3(h_n) (empty with experts)
+        float[][] expertX,    // [E][B, k_e, d] the rows each expert takes (none without experts)
+        float[][] expertGate, // [E][B, k_e, Fe] w1 of them, then silu(w1) * w3
+        float[][] expertUp,   // [E][B, k_e, Fe] w3 of them
+        float[][] expertOut,  // [E][B, k_e, d] each expert's output
         float[] mlpOut,     // [B, n, d] m
         float[] delta,      // [B, n, d] f = a + m
         int[] positions,    // [B, T] 0..T-1 in every row: positions of a dense layer
@@ -30,8 +32,9 @@ public record Activations(
         int qDim = c.nHeads() * c.headDim();
         int[] positions = new int[rows];
         // an expert takes at most every row of a sequence, so the rows of a whole batch bound its buffers
-        int hidden = c.hasExperts() ? c.experts().hiddenDim() : c.hiddenDim();
-        int expertRows = c.hasExperts() ? rows : 0;
+        int hidden = c.hasExperts() ? 0 : c.hiddenDim();
+        int experts = c.hasExperts() ? c.experts().count() : 0;
+        int expertHidden = c.hasExperts() ? c.experts().hiddenDim() : 0;
         for (int r = 0; r < rows; r++) {
             positions[r] = r % seqLen;
         }
@@ -47,8 +50,10 @@ public record Activations(
                 new float[rows * c.dim()],
                 new float[rows * hidden],
                 new float[rows * hidden],
-                new float[expertRows * c.dim()],
-                new float[expertRows * c.dim()],
+                new float[experts][rows * c.dim()],
+                new float[experts][rows * expertHidden],
+                new float[experts][rows * expertHidden],
+                new float[experts][rows * c.dim()],
                 new float[rows * c.dim()],
                 new float[rows * c.dim()],
                 positions,

@@ -4,10 +4,11 @@ import dev.mod.model.Experts;
 
 /**
  * One block's expert-choice routing for B sequences of n rows (Experts): its router's logits [B * n, E + N], each real
- * expert's probabilities [B * n] and the rows it took, selected[e][B, k_e] (positions within the n, ascending),
- * written by each forward pass and read by tests and analyses after it.
+ * expert's probabilities [B * n] and the rows it took, selected[e][B, k_e] (positions within the n, ascending), and
+ * how many it took of each sequence, taken[e] (k_e in a forward pass; a causal pass's rule decides), written by each
+ * pass and read by tests and analyses after it.
  */
-public record ExpertChoice(Experts experts, int batch, int n, float[] logits, float[][] probabilities, int[][] selected) {
+public record ExpertChoice(Experts experts, int batch, int n, float[] logits, float[][] probabilities, int[][] selected, int[] taken) {
     /** For a forward pass: each expert takes k_e rows of each sequence. */
     public static ExpertChoice allocate(Experts experts, int batch, int n) {
         return allocate(experts, batch, n, batch * experts.rowsPerExpert(n));
@@ -22,7 +23,7 @@ public record ExpertChoice(Experts experts, int batch, int n, float[] logits, fl
         int rows = batch * n;
         float[][] probabilities = new float[experts.count()][rows];
         int[][] selected = new int[experts.count()][selectedRows];
-        return new ExpertChoice(experts, batch, n, new float[rows * experts.routed()], probabilities, selected);
+        return new ExpertChoice(experts, batch, n, new float[rows * experts.routed()], probabilities, selected, new int[experts.count()]);
     }
 
     /** Rows each real expert takes of a sequence: k_e. */

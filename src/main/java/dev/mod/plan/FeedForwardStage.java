@@ -72,26 +72,52 @@ record FeedForwardStage(int layer, ModelConfig c, FeedForward<Tensor> w, Activat
     }
 
     // mlpOut[B * n, d] = sum over real experts e of p_e(x) * expert_e(x) on the rows e took, x = normed[B * n, d]: p_e is
-    // e's share of a softmax over every expert (no-op ones included), and the rule picks each expert's rows by it
+    // e's share of a softmax over every expert (no-op ones included), and the rule picks each expert's rows by it. The
+    // experts' products run as groups (one hand-off for every expert's w1 and w3, one for their w2s).
     private static void experts(Kernels k, ModelConfig c, MixtureOfExperts<Tensor> w, Activations a, ExpertChoice choice,
                                 ExpertRule rule, int layer, int batch, int n) {
         int d = c.dim();
+        int fe = c.experts().hiddenDim();
         int rows = batch * n;
         int all = c.experts().routed();
+        int count = w.experts().size();
+        int[] taken = choice.taken();
         k.matmul(choice.logits(), a.normed(), w.router(), rows, d, all);
         k.zero(a.mlpOut(), rows * d);
-        for (int e = 0; e < w.experts().size(); e++) {
+        for (int e = 0; e < count; e++) {
+            k.expertProbabilities(choice.probabilities()[e], choice.logits(), e, rows, all);
+            taken[e] = rule.select(k, layer, e, choice.probabilities()[e], choice.selected()[e], batch, n);
+            k.gather(a.expertX()[e], a.normed(), choice.selected()[e], batch, n, taken[e], d);
+        }
+        Tensor[] gateUp = new Tensor[2 * count];
+        Tensor[] down = new Tensor[count];
+        float[][] gateUpIn = new float[2 * count][];
+        float[][] gateUpOut = new float[2 * count][];
+        int[] gateUpRows = new int[2 * count];
+        int[] downRows = new int[count];
+        for (int e = 0; e < count; e++) {
             MixtureOfExperts.Expert<Tensor> expert = w.experts().get(e);
-            float[] p = choice.probabilities()[e];
-            int[] sel = choice.selected()[e];
-            k.expertProbabilities(p, choice.logits(), e, rows, all);
-            int taken = rule.select(k, layer, e, p, sel, batch, n);
-            if (taken == 0) {
-                continue;
+            gateUp[2 * e] = expert.w1();
+            gateUp[2 * e + 1] = expert.w3();
+            gateUpIn[2 * e] = a.expertX()[e];
+            gateUpIn[2 * e + 1] = a.expertX()[e];
+            gateUpOut[2 * e] = a.expertGate()[e];
+            gateUpOut[2 * e + 1] = a.expertUp()[e];
+            gateUpRows[2 * e] = batch * taken[e];
+            gateUpRows[2 * e + 1] = batch * taken[e];
+            down[e] = expert.w2();
+            downRows[e] = batch * taken[e];
+        }
+        k.matmulGroups(gateUpOut, gateUpIn, gateUp, gateUpRows, 2 * count);
+        for (int e = 0; e < count; e++) {
+            k.swiglu(a.expertGate()[e], a.expertGate()[e], a.expertUp()[e], batch * taken[e] * fe);
+        }
+        k.matmulGroups(a.expertOut(), a.expertGate(), down, downRows, count);
+        for (int e = 0; e < count; e++) {
+            if (taken[e] > 0) {
+                k.scatter(a.mlpOut(), a.expertOut()[e], choice.selected()[e], choice.probabilities()[e], RouterWeighting.RAW, batch, n,
+                        taken[e], d);
             }
-            k.gather(a.expertX(), a.normed(), sel, batch, n, taken, d);
-            swiGlu(k, d, c.experts().hiddenDim(), expert.w1(), expert.w3(), expert.w2(), a.expertX(), a.expertOut(), a, batch * taken);
-            k.scatter(a.mlpOut(), a.expertOut(), sel, p, RouterWeighting.RAW, batch, n, taken, d);
         }
     }
 }

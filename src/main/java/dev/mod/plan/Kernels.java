@@ -33,6 +33,14 @@ public interface Kernels extends AutoCloseable {
         }
     }
 
+    // outs[i][rows[i], ws[i].out] = xs[i][rows[i], ws[i].in] . ws[i]^T for i < count: independent products (a mixture's
+    // experts, each on its own rows), which a backend may run as one
+    default void matmulGroups(float[][] outs, float[][] xs, Tensor[] ws, int[] rows, int count) {
+        for (int i = 0; i < count; i++) {
+            matmul(outs[i], xs[i], ws[i], rows[i], (int) ws[i].dim(1), (int) ws[i].dim(0));
+        }
+    }
+
     // x[rows, heads * dh] in place: pair (2j, 2j+1) of each head rotated by angle pos[r] * theta^(-2j / dh)
     void rope(float[] x, int[] pos, int rows, int heads, int dh, double theta);
 

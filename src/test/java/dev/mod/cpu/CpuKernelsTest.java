@@ -313,18 +313,11 @@ class CpuKernelsTest {
                 float[][] stacked = new float[outDims.length][];
                 float[][] alone = new float[outDims.length][];
                 for (int i = 0; i < ws.length; i++) {
-                    float[] w = new float[outDims[i] * in];
-                    for (int j = 0; j < w.length; j++) {
-                        w[j] = (float) random.nextGaussian();
-                    }
-                    ws[i] = Tensor.of("w" + i, w, outDims[i], in).as(type);
+                    ws[i] = Tensor.of("w" + i, gaussian(random, outDims[i] * in), outDims[i], in).as(type);
                     stacked[i] = new float[rows * outDims[i]];
                     alone[i] = new float[rows * outDims[i]];
                 }
-                float[] x = new float[rows * in];
-                for (int j = 0; j < x.length; j++) {
-                    x[j] = (float) random.nextGaussian();
-                }
+                float[] x = gaussian(random, rows * in);
                 try (CpuKernels fresh = new CpuKernels(2)) {
                     fresh.matmuls(stacked, x, ws, rows, in, outDims);
                     for (int i = 0; i < ws.length; i++) {
@@ -334,6 +327,47 @@ class CpuKernelsTest {
                 }
             }
         }
+    }
+
+    /**
+     * Independent products run as one group (a mixture's experts: own inputs, rows and weights, some with no rows) give
+     * each product bit for bit as it comes alone, for float and 16-bit weights, and leave an empty group's output alone.
+     */
+    @Test
+    void groupedProductsGiveEachProductAsItsOwn() {
+        SplittableRandom random = new SplittableRandom(12);
+        int in = 90;
+        int[] outDims = {70, 33, 70, 5};
+        int[] rows = {130, 0, 1, 7};
+        for (DType type : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            Tensor[] ws = new Tensor[outDims.length];
+            float[][] xs = new float[outDims.length][];
+            float[][] grouped = new float[outDims.length][];
+            float[][] alone = new float[outDims.length][];
+            for (int i = 0; i < ws.length; i++) {
+                ws[i] = Tensor.of("w" + i, gaussian(random, outDims[i] * in), outDims[i], in).as(type);
+                xs[i] = gaussian(random, Math.max(1, rows[i]) * in);
+                grouped[i] = new float[Math.max(1, rows[i]) * outDims[i]];
+                Arrays.fill(grouped[i], 7f);
+                alone[i] = grouped[i].clone();
+            }
+            try (CpuKernels fresh = new CpuKernels(2)) {
+                fresh.matmulGroups(grouped, xs, ws, rows, ws.length);
+                for (int i = 0; i < ws.length; i++) {
+                    fresh.matmul(alone[i], xs[i], ws[i], rows[i], in, outDims[i]);
+                    assertArrayEquals(alone[i], grouped[i], type + ", product " + i + " of " + rows[i] + " rows");
+                }
+            }
+            assertEquals(7f, grouped[1][0], "a product with no rows writes nothing");
+        }
+    }
+
+    private static float[] gaussian(SplittableRandom random, int n) {
+        float[] a = new float[n];
+        for (int j = 0; j < n; j++) {
+            a[j] = (float) random.nextGaussian();
+        }
+        return a;
     }
 
     @Test
