@@ -5,6 +5,7 @@ import dev.mod.backend.Backends;
 import dev.mod.data.ByteTokenizer;
 import dev.mod.data.JdkSourceText;
 import dev.mod.model.DType;
+import dev.mod.model.Experts;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
@@ -61,7 +62,8 @@ public class DecodeBenchmark {
     @Param({"1024", "2048"})
     public int context;
 
-    @Param({"dense", "mod"})
+    /** dense, mod, and both with 4 experts at capacity 1/4 of the dense hidden size (moe, mode-staged). */
+    @Param({"dense", "mod", "moe", "mode-staged"})
     public String model;
 
     /** How the matrices are stored: f32, or bf16 (kept in 16 bits by the cpu backend, read half as much). */
@@ -101,21 +103,23 @@ public class DecodeBenchmark {
      */
     public static Workload workload(String model, DType dtype, int context, int steps, Kernels calibrationKernels) {
         ModelConfig config = Presets.get("bench");
+        if (model.equals("moe") || model.equals("mode-staged")) {
+            config = config.withExperts(new Experts(4, 0, 0.25, config.hiddenDim()));
+        }
         Model mod = ModelInit.random(config, 1).withMatrixType(dtype);
         byte[] text = JdkSourceText.read(CONTEXT_OFFSET + context);
-        Model used;
-        if (model.equals("dense")) {
-            used = mod.asDense();
-        } else {
+        Model used = model.equals("dense") || model.equals("moe") ? mod.asDense() : mod;
+        if (!used.config().routedLayers().isEmpty() || used.config().hasExperts()) {
+            // MoD's thresholds, and the experts' (a causal pass routes experts by calibrated thresholds)
             int[][] calibration = ByteTokenizer.promptWindows(text,
                     CONTEXT_OFFSET - CALIBRATION_SEQUENCES * (CALIBRATION_SEQ - 1), CALIBRATION_SEQUENCES, CALIBRATION_SEQ);
-            used = mod.withCalibration(CausalPlan.calibrate(mod, calibrationKernels, calibration));
+            used = used.withCalibration(CausalPlan.calibrate(used, calibrationKernels, calibration));
         }
         int prefix = context - steps;
         int[] ids = ByteTokenizer.encode(Arrays.copyOfRange(text, CONTEXT_OFFSET, CONTEXT_OFFSET + context));
         int[] prompt = Arrays.copyOf(ids, prefix);
         prompt[0] = ByteTokenizer.BOS;
-        RoutingRule rule = used.calibration() != null ? RoutingRule.CALIBRATED : RoutingRule.ROUTER;
+        RoutingRule rule = used.config().routedLayers().isEmpty() ? RoutingRule.ROUTER : RoutingRule.CALIBRATED;
         return new Workload(used, rule, prompt, Arrays.copyOfRange(ids, prefix, context));
     }
 

@@ -3,6 +3,7 @@ package dev.mod.bench;
 import dev.mod.backend.Backend;
 import dev.mod.backend.Backends;
 import dev.mod.model.DType;
+import dev.mod.model.Experts;
 import dev.mod.model.Model;
 import dev.mod.model.ModelConfig;
 import dev.mod.model.ModelInit;
@@ -27,7 +28,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A full forward pass of the benchmark model (8 layers, d = 512) over one sequence on the cpu backend:
- * the MoD model (every other block routed at 12.5%) against its dense counterpart, same weights.
+ * the MoD model (every other block routed at 12.5%) against its dense counterpart, same weights; and both with a
+ * mixture of 4 experts at capacity 1/4 of the dense hidden size in every block (moe, mode-staged: the same
+ * feed-forward FLOPs as dense and MoD, plus the router's).
  * Run with -prof gc to see the allocation per forward pass (gc.alloc.rate.norm).
  */
 @State(Scope.Benchmark)
@@ -40,7 +43,7 @@ public class ModelBenchmark {
     @Param({"1024", "2048"})
     public int seqLen;
 
-    @Param({"dense", "mod"})
+    @Param({"dense", "mod", "moe", "mode-staged"})
     public String model;
 
     /** How the matrices are stored: f32, or bf16 (kept in 16 bits by the cpu backend). */
@@ -54,9 +57,12 @@ public class ModelBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         ModelConfig config = Presets.get("bench");
+        if (model.equals("moe") || model.equals("mode-staged")) {
+            config = config.withExperts(new Experts(4, 0, 0.25, config.hiddenDim()));
+        }
         Model mod = ModelInit.random(config, 1).withMatrixType(DType.valueOf(dtype.toUpperCase(java.util.Locale.ROOT)));
         cpu = Backends.start("cpu");
-        plan = cpu.open(model.equals("dense") ? mod.asDense() : mod, 1, seqLen);
+        plan = cpu.open(model.equals("dense") || model.equals("moe") ? mod.asDense() : mod, 1, seqLen);
         tokens = new int[1][seqLen];
         SplittableRandom random = new SplittableRandom(2);
         for (int t = 0; t < seqLen; t++) {
