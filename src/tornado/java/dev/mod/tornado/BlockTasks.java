@@ -102,19 +102,15 @@ final class BlockTasks {
     }
 
     /**
-     * How a plan's experts pick their rows on the device (FeedForwardStage.ExpertRule): sel holds at most mostRows()
-     * rows, perSeq() of each sequence, and an expert's row r is row (r / perSeq) * seqLen + sel[r] of the layer's.
+     * How a plan's experts pick their rows on the device (FeedForwardStage.ExpertRule): sel holds at most mostRows
+     * rows, perSeq of each sequence, and an expert's row r is row (r / perSeq) * seqLen + sel[r] of the layer's.
      */
-    interface ExpertRule {
-        // adds the tasks that write into sel the rows expert e takes by its probabilities p[rows]; returns the buffer
-        // whose first int counts them
-        IntArray select(GraphSpec g, String task, int expert, FloatArray p, IntArray sel);
-
-        int mostRows();
-
-        int perSeq();
-
-        int seqLen();
+    record ExpertRule(Selector selector, int mostRows, int perSeq, int seqLen) {
+        interface Selector {
+            // adds the tasks that write into sel the rows expert e takes by its probabilities p[rows]; returns the
+            // buffer whose first int counts them
+            IntArray select(GraphSpec g, String task, int expert, FloatArray p, IntArray sel);
+        }
     }
 
     /** Expert choice over whole sequences (the forward pass): each expert's top k_e of each sequence's n rows. */
@@ -122,30 +118,13 @@ final class BlockTasks {
         int k = c.experts().rowsPerExpert(n);
         IntArray taken = stages.count(batch * k);
         IntArray rank = b.experts().rank();
-        return new ExpertRule() {
-            @Override
-            public IntArray select(GraphSpec g, String task, int expert, FloatArray p, IntArray sel) {
-                g.task(task + ".rank", t -> t.task(task + ".rank", TornadoKernels::topKRank, p, rank, batch, n), p, rank)
-                        .task(task + ".select", t -> t.task(task + ".select", TornadoKernels::topKCompact, rank, sel, batch, n, k),
-                                rank, sel);
-                return taken;
-            }
-
-            @Override
-            public int mostRows() {
-                return batch * k;
-            }
-
-            @Override
-            public int perSeq() {
-                return k;
-            }
-
-            @Override
-            public int seqLen() {
-                return n;
-            }
+        ExpertRule.Selector topK = (g, task, expert, p, sel) -> {
+            g.task(task + ".rank", t -> t.task(task + ".rank", TornadoKernels::topKRank, p, rank, batch, n), p, rank)
+                    .task(task + ".select", t -> t.task(task + ".select", TornadoKernels::topKCompact, rank, sel, batch, n, k),
+                            rank, sel);
+            return taken;
         };
+        return new ExpertRule(topK, batch * k, k, n);
     }
 
     /**
@@ -153,31 +132,14 @@ final class BlockTasks {
      * compared exactly as the host compares a float with a double: CausalKernels' floatBelow).
      */
     ExpertRule thresholds(double[] thresholds, IntArray live, int rows) {
-        return new ExpertRule() {
-            @Override
-            public IntArray select(GraphSpec g, String task, int expert, FloatArray p, IntArray sel) {
-                IntArray taken = stages.ints(1);
-                float threshold = TornadoCausalPlan.floatBelow(thresholds[expert]);
-                g.task(task + ".select", t -> t.task(task + ".select", TornadoKernels::thresholdRows, p, live, sel, taken, threshold),
-                        p, live, sel, taken);
-                return taken;
-            }
-
-            @Override
-            public int mostRows() {
-                return rows;
-            }
-
-            @Override
-            public int perSeq() {
-                return rows;
-            }
-
-            @Override
-            public int seqLen() {
-                return 0;
-            }
+        ExpertRule.Selector above = (g, task, expert, p, sel) -> {
+            IntArray taken = stages.ints(1);
+            float threshold = TornadoCausalPlan.floatBelow(thresholds[expert]);
+            g.task(task + ".select", t -> t.task(task + ".select", TornadoKernels::thresholdRows, p, live, sel, taken, threshold),
+                    p, live, sel, taken);
+            return taken;
         };
+        return new ExpertRule(above, rows, rows, 0);
     }
 
     // mlp.norm (of h = x + attnOut, never stored), then the feed-forward's tasks, which write x += g(r) * (attnOut + f)
@@ -233,7 +195,7 @@ final class BlockTasks {
             selected[e] = sel;
             g.task(name + ".probability", t -> t.task(name + ".probability", TornadoKernels::expertProbability, logits, p, rows.live(),
                     index, layerRows, all), logits, p, rows.live());
-            IntArray taken = rule.select(g, name, e, p, sel);
+            IntArray taken = rule.selector().select(g, name, e, p, sel);
             g.task(name + ".gather", t -> t.task(name + ".gather", TornadoKernels::gatherRows, b.normed(), sel, s.gathered(), taken, most,
                     rule.perSeq(), rule.seqLen(), d), b.normed(), sel, s.gathered(), taken);
             StageTasks.Epilogue swiglu = new StageTasks.Epilogue(MatmulKernels.SWIGLU, s.zeros(), sel, p, fe, rule.seqLen(), rule.perSeq(), 0);
