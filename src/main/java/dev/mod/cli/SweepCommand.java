@@ -6,6 +6,7 @@ import dev.mod.sweep.Sweep;
 import dev.mod.sweep.SweepReport;
 import dev.mod.sweep.SweepResult;
 import dev.mod.sweep.SweepRun;
+import dev.mod.sweep.StepTimes;
 import dev.mod.sweep.SweepSpec;
 import dev.mod.train.Trainer;
 import me.tongfei.progressbar.ProgressBar;
@@ -20,7 +21,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-@Command(name = "sweep", mixinStandardHelpOptions = true, subcommands = SweepCommand.Report.class,
+@Command(name = "sweep", mixinStandardHelpOptions = true, subcommands = {SweepCommand.Report.class, SweepCommand.Time.class},
         description = {"The paper's isoFLOP analysis and routing ablations at small scale: at each training-FLOP budget, "
                 + "every model size of a family trained as a dense baseline and as MoD (capacity 12.5%%, every other block), "
                 + "plus ablations (other capacities, every block routed, stochastic routing) at one budget, and where the "
@@ -149,6 +150,46 @@ final class SweepCommand implements Callable<Integer> {
         @Override
         public Integer call() {
             SweepReport.of(dirs).write(out != null ? out : dirs.get(0), System.out);
+            return 0;
+        }
+    }
+
+    @Command(name = "time", mixinStandardHelpOptions = true,
+            description = {"Time the training step of every isoFLOP setting (dense and MoD at each size) of a sweep in one "
+                    + "sitting, for its wall-clock comparisons: a run's own step times come from whatever else shared the "
+                    + "machine while it trained.",
+                    "Each round trains each setting --steps steps (in a scratch folder, removed after), the order reversed "
+                            + "every other round; writes DIR/step_times.json, which `mod sweep report` then uses for the "
+                            + "step-time and training-time ratios, the wall-clock-matched comparison and its plot. Run it "
+                            + "on a quiet machine."})
+    static final class Time implements Callable<Integer> {
+        @Parameters(arity = "1", paramLabel = "DIR", description = "The sweep's folder (its spec.json says what to time).")
+        Path dir;
+
+        @Option(names = "--steps", defaultValue = "100", description = "Steps a setting trains in each round; its time is the "
+                + "median past the first fifth (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--rounds", defaultValue = "3", description = "Rounds; a setting's time is the median of its rounds "
+                + "(default: ${DEFAULT-VALUE}).")
+        int rounds;
+
+        @Mixin
+        Threads threads;
+
+        @Mixin
+        BackendOption backend;
+
+        @Override
+        public Integer call() {
+            SweepSpec spec = Sweep.readSpec(dir);
+            int threadCount = threads.resolve();
+            System.out.printf(Locale.ROOT, "timing %d settings of %s: %d rounds of %d steps, %d threads%n",
+                    StepTimes.settings(spec).size(), dir, rounds, steps, threadCount);
+            StepTimes times = StepTimes.measure(spec, dir, steps, rounds, threadCount, backend.name,
+                    backend.startForTraining(threadCount).training(backend.device), System.out::println);
+            times.write(dir);
+            System.out.println("wrote " + StepTimes.file(dir) + "; `mod sweep report " + dir + "` uses it");
             return 0;
         }
     }

@@ -82,9 +82,10 @@ final class SweepPlots {
 
     /** Held-out loss against training wall-clock time, per budget: what the FLOP-matched view leaves out. */
     static void lossAgainstTrainingTime(SweepReport report, Path png) {
-        List<Line> lines = curvesAgainst(report, SweepReport.Point::seconds);
-        Charts.lines("Held-out loss against training time", subtitle(report) + "; seconds on the machine and threads of "
-                        + "runs.csv, the mean over seeds; lower-left is better",
+        List<Line> lines = curvesAgainst(report, report::seconds);
+        Charts.lines("Held-out loss against training time", subtitle(report) + (report.timedInOneSitting()
+                        ? "; steps x step time of one sitting (step_times.json)" : "; seconds on the machine and threads of "
+                        + "runs.csv, the mean over seeds") + "; lower-left is better",
                 new Axis("training time (s)", true), new Axis("held-out loss (nats per byte)", false), lines, png);
     }
 

@@ -33,6 +33,8 @@ public final class SweepReport {
     private final List<SweepResult> results;
     private final List<String> missing;
     private final Map<String, SweepRun> planned = new LinkedHashMap<>();
+    /** The step times of one sitting (`mod sweep time`), or null: then the runs' own times. */
+    private final StepTimes sitting;
 
     /**
      * A variant of a size at a budget over the seeds it was trained with, one run each: the mean held-out loss with top-k
@@ -73,10 +75,11 @@ public final class SweepReport {
     public record Optimum(Point best, IsoFlopFit fit) {
     }
 
-    SweepReport(SweepSpec spec, List<SweepResult> results, List<String> missing) {
+    SweepReport(SweepSpec spec, List<SweepResult> results, List<String> missing, StepTimes sitting) {
         this.spec = spec;
         this.results = results;
         this.missing = missing;
+        this.sitting = sitting;
         for (SweepRun run : SweepRun.plan(spec)) {
             planned.put(run.name(), run);
         }
@@ -111,7 +114,7 @@ public final class SweepReport {
         if (results.isEmpty()) {
             throw new ModException("no finished runs in " + dirs);
         }
-        return new SweepReport(spec, results, missing);
+        return new SweepReport(spec, results, missing, StepTimes.read(dirs.get(0)));
     }
 
     public List<SweepResult> results() {
@@ -160,8 +163,26 @@ public final class SweepReport {
         if (o == null) {
             return null;
         }
-        return points().stream().filter(p -> p.run().isoFlop() && p.run().dense() != dense && p.seconds() <= o.best().seconds())
+        double limit = seconds(o.best());
+        return points().stream().filter(p -> p.run().isoFlop() && p.run().dense() != dense && seconds(p) <= limit)
                 .min(Comparator.comparingDouble(Point::loss)).orElse(null);
+    }
+
+    /** Whether the wall-clock figures come from one sitting's step times (step_times.json) rather than the runs' own. */
+    public boolean timedInOneSitting() {
+        return sitting != null;
+    }
+
+    /** A point's step time in ms: the sitting's for its setting where timed, else its runs' own median. */
+    public double stepMs(Point p) {
+        Double ms = sitting == null ? null : sitting.ms(p.run().variant(), p.run().size());
+        return ms != null ? ms : p.stepMs();
+    }
+
+    /** A point's training time in seconds: its steps at the sitting's step time where timed, else its runs' own. */
+    public double seconds(Point p) {
+        Double ms = sitting == null ? null : sitting.ms(p.run().variant(), p.run().size());
+        return ms != null ? p.run().steps() * ms / 1000 : p.seconds();
     }
 
     /** The ablation points, with the MoD and dense points of the ablation's budget and size for comparison. */
@@ -222,6 +243,8 @@ public final class SweepReport {
         results.forEach(r -> runs.add(JSON.valueToTree(r)));
         ArrayNode miss = root.putArray("missing");
         missing.forEach(miss::add);
+        root.put("wall_clock_times", sitting == null ? "runs" : StepTimes.FILE);
+        root.set("step_times", sitting == null ? null : JSON.valueToTree(sitting));
         ArrayNode budgets = root.putArray("budgets");
         for (double budget : spec.budgets()) {
             ObjectNode b = budgets.addObject();
@@ -232,8 +255,8 @@ public final class SweepReport {
             b.set("mod", optimumJson(mod));
             if (dense != null && mod != null) {
                 b.put("loss_difference", mod.best().loss() - dense.best().loss());
-                b.put("step_time_ratio", mod.best().stepMs() / dense.best().stepMs());
-                b.put("train_time_ratio", mod.best().seconds() / dense.best().seconds());
+                b.put("step_time_ratio", stepMs(mod.best()) / stepMs(dense.best()));
+                b.put("train_time_ratio", seconds(mod.best()) / seconds(dense.best()));
                 Point rival = wallClockRival(budget, false);
                 b.put("wall_clock_rival_dense", rival == null ? null : rival.run().name());
                 b.put("wall_clock_loss_difference", rival == null ? null : mod.best().loss() - rival.loss());
@@ -327,8 +350,11 @@ public final class SweepReport {
         }
         s.append("(best = lowest held-out loss with top-k routing among the sizes trained; fwd FLOPs of one sequence of ")
                 .append(spec.seqLen()).append(" tokens; MoD-dense < 0: MoD better)\n");
-        s.append("wall clock: the optima's step time and training time, MoD / dense; the best dense run (any budget) that "
-                + "trained no longer than the MoD optimum, and MoD's loss minus its\n");
+        s.append("wall clock").append(sitting == null ? " (the runs' own step times)"
+                        : String.format(Locale.ROOT, " (step times of one sitting, %s: %d rounds of %d steps)", StepTimes.FILE,
+                        sitting.rounds(), sitting.steps()))
+                .append(": the optima's step time and training time, MoD / dense; the best dense run (any budget) that "
+                        + "trained no longer than the MoD optimum, and MoD's loss minus its\n");
         for (double budget : spec.budgets()) {
             Optimum dense = optimum(budget, true);
             Optimum mod = optimum(budget, false);
@@ -337,9 +363,9 @@ public final class SweepReport {
             }
             Point rival = wallClockRival(budget, false);
             s.append(String.format(Locale.ROOT, "  %-9s step %.3fx, training %.3fx (%.0f s / %.0f s); %s%n", SweepRun.number(budget),
-                    mod.best().stepMs() / dense.best().stepMs(), mod.best().seconds() / dense.best().seconds(),
-                    mod.best().seconds(), dense.best().seconds(), rival == null ? "no dense run trained that fast"
-                            : String.format(Locale.ROOT, "%s in %.0f s, %+.4f", rival.run().name(), rival.seconds(),
+                    stepMs(mod.best()) / stepMs(dense.best()), seconds(mod.best()) / seconds(dense.best()),
+                    seconds(mod.best()), seconds(dense.best()), rival == null ? "no dense run trained that fast"
+                            : String.format(Locale.ROOT, "%s in %.0f s, %+.4f", rival.run().name(), seconds(rival),
                             mod.best().loss() - rival.loss())));
         }
         if (spec.seeds() > 1) {

@@ -64,11 +64,23 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
 
     /** The `mod train` settings of this run. */
     public TrainSettings settings(SweepSpec spec) {
+        return settings(spec, steps, warmup, spec.evalBatches(), Math.max(1, (steps + 3) / 4));
+    }
+
+    /**
+     * The settings of a short run with this run's model, batch and step (`mod sweep time`): n steps, one held-out
+     * batch and one checkpoint at the end, which the step times leave out.
+     */
+    public TrainSettings timingSettings(SweepSpec spec, int n) {
+        return settings(spec, n, Math.min(warmup, n), 1, n);
+    }
+
+    private TrainSettings settings(SweepSpec spec, int steps, int warmup, int evalBatches, int checkpointEvery) {
         int predictor = predictorDim(spec, config, routing);
         double auxRouter = dense() || routing instanceof RoutingRule.Stochastic ? 0 : spec.auxRouter();
         return new TrainSettings("sweep:" + size.name(), config.toJsonTree(), predictor, routing, seed, spec.data(),
                 spec.maxDataBytes(), steps, spec.batch(), spec.seqLen(), lr, warmup, spec.minLrRatio(), spec.weightDecay(),
-                spec.clip(), auxRouter, spec.auxPredictor(), steps, spec.evalBatches(), Math.max(1, (steps + 3) / 4));
+                spec.clip(), auxRouter, spec.auxPredictor(), steps, evalBatches, checkpointEvery);
     }
 
     /**

@@ -43,6 +43,13 @@ class SweepCommandTest extends ConsoleTest {
         assertEquals(6, stdout().lines().filter(l -> l.endsWith("(resumed or done)")).count(), stdout());
         assertEquals(0, mod("sweep", "report", out.toString(), "--out", dir.resolve("again").toString()), stderr());
         assertTrue(Files.exists(dir.resolve("again/runs.csv")));
+        assertEquals(0, mod("sweep", "time", out.toString(), "--steps", "5", "--rounds", "1", "--threads", "1"), stderr());
+        assertEquals(6, stdout().lines().filter(l -> l.startsWith("round 1/1")).count(), stdout());
+        assertTrue(Files.exists(out.resolve("step_times.json")));
+        assertEquals(0, mod("sweep", "report", out.toString()), stderr());
+        assertTrue(stdout().contains("step times of one sitting"), stdout());
+        assertEquals(1, mod("sweep", "time", dir.toString()));
+        assertEquals("mod: error: " + dir + " is not a sweep folder (no spec.json)", stderr().strip());
     }
 
     @Test

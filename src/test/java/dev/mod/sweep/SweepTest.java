@@ -376,6 +376,66 @@ class SweepTest {
     }
 
     @Test
+    void stepTimesOfOneSittingReplaceTheRunsOwnInTheWallClockComparison() throws IOException {
+        completeSweep();
+        Path dir = shared.resolve("timed");
+        Files.createDirectories(dir);
+        Files.copy(shared.resolve("complete/spec.json"), dir.resolve("spec.json"));
+        for (SweepResult r : completeSweep()) {
+            Files.createDirectories(dir.resolve("runs").resolve(r.name()));
+            Files.copy(shared.resolve("complete/runs").resolve(r.name()).resolve(SweepResult.FILE),
+                    dir.resolve("runs").resolve(r.name()).resolve(SweepResult.FILE));
+        }
+        SweepSpec spec = Sweep.readSpec(dir);
+        List<String> lines = new ArrayList<>();
+        StepTimes times = StepTimes.measure(spec, dir, 5, 2, 1, "cpu", Backends.cpu(1).training(), lines::add);
+        times.write(dir);
+        // every isoFLOP setting (3 sizes x dense and MoD; a step's time does not depend on the budget) timed in each round
+        assertEquals(6, times.stepMs().size());
+        assertEquals(12, lines.size());
+        times.stepMs().values().forEach(rounds -> {
+            assertEquals(2, rounds.size());
+            rounds.forEach(ms -> assertTrue(ms > 0 && Double.isFinite(ms)));
+        });
+        try (var left = Files.list(dir)) {
+            assertEquals(List.of("runs", "spec.json", StepTimes.FILE), left.map(p -> p.getFileName().toString()).sorted().toList(),
+                    "the scratch runs are gone");
+        }
+        assertEquals(times, StepTimes.read(dir));
+
+        SweepReport report = SweepReport.of(List.of(dir));
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
+        JsonNode json = JSON.readTree(dir.resolve("sweep.json").toFile());
+        assertEquals(StepTimes.FILE, json.get("wall_clock_times").asText());
+        for (JsonNode b : json.get("budgets")) {
+            double budget = b.get("budget").asDouble();
+            SweepReport.Point dense = report.optimum(budget, true).best();
+            SweepReport.Point mod = report.optimum(budget, false).best();
+            double denseMs = times.ms("dense", dense.run().size());
+            double modMs = times.ms("mod", mod.run().size());
+            assertNotEquals(dense.stepMs(), denseMs, "the sitting's time, not the run's");
+            assertEquals(modMs / denseMs, b.get("step_time_ratio").asDouble(), 1e-12);
+            assertEquals(mod.run().steps() * modMs / (dense.run().steps() * denseMs), b.get("train_time_ratio").asDouble(), 1e-12);
+            SweepReport.Point rival = report.wallClockRival(budget, false);
+            double modSeconds = mod.run().steps() * modMs / 1000;
+            assertTrue(rival == null || report.seconds(rival) <= modSeconds);
+            for (SweepReport.Point p : report.points()) {
+                if (p.run().isoFlop() && p.run().dense()) {
+                    double seconds = p.run().steps() * times.ms("dense", p.run().size()) / 1000;
+                    assertEquals(seconds, report.seconds(p), 1e-12);
+                    assertTrue(seconds > modSeconds || (rival != null && rival.loss() <= p.loss()), "the rival is the best dense "
+                            + "run that trained no longer at the sitting's times: " + p.run().name());
+                }
+            }
+        }
+        assertTrue(printed.toString(StandardCharsets.UTF_8).contains("step times of one sitting, step_times.json: 2 rounds of 5 steps"));
+        ModException few = assertThrows(ModException.class,
+                () -> StepTimes.measure(spec, dir, 4, 1, 1, "cpu", Backends.cpu(1).training(), lines::add));
+        assertTrue(few.getMessage().contains("at least 5 steps"), few.getMessage());
+    }
+
+    @Test
     void shardsMergedEqualTheWholeSweep() {
         Path a = shared.resolve("shard0");
         Path b = shared.resolve("shard1");
