@@ -55,13 +55,38 @@ public final class StudyEnvironment {
         return "unknown (not a git checkout)";
     }
 
-    /** The CPU's model name (/proc/cpuinfo), else the architecture. */
+    /**
+     * The CPU's model name (/proc/cpuinfo) with its family and model numbers where it gives them (a virtual machine's
+     * name is often only "AMD EPYC", and the family says which generation ran), else the architecture.
+     */
     public static String cpuModel() {
         try {
-            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(System.getProperty("os.arch"));
+            String described = describeCpu(Files.readAllLines(Path.of("/proc/cpuinfo")));
+            return described != null ? described : System.getProperty("os.arch");
         } catch (IOException e) {
             return System.getProperty("os.arch");
         }
+    }
+
+    // "NAME (family F, model M)" from /proc/cpuinfo's lines, or NAME alone, or null where it names no model
+    static String describeCpu(List<String> cpuinfo) {
+        String name = field(cpuinfo, "model name");
+        if (name == null) {
+            return null;
+        }
+        String family = field(cpuinfo, "cpu family");
+        String model = field(cpuinfo, "model");
+        return family == null || model == null ? name : name + " (family " + family + ", model " + model + ")";
+    }
+
+    // the value of the first "key : value" line of /proc/cpuinfo whose key is exactly `key`
+    private static String field(List<String> lines, String key) {
+        for (String line : lines) {
+            int colon = line.indexOf(':');
+            if (colon > 0 && line.substring(0, colon).trim().equals(key)) {
+                return line.substring(colon + 1).trim();
+            }
+        }
+        return null;
     }
 }
