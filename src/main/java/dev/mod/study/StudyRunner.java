@@ -261,7 +261,8 @@ public final class StudyRunner {
                 speedup, settings.batch() / (median / 1e3), d.routedFraction(), d.kvBytes(), d.denseKvBytes(), null);
     }
 
-    static double median(double[] values) {
+    /** The median of values (the mean of the middle two for an even count). */
+    public static double median(double[] values) {
         double[] v = values.clone();
         Arrays.sort(v);
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;

@@ -11,6 +11,7 @@ import dev.mod.data.TextData;
 import dev.mod.data.TrainingData;
 import dev.mod.io.AtomicFiles;
 import dev.mod.study.StudyEnvironment;
+import dev.mod.study.StudyRunner;
 import dev.mod.train.Trainer;
 import dev.mod.train.TrainingPass;
 
@@ -53,7 +54,7 @@ public record StepTimes(@JsonProperty("steps") int steps, @JsonProperty("rounds"
     /** A setting's step time in ms (the median of its rounds), or null where it was not timed. */
     public Double ms(String variant, String size) {
         List<Double> rounds = stepMs.get(key(variant, size));
-        return rounds == null ? null : median(rounds.stream().mapToDouble(Double::doubleValue).toArray());
+        return rounds == null ? null : StudyRunner.median(rounds.stream().mapToDouble(Double::doubleValue).toArray());
     }
 
     /** The settings timed: the first run of each isoFLOP variant and size, in the plan's order. */
@@ -111,7 +112,7 @@ public record StepTimes(@JsonProperty("steps") int steps, @JsonProperty("rounds"
         double tokens = (double) spec.batch() * spec.seqLen();
         new Trainer(run.timingSettings(spec, steps), data, runDir, training)
                 .run(false, p -> ms[(int) p.step() - 1] = 1000 * tokens / p.tokensPerSecond());
-        return median(Arrays.copyOfRange(ms, steps / 5, steps));
+        return StudyRunner.median(Arrays.copyOfRange(ms, steps / 5, steps));
     }
 
     private static void delete(Path dir) {
@@ -127,20 +128,13 @@ public record StepTimes(@JsonProperty("steps") int steps, @JsonProperty("rounds"
         }
     }
 
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    }
-
     public void write(Path dir) {
-        AtomicFiles.write(dir.resolve(FILE), out -> out.write(JSON.writeValueAsString(this).getBytes(StandardCharsets.UTF_8)));
+        AtomicFiles.write(file(dir), out -> out.write(JSON.writeValueAsString(this).getBytes(StandardCharsets.UTF_8)));
     }
 
     /** The step times in a sweep's folder, or null where it has none. */
     static StepTimes read(Path dir) {
-        Path file = dir.resolve(FILE);
+        Path file = file(dir);
         if (!Files.exists(file)) {
             return null;
         }

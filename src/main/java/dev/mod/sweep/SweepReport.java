@@ -175,14 +175,19 @@ public final class SweepReport {
 
     /** A point's step time in ms: the sitting's for its setting where timed, else its runs' own median. */
     public double stepMs(Point p) {
-        Double ms = sitting == null ? null : sitting.ms(p.run().variant(), p.run().size());
+        Double ms = sittingMs(p);
         return ms != null ? ms : p.stepMs();
     }
 
     /** A point's training time in seconds: its steps at the sitting's step time where timed, else its runs' own. */
     public double seconds(Point p) {
-        Double ms = sitting == null ? null : sitting.ms(p.run().variant(), p.run().size());
+        Double ms = sittingMs(p);
         return ms != null ? p.run().steps() * ms / 1000 : p.seconds();
+    }
+
+    // the sitting's step time of the point's setting, or null where there is no sitting or it did not time the setting
+    private Double sittingMs(Point p) {
+        return sitting == null ? null : sitting.ms(p.run().variant(), p.run().size());
     }
 
     /** The ablation points, with the MoD and dense points of the ablation's budget and size for comparison. */
