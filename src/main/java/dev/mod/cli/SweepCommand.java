@@ -55,6 +55,11 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--shard", paramLabel = "i/n", description = "Run only every n-th run, starting at run i (0 <= i < n).")
     String shard;
 
+    @Option(names = "--runs", paramLabel = "GLOB[,GLOB...]", description = "Run only the runs whose names match one of "
+            + "the globs (`*` any characters, `?` one; for example 'b3.16e13-*-s1'), within --shard if given; "
+            + "the others are left as they are (see --list).")
+    String runNames;
+
     @Mixin
     Threads threads;
 
@@ -75,10 +80,11 @@ final class SweepCommand implements Callable<Integer> {
             return 0;
         }
         Sweep.Shard part = shard == null ? Sweep.Shard.ALL : Sweep.Shard.parse(shard);
+        Sweep.RunNames names = runNames == null ? Sweep.RunNames.ALL : Sweep.RunNames.parse(runNames);
         Path dir = out != null ? out : Path.of(quick ? "results/sweep-quick" : paper ? "results/sweep-paper" : "results/sweep");
         int threadCount = threads.resolve();
         Sweep sweep = new Sweep(spec, dir, threadCount, backend.startForTraining(threadCount).training(backend.device));
-        List<SweepRun> runs = sweep.runs(part);
+        List<SweepRun> runs = sweep.runs(part, names);
         if (list) {
             System.out.printf(Locale.ROOT, "%-34s %7s %9s %9s %10s%n", "run", "steps", "lr", "params", "fwd FLOPs");
             for (SweepRun r : runs) {
@@ -87,9 +93,10 @@ final class SweepCommand implements Callable<Integer> {
             }
             return 0;
         }
-        System.out.printf(Locale.ROOT, "sweep into %s: %d runs%s, %d threads%n", dir, runs.size(),
-                part.count() == 1 ? "" : " (shard " + part.index() + "/" + part.count() + ")", threadCount);
-        sweep.run(part, new Progress(progress));
+        System.out.printf(Locale.ROOT, "sweep into %s: %d runs%s%s, %d threads%n", dir, runs.size(),
+                part.count() == 1 ? "" : " (shard " + part.index() + "/" + part.count() + ")",
+                runNames == null ? "" : " (--runs " + runNames + ")", threadCount);
+        sweep.run(part, names, new Progress(progress));
         if (part.count() > 1) {
             System.out.println("shard done; merge the shard folders with `mod sweep report DIR...`");
             return 0;

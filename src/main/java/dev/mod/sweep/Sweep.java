@@ -25,7 +25,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.regex.Pattern;
 
 /**
  * Runs a sweep's runs (or one shard's) into a folder: spec.json, then runs/{name}/ per run, each a `mod train`
@@ -63,6 +65,42 @@ public final class Sweep {
         }
     }
 
+    /**
+     * The runs `--runs` names: globs over run names (`*` any characters, `?` one), comma-separated; a run is
+     * chosen when one of them matches its whole name. It narrows a shard, so that a run keeps its place (and its
+     * shard) whatever is chosen.
+     */
+    public record RunNames(List<String> globs) {
+        public static final RunNames ALL = new RunNames(List.of("*"));
+
+        public RunNames {
+            globs = List.copyOf(globs);
+            if (globs.isEmpty() || globs.stream().anyMatch(String::isBlank)) {
+                throw new ModException("--runs needs run names or globs separated by commas, got " + globs);
+            }
+        }
+
+        public static RunNames parse(String text) {
+            return new RunNames(Arrays.stream(text.split(",", -1)).map(String::trim).toList());
+        }
+
+        boolean holds(String name) {
+            return globs.stream().anyMatch(g -> pattern(g).matcher(name).matches());
+        }
+
+        private static Pattern pattern(String glob) {
+            StringBuilder regex = new StringBuilder();
+            for (String literal : glob.split("(?=[*?])|(?<=[*?])")) {
+                regex.append(switch (literal) {
+                    case "*" -> ".*";
+                    case "?" -> ".";
+                    default -> Pattern.quote(literal);
+                });
+            }
+            return Pattern.compile(regex.toString());
+        }
+    }
+
     /** What the sweep reports as it goes. */
     public interface Listener {
         void runStarted(SweepRun run, int number, int of, boolean resumed);
@@ -92,10 +130,20 @@ public final class Sweep {
 
     /** The runs of the shard, in the sweep's order. */
     public List<SweepRun> runs(Shard shard) {
+        return runs(shard, RunNames.ALL);
+    }
+
+    /** The runs of the shard that `names` chooses, in the sweep's order; a glob that matches no run is refused. */
+    public List<SweepRun> runs(Shard shard, RunNames names) {
         List<SweepRun> all = SweepRun.plan(spec);
+        for (String glob : names.globs()) {
+            if (all.stream().noneMatch(r -> new RunNames(List.of(glob)).holds(r.name()))) {
+                throw new ModException("--runs " + glob + " matches no run of the spec (`mod sweep --list` lists them)");
+            }
+        }
         List<SweepRun> mine = new ArrayList<>();
         for (int i = 0; i < all.size(); i++) {
-            if (shard.holds(i)) {
+            if (shard.holds(i) && names.holds(all.get(i).name())) {
                 mine.add(all.get(i));
             }
         }
@@ -104,7 +152,12 @@ public final class Sweep {
 
     /** Trains and evaluates the shard's unfinished runs; returns the results of all its runs. */
     public List<SweepResult> run(Shard shard, Listener listener) {
-        List<SweepRun> runs = runs(shard); // refuses a spec with runs below min_steps before anything is written
+        return run(shard, RunNames.ALL, listener);
+    }
+
+    /** Trains and evaluates the unfinished runs of the shard that `names` chooses; returns the results of all of them. */
+    public List<SweepResult> run(Shard shard, RunNames names, Listener listener) {
+        List<SweepRun> runs = runs(shard, names); // refuses a spec with runs below min_steps before anything is written
         claimFolder();
         TrainingData data = null;
         List<SweepResult> results = new ArrayList<>();

@@ -59,6 +59,10 @@ class SweepCommandTest extends ConsoleTest {
         assertEquals(0, mod("sweep", "--quick", "--list"));
         assertEquals(1 + 4 * 2 * 3 + 4, stdout().lines().count(), stdout());
         assertTrue(stdout().contains("b1e11-d32-l2-dense") && stdout().contains("b3.16e11-d96-l3-mod-stochastic"), stdout());
+        assertEquals(0, mod("sweep", "--quick", "--list", "--runs", "b3.16e11-d??-l?-mod,b1e11-d32-l2-dense"));
+        assertEquals(List.of("b1e11-d32-l2-dense", "b3.16e11-d32-l2-mod", "b3.16e11-d48-l2-mod", "b3.16e11-d64-l2-mod",
+                        "b3.16e11-d96-l3-mod"),
+                stdout().lines().skip(1).map(l -> l.split(" +")[0]).toList(), stdout());
     }
 
     @Test
@@ -75,6 +79,9 @@ class SweepCommandTest extends ConsoleTest {
         assertFalse(Files.exists(dir.resolve("x")), "nothing written");
         assertEquals(1, mod("sweep", "--spec", spec.toString(), "--shard", "2/2", "--out", dir.resolve("y").toString()));
         assertTrue(stderr().contains("--shard must be i/n with 0 <= i < n, got 2/2"), stderr());
+        assertEquals(1, mod("sweep", "--spec", spec.toString(), "--runs", "b1e8-z*", "--out", dir.resolve("z").toString()));
+        assertEquals("mod: error: --runs b1e8-z* matches no run of the spec (`mod sweep --list` lists them)", stderr().strip());
+        assertFalse(Files.exists(dir.resolve("z")), "nothing written");
         assertEquals(1, mod("sweep", "report", dir.toString()));
         assertTrue(stderr().contains("is not a sweep folder"), stderr());
     }

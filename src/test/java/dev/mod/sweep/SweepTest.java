@@ -451,6 +451,44 @@ class SweepTest {
     }
 
     @Test
+    void runsChosenByNameAreTheOnesTrainedAndEqualTheWholeSweeps() throws IOException {
+        List<SweepRun> plan = SweepRun.plan(micro());
+        String first = plan.get(0).name();
+        String budget = first.substring(0, first.indexOf('-') + 1);
+        String last = plan.get(plan.size() - 1).name();
+        Sweep.RunNames names = Sweep.RunNames.parse(budget + "*-mod* , " + last);
+        List<String> expected = plan.stream().map(SweepRun::name)
+                .filter(n -> n.startsWith(budget) && n.contains("-mod") || n.equals(last)).toList();
+        assertTrue(expected.size() >= 3 && expected.size() < plan.size(), expected.toString());
+
+        Path dir = shared.resolve("chosen");
+        Sweep sweep = new Sweep(micro(), dir, 2);
+        assertEquals(expected, sweep.runs(Sweep.Shard.ALL, names).stream().map(SweepRun::name).toList());
+        List<String> secondShard = new ArrayList<>();
+        for (int i = 1; i < plan.size(); i += 2) {
+            if (expected.contains(plan.get(i).name())) {
+                secondShard.add(plan.get(i).name());
+            }
+        }
+        assertEquals(secondShard, sweep.runs(new Sweep.Shard(1, 2), names).stream().map(SweepRun::name).toList());
+
+        List<SweepResult> chosen = sweep.run(Sweep.Shard.ALL, names, QUIET);
+        assertEquals(expected, chosen.stream().map(SweepResult::name).toList());
+        try (var runs = Files.list(dir.resolve("runs"))) {
+            assertEquals(expected.stream().sorted().toList(), runs.map(p -> p.getFileName().toString()).sorted().toList(),
+                    "only the chosen runs have folders");
+        }
+        assertEquals(numbers(completeSweep().stream().filter(r -> expected.contains(r.name())).toList()), numbers(chosen));
+        assertEquals(plan.size() - expected.size(), SweepReport.of(List.of(dir)).missing().size());
+
+        assertEquals(List.of(plan.get(1).name()), sweep.runs(Sweep.Shard.ALL,
+                Sweep.RunNames.parse(plan.get(1).name().replace('e', '?'))).stream().map(SweepRun::name).toList());
+        assertRefused("--runs " + budget + "*-moe matches no run of the spec",
+                () -> sweep.runs(Sweep.Shard.ALL, Sweep.RunNames.parse(last + "," + budget + "*-moe")));
+        assertRefused("--runs needs run names or globs separated by commas", () -> Sweep.RunNames.parse(last + ",,"));
+    }
+
+    @Test
     void stepRuleSpendsTheBudget() {
         SweepSpec spec = micro();
         for (SweepRun run : SweepRun.plan(spec)) {
