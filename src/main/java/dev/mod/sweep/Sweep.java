@@ -128,11 +128,6 @@ public final class Sweep {
         this.training = training;
     }
 
-    /** The runs of the shard, in the sweep's order. */
-    public List<SweepRun> runs(Shard shard) {
-        return runs(shard, RunNames.ALL);
-    }
-
     /** The runs of the shard that `names` chooses, in the sweep's order; a glob that matches no run is refused. */
     public List<SweepRun> runs(Shard shard, RunNames names) {
         List<SweepRun> all = SweepRun.plan(spec);
