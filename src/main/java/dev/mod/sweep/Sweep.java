@@ -22,12 +22,14 @@ import dev.mod.train.TrainingPass;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.PathMatcher;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * Runs a sweep's runs (or one shard's) into a folder: spec.json, then runs/{name}/ per run, each a `mod train`
@@ -66,9 +68,9 @@ public final class Sweep {
     }
 
     /**
-     * The runs `--runs` names: globs over run names (`*` any characters, `?` one), comma-separated; a run is
-     * chosen when one of them matches its whole name. It narrows a shard, so that a run keeps its place (and its
-     * shard) whatever is chosen.
+     * The runs `--runs` names: the JDK's globs over run names (`*` any characters, `?` one), comma-separated; a
+     * run is chosen when one of them matches its whole name. It narrows a shard, so that a run keeps its place (and
+     * its shard) whatever is chosen.
      */
     public record RunNames(List<String> globs) {
         public static final RunNames ALL = new RunNames(List.of("*"));
@@ -78,6 +80,7 @@ public final class Sweep {
             if (globs.isEmpty() || globs.stream().anyMatch(String::isBlank)) {
                 throw new ModException("--runs needs run names or globs separated by commas, got " + globs);
             }
+            globs.forEach(RunNames::matcher);
         }
 
         public static RunNames parse(String text) {
@@ -85,19 +88,19 @@ public final class Sweep {
         }
 
         boolean holds(String name) {
-            return globs.stream().anyMatch(g -> pattern(g).matcher(name).matches());
+            return globs.stream().anyMatch(g -> matches(g, name));
         }
 
-        private static Pattern pattern(String glob) {
-            StringBuilder regex = new StringBuilder();
-            for (String literal : glob.split("(?=[*?])|(?<=[*?])")) {
-                regex.append(switch (literal) {
-                    case "*" -> ".*";
-                    case "?" -> ".";
-                    default -> Pattern.quote(literal);
-                });
+        static boolean matches(String glob, String name) {
+            return matcher(glob).matches(Path.of(name));
+        }
+
+        private static PathMatcher matcher(String glob) {
+            try {
+                return FileSystems.getDefault().getPathMatcher("glob:" + glob);
+            } catch (PatternSyntaxException e) {
+                throw new ModException("--runs " + glob + " is not a glob: " + e.getDescription());
             }
-            return Pattern.compile(regex.toString());
         }
     }
 
@@ -132,7 +135,7 @@ public final class Sweep {
     public List<SweepRun> runs(Shard shard, RunNames names) {
         List<SweepRun> all = SweepRun.plan(spec);
         for (String glob : names.globs()) {
-            if (all.stream().noneMatch(r -> new RunNames(List.of(glob)).holds(r.name()))) {
+            if (all.stream().noneMatch(r -> RunNames.matches(glob, r.name()))) {
                 throw new ModException("--runs " + glob + " matches no run of the spec (`mod sweep --list` lists them)");
             }
         }
