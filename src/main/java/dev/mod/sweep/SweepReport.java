@@ -439,7 +439,13 @@ public final class SweepReport {
     }
 
     private static String spread(Optimum o) {
-        return o == null ? "-" : o.best().run().size() + " " + range(o.best()) + " (" + o.best().seeds() + " seeds)";
+        if (o == null) {
+            return "-";
+        }
+        Point best = o.best();
+        return best.seeds() == 1
+                ? String.format(Locale.ROOT, "%s %.4f (1 seed)", best.run().size(), best.loss())
+                : best.run().size() + " " + range(best) + " (" + best.seeds() + " seeds)";
     }
 
     private static String range(Point p) {

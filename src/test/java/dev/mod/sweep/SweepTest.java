@@ -24,6 +24,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 
@@ -238,10 +239,28 @@ class SweepTest {
         assertEquals(onMeans.a(), report.optimum(1e8, true).fit().a(), 1e-12, "the fit is on the means");
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
         report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
-        assertTrue(printed.toString(StandardCharsets.UTF_8).contains("losses are means over the seeds trained (up to 2)"));
+        String text = printed.toString(StandardCharsets.UTF_8);
+        assertTrue(text.contains("losses are means over the seeds trained (up to 2)"), text);
+        assertTrue(text.contains(String.format(Locale.ROOT, "dense %s %.4f-%.4f (2 seeds)", best.run().size(), best.low(), best.high())), text);
         JsonNode dense = JSON.readTree(dir.resolve("sweep.json").toFile()).get("budgets").get(0).get("dense");
         assertEquals(2, dense.get("seeds").asInt());
         assertEquals(best.low(), dense.get("eval_loss_low").asDouble(), 1e-12);
+
+        Path firstSeed = shared.resolve("seeds-first-only");
+        Files.createDirectories(firstSeed.resolve("runs"));
+        Files.copy(dir.resolve("spec.json"), firstSeed.resolve("spec.json"));
+        for (SweepRun run : plan.subList(0, plan.size() / 2)) {
+            Path runDir = Files.createDirectories(firstSeed.resolve("runs").resolve(run.name()));
+            Files.copy(dir.resolve("runs").resolve(run.name()).resolve("result.json"), runDir.resolve("result.json"));
+        }
+        SweepReport half = SweepReport.of(List.of(firstSeed));
+        SweepReport.Point bestOfFirst = half.optimum(1e8, true).best();
+        assertEquals(1, bestOfFirst.seeds());
+        ByteArrayOutputStream halfPrinted = new ByteArrayOutputStream();
+        half.write(firstSeed, new PrintStream(halfPrinted, true, StandardCharsets.UTF_8));
+        String halfText = halfPrinted.toString(StandardCharsets.UTF_8);
+        assertTrue(halfText.contains(String.format(Locale.ROOT, "dense %s %.4f (1 seed)", bestOfFirst.run().size(), bestOfFirst.loss())),
+                "a seed not trained yet: one loss, not a range: " + halfText);
     }
 
     /**
