@@ -129,8 +129,9 @@ class SweepTest {
         }
         List<SweepRun> plan = SweepRun.plan(paper);
         for (double budget : paper.budgets()) {
-            assertEquals(4 * 2 * 2, plan.stream().filter(r -> r.budget() == budget && !r.variant().startsWith("mod-")).count(),
-                    budget + ": four sizes, dense and MoD, two seeds");
+            int sizes = budget == 1e14 ? 5 : 4;
+            assertEquals(sizes * 2 * 2, plan.stream().filter(r -> r.budget() == budget && !r.variant().startsWith("mod-")).count(),
+                    budget + ": four sizes (five at 1e14), dense and MoD, two seeds");
             // 20 tokens a parameter: training FLOPs 6 N D = 120 N^2
             double rule = Math.sqrt(budget / 120);
             long smallest = plan.stream().filter(r -> r.budget() == budget).mapToLong(SweepRun::params).min().orElseThrow();
