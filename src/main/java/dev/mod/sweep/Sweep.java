@@ -174,6 +174,7 @@ public final class Sweep {
                 done = result(run, trainer, data);
                 done.write(runDir);
             } else {
+                requireTrainedAsSpecified(run, runDir);
                 listener.runStarted(run, i + 1, runs.size(), true);
             }
             listener.runFinished(run, done);
@@ -184,6 +185,18 @@ public final class Sweep {
 
     public Path runDir(SweepRun run) {
         return dir.resolve("runs").resolve(run.name());
+    }
+
+    /**
+     * A finished run counts only if the spec gives it the settings it was trained with: a spec changed in place (a size
+     * added to bracket an optimum) keeps its runs only where it left them unchanged.
+     */
+    private void requireTrainedAsSpecified(SweepRun run, Path runDir) {
+        String difference = run.settings(spec).firstDifference(new RunFolder(runDir).settings(), "in the spec", "in the run");
+        if (difference != null) {
+            throw new ModException(runDir + " was trained with other settings than the spec gives it (" + difference
+                    + "); a changed spec needs another --out");
+        }
     }
 
     /** Writes spec.json, or refuses a folder whose spec.json is another spec. */

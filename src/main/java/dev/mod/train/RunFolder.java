@@ -56,6 +56,18 @@ public final class RunFolder {
         return dir.resolve("loss.png");
     }
 
+    /** The settings the run was started with, as its settings.json holds them. */
+    public TrainSettings settings() {
+        if (!Files.isRegularFile(settingsFile())) {
+            throw new ModException(dir + " holds no settings.json");
+        }
+        try {
+            return TrainSettings.fromJson(Files.readString(settingsFile(), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new ModException("cannot read " + settingsFile() + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Every file a run writes into its folder. */
     List<Path> files() {
         return List.of(checkpointFile(), modelFile(), logFile(), settingsFile(), lossPlot());
@@ -82,8 +94,8 @@ public final class RunFolder {
             return false;
         }
         try {
-            return TrainSettings.fromJson(Files.readString(settingsFile(), StandardCharsets.UTF_8)).equals(s);
-        } catch (IOException | ModException e) {
+            return settings().equals(s);
+        } catch (ModException e) {
             return false;
         }
     }
@@ -125,7 +137,7 @@ public final class RunFolder {
             throw new ModException("the checkpoint in " + dir + " is of another model config: " + cp.settings().modelConfig());
         }
         if (!cp.settings().equals(s)) {
-            throw new ModException("the checkpoint in " + dir + " was made with other settings: " + s.firstDifference(cp.settings()));
+            throw new ModException("the checkpoint in " + dir + " was made with other settings: " + s.firstDifference(cp.settings(), "here", "in the checkpoint"));
         }
         cp.params().model(s.config()).close(); // refuses weights that do not fit the config
         keepLogUpTo(cp.step());

@@ -142,8 +142,8 @@ public record TrainSettings(
     }
 
     /** The first setting (in JSON order) whose value differs from the other's, as "name: A here, B there"; null when none. */
-    public String firstDifference(TrainSettings other) {
-        return StrictJson.firstDifference(JSON.valueToTree(this), JSON.valueToTree(other), "here", "in the checkpoint");
+    public String firstDifference(TrainSettings other, String here, String there) {
+        return StrictJson.firstDifference(JSON.valueToTree(this), JSON.valueToTree(other), here, there);
     }
 
     public static TrainSettings fromJson(String json) {

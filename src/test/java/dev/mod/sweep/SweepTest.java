@@ -659,6 +659,43 @@ class SweepTest {
         assertRefused("is not a sweep folder", () -> SweepReport.of(List.of(shared)));
     }
 
+    /**
+     * A spec edited in place (its spec.json replaced, as when a size is added to bracket an optimum): the finished runs
+     * it gives the settings they trained with are kept as they are, and one it gives other settings is refused.
+     */
+    @Test
+    void aSpecEditedInPlaceKeepsOnlyTheRunsItLeftUnchanged() throws IOException {
+        Path dir = shared.resolve("edited");
+        SweepSpec small = spec(List.of(1e8), null, 5);
+        List<SweepResult> trained = new Sweep(small, dir, 2).run(new Sweep.Shard(0, 3), QUIET);
+        String names = String.join(",", trained.stream().map(SweepResult::name).toList());
+
+        List<SweepSpec.Size> grownSizes = new ArrayList<>(small.sizes());
+        grownSizes.add(new SweepSpec.Size("d", 40, 2, 2, 80));
+        SweepSpec grown = new SweepSpec(small.data(), small.maxDataBytes(), small.seqLen(), small.batch(), small.seed(), small.seeds(),
+                small.budgets(), grownSizes, small.capacity(), small.predictorDim(), small.countPredictorFlops(), small.lr(),
+                small.lrMultipliers(), small.lrReferenceDim(), small.warmupFraction(), small.minLrRatio(), small.weightDecay(),
+                small.clip(), small.auxRouter(), small.auxPredictor(), small.evalBatches(), small.minSteps(), null);
+        Files.writeString(dir.resolve("spec.json"), grown.toJson());
+        List<SweepResult> kept = new Sweep(grown, dir, 2).run(Sweep.Shard.ALL, Sweep.RunNames.parse(names), QUIET);
+        assertEquals(trained, kept, "the runs a size added leaves unchanged are kept, not trained again");
+
+        SweepSpec faster = new SweepSpec(small.data(), small.maxDataBytes(), small.seqLen(), small.batch(), small.seed(), small.seeds(),
+                small.budgets(), grownSizes, small.capacity(), small.predictorDim(), small.countPredictorFlops(), 2 * small.lr(),
+                small.lrMultipliers(), small.lrReferenceDim(), small.warmupFraction(), small.minLrRatio(), small.weightDecay(),
+                small.clip(), small.auxRouter(), small.auxPredictor(), small.evalBatches(), small.minSteps(), null);
+        Files.writeString(dir.resolve("spec.json"), faster.toJson());
+        ModException e = assertThrows(ModException.class,
+                () -> new Sweep(faster, dir, 2).run(Sweep.Shard.ALL, Sweep.RunNames.parse(names), QUIET));
+        assertTrue(e.getMessage().contains(trained.getFirst().name() + " was trained with other settings than the spec gives it (")
+                && e.getMessage().contains(" in the spec, ") && e.getMessage().contains(" in the run)"), e.getMessage());
+
+        Files.delete(dir.resolve("runs").resolve(trained.getFirst().name()).resolve("settings.json"));
+        Files.writeString(dir.resolve("spec.json"), grown.toJson());
+        assertRefused(trained.getFirst().name() + " holds no settings.json",
+                () -> new Sweep(grown, dir, 2).run(Sweep.Shard.ALL, Sweep.RunNames.parse(names), QUIET));
+    }
+
     private static void assertRefused(String message, org.junit.jupiter.api.function.Executable action) {
         ModException e = assertThrows(ModException.class, action);
         assertTrue(e.getMessage().contains(message), e.getMessage());
