@@ -137,7 +137,8 @@ public final class RunFolder {
             throw new ModException("the checkpoint in " + dir + " is of another model config: " + cp.settings().modelConfig());
         }
         if (!cp.settings().equals(s)) {
-            throw new ModException("the checkpoint in " + dir + " was made with other settings: " + s.firstDifference(cp.settings(), "here", "in the checkpoint"));
+            throw new ModException("the checkpoint in " + dir + " was made with other settings: "
+                    + s.firstDifference(cp.settings(), "here", "in the checkpoint"));
         }
         cp.params().model(s.config()).close(); // refuses weights that do not fit the config
         keepLogUpTo(cp.step());
