@@ -162,7 +162,7 @@ public final class Sweep {
         for (int i = 0; i < runs.size(); i++) {
             SweepRun run = runs.get(i);
             Path runDir = runDir(run);
-            SweepResult done = SweepResult.read(runDir);
+            SweepResult done = finished(spec, run, runDir);
             if (done == null) {
                 if (data == null) {
                     data = TextData.open(spec.data(), spec.seqLen(), spec.maxDataBytes());
@@ -174,7 +174,6 @@ public final class Sweep {
                 done = result(run, trainer, data);
                 done.write(runDir);
             } else {
-                requireTrainedAsSpecified(run, runDir);
                 listener.runStarted(run, i + 1, runs.size(), true);
             }
             listener.runFinished(run, done);
@@ -188,15 +187,20 @@ public final class Sweep {
     }
 
     /**
-     * A finished run counts only if the spec gives it the settings it was trained with: a spec changed in place (a size
-     * added to bracket an optimum) keeps its runs only where it left them unchanged.
+     * The result of the run in runDir, or null while it is unfinished. A finished run counts only if the spec gives it
+     * the settings it was trained with: a spec changed in place (a size added to bracket an optimum) keeps its runs,
+     * for training and for reports, only where it left them unchanged.
      */
-    private void requireTrainedAsSpecified(SweepRun run, Path runDir) {
-        String difference = run.settings(spec).firstDifference(new RunFolder(runDir).settings(), "in the spec", "in the run");
-        if (difference != null) {
-            throw new ModException(runDir + " was trained with other settings than the spec gives it (" + difference
-                    + "); a changed spec needs another --out");
+    static SweepResult finished(SweepSpec spec, SweepRun run, Path runDir) {
+        SweepResult done = SweepResult.read(runDir);
+        if (done != null) {
+            String difference = run.settings(spec).firstDifference(new RunFolder(runDir).settings(), "in the spec", "in the run");
+            if (difference != null) {
+                throw new ModException(runDir + " was trained with other settings than the spec gives it (" + difference
+                        + "); a changed spec needs another --out");
+            }
         }
+        return done;
     }
 
     /** Writes spec.json, or refuses a folder whose spec.json is another spec. */

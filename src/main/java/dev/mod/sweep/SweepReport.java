@@ -100,7 +100,7 @@ public final class SweepReport {
         for (SweepRun run : SweepRun.plan(spec)) {
             SweepResult found = null;
             for (Path dir : dirs) {
-                found = SweepResult.read(dir.resolve("runs").resolve(run.name()));
+                found = Sweep.finished(spec, run, dir.resolve("runs").resolve(run.name()));
                 if (found != null) {
                     break;
                 }

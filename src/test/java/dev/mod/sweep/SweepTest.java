@@ -252,7 +252,9 @@ class SweepTest {
         Files.copy(dir.resolve("spec.json"), firstSeed.resolve("spec.json"));
         for (SweepRun run : plan.subList(0, plan.size() / 2)) {
             Path runDir = Files.createDirectories(firstSeed.resolve("runs").resolve(run.name()));
-            Files.copy(dir.resolve("runs").resolve(run.name()).resolve("result.json"), runDir.resolve("result.json"));
+            for (String file : List.of("result.json", "settings.json")) {
+                Files.copy(dir.resolve("runs").resolve(run.name()).resolve(file), runDir.resolve(file));
+            }
         }
         SweepReport half = SweepReport.of(List.of(firstSeed));
         SweepReport.Point bestOfFirst = half.optimum(1e8, true).best();
@@ -403,8 +405,9 @@ class SweepTest {
         Files.copy(shared.resolve("complete/spec.json"), dir.resolve("spec.json"));
         for (SweepResult r : completeSweep()) {
             Files.createDirectories(dir.resolve("runs").resolve(r.name()));
-            Files.copy(shared.resolve("complete/runs").resolve(r.name()).resolve(SweepResult.FILE),
-                    dir.resolve("runs").resolve(r.name()).resolve(SweepResult.FILE));
+            for (String file : List.of(SweepResult.FILE, "settings.json")) {
+                Files.copy(shared.resolve("complete/runs").resolve(r.name()).resolve(file), dir.resolve("runs").resolve(r.name()).resolve(file));
+            }
         }
         SweepSpec spec = Sweep.readSpec(dir);
         List<String> lines = new ArrayList<>();
@@ -689,6 +692,8 @@ class SweepTest {
                 () -> new Sweep(faster, dir, 2).run(Sweep.Shard.ALL, Sweep.RunNames.parse(names), QUIET));
         assertTrue(e.getMessage().contains(trained.getFirst().name() + " was trained with other settings than the spec gives it (")
                 && e.getMessage().contains(" in the spec, ") && e.getMessage().contains(" in the run)"), e.getMessage());
+        assertRefused(trained.getFirst().name() + " was trained with other settings than the spec gives it (",
+                () -> SweepReport.of(List.of(dir)));
 
         Files.delete(dir.resolve("runs").resolve(trained.getFirst().name()).resolve("settings.json"));
         Files.writeString(dir.resolve("spec.json"), grown.toJson());
