@@ -381,6 +381,7 @@ public final class SweepReport {
                         spread(optimum(budget, true)), spread(optimum(budget, false))));
             }
         }
+        s.append(curvesTable());
         if (!missing.isEmpty()) {
             s.append(missing.size()).append(" runs not finished yet: ").append(String.join(", ", missing)).append('\n');
         }
@@ -397,6 +398,48 @@ public final class SweepReport {
             }
         }
         return s.toString();
+    }
+
+    // every isoFLOP point, a budget's sizes a row each: the mean loss over the seeds trained and their spread, so that
+    // the report alone says how firmly each optimum is located
+    private String curvesTable() {
+        StringBuilder s = new StringBuilder("isoFLOP curves: held-out loss with top-k routing, dense / MoD, mean (lowest-highest"
+                + " where seeds differ); * the budget's best; \"not yet\": no seed finished\n");
+        s.append(String.format(Locale.ROOT, "  %-9s %-8s %-28s %s%n", "budget", "size", "dense", "MoD"));
+        for (double budget : spec.budgets()) {
+            Optimum dense = optimum(budget, true);
+            Optimum mod = optimum(budget, false);
+            for (String size : plannedSizes(budget)) {
+                s.append(String.format(Locale.ROOT, "  %-9s %-8s %-28s %s%n", SweepRun.number(budget), size,
+                        curveCell(budget, size, true, dense), curveCell(budget, size, false, mod)).stripTrailing()).append('\n');
+            }
+        }
+        return s.toString();
+    }
+
+    // the sizes of a budget's isoFLOP runs in the spec, smallest first
+    private List<String> plannedSizes(double budget) {
+        return planned.values().stream().filter(r -> r.isoFlop() && r.budget() == budget)
+                .sorted(Comparator.comparingLong(SweepRun::params)).map(r -> r.size().name()).distinct().toList();
+    }
+
+    private String curveCell(double budget, String size, boolean dense, Optimum optimum) {
+        Point p = curve(budget, dense).stream().filter(q -> q.run().size().equals(size)).findFirst().orElse(null);
+        if (p == null) {
+            return "not yet";
+        }
+        String star = optimum.best().equals(p) ? "*" : "";
+        if (spec.seeds() == 1) {
+            return String.format(Locale.ROOT, "%.4f%s", p.loss(), star);
+        }
+        List<String> notes = new ArrayList<>();
+        if (p.seeds() > 1) {
+            notes.add(range(p));
+        }
+        if (p.seeds() < spec.seeds()) {
+            notes.add(p.seeds() + " of " + spec.seeds() + " seeds");
+        }
+        return String.format(Locale.ROOT, "%.4f%s (%s)", p.loss(), star, String.join(", ", notes));
     }
 
     // the experts comparison: each variant's best size at the experts' budget, its feed-forward FLOPs per token against

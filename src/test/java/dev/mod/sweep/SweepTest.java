@@ -243,6 +243,11 @@ class SweepTest {
         String text = printed.toString(StandardCharsets.UTF_8);
         assertTrue(text.contains("losses are means over the seeds trained (up to 2)"), text);
         assertTrue(text.contains(String.format(Locale.ROOT, "dense %s %.4f-%.4f (2 seeds)", best.run().size(), best.low(), best.high())), text);
+        for (SweepReport.Point p : curve) {
+            String row = curvesRow(text, p.run().size());
+            assertTrue(row.contains(String.format(Locale.ROOT, " %.4f%s (%.4f-%.4f) ", p.loss(), p.equals(best) ? "*" : "", p.low(), p.high())),
+                    "each point of the curves table: its mean, the best starred, and its seeds' spread: " + row);
+        }
         JsonNode dense = JSON.readTree(dir.resolve("sweep.json").toFile()).get("budgets").get(0).get("dense");
         assertEquals(2, dense.get("seeds").asInt());
         assertEquals(best.low(), dense.get("eval_loss_low").asDouble(), 1e-12);
@@ -250,7 +255,9 @@ class SweepTest {
         Path firstSeed = shared.resolve("seeds-first-only");
         Files.createDirectories(firstSeed.resolve("runs"));
         Files.copy(dir.resolve("spec.json"), firstSeed.resolve("spec.json"));
-        for (SweepRun run : plan.subList(0, plan.size() / 2)) {
+        List<SweepRun> firstHalf = plan.subList(0, plan.size() / 2);
+        SweepRun unfinished = firstHalf.stream().filter(r -> r.variant().equals("mod")).reduce((a, b) -> b).orElseThrow();
+        for (SweepRun run : firstHalf.stream().filter(r -> r != unfinished).toList()) {
             Path runDir = Files.createDirectories(firstSeed.resolve("runs").resolve(run.name()));
             for (String file : List.of("result.json", "settings.json")) {
                 Files.copy(dir.resolve("runs").resolve(run.name()).resolve(file), runDir.resolve(file));
@@ -264,6 +271,16 @@ class SweepTest {
         String halfText = halfPrinted.toString(StandardCharsets.UTF_8);
         assertTrue(halfText.contains(String.format(Locale.ROOT, "dense %s %.4f (1 seed)", bestOfFirst.run().size(), bestOfFirst.loss())),
                 "a seed not trained yet: one loss, not a range: " + halfText);
+        String row = curvesRow(halfText, unfinished.size().name());
+        assertTrue(row.contains(" (1 of 2 seeds) ") && row.endsWith(" not yet"),
+                "the dense point on one of two seeds, the MoD point with none finished: " + row);
+    }
+
+    // the report's row of the isoFLOP curves table for a size at the budget 1e8
+    private static String curvesRow(String report, String size) {
+        String start = String.format(Locale.ROOT, "  %-9s %-8s ", "1e8", size);
+        String tail = report.substring(report.indexOf("isoFLOP curves:"));
+        return tail.lines().filter(l -> l.startsWith(start)).findFirst().orElseThrow(() -> new AssertionError("no row for " + size + ": " + report));
     }
 
     /**
