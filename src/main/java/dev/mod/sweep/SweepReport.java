@@ -407,11 +407,13 @@ public final class SweepReport {
                 + " where seeds differ); * the budget's best; \"not yet\": no seed finished\n");
         s.append(String.format(Locale.ROOT, "  %-9s %-8s %-28s %s%n", "budget", "size", "dense", "MoD"));
         for (double budget : spec.budgets()) {
-            Optimum dense = optimum(budget, true);
-            Optimum mod = optimum(budget, false);
+            List<Point> dense = curve(budget, true);
+            List<Point> mod = curve(budget, false);
+            Optimum denseBest = optimum(budget, true);
+            Optimum modBest = optimum(budget, false);
             for (String size : plannedSizes(budget)) {
                 s.append(String.format(Locale.ROOT, "  %-9s %-8s %-28s %s%n", SweepRun.number(budget), size,
-                        curveCell(budget, size, true, dense), curveCell(budget, size, false, mod)).stripTrailing()).append('\n');
+                        curveCell(dense, denseBest, size), curveCell(mod, modBest, size)).stripTrailing()).append('\n');
             }
         }
         return s.toString();
@@ -423,8 +425,9 @@ public final class SweepReport {
                 .sorted(Comparator.comparingLong(SweepRun::params)).map(r -> r.size().name()).distinct().toList();
     }
 
-    private String curveCell(double budget, String size, boolean dense, Optimum optimum) {
-        Point p = curve(budget, dense).stream().filter(q -> q.run().size().equals(size)).findFirst().orElse(null);
+    // a size's point of one budget's curve of one kind, starred where it is that curve's optimum
+    private String curveCell(List<Point> curve, Optimum optimum, String size) {
+        Point p = curve.stream().filter(q -> q.run().size().equals(size)).findFirst().orElse(null);
         if (p == null) {
             return "not yet";
         }
