@@ -24,8 +24,9 @@ import java.util.concurrent.Callable;
 @Command(name = "sweep", mixinStandardHelpOptions = true, subcommands = {SweepCommand.Report.class, SweepCommand.Time.class},
         description = {"The paper's isoFLOP analysis and routing ablations at small scale: at each training-FLOP budget, "
                 + "every model size of a family trained as a dense baseline and as MoD (capacity 12.5%%, every other block), "
-                + "plus ablations (other capacities, every block routed, stochastic routing) at one budget, and where the "
-                + "spec has \"experts\" the mixtures of experts (moe, moe-reduced, mode-integrated, mode-staged) at one "
+                + "plus ablations (other capacities, every block routed, stochastic routing) at one budget, where the spec "
+                + "has \"capacity_curves\" MoD at other capacities at every size of some budgets, and where it has "
+                + "\"experts\" the mixtures of experts (moe, moe-reduced, mode-integrated, mode-staged) at one "
                 + "budget; every run evaluated on the same held-out windows with top-k routing and, for MoD, with the causal "
                 + "rules of generation.",
                 "Each run is a `mod train` run folder under --out/runs/; a stopped sweep resumes where it stopped "
@@ -39,7 +40,8 @@ final class SweepCommand implements Callable<Integer> {
     boolean quick;
 
     @Option(names = "--paper", description = "The built-in spec for the paper's headline claim: 6 to 8 layers, budgets 1e13 to 1e14, "
-            + "two seeds, a held-out tenth of whole files, the Gaussian control, the predictor's FLOPs counted (hours on 2 cores).")
+            + "two seeds, a held-out tenth of whole files, the Gaussian control, the predictor's FLOPs counted, MoD at 50%% "
+            + "capacity at 1e13 and 3.16e13 (hours on 2 cores).")
     boolean paper;
 
     @Option(names = "--print-spec", description = "Print the spec (built-in, --quick or --spec) as JSON and exit.")

@@ -237,8 +237,6 @@ public final class Sweep {
         }
     }
 
-    /** A run stopped before its first checkpoint has nothing to resume from: its first files go, it starts again. */
-
     // where the run trained, as its log's stretches say ("cpu, 2 threads"; several, joined, when it resumed elsewhere)
     private static String devices(List<JsonNode> log) {
         return String.join(" + ", log.stream().filter(l -> l.has("device")).map(l -> l.get("device").asText()).distinct().toList());

@@ -67,7 +67,7 @@ final class SweepPlots {
      */
     static void everyPointAgainstForwardFlops(SweepReport report, Path png) {
         List<Line> lines = curvesAgainst(report, SweepReport.Point::forwardFlops);
-        int hue = report.spec().budgets().size();
+        int hue = lines.stream().mapToInt(Line::hue).max().orElse(-1) + 1;
         List<SweepReport.Point> ablations = report.ablation().stream().filter(p -> !p.run().isoFlop()).toList();
         if (!ablations.isEmpty()) {
             lines.add(spread(new Line("ablations", ablations.stream().mapToDouble(SweepReport.Point::forwardFlops).toArray(),
@@ -89,50 +89,69 @@ final class SweepPlots {
                 new Axis("training time (s)", true), new Axis("held-out loss (nats per byte)", false), lines, png);
     }
 
-    // per budget a dense (dashed) and a MoD (solid) line of the isoFLOP points' losses against x, in the order of x
+    /**
+     * A budget's curve of one variant as drawn: dense dashed and MoD solid in the budget's hue, a curve at another
+     * capacity solid in a hue of its own after the budgets'.
+     */
+    private record Curve(double budget, String variant, String name, int hue, Look look) {
+    }
+
+    // every curve of the report, budget by budget: dense, MoD, then the curves at other capacities
+    private static List<Curve> curves(SweepReport report) {
+        List<Double> budgets = report.spec().budgets();
+        List<Curve> curves = new ArrayList<>();
+        int otherHue = budgets.size();
+        for (int b = 0; b < budgets.size(); b++) {
+            double budget = budgets.get(b);
+            String flops = SweepRun.number(budget) + " FLOPs";
+            curves.add(new Curve(budget, "dense", "dense, " + flops, b, Look.DASHED));
+            curves.add(new Curve(budget, "mod", "MoD, " + flops, b, Look.SOLID));
+            SweepSpec.CapacityCurves other = report.spec().capacityCurves();
+            for (double capacity : other != null && other.at(budget) ? other.capacities() : List.<Double>of()) {
+                curves.add(new Curve(budget, SweepRun.capacityVariant(capacity), "MoD " + percent(capacity) + ", " + flops,
+                        otherHue++, Look.SOLID));
+            }
+        }
+        return curves;
+    }
+
+    // each curve's points' losses against x, in the order of x
     private static List<Line> curvesAgainst(SweepReport report, ToDoubleFunction<SweepReport.Point> x) {
         List<Line> lines = new ArrayList<>();
-        int hue = 0;
-        for (double budget : report.spec().budgets()) {
-            for (boolean dense : new boolean[] {true, false}) {
-                List<SweepReport.Point> curve = report.curve(budget, dense).stream().sorted(Comparator.comparingDouble(x)).toList();
-                lines.add(spread(new Line((dense ? "dense, " : "MoD, ") + SweepRun.number(budget) + " FLOPs",
-                        curve.stream().mapToDouble(x).toArray(), curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue,
-                        dense ? Look.DASHED : Look.SOLID), curve));
-            }
-            hue++;
+        for (Curve c : curves(report)) {
+            List<SweepReport.Point> curve = report.curve(c.budget(), c.variant()).stream().sorted(Comparator.comparingDouble(x)).toList();
+            lines.add(spread(new Line(c.name(), curve.stream().mapToDouble(x).toArray(),
+                    curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), c.hue(), c.look()), curve));
         }
         return lines;
     }
 
-    /** Held-out loss against parameters, per budget: dense dashed, MoD solid, each with its fitted parabola and minimum. */
+    /**
+     * Held-out loss against parameters, per budget: dense dashed, MoD solid (and MoD at other capacities), each with its
+     * fitted parabola and minimum.
+     */
     static void isoFlop(SweepReport report, Path png) {
         List<Line> lines = new ArrayList<>();
-        int hue = 0;
-        for (double budget : report.spec().budgets()) {
-            for (boolean dense : new boolean[] {true, false}) {
-                String name = (dense ? "dense, " : "MoD, ") + SweepRun.number(budget) + " FLOPs";
-                List<SweepReport.Point> curve = report.curve(budget, dense);
-                lines.add(spread(new Line(name, curve.stream().mapToDouble(SweepReport.Point::params).toArray(),
-                        curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), hue, dense ? Look.DASHED : Look.SOLID), curve));
-                SweepReport.Optimum o = report.optimum(budget, dense);
-                if (o != null && o.fit() != null) {
-                    double lo = Math.log10(curve.getFirst().params());
-                    double hi = Math.log10(curve.getLast().params());
-                    double[] x = new double[41];
-                    double[] y = new double[41];
-                    for (int i = 0; i < x.length; i++) {
-                        x[i] = Math.pow(10, lo + (hi - lo) * i / (x.length - 1));
-                        y[i] = o.fit().loss(x[i]);
-                    }
-                    lines.add(new Line(name + " fit", x, y, hue, Look.THIN));
-                    if (o.fit().optimalParams() != null) {
-                        lines.add(new Line(name + " minimum", new double[] {o.fit().optimalParams()},
-                                new double[] {o.fit().optimalLoss()}, hue, Look.RING));
-                    }
+        for (Curve c : curves(report)) {
+            List<SweepReport.Point> curve = report.curve(c.budget(), c.variant());
+            lines.add(spread(new Line(c.name(), curve.stream().mapToDouble(SweepReport.Point::params).toArray(),
+                    curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), c.hue(), c.look()), curve));
+            SweepReport.Optimum o = report.optimum(c.budget(), c.variant());
+            if (o != null && o.fit() != null) {
+                double lo = Math.log10(curve.getFirst().params());
+                double hi = Math.log10(curve.getLast().params());
+                double[] x = new double[41];
+                double[] y = new double[41];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = Math.pow(10, lo + (hi - lo) * i / (x.length - 1));
+                    y[i] = o.fit().loss(x[i]);
+                }
+                lines.add(new Line(c.name() + " fit", x, y, c.hue(), Look.THIN));
+                if (o.fit().optimalParams() != null) {
+                    lines.add(new Line(c.name() + " minimum", new double[] {o.fit().optimalParams()},
+                            new double[] {o.fit().optimalLoss()}, c.hue(), Look.RING));
                 }
             }
-            hue++;
         }
         Charts.lines("isoFLOP curves: held-out loss against model size at equal training FLOPs",
                 subtitle(report) + "; dotted: parabola fit in log(params), ring: its minimum",
@@ -212,7 +231,7 @@ final class SweepPlots {
     }
 
     private static String label(SweepResult r, SweepSpec spec) {
-        String percent = r.capacity() == null ? "" : String.format(Locale.ROOT, "%.1f%%", 100 * r.capacity()).replace(".0%", "%");
+        String percent = r.capacity() == null ? "" : percent(r.capacity());
         return switch (r.variant()) {
             case "dense" -> "dense";
             case "mod" -> "MoD " + percent + ", every other";
@@ -221,6 +240,11 @@ final class SweepPlots {
             case "mod-gaussian" -> "Gaussian control " + percent + ", every other";
             default -> "MoD " + percent + ", every other";
         };
+    }
+
+    // a capacity as a percentage: 12.5%, 50%
+    private static String percent(double capacity) {
+        return String.format(Locale.ROOT, "%.1f%%", 100 * capacity).replace(".0%", "%");
     }
 
     private static String subtitle(SweepReport report) {

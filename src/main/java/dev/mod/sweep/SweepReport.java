@@ -136,13 +136,29 @@ public final class SweepReport {
 
     /** The isoFLOP points of a budget of one kind (dense or MoD), in the order of their sizes. */
     public List<Point> curve(double budget, boolean dense) {
-        return points().stream().filter(p -> p.run().isoFlop() && p.run().budget() == budget && p.run().dense() == dense)
+        return curve(budget, dense ? "dense" : "mod");
+    }
+
+    /** The points of a variant at a budget, in the order of their sizes. */
+    public List<Point> curve(double budget, String variant) {
+        return points().stream().filter(p -> p.run().variant().equals(variant) && p.run().budget() == budget)
                 .sorted(Comparator.comparingLong(Point::params)).toList();
+    }
+
+    /** The variants of the spec's MoD curves at other capacities at a budget ("mod-c0.5"), none without them. */
+    public List<String> capacityVariants(double budget) {
+        SweepSpec.CapacityCurves c = spec.capacityCurves();
+        return c == null || !c.at(budget) ? List.of() : c.capacities().stream().map(SweepRun::capacityVariant).toList();
     }
 
     /** The best run and the fit of one budget's curve; null when the curve has no finished run. */
     public Optimum optimum(double budget, boolean dense) {
-        List<Point> curve = curve(budget, dense);
+        return optimum(budget, dense ? "dense" : "mod");
+    }
+
+    /** The best run and the fit of a variant's curve at a budget; null when the curve has no finished run. */
+    public Optimum optimum(double budget, String variant) {
+        List<Point> curve = curve(budget, variant);
         if (curve.isEmpty()) {
             return null;
         }
@@ -268,6 +284,17 @@ public final class SweepReport {
                 b.put("forward_flops_ratio", mod.best().forwardFlops() / dense.best().forwardFlops());
                 b.put("params_ratio", (double) mod.best().params() / dense.best().params());
             }
+            if (!capacityVariants(budget).isEmpty()) {
+                ArrayNode capacities = b.putArray("capacities");
+                for (String variant : capacityVariants(budget)) {
+                    Optimum o = optimum(budget, variant);
+                    ObjectNode c = capacities.addObject();
+                    c.put("variant", variant);
+                    c.set("optimum", optimumJson(o));
+                    c.put("loss_difference", o == null || dense == null ? null : o.best().loss() - dense.best().loss());
+                    c.put("forward_flops_ratio", o == null || dense == null ? null : o.best().forwardFlops() / dense.best().forwardFlops());
+                }
+            }
         }
         if (spec.experts() != null) {
             ObjectNode experts = root.putObject("experts");
@@ -381,6 +408,7 @@ public final class SweepReport {
                         spread(optimum(budget, true)), spread(optimum(budget, false))));
             }
         }
+        s.append(capacitiesTable());
         s.append(curvesTable());
         if (!missing.isEmpty()) {
             s.append(missing.size()).append(" runs not finished yet: ").append(String.join(", ", missing)).append('\n');
@@ -400,20 +428,57 @@ public final class SweepReport {
         return s.toString();
     }
 
+    // the curves at other capacities: each budget's best size against the dense and the MoD optimum
+    private String capacitiesTable() {
+        if (spec.capacityCurves() == null) {
+            return "";
+        }
+        StringBuilder s = new StringBuilder("MoD at other capacities (every other block routed): each budget's best size, and its"
+                + " loss minus the dense and the MoD optimum's (< 0: better)\n");
+        for (double budget : spec.budgets()) {
+            Optimum dense = optimum(budget, true);
+            Optimum mod = optimum(budget, false);
+            for (String variant : capacityVariants(budget)) {
+                Optimum o = optimum(budget, variant);
+                if (o == null) {
+                    s.append(String.format(Locale.ROOT, "  %-9s %-10s no run finished%n", SweepRun.number(budget), variant));
+                    continue;
+                }
+                Point p = o.best();
+                s.append(String.format(Locale.ROOT, "  %-9s %-10s %-8s %8s %9.3g %7.4f | dense %s, MoD %s | fwd x dense %.3f | fitted optimum %s%n",
+                        SweepRun.number(budget), variant, p.run().size(), millions(p.params()), p.forwardFlops(), p.loss(),
+                        dense == null ? "-" : String.format(Locale.ROOT, "%+.4f", p.loss() - dense.best().loss()),
+                        mod == null ? "-" : String.format(Locale.ROOT, "%+.4f", p.loss() - mod.best().loss()),
+                        dense == null ? Double.NaN : p.forwardFlops() / dense.best().forwardFlops(), fitted(o)));
+            }
+        }
+        return s.toString();
+    }
+
     // every isoFLOP point, a budget's sizes a row each: the mean loss over the seeds trained and their spread, so that
     // the report alone says how firmly each optimum is located
     private String curvesTable() {
-        StringBuilder s = new StringBuilder("isoFLOP curves: held-out loss with top-k routing, dense / MoD, mean (lowest-highest"
-                + " where seeds differ); * the budget's best; \"not yet\": no seed finished\n");
-        s.append(String.format(Locale.ROOT, "  %-9s %-8s %-28s %s%n", "budget", "size", "dense", "MoD"));
+        List<String> extra = spec.capacityCurves() == null ? List.of()
+                : spec.capacityCurves().capacities().stream().map(SweepRun::capacityVariant).toList();
+        StringBuilder s = new StringBuilder("isoFLOP curves: held-out loss with top-k routing, dense / MoD"
+                + (extra.isEmpty() ? "" : " / " + String.join(" / ", extra)) + ", mean (lowest-highest"
+                + " where seeds differ); * the curve's best; \"not yet\": no seed finished\n");
+        StringBuilder header = new StringBuilder(String.format(Locale.ROOT, "  %-9s %-8s %-28s %-28s", "budget", "size", "dense", "MoD"));
+        extra.forEach(v -> header.append(String.format(Locale.ROOT, " %-28s", v)));
+        s.append(header.toString().stripTrailing()).append('\n');
         for (double budget : spec.budgets()) {
-            List<Point> dense = curve(budget, true);
-            List<Point> mod = curve(budget, false);
-            Optimum denseBest = optimum(budget, true);
-            Optimum modBest = optimum(budget, false);
+            List<String> variants = new ArrayList<>(List.of("dense", "mod"));
+            variants.addAll(extra);
+            List<List<Point>> curves = variants.stream().map(v -> curve(budget, v)).toList();
+            List<Optimum> optima = variants.stream().map(v -> optimum(budget, v)).toList();
             for (String size : plannedSizes(budget)) {
-                s.append(String.format(Locale.ROOT, "  %-9s %-8s %-28s %s%n", SweepRun.number(budget), size,
-                        curveCell(dense, denseBest, size), curveCell(mod, modBest, size)).stripTrailing()).append('\n');
+                StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "  %-9s %-8s", SweepRun.number(budget), size));
+                for (int v = 0; v < variants.size(); v++) {
+                    String cell = v < 2 || capacityVariants(budget).contains(variants.get(v))
+                            ? curveCell(curves.get(v), optima.get(v), size) : "-";
+                    row.append(String.format(Locale.ROOT, " %-28s", cell));
+                }
+                s.append(row.toString().stripTrailing()).append('\n');
             }
         }
         return s.toString();
@@ -425,7 +490,7 @@ public final class SweepReport {
                 .sorted(Comparator.comparingLong(SweepRun::params)).map(r -> r.size().name()).distinct().toList();
     }
 
-    // a size's point of one budget's curve of one kind, starred where it is that curve's optimum
+    // a size's point of one budget's curve of one variant, starred where it is that curve's optimum
     private String curveCell(List<Point> curve, Optimum optimum, String size) {
         Point p = curve.stream().filter(q -> q.run().size().equals(size)).findFirst().orElse(null);
         if (p == null) {

@@ -16,9 +16,10 @@ import java.util.Locale;
  *
  * @param name    budget, size and variant, e.g. "b3.16e12-d96-l3-mod-c0.25", and the seed where the spec trains
  *                several, "b3.16e12-d96-l3-mod-c0.25-s1"
- * @param variant "dense", "mod" (the sweep's capacity, every other block), an ablation: "mod-c{C}",
- *                "mod-every-block", "mod-stochastic", "mod-gaussian", or a mixture of experts (SweepSpec.ExpertVariants):
- *                "moe", "moe-reduced", "mode-integrated", "mode-staged"
+ * @param variant "dense", "mod" (the sweep's capacity, every other block), an ablation or a curve at another
+ *                capacity (SweepSpec.CapacityCurves): "mod-c{C}", an ablation: "mod-every-block", "mod-stochastic",
+ *                "mod-gaussian", or a mixture of experts (SweepSpec.ExpertVariants): "moe", "moe-reduced",
+ *                "mode-integrated", "mode-staged"
  */
 public record SweepRun(String name, double budget, SweepSpec.Size size, String variant, ModelConfig config,
                        RoutingRule routing, long seed, int steps, double lr, int warmup) {
@@ -85,7 +86,8 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
 
     /**
      * Every run of the spec, in a fixed order: seed by seed (so that a sweep stopped part way has whole passes first),
-     * and in each, budgets ascending, then the sizes trained at the budget, dense then MoD; the ablations last.
+     * and in each, budgets ascending, then the sizes trained at the budget, dense then MoD; then the ablations, the curves
+     * at other capacities and the mixtures of experts.
      */
     public static List<SweepRun> plan(SweepSpec spec) {
         List<SweepRun> runs = new ArrayList<>();
@@ -111,7 +113,7 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
             ModelConfig mod = spec.config(size);
             for (double c : a.capacities()) {
                 if (c != spec.capacity()) {
-                    runs.add(of(spec, a.budget(), size, "mod-c" + number(c), mod.withRouting(c, mod.routedLayers()),
+                    runs.add(of(spec, a.budget(), size, capacityVariant(c), mod.withRouting(c, mod.routedLayers()),
                             RoutingRule.TOP_K, seed));
                 }
             }
@@ -130,6 +132,21 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
                 runs.add(of(spec, a.budget(), size, "mod-gaussian", mod, RoutingRule.GAUSSIAN, seed));
             }
         }
+        SweepSpec.CapacityCurves curves = spec.capacityCurves();
+        if (curves != null) {
+            for (double budget : curves.budgets()) {
+                for (double c : curves.capacities()) {
+                    for (SweepSpec.Size size : spec.sizes().stream().filter(s -> s.trainedAt(budget)).toList()) {
+                        ModelConfig mod = spec.config(size);
+                        SweepRun run = of(spec, budget, size, capacityVariant(c), mod.withRouting(c, mod.routedLayers()), RoutingRule.TOP_K, seed);
+                        // the capacity ablation's run at its size is this curve's point there: trained once
+                        if (runs.stream().noneMatch(r -> r.name().equals(run.name()))) {
+                            runs.add(run);
+                        }
+                    }
+                }
+            }
+        }
         SweepSpec.ExpertVariants experts = spec.experts();
         if (experts != null) {
             for (SweepSpec.Size size : spec.sizes().stream().filter(s -> s.trainedAt(experts.budget())).toList()) {
@@ -139,6 +156,11 @@ public record SweepRun(String name, double budget, SweepSpec.Size size, String v
             }
         }
         return runs;
+    }
+
+    /** The variant of MoD at capacity c, every other block routed: "mod-c0.25". */
+    public static String capacityVariant(double c) {
+        return "mod-c" + number(c);
     }
 
     // A stochastic run's router BCE would chase random targets, and its predictor would learn nothing.

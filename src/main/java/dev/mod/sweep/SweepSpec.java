@@ -24,7 +24,8 @@ import java.util.Set;
 /**
  * What an isoFLOP sweep trains: at each training-FLOP budget, every model size as a dense baseline and as MoD
  * (capacity C, every other block routed, learned routing with the paper's auxiliary router loss and a causal
- * predictor), plus routing ablations at one budget and size. Everything else (data, batch, optimizer, the
+ * predictor), plus routing ablations at one budget and size and, optionally, MoD's curves at other capacities and the
+ * mixture-of-experts variants. Everything else (data, batch, optimizer, the
  * learning-rate rule) is shared by every run, so two runs differ only in what the sweep varies.
  *
  * <p>Rules: a run takes round(budget / (3 x batch x forward FLOPs of one sequence)) steps (the training FLOPs
@@ -59,16 +60,17 @@ public record SweepSpec(
         @JsonProperty("eval_batches") int evalBatches,
         @JsonProperty("min_steps") int minSteps,
         @JsonProperty("ablation") Ablation ablation,
-        @JsonProperty("experts") @JsonInclude(JsonInclude.Include.NON_NULL) ExpertVariants experts) {
+        @JsonProperty("experts") @JsonInclude(JsonInclude.Include.NON_NULL) ExpertVariants experts,
+        @JsonProperty("capacity_curves") @JsonInclude(JsonInclude.Include.NON_NULL) CapacityCurves capacityCurves) {
 
-    /** A spec without the mixture-of-experts variants. */
+    /** A spec without the mixture-of-experts variants and the curves at other capacities. */
     public SweepSpec(String data, int maxDataBytes, int seqLen, int batch, long seed, int seeds, List<Double> budgets, List<Size> sizes,
                      double capacity, int predictorDim, boolean countPredictorFlops, double lr, Map<String, Double> lrMultipliers,
                      int lrReferenceDim, double warmupFraction, double minLrRatio, double weightDecay, double clip, double auxRouter,
                      double auxPredictor, int evalBatches, int minSteps, Ablation ablation) {
         this(data, maxDataBytes, seqLen, batch, seed, seeds, budgets, sizes, capacity, predictorDim, countPredictorFlops, lr,
                 lrMultipliers, lrReferenceDim, warmupFraction, minLrRatio, weightDecay, clip, auxRouter, auxPredictor, evalBatches,
-                minSteps, ablation, null);
+                minSteps, ablation, null, null);
     }
 
     private static final ObjectMapper JSON = StrictJson.mapper()
@@ -144,6 +146,20 @@ public record SweepSpec(
         }
     }
 
+    /**
+     * MoD isoFLOP curves at other capacities than the sweep's (every other block routed): every size trained at each of
+     * budgets, once per capacity, as variant "mod-c{C}" (the ablation's name, so the ablation's run is the curve's point
+     * at its size). The capacity ablation trains one size, which cannot say where another capacity's optimum lies.
+     */
+    public record CapacityCurves(
+            @JsonProperty("budgets") List<Double> budgets,
+            @JsonProperty("capacities") List<Double> capacities) {
+
+        public boolean at(double budget) {
+            return budgets.contains(budget);
+        }
+    }
+
     public SweepSpec {
         require(data != null && !data.isBlank(), "data must name the training text (a path or jdk-src)");
         require(maxDataBytes > 0, "max_data_bytes must be positive");
@@ -196,6 +212,9 @@ public record SweepSpec(
         if (experts != null) {
             checkExperts(experts, budgets);
         }
+        if (capacityCurves != null) {
+            checkCapacityCurves(capacityCurves, budgets, capacity);
+        }
         if (ablation != null) {
             require(budgets.contains(ablation.budget()), "ablation.budget " + ablation.budget() + " is not one of the budgets");
             require(names.contains(ablation.size()), "ablation.size " + ablation.size() + " is not one of the sizes");
@@ -219,6 +238,18 @@ public record SweepSpec(
                 + Experts.MAX_EXPERTS / 2 + " (integrated MoDE needs one), got " + e.noOps());
         require(e.reducedCapacity() > 0 && e.reducedCapacity() < 1.0 / e.count(),
                 "experts.reduced_capacity must be above 0 and below 1 / count = " + 1.0 / e.count() + ", got " + e.reducedCapacity());
+    }
+
+    private static void checkCapacityCurves(CapacityCurves c, List<Double> budgets, double capacity) {
+        require(c.budgets() != null && !c.budgets().isEmpty() && budgets.containsAll(c.budgets())
+                        && new HashSet<>(c.budgets()).size() == c.budgets().size(),
+                "capacity_curves.budgets must list some of the sweep's budgets, each once, got " + c.budgets());
+        require(c.capacities() != null && !c.capacities().isEmpty() && new HashSet<>(c.capacities()).size() == c.capacities().size(),
+                "capacity_curves.capacities must list at least one capacity, each once, got " + c.capacities());
+        for (Double x : c.capacities()) {
+            require(x != null && x > 0 && x < 1, "capacity_curves.capacities must be in (0, 1), got " + x);
+            require(x != capacity, "capacity_curves.capacities: " + x + " is the sweep's capacity (its curve is the MoD curve)");
+        }
     }
 
     private static void require(boolean ok, String message) {
@@ -264,7 +295,8 @@ public record SweepSpec(
     }
 
     // a spec written before a field existed, with that field as the runs it made had it (seeds: 1;
-    // count_predictor_flops: false; lr_multipliers: none; ablation.gaussian: false; a size's budgets: all; experts: none)
+    // count_predictor_flops: false; lr_multipliers: none; ablation.gaussian: false; a size's budgets: all; experts: none;
+    // capacity_curves: none)
     private static String withLaterFields(String json) {
         try {
             if (JSON.readTree(json) instanceof ObjectNode tree) {
@@ -286,6 +318,9 @@ public record SweepSpec(
                 }
                 if (tree.has("ablation") && !tree.has("experts")) {
                     tree.putNull("experts");
+                }
+                if (tree.has("ablation") && !tree.has("capacity_curves")) {
+                    tree.putNull("capacity_curves");
                 }
                 if (tree.get("ablation") instanceof ObjectNode a && !a.has("gaussian")) {
                     a.put("gaussian", false);
@@ -322,12 +357,15 @@ public record SweepSpec(
      * held-out whole files (jdk-src-files) and evaluation batches that cover them (400 x 16 windows of 128 bytes for
      * about 800 KB), the predictor's FLOPs counted, and ablations at 3.16e13 on the 6-layer d96 with both stochastic
      * controls. Learning-rate multipliers 2 for both variants, chosen at 1e13 on d64, d96 and d128-l6 from 1, 2 and 4
-     * (results/lr-search-1e13-dev-machine).
+     * (results/lr-search-1e13-dev-machine). And MoD's isoFLOP curves at capacity 0.5 at 1e13 and 3.16e13, added when
+     * 50% was the ablations' best capacity and beat the dense optimum at 3.16e13 on d96-l6 (the runs before them are
+     * unchanged by them; not at 1e14, whose eight runs would take about three hours on two cores).
      */
     public static SweepSpec paper() {
         return new SweepSpec(JdkSourceText.FILES_NAME, 8_000_000, 128, 16, 0, 2, List.of(1e13, 3.16e13, 1e14), PAPER_FAMILY, 0.125,
                 16, true, 2e-3, Map.of("dense", 2.0, "mod", 2.0), 128, 0.05, 0.1, 0.1, 1.0, 0.01, 1.0, 400, 20,
-                new Ablation(3.16e13, "d96-l6", List.of(0.25, 0.5), true, true, true));
+                new Ablation(3.16e13, "d96-l6", List.of(0.25, 0.5), true, true, true), null,
+                new CapacityCurves(List.of(1e13, 3.16e13), List.of(0.5)));
     }
 
     private static final List<Size> PAPER_FAMILY = List.of(

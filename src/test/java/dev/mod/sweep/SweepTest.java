@@ -23,6 +23,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -138,6 +139,10 @@ class SweepTest {
             long largest = plan.stream().filter(r -> r.budget() == budget).mapToLong(SweepRun::params).max().orElseThrow();
             assertTrue(smallest < rule / 1.4 && rule * 2.5 < largest, budget + ": " + smallest + " < " + rule + " < " + largest);
         }
+        // MoD at 50% capacity at every size of 1e13 and 3.16e13, the ablation's d96-l6 run its point at 3.16e13
+        assertEquals(new SweepSpec.CapacityCurves(List.of(1e13, 3.16e13), List.of(0.5)), paper.capacityCurves());
+        assertEquals(2 * (4 + 4), plan.stream().filter(r -> r.variant().equals("mod-c0.5")).count());
+        assertEquals(62 + 2 * (4 + 3), plan.size(), "the 62 runs of the issue's spec and the curves' new ones");
         // the evaluation covers the held-out tenth of the 8 MB: 400 batches of 16 windows of 128 bytes
         assertTrue(paper.evalBatches() * paper.batch() * paper.seqLen() >= paper.maxDataBytes() / 10);
     }
@@ -238,9 +243,7 @@ class SweepTest {
         IsoFlopFit onMeans = IsoFlopFit.of(curve.stream().mapToDouble(SweepReport.Point::params).toArray(),
                 curve.stream().mapToDouble(SweepReport.Point::loss).toArray());
         assertEquals(onMeans.a(), report.optimum(1e8, true).fit().a(), 1e-12, "the fit is on the means");
-        ByteArrayOutputStream printed = new ByteArrayOutputStream();
-        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
-        String text = printed.toString(StandardCharsets.UTF_8);
+        String text = written(report, dir);
         assertTrue(text.contains("losses are means over the seeds trained (up to 2)"), text);
         assertTrue(text.contains(String.format(Locale.ROOT, "dense %s %.4f-%.4f (2 seeds)", best.run().size(), best.low(), best.high())), text);
         for (SweepReport.Point p : curve) {
@@ -278,7 +281,12 @@ class SweepTest {
 
     // the report's row of the isoFLOP curves table for a size at the budget 1e8
     private static String curvesRow(String report, String size) {
-        String start = String.format(Locale.ROOT, "  %-9s %-8s ", "1e8", size);
+        return curvesRow(report, "1e8", size);
+    }
+
+    // the report's row of the isoFLOP curves table for a size at a budget
+    private static String curvesRow(String report, String budget, String size) {
+        String start = String.format(Locale.ROOT, "  %-9s %-8s ", budget, size);
         String tail = report.substring(report.indexOf("isoFLOP curves:"));
         return tail.lines().filter(l -> l.startsWith(start)).findFirst().orElseThrow(() -> new AssertionError("no row for " + size + ": " + report));
     }
@@ -292,10 +300,7 @@ class SweepTest {
     void expertVariantsAreTrainedAtTheirBudgetAndCompared() throws IOException {
         SweepSpec one = spec(List.of(1e8, 2e8), null, 5);
         SweepSpec.ExpertVariants experts = new SweepSpec.ExpertVariants(1e8, 2, 1, 0.25);
-        SweepSpec spec = new SweepSpec(one.data(), one.maxDataBytes(), one.seqLen(), one.batch(), one.seed(), 1, one.budgets(),
-                one.sizes(), one.capacity(), one.predictorDim(), false, one.lr(), Map.of("moe", 2.0), one.lrReferenceDim(),
-                one.warmupFraction(), one.minLrRatio(), one.weightDecay(), one.clip(), one.auxRouter(), one.auxPredictor(),
-                one.evalBatches(), one.minSteps(), null, experts);
+        SweepSpec spec = withVariants(one, Map.of("moe", 2.0), experts, null);
         assertEquals(spec, SweepSpec.fromJson(spec.toJson(), "spec"));
         List<SweepRun> plan = SweepRun.plan(spec);
         assertEquals(SweepRun.plan(one).size() + 3 * 4, plan.size());
@@ -325,9 +330,7 @@ class SweepTest {
         Path dir = shared.resolve("experts");
         new Sweep(spec, dir, 2).run(Sweep.Shard.ALL, QUIET);
         SweepReport report = SweepReport.of(List.of(dir));
-        ByteArrayOutputStream printed = new ByteArrayOutputStream();
-        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
-        String table = printed.toString(StandardCharsets.UTF_8);
+        String table = written(report, dir);
         assertTrue(table.contains("mixtures of experts at 1e8: 2 experts"), table);
         assertTrue(table.contains("staged MoDE against MoE") && table.contains("integrated MoDE against MoE"), table);
         JsonNode json = JSON.readTree(dir.resolve("sweep.json").toFile()).get("experts");
@@ -340,6 +343,75 @@ class SweepTest {
                 / report.feedForwardFlops(report.expertOptimum("dense")), 1e-12);
         assertTrue(Files.size(dir.resolve("experts.png")) > 0);
         assertTrue(report.ablation().isEmpty());
+    }
+
+    @Test
+    void capacityCurvesTrainEverySizeOfTheirBudgetsAndTheReportComparesTheirOptima() throws IOException {
+        SweepSpec one = spec(List.of(1e8, 2e8), new SweepSpec.Ablation(1e8, "b", List.of(0.5), false, false, false), 5);
+        SweepSpec spec = withVariants(one, one.lrMultipliers(), null, new SweepSpec.CapacityCurves(List.of(1e8), List.of(0.5)));
+        assertEquals(spec, SweepSpec.fromJson(spec.toJson(), "spec"));
+        assertFalse(one.toJson().contains("capacity_curves"), "a spec without curves is written as before the field existed");
+        assertEquals(one, SweepSpec.fromJson(one.toJson(), "spec"), "and reads back without curves");
+        List<SweepRun> plan = SweepRun.plan(spec);
+        assertEquals(SweepRun.plan(one).size() + 2, plan.size(), "sizes a and c; b's point is the ablation's run");
+        assertEquals(plan.size(), plan.stream().map(SweepRun::name).distinct().count(), "every run once");
+        List<SweepRun> curve = plan.stream().filter(r -> r.variant().equals("mod-c0.5")).toList();
+        assertEquals(List.of("b1e8-b-mod-c0.5", "b1e8-a-mod-c0.5", "b1e8-c-mod-c0.5"), curve.stream().map(SweepRun::name).toList());
+        for (SweepRun r : curve) {
+            assertEquals(0.5, r.config().capacity());
+            assertEquals(spec.config(r.size()).routedLayers(), r.config().routedLayers(), "every other block, as MoD");
+        }
+
+        Path dir = shared.resolve("capacity-curves");
+        new Sweep(spec, dir, 2).run(Sweep.Shard.ALL, QUIET);
+        SweepReport report = SweepReport.of(List.of(dir));
+        String text = written(report, dir);
+        SweepReport.Optimum half = report.optimum(1e8, "mod-c0.5");
+        SweepReport.Optimum dense = report.optimum(1e8, true);
+        SweepReport.Optimum mod = report.optimum(1e8, false);
+        assertEquals(3, report.curve(1e8, "mod-c0.5").size());
+        assertEquals(report.curve(1e8, "mod-c0.5").stream().min(Comparator.comparingDouble(SweepReport.Point::loss)).orElseThrow(), half.best());
+        assertTrue(text.contains(String.format(Locale.ROOT, "  1e8       mod-c0.5   %-8s %8s %9.3g %7.4f | dense %+.4f, MoD %+.4f | fwd x dense %.3f",
+                half.best().run().size(), SweepReport.millions(half.best().params()), half.best().forwardFlops(), half.best().loss(),
+                half.best().loss() - dense.best().loss(), half.best().loss() - mod.best().loss(),
+                half.best().forwardFlops() / dense.best().forwardFlops())), text);
+        assertEquals(List.of(), report.capacityVariants(2e8));
+        for (SweepReport.Point p : report.curve(1e8, "mod-c0.5")) {
+            assertTrue(curvesRow(text, "1e8", p.run().size()).endsWith(String.format(Locale.ROOT, " %.4f%s", p.loss(), p.equals(half.best()) ? "*" : "")),
+                    "the curve's column, its best starred: " + text);
+        }
+        assertTrue(curvesRow(text, "2e8", "b").endsWith(" -"), "no curve at 2e8: " + text);
+        JsonNode budgets = JSON.readTree(dir.resolve("sweep.json").toFile()).get("budgets");
+        JsonNode at1e8 = budgets.get(0).get("capacities").get(0);
+        assertEquals("mod-c0.5", at1e8.get("variant").asText());
+        assertEquals(half.best().run().name(), at1e8.get("optimum").get("best_run").asText());
+        assertEquals(half.best().loss() - dense.best().loss(), at1e8.get("loss_difference").asDouble(), 1e-12);
+        assertFalse(budgets.get(1).has("capacities"));
+
+        assertRefused("capacity_curves.budgets must list some of the sweep's budgets",
+                () -> withVariants(one, one.lrMultipliers(), null, new SweepSpec.CapacityCurves(List.of(3e8), List.of(0.5))));
+        assertRefused("capacity_curves.capacities must list at least one capacity",
+                () -> withVariants(one, one.lrMultipliers(), null, new SweepSpec.CapacityCurves(List.of(1e8), List.of())));
+        assertRefused("capacity_curves.capacities: 0.25 is the sweep's capacity",
+                () -> withVariants(one, one.lrMultipliers(), null, new SweepSpec.CapacityCurves(List.of(1e8), List.of(0.25))));
+        assertRefused("capacity_curves.capacities must be in (0, 1), got 1.0",
+                () -> withVariants(one, one.lrMultipliers(), null, new SweepSpec.CapacityCurves(List.of(1e8), List.of(1.0))));
+    }
+
+    // writes the report into dir and returns what it printed
+    private static String written(SweepReport report, Path dir) {
+        ByteArrayOutputStream printed = new ByteArrayOutputStream();
+        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
+        return printed.toString(StandardCharsets.UTF_8);
+    }
+
+    // the spec s with other learning-rate multipliers, experts and capacity curves
+    private static SweepSpec withVariants(SweepSpec s, Map<String, Double> lrMultipliers, SweepSpec.ExpertVariants experts,
+                                          SweepSpec.CapacityCurves curves) {
+        return new SweepSpec(s.data(), s.maxDataBytes(), s.seqLen(), s.batch(), s.seed(), s.seeds(), s.budgets(), s.sizes(),
+                s.capacity(), s.predictorDim(), s.countPredictorFlops(), s.lr(), lrMultipliers, s.lrReferenceDim(),
+                s.warmupFraction(), s.minLrRatio(), s.weightDecay(), s.clip(), s.auxRouter(), s.auxPredictor(), s.evalBatches(),
+                s.minSteps(), s.ablation(), experts, curves);
     }
 
     @Test
