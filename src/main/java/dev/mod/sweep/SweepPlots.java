@@ -66,7 +66,7 @@ final class SweepPlots {
      * per forward pass, whatever its budget.
      */
     static void everyPointAgainstForwardFlops(SweepReport report, Path png) {
-        List<Line> lines = curvesAgainst(report, SweepReport.Point::forwardFlops);
+        List<Line> lines = curvesAgainst(report, SweepReport.Point::forwardFlops, true);
         int hue = lines.stream().mapToInt(Line::hue).max().orElse(-1) + 1;
         List<SweepReport.Point> ablations = report.ablation().stream().filter(p -> !p.run().isoFlop()).toList();
         if (!ablations.isEmpty()) {
@@ -82,7 +82,8 @@ final class SweepPlots {
 
     /** Held-out loss against training wall-clock time, per budget: what the FLOP-matched view leaves out. */
     static void lossAgainstTrainingTime(SweepReport report, Path png) {
-        List<Line> lines = curvesAgainst(report, report::seconds);
+        // a sitting times dense and MoD at the sweep's capacity only: other capacities' own times would not compare
+        List<Line> lines = curvesAgainst(report, report::seconds, !report.timedInOneSitting());
         Charts.lines("Held-out loss against training time", subtitle(report) + (report.timedInOneSitting()
                         ? "; steps x step time of one sitting (step_times.json)" : "; seconds on the machine and threads of "
                         + "runs.csv, the mean over seeds") + "; lower-left is better",
@@ -115,10 +116,13 @@ final class SweepPlots {
         return curves;
     }
 
-    // each curve's points' losses against x, in the order of x
-    private static List<Line> curvesAgainst(SweepReport report, ToDoubleFunction<SweepReport.Point> x) {
+    // each curve's points' losses against x, in the order of x (the curves at other capacities where asked)
+    private static List<Line> curvesAgainst(SweepReport report, ToDoubleFunction<SweepReport.Point> x, boolean otherCapacities) {
         List<Line> lines = new ArrayList<>();
         for (Curve c : curves(report)) {
+            if (!otherCapacities && !c.variant().equals("dense") && !c.variant().equals("mod")) {
+                continue;
+            }
             List<SweepReport.Point> curve = report.curve(c.budget(), c.variant()).stream().sorted(Comparator.comparingDouble(x)).toList();
             lines.add(spread(new Line(c.name(), curve.stream().mapToDouble(x).toArray(),
                     curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), c.hue(), c.look()), curve));
