@@ -122,6 +122,7 @@ class SweepTest {
     void thePaperSpecIsDeepAndBracketsEachBudgetsOptimum() {
         SweepSpec paper = SweepSpec.paper();
         assertEquals(paper, SweepSpec.fromJson(paper.toJson(), "paper"));
+        assertEquals(paper, Sweep.readSpec(Path.of("results/sweep-paper-dev-machine")), "the committed paper sweep's spec, so that it resumes there");
         assertEquals("jdk-src-files", paper.data());
         assertTrue(paper.seeds() == 2 && paper.countPredictorFlops() && paper.ablation().gaussian());
         for (SweepSpec.Size size : paper.sizes()) {
