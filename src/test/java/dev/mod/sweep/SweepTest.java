@@ -178,10 +178,9 @@ class SweepTest {
         assertNotEquals(stochastic.evalLoss(), gaussian.evalLoss(), "the two controls differ");
 
         // the report: every run in sweep.json and runs.csv, the plots, and a table naming each budget's optimum
-        ByteArrayOutputStream printed = new ByteArrayOutputStream();
         Path dir = shared.resolve("complete");
         SweepReport report = SweepReport.of(List.of(dir));
-        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
+        String table = written(report, dir);
         JsonNode json = JSON.readTree(dir.resolve("sweep.json").toFile());
         assertEquals(results.size(), json.get("runs").size());
         assertEquals(0, json.get("missing").size());
@@ -207,7 +206,6 @@ class SweepTest {
                         && p.seconds() <= mod.seconds() && p.loss() < rival.loss()), "the best such run");
             }
         }
-        String table = printed.toString(StandardCharsets.UTF_8);
         assertTrue(table.contains("1e8") && table.contains("2e8") && table.contains("mod-stochastic"), table);
     }
 
@@ -517,8 +515,7 @@ class SweepTest {
         assertEquals(times, StepTimes.read(dir));
 
         SweepReport report = SweepReport.of(List.of(dir));
-        ByteArrayOutputStream printed = new ByteArrayOutputStream();
-        report.write(dir, new PrintStream(printed, true, StandardCharsets.UTF_8));
+        String text = written(report, dir);
         JsonNode json = JSON.readTree(dir.resolve("sweep.json").toFile());
         assertEquals(StepTimes.FILE, json.get("wall_clock_times").asText());
         for (JsonNode b : json.get("budgets")) {
@@ -542,7 +539,7 @@ class SweepTest {
                 }
             }
         }
-        assertTrue(printed.toString(StandardCharsets.UTF_8).contains("step times of one sitting, step_times.json: 2 rounds of 5 steps"));
+        assertTrue(text.contains("step times of one sitting, step_times.json: 2 rounds of 5 steps"));
         ModException few = assertThrows(ModException.class,
                 () -> StepTimes.measure(spec, dir, 4, 1, 1, "cpu", Backends.cpu(1).training(), lines::add));
         assertTrue(few.getMessage().contains("at least 5 steps"), few.getMessage());
