@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.Predicate;
 import java.util.function.ToDoubleFunction;
 
 /** The sweep's plots, in the project's one chart style. */
@@ -66,7 +67,7 @@ final class SweepPlots {
      * per forward pass, whatever its budget.
      */
     static void everyPointAgainstForwardFlops(SweepReport report, Path png) {
-        List<Line> lines = curvesAgainst(report, SweepReport.Point::forwardFlops, true);
+        List<Line> lines = curvesAgainst(report, SweepReport.Point::forwardFlops, p -> true);
         int hue = lines.stream().mapToInt(Line::hue).max().orElse(-1) + 1;
         List<SweepReport.Point> ablations = report.ablation().stream().filter(p -> !p.run().isoFlop()).toList();
         if (!ablations.isEmpty()) {
@@ -82,10 +83,10 @@ final class SweepPlots {
 
     /** Held-out loss against training wall-clock time, per budget: what the FLOP-matched view leaves out. */
     static void lossAgainstTrainingTime(SweepReport report, Path png) {
-        // a sitting times dense and MoD at the sweep's capacity only: other capacities' own times would not compare
-        List<Line> lines = curvesAgainst(report, report::seconds, !report.timedInOneSitting());
+        List<Line> lines = curvesAgainst(report, report::seconds, report::timedAlike);
         Charts.lines("Held-out loss against training time", subtitle(report) + (report.timedInOneSitting()
-                        ? "; steps x step time of one sitting (step_times.json)" : "; seconds on the machine and threads of "
+                        ? "; steps x step time of one sitting (step_times.json), settings it did not time left out"
+                        : "; seconds on the machine and threads of "
                         + "runs.csv, the mean over seeds") + "; lower-left is better",
                 new Axis("training time (s)", true), new Axis("held-out loss (nats per byte)", false), lines, png);
     }
@@ -116,14 +117,13 @@ final class SweepPlots {
         return curves;
     }
 
-    // each curve's points' losses against x, in the order of x (the curves at other capacities where asked)
-    private static List<Line> curvesAgainst(SweepReport report, ToDoubleFunction<SweepReport.Point> x, boolean otherCapacities) {
+    // each curve's points that drawn accepts, their losses against x, in the order of x
+    private static List<Line> curvesAgainst(SweepReport report, ToDoubleFunction<SweepReport.Point> x,
+                                            Predicate<SweepReport.Point> drawn) {
         List<Line> lines = new ArrayList<>();
         for (Curve c : curves(report)) {
-            if (!otherCapacities && !c.variant().equals("dense") && !c.variant().equals("mod")) {
-                continue;
-            }
-            List<SweepReport.Point> curve = report.curve(c.budget(), c.variant()).stream().sorted(Comparator.comparingDouble(x)).toList();
+            List<SweepReport.Point> curve = report.curve(c.budget(), c.variant()).stream().filter(drawn)
+                    .sorted(Comparator.comparingDouble(x)).toList();
             lines.add(spread(new Line(c.name(), curve.stream().mapToDouble(x).toArray(),
                     curve.stream().mapToDouble(SweepReport.Point::loss).toArray(), c.hue(), c.look()), curve));
         }

@@ -171,7 +171,7 @@ public final class SweepReport {
 
     /**
      * The wall-clock-matched counterpart of a budget's optimum of one kind: the best point of the other kind, at any
-     * budget, whose training took no longer (null if none did). Beside the FLOP-matched comparison, since a MoD step
+     * budget, timed alike, whose training took no longer (null if none did). Beside the FLOP-matched comparison, since a MoD step
      * of equal FLOPs need not take equal time.
      */
     public Point wallClockRival(double budget, boolean dense) {
@@ -180,13 +180,22 @@ public final class SweepReport {
             return null;
         }
         double limit = seconds(o.best());
-        return points().stream().filter(p -> p.run().isoFlop() && p.run().dense() != dense && seconds(p) <= limit)
+        return points().stream().filter(p -> p.run().isoFlop() && p.run().dense() != dense && timedAlike(p) && seconds(p) <= limit)
                 .min(Comparator.comparingDouble(Point::loss)).orElse(null);
     }
 
     /** Whether the wall-clock figures come from one sitting's step times (step_times.json) rather than the runs' own. */
     public boolean timedInOneSitting() {
         return sitting != null;
+    }
+
+    /**
+     * Whether a point's times compare with the report's others: without a sitting every point has its runs' own; with
+     * one, only the settings it timed (not a size or capacity added after it, whose runs' own times came from other
+     * loads and threads).
+     */
+    public boolean timedAlike(Point p) {
+        return sitting == null || sittingMs(p) != null;
     }
 
     /** A point's step time in ms: the sitting's for its setting where timed, else its runs' own median. */

@@ -539,6 +539,21 @@ class SweepTest {
                 }
             }
         }
+        // a sitting that did not time a setting (a size added after it): that setting's points, with their runs' own
+        // times, are left out of the wall-clock comparison
+        Map<String, List<Double>> partial = new java.util.LinkedHashMap<>(times.stepMs());
+        partial.remove(StepTimes.key("dense", "a"));
+        new StepTimes(times.steps(), times.rounds(), times.threads(), times.backend(), times.environment(), partial).write(dir);
+        SweepReport partly = SweepReport.of(List.of(dir));
+        for (SweepReport.Point p : partly.points()) {
+            boolean timed = p.run().isoFlop() && !(p.run().dense() && p.run().size().equals("a")); // a sitting times dense and MoD
+            assertEquals(timed, partly.timedAlike(p), p.run().name());
+        }
+        for (double budget : spec.budgets()) {
+            SweepReport.Point rival = partly.wallClockRival(budget, false);
+            assertTrue(rival == null || partly.timedAlike(rival), "no rival timed otherwise");
+        }
+        times.write(dir);
         assertTrue(text.contains("step times of one sitting, step_times.json: 2 rounds of 5 steps"));
         ModException few = assertThrows(ModException.class,
                 () -> StepTimes.measure(spec, dir, 4, 1, 1, "cpu", Backends.cpu(1).training(), lines::add));
